@@ -1,0 +1,2 @@
+/** azscale/cache (being built; see docs/cache.md). */
+export {};

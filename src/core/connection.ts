@@ -1,0 +1,542 @@
+import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
+import { AzscaleError, BackendUnavailableError, ValidationError, describeValue } from './errors.js';
+import { assertNumber } from './validate.js';
+
+/**
+ * Turns whatever a user passes as `redis` into a connection with production defaults and clear
+ * ownership. ioredis is imported lazily, on the first call that needs a server: importing a
+ * module that merely *can* use Redis never loads it, and embedded use never does.
+ */
+
+/** An ioredis client: standalone or Cluster. */
+export type RedisClient = Redis | Cluster;
+
+/** A Redis Cluster given by its seed nodes, as in the seed (`startup_nodes`). */
+export interface RedisClusterInput {
+  /** Seed nodes; the client discovers the rest. */
+  nodes: ReadonlyArray<{ host: string; port: number }>;
+  /** Password (AUTH) for every node. */
+  password?: string;
+  /** ACL user name for every node. */
+  username?: string;
+  /** Connect with TLS. @default false */
+  tls?: boolean;
+  /** Extra ioredis Cluster options, applied over our defaults. */
+  options?: ClusterOptions;
+}
+
+/**
+ * What a `redis` option accepts: a `redis://` or `rediss://` URL (password allowed), an ioredis
+ * `Redis` or `Cluster` you own, or `{ nodes: [{ host, port }] }` for a Cluster we create.
+ * `undefined` means embedded (no Redis).
+ */
+export type RedisInput = string | Redis | Cluster | RedisClusterInput;
+
+/** Connection defaults, all overridable. */
+export interface RedisConnectionOptions {
+  /**
+   * Seconds to wait for a connection (TCP + AUTH + ready check) before failing with
+   * {@link BackendUnavailableError}.
+   * @default 5
+   */
+  connectTimeout?: number;
+  /**
+   * Seconds a single command may take before it fails (protects against a hung server).
+   * `0` disables the limit (only for blocking commands on a dedicated connection).
+   * @default 5
+   */
+  commandTimeout?: number;
+  /**
+   * How many reconnections a command may wait through before it fails.
+   * @default 1
+   */
+  maxRetriesPerRequest?: number;
+  /**
+   * Queue commands while disconnected instead of failing them at once. Off by default so that a
+   * dead Redis fails calls fast instead of growing an unbounded in-memory queue.
+   * @default false
+   */
+  offlineQueue?: boolean;
+  /** Connection name shown by `CLIENT LIST` (standalone only). */
+  connectionName?: string;
+}
+
+const DEFAULTS = {
+  connectTimeout: 5,
+  commandTimeout: 5,
+  maxRetriesPerRequest: 1,
+  offlineQueue: false,
+};
+
+// Messages (lower-cased) and error codes that mean "the server is not there for us", as opposed
+// to a reply error about the command itself.
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'ECONNABORTED',
+]);
+const CONNECTION_MESSAGES = [
+  'connection is closed',
+  "stream isn't writeable",
+  'command timed out',
+  'reached the max retries per request',
+  'failed to refresh slots cache',
+  'none of startup nodes is available',
+  'clusterdown',
+  'noauth',
+  'wrongpass',
+  'invalid password',
+  'invalid username-password',
+  'loading',
+  'masterdown',
+  'connect etimedout',
+  'cluster isn\'t ready',
+  'connection in subscriber mode',
+];
+const AUTH_MESSAGES = ['noauth', 'wrongpass', 'invalid password', 'invalid username-password'];
+
+/** True when `e` means the Redis server could not be reached or refused the connection. */
+export function isRedisConnectionError(e: unknown): boolean {
+  if (!(e instanceof Error)) return false;
+  if (e.name === 'MaxRetriesPerRequestError') return true;
+  const code = (e as { code?: unknown }).code;
+  if (typeof code === 'string' && CONNECTION_CODES.has(code)) return true;
+  const msg = e.message.toLowerCase();
+  return CONNECTION_MESSAGES.some((m) => msg.startsWith(m) || msg.includes(m));
+}
+
+function isAuthError(e: unknown): boolean {
+  if (!(e instanceof Error)) return false;
+  const msg = e.message.toLowerCase();
+  return AUTH_MESSAGES.some((m) => msg.includes(m));
+}
+
+function isClusterInput(v: unknown): v is RedisClusterInput {
+  return typeof v === 'object' && v !== null && Array.isArray((v as RedisClusterInput).nodes);
+}
+
+/** True when `v` looks like an ioredis `Redis` or `Cluster` instance. */
+export function isRedisClient(v: unknown): v is RedisClient {
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    typeof (v as Redis).pipeline === 'function' &&
+    typeof (v as Redis).status === 'string' &&
+    typeof (v as Redis).on === 'function'
+  );
+}
+
+/** Parses `REDIS_CLUSTER_NODES`-style text: `host:port,host:port`. */
+export function parseClusterNodes(text: string): { host: string; port: number }[] {
+  const nodes = text
+    .split(/[\s,]+/)
+    .filter(Boolean)
+    .map((part) => {
+      const i = part.lastIndexOf(':');
+      const host = i > 0 ? part.slice(0, i) : part;
+      const port = i > 0 ? Number(part.slice(i + 1)) : 6379;
+      if (!host || !Number.isInteger(port) || port <= 0 || port > 65535) {
+        throw new ValidationError(`cluster node ${JSON.stringify(part)} is not host:port`, {
+          option: 'redis.nodes',
+        });
+      }
+      return { host: host.replace(/^\[|\]$/g, ''), port };
+    });
+  if (nodes.length === 0) {
+    throw new ValidationError('cluster node list is empty', { option: 'redis.nodes' });
+  }
+  return nodes;
+}
+
+interface Target {
+  kind: 'url' | 'cluster' | 'client';
+  url?: URL;
+  cluster?: RedisClusterInput;
+  client?: RedisClient;
+  description: string;
+  secrets: string[];
+}
+
+function resolveTarget(input: RedisInput, option: string): Target {
+  if (typeof input === 'string') {
+    let url: URL;
+    try {
+      url = new URL(input);
+    } catch {
+      throw new ValidationError(`${option} is not a valid Redis URL`, { option });
+    }
+    if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+      throw new ValidationError(
+        `${option} must use redis:// or rediss://, received ${url.protocol}//`,
+        { option },
+      );
+    }
+    const secrets = url.password ? [decodeURIComponent(url.password), url.password] : [];
+    return {
+      kind: 'url',
+      url,
+      description: `${url.protocol}//${url.hostname}:${url.port || '6379'}${url.pathname.length > 1 ? url.pathname : ''}`,
+      secrets,
+    };
+  }
+  if (isRedisClient(input)) {
+    const opts = (input as Redis).options as RedisOptions | undefined;
+    const desc =
+      'isCluster' in input && input.isCluster
+        ? `cluster(${(input as Cluster).nodes('master').length || 'unknown'} masters)`
+        : `redis://${opts?.host ?? 'localhost'}:${opts?.port ?? 6379}`;
+    const secrets = opts?.password ? [opts.password] : [];
+    return { kind: 'client', client: input, description: desc, secrets };
+  }
+  if (isClusterInput(input)) {
+    if (input.nodes.length === 0) {
+      throw new ValidationError(`${option}.nodes must list at least one node`, {
+        option: `${option}.nodes`,
+      });
+    }
+    for (const n of input.nodes) {
+      if (
+        typeof n?.host !== 'string' ||
+        !Number.isInteger(n.port) ||
+        n.port <= 0 ||
+        n.port > 65535
+      ) {
+        throw new ValidationError(
+          `${option}.nodes entries must be { host: string, port: 1..65535 }, received ${describeValue(n)}`,
+          { option: `${option}.nodes` },
+        );
+      }
+    }
+    return {
+      kind: 'cluster',
+      cluster: input,
+      description: `cluster(${input.nodes.map((n) => `${n.host}:${n.port}`).join(',')})`,
+      secrets: input.password ? [input.password] : [],
+    };
+  }
+  throw new ValidationError(
+    `${option} must be a redis:// URL, an ioredis Redis or Cluster, or { nodes: [{ host, port }] }, received ${describeValue(input)}`,
+    { option },
+  );
+}
+
+type IoredisModule = typeof import('ioredis');
+
+let ioredisPromise: Promise<IoredisModule> | undefined;
+function loadIoredis(): Promise<IoredisModule> {
+  if (!ioredisPromise) ioredisPromise = import('ioredis') as unknown as Promise<IoredisModule>;
+  return ioredisPromise;
+}
+
+/**
+ * One Redis connection as a primitive sees it: lazily created, ready-checked, with ownership.
+ * A client we created is closed by {@link RedisConnection.close}; one the user passed in never is.
+ */
+export class RedisConnection {
+  /** True when we created the client and so must close it. */
+  readonly owned: boolean;
+  /** Host/port description for messages and events; never contains a password. */
+  readonly description: string;
+  /** The client once it has been created (standalone or Cluster). */
+  client: RedisClient | undefined;
+
+  private readonly target: Target;
+  private readonly opts: Required<Omit<RedisConnectionOptions, 'connectionName'>> &
+    Pick<RedisConnectionOptions, 'connectionName'>;
+  private readonly option: string;
+  private creating: Promise<RedisClient> | undefined;
+  private lastError: Error | undefined;
+  private readonly extra: RedisClient[] = [];
+  private closed = false;
+
+  constructor(input: RedisInput, options: RedisConnectionOptions = {}, option = 'redis') {
+    this.option = option;
+    this.target = resolveTarget(input, option);
+    this.owned = this.target.kind !== 'client';
+    this.description = this.target.description;
+    const o = { ...DEFAULTS, ...stripUndefined(options) };
+    assertNumber(o.connectTimeout, 'connectTimeout (seconds)', { positive: true });
+    assertNumber(o.commandTimeout, 'commandTimeout (seconds)', { min: 0 });
+    assertNumber(o.maxRetriesPerRequest, 'maxRetriesPerRequest', { integer: true, min: 0 });
+    this.opts = o;
+    if (this.target.client) {
+      this.client = this.target.client;
+      this.watch(this.client);
+    }
+  }
+
+  /** True for a Redis Cluster. */
+  get isCluster(): boolean {
+    if (this.target.kind === 'cluster') return true;
+    const c = this.client ?? this.target.client;
+    return !!c && 'isCluster' in c && (c as Cluster).isCluster === true;
+  }
+
+  /**
+   * The client, connected and ready. Fails with {@link BackendUnavailableError} within
+   * `connectTimeout` seconds, and at once when the server is known to be down.
+   */
+  get(): Promise<RedisClient> {
+    const c = this.client;
+    if (c && c.status === 'ready') return Promise.resolve(c);
+    return this.slowGet();
+  }
+
+  private async slowGet(): Promise<RedisClient> {
+    if (this.closed) throw this.closedError();
+    if (!this.client) {
+      this.creating ??= this.create(this.opts).then((c) => {
+        this.client = c;
+        this.watch(c);
+        return c;
+      });
+      await this.creating;
+    }
+    const client = this.client as RedisClient;
+    if (client.status === 'ready') return client;
+    if (client.status === 'end' || client.status === 'close') {
+      if (!this.owned) throw this.unavailable('the client passed in is closed', this.lastError);
+      // An owned client that gave up is reconnected; ioredis keeps its options.
+    }
+    if (client.status === 'reconnecting' && this.lastError) {
+      // Known down: fail now rather than make every caller wait out the connect timeout.
+      throw this.unavailable('is not reachable', this.lastError);
+    }
+    await this.waitReady(client);
+    return client;
+  }
+
+  /**
+   * A new, separate connection to the same server(s) (for subscribers or blocking reads), owned
+   * and closed by this object. `overrides` adjust the defaults for it.
+   */
+  async duplicate(overrides: RedisConnectionOptions = {}): Promise<RedisClient> {
+    if (this.closed) throw this.closedError();
+    const opts = { ...this.opts, ...stripUndefined(overrides) };
+    let c: RedisClient;
+    if (this.target.kind === 'client') {
+      const base = this.target.client as RedisClient;
+      c = (base as Redis).duplicate();
+    } else {
+      c = await this.create(opts);
+    }
+    this.extra.push(c);
+    c.on('error', () => {});
+    await this.waitReady(c, opts.connectTimeout);
+    return c;
+  }
+
+  /**
+   * Maps an ioredis error to ours: connection failures become {@link BackendUnavailableError}
+   * (with a password-free message and cause); reply errors about the command pass through.
+   */
+  mapError(e: unknown, operation: string): unknown {
+    if (e instanceof AzscaleError) return e;
+    if (isRedisConnectionError(e)) {
+      return this.unavailable(`failed during ${operation}`, e as Error);
+    }
+    return e;
+  }
+
+  /** Runs `fn` with the ready client; connection errors become {@link BackendUnavailableError}. */
+  async run<T>(operation: string, fn: (client: RedisClient) => Promise<T>): Promise<T> {
+    try {
+      return await fn(await this.get());
+    } catch (e) {
+      throw this.mapError(e, operation);
+    }
+  }
+
+  /** Closes what we created; leaves a user-supplied client open. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const toClose: RedisClient[] = [...this.extra];
+    if (this.owned) {
+      if (this.creating) await this.creating.catch(() => undefined);
+      if (this.client) toClose.push(this.client);
+    }
+    await Promise.all(toClose.map((c) => quitQuietly(c)));
+  }
+
+  /** True once {@link close} was called. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  private closedError(): AzscaleError {
+    return new BackendUnavailableError(`Redis connection (${this.description}) is closed`, {
+      context: { backend: 'redis', target: this.description, closed: true },
+    });
+  }
+
+  private watch(c: RedisClient): void {
+    c.on('error', (e: Error) => {
+      this.lastError = e;
+    });
+    c.on('ready', () => {
+      this.lastError = undefined;
+    });
+  }
+
+  /** Builds a BackendUnavailableError whose message, context and cause hold no password. */
+  unavailable(what: string, cause?: Error): BackendUnavailableError {
+    const reason = cause ? `: ${this.redact(cause.message)}` : '';
+    const safeCause = cause ? this.sanitize(cause) : undefined;
+    return new BackendUnavailableError(`Redis (${this.description}) ${what}${reason}`, {
+      cause: safeCause,
+      context: {
+        backend: 'redis',
+        target: this.description,
+        ...(cause && isAuthError(cause) ? { auth: true } : {}),
+      },
+    });
+  }
+
+  private redact(text: string): string {
+    let out = text;
+    for (const s of this.target.secrets) if (s) out = out.split(s).join('***');
+    return out;
+  }
+
+  private sanitize(e: Error): Error {
+    // ioredis attaches the failed command (AUTH <password>) to reply errors; keep only safe fields.
+    const copy = new Error(this.redact(e.message));
+    copy.name = e.name;
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string') (copy as Error & { code?: string }).code = code;
+    return copy;
+  }
+
+  private waitReady(c: RedisClient, timeoutSeconds = this.opts.connectTimeout): Promise<void> {
+    if (c.status === 'ready') return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const cleanup = () => {
+        clearTimeout(timer);
+        c.off('ready', onReady);
+        c.off('error', onError);
+        c.off('end', onEnd);
+      };
+      const onReady = () => {
+        cleanup();
+        resolve();
+      };
+      const onError = (e: Error) => {
+        if (isAuthError(e)) {
+          cleanup();
+          reject(this.unavailable('refused authentication', e));
+        }
+      };
+      const onEnd = () => {
+        cleanup();
+        reject(this.unavailable('closed the connection', this.lastError));
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(
+          this.unavailable(`did not become ready within ${timeoutSeconds} s`, this.lastError),
+        );
+      }, timeoutSeconds * 1000);
+      c.on('ready', onReady);
+      c.on('error', onError);
+      c.on('end', onEnd);
+      if (c.status === 'wait') {
+        (c as Redis).connect().catch(() => undefined);
+      }
+    });
+  }
+
+  private async create(opts: typeof this.opts): Promise<RedisClient> {
+    const mod = await loadIoredis();
+    const RedisCtor = (mod.Redis ?? (mod as unknown as { default: typeof Redis }).default) as typeof Redis;
+    const ClusterCtor = (mod.Cluster ??
+      (RedisCtor as unknown as { Cluster: typeof Cluster }).Cluster) as typeof Cluster;
+    const common: RedisOptions = {
+      connectTimeout: opts.connectTimeout * 1000,
+      maxRetriesPerRequest: opts.maxRetriesPerRequest,
+      ...(opts.commandTimeout > 0 ? { commandTimeout: opts.commandTimeout * 1000 } : {}),
+      // Keep reconnecting in the background (so service resumes when Redis returns) with a
+      // capped backoff; callers meanwhile fail fast instead of queueing.
+      retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+      lazyConnect: true,
+      ...(opts.connectionName ? { connectionName: opts.connectionName } : {}),
+    };
+    if (this.target.kind === 'url') {
+      const url = this.target.url as URL;
+      const c = new RedisCtor(url.toString(), {
+        ...common,
+        enableOfflineQueue: opts.offlineQueue,
+      });
+      c.on('error', () => {});
+      return c;
+    }
+    const ci = this.target.cluster as RedisClusterInput;
+    const c = new ClusterCtor(
+      ci.nodes.map((n) => ({ host: n.host, port: n.port })),
+      {
+        // Node connections inside a cluster keep ioredis's own queueing (they connect lazily, so
+        // the first command to a node must be allowed to wait); the cluster-level queue is bounded.
+        enableOfflineQueue: opts.offlineQueue,
+        lazyConnect: true,
+        slotsRefreshTimeout: Math.max(1000, opts.connectTimeout * 1000),
+        clusterRetryStrategy: (times: number) => Math.min(100 * 2 ** Math.min(times, 5), 2000),
+        redisOptions: {
+          ...common,
+          ...(ci.password ? { password: ci.password } : {}),
+          ...(ci.username ? { username: ci.username } : {}),
+          ...(ci.tls ? { tls: {} } : {}),
+        },
+        ...ci.options,
+      },
+    );
+    c.on('error', () => {});
+    return c;
+  }
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  const out: Partial<T> = {};
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
+  return out;
+}
+
+async function quitQuietly(c: RedisClient): Promise<void> {
+  if (c.status === 'end') return;
+  if (c.status !== 'ready') {
+    c.disconnect();
+    return;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      c.quit(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error('quit timeout')), 1000);
+      }),
+    ]);
+  } catch {
+    c.disconnect();
+  } finally {
+    if (timer) clearTimeout(timer);
+  }
+}
+
+/**
+ * Resolves a `redis` option: `undefined` (or `null`) gives `undefined` (embedded), anything else a
+ * {@link RedisConnection}. Throws {@link ValidationError} for input that is none of the accepted
+ * forms.
+ */
+export function resolveRedis(
+  input: RedisInput | undefined | null,
+  options: RedisConnectionOptions = {},
+  option = 'redis',
+): RedisConnection | undefined {
+  if (input === undefined || input === null) return undefined;
+  return new RedisConnection(input, options, option);
+}

@@ -1,0 +1,12 @@
+/**
+ * What every module shares: errors, key rules, the JSON codec, Redis connections, typed events
+ * and the metrics seam.
+ * @packageDocumentation
+ */
+export * from './errors.js';
+export * from './validate.js';
+export * from './keys.js';
+export * from './codec.js';
+export * from './events.js';
+export * from './metrics.js';
+export * from './connection.js';

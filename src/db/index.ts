@@ -1,0 +1,2 @@
+/** azscale/db (being built; see docs/db.md). */
+export {};

@@ -1,0 +1,2 @@
+/** azscale/observability (being built; see docs/observability.md). */
+export {};

@@ -1,0 +1,2 @@
+/** azscale/resilience (being built; see docs/resilience.md). */
+export {};

@@ -1,0 +1,2 @@
+/** azscale/scaling (being built; see docs/scaling.md). */
+export {};

@@ -1,0 +1,2 @@
+/** azscale/session (being built; see docs/session.md). */
+export {};

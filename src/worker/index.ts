@@ -1,0 +1,2 @@
+/** azscale/worker (being built; see docs/worker.md). */
+export {};
