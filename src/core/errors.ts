@@ -26,7 +26,8 @@ export type AzscaleErrorCode =
   | 'AZS_CANCELLED'
   | 'AZS_TASK_FAILED'
   | 'AZS_UNRECOVERABLE'
-  | 'AZS_QUERY_ROUTING';
+  | 'AZS_QUERY_ROUTING'
+  | 'AZS_CALLBACK';
 
 /** Options every azscale error accepts. */
 export interface AzscaleErrorOptions {
@@ -295,4 +296,16 @@ export function describeValue(value: unknown): string {
     default:
       return `an object (${Object.prototype.toString.call(value).slice(8, -1)})`;
   }
+}
+
+/**
+ * A function the caller handed to azscale (an update function, a loader) threw. Its error is the
+ * `cause`; nothing was written on its behalf.
+ */
+export class CallbackError extends AzscaleError {
+  static override readonly code: AzscaleErrorCode = 'AZS_CALLBACK';
+}
+/** True for a {@link CallbackError}. */
+export function isCallbackError(e: unknown): e is CallbackError {
+  return hasKind(e, 'AZS_CALLBACK');
 }
