@@ -1,2 +1,17 @@
-/** azscale/session (being built; see docs/session.md). */
-export {};
+/**
+ * azscale/session: distributed sessions that lose no update. `DistributedSessionManager` on an
+ * embedded memory store by default, on Redis (standalone or Cluster) with the seed's key layout.
+ * @packageDocumentation
+ */
+export {
+  DistributedSessionManager,
+  newSessionId,
+  type DistributedSessionManagerOptions,
+  type SessionData,
+  type SessionEvents,
+  type SessionMessage,
+  type UpdateSessionOptions,
+} from './manager.js';
+export type { SessionAppendOptions, SessionStore } from './store.js';
+export { MemorySessionStore, type MemorySessionStoreOptions } from './memory-store.js';
+export { RedisSessionStore } from './redis-store.js';

@@ -1,0 +1,154 @@
+import { SerializationError, ValueTooLargeError } from '../core/errors.js';
+import { optionalNumber } from '../core/validate.js';
+import type { SessionAppendOptions, SessionStore } from './store.js';
+
+/** Options of {@link MemorySessionStore}. */
+export interface MemorySessionStoreOptions {
+  /**
+   * Seconds between sweeps that free expired sessions nobody reads again (reads and writes
+   * already drop an expired entry they meet). The timer is unref'd: it never keeps a process
+   * alive.
+   * @default 60
+   */
+  sweepInterval?: number;
+}
+
+interface Entry {
+  text: string;
+  /** Epoch milliseconds; `Infinity` for no expiry. */
+  expiresAt: number;
+}
+
+/**
+ * The embedded store: sessions in this process's memory, with the same semantics as Redis
+ * (JSON text per key, expiry per write, atomic compare-and-set and append). Every operation runs
+ * synchronously to completion, so each is atomic with respect to the others without locks.
+ *
+ * Use it for tests, single-instance services and development; sessions do not survive a restart
+ * and are not shared between processes.
+ */
+export class MemorySessionStore implements SessionStore {
+  private readonly entries = new Map<string, Entry>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(options: MemorySessionStoreOptions = {}) {
+    const every =
+      optionalNumber(options.sweepInterval, 'sweepInterval (seconds)', { positive: true }) ?? 60;
+    this.timer = setInterval(() => this.sweep(), every * 1000);
+    this.timer.unref();
+  }
+
+  /** Number of live entries (expired ones not yet swept may be counted). */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  async get(key: string, touchTtlMs?: number): Promise<string | null> {
+    const e = this.live(key);
+    if (!e) return null;
+    if (touchTtlMs !== undefined) e.expiresAt = Date.now() + touchTtlMs;
+    return e.text;
+  }
+
+  async set(key: string, text: string, ttlMs: number): Promise<void> {
+    this.entries.set(key, { text, expiresAt: Date.now() + ttlMs });
+  }
+
+  async delete(key: string): Promise<boolean> {
+    const existed = this.live(key) !== undefined;
+    this.entries.delete(key);
+    return existed;
+  }
+
+  async expire(key: string, ttlMs: number): Promise<boolean> {
+    const e = this.live(key);
+    if (!e) return false;
+    e.expiresAt = Date.now() + ttlMs;
+    return true;
+  }
+
+  async ttl(key: string): Promise<number | null> {
+    const e = this.live(key);
+    if (!e) return null;
+    return e.expiresAt === Number.POSITIVE_INFINITY ? -1 : Math.max(0, e.expiresAt - Date.now());
+  }
+
+  async compareAndSet(
+    key: string,
+    expected: string | null,
+    text: string,
+    ttlMs: number,
+  ): Promise<boolean> {
+    const current = this.live(key)?.text ?? null;
+    if (current !== expected) return false;
+    this.entries.set(key, { text, expiresAt: Date.now() + ttlMs });
+    return true;
+  }
+
+  async append(key: string, itemJson: string, options: SessionAppendOptions): Promise<number> {
+    const current = this.live(key);
+    let session: Record<string, unknown>;
+    if (current) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(current.text);
+      } catch (e) {
+        throw new SerializationError(`stored session at ${key} is not valid JSON`, {
+          cause: e,
+          context: { key },
+        });
+      }
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+        throw new SerializationError(`stored session at ${key} is not a JSON object`, {
+          context: { key },
+        });
+      }
+      session = parsed as Record<string, unknown>;
+    } else {
+      session = {};
+    }
+    let messages = session.messages;
+    if (messages === undefined) messages = [];
+    if (!Array.isArray(messages)) {
+      throw new SerializationError(
+        `stored session at ${key} has a "messages" that is not an array`,
+        {
+          context: { key },
+        },
+      );
+    }
+    messages.push(JSON.parse(itemJson));
+    if (options.maxItems !== undefined && messages.length > options.maxItems) {
+      messages = messages.slice(messages.length - options.maxItems);
+    }
+    session.messages = messages;
+    const text = JSON.stringify(session);
+    const bytes = Buffer.byteLength(text);
+    if (bytes > options.maxBytes) {
+      throw new ValueTooLargeError(`session at ${key} after the append`, bytes, options.maxBytes);
+    }
+    this.entries.set(key, { text, expiresAt: Date.now() + options.ttlMs });
+    return (messages as unknown[]).length;
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.entries.clear();
+  }
+
+  private live(key: string): Entry | undefined {
+    const e = this.entries.get(key);
+    if (!e) return undefined;
+    if (e.expiresAt <= Date.now()) {
+      this.entries.delete(key);
+      return undefined;
+    }
+    return e;
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const [k, e] of this.entries) if (e.expiresAt <= now) this.entries.delete(k);
+  }
+}

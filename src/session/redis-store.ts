@@ -1,0 +1,289 @@
+import { createHash } from 'node:crypto';
+import {
+  type RedisClient,
+  RedisConnection,
+  type RedisConnectionOptions,
+  type RedisInput,
+} from '../core/connection.js';
+import { SerializationError, ValueTooLargeError } from '../core/errors.js';
+import type { SessionAppendOptions, SessionStore } from './store.js';
+
+/**
+ * Redis backend. Every operation touches one key, so it works unchanged on Redis Cluster (a
+ * single-key script always runs on the node that owns the key's slot) and keeps the seed's key
+ * layout: no version or lock keys beside `session:{id}`.
+ */
+
+// Compare-and-set on the value itself. The expected value travels as its SHA-1 so a large
+// session is not sent twice; any writer (a Python service using SETEX, redis-cli) changes it.
+// ARGV: [1] '1' when a value is expected, '0' when the key must be absent; [2] its SHA-1 hex;
+// [3] new text; [4] expiry in ms.
+const CAS_SCRIPT = `
+local cur = redis.call('GET', KEYS[1])
+if ARGV[1] == '0' then
+  if cur then return 0 end
+elseif not cur or redis.sha1hex(cur) ~= ARGV[2] then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
+return 1
+`;
+
+// Atomic append. cjson validates the stored text, but the new value is built by splicing the
+// original text, not by re-encoding a decoded table: cjson would turn empty arrays into {} and
+// round numbers to 14 digits, silently rewriting fields this call never meant to touch.
+// The scanner below only walks the top-level object and the messages array; it may assume
+// well-formed JSON because cjson.decode accepted it.
+// ARGV: [1] item JSON; [2] expiry in ms; [3] max items (0: no cap); [4] max bytes.
+// Returns {0, newLength} or {code, detail}: 1 not JSON, 2 not an object, 3 messages not an
+// array, 4 too large (detail: bytes).
+const APPEND_SCRIPT = String.raw`
+local s = redis.call('GET', KEYS[1])
+local item = ARGV[1]
+local maxItems = tonumber(ARGV[3])
+local maxBytes = tonumber(ARGV[4])
+local out, n
+if not s then
+  out = '{"messages":[' .. item .. ']}'
+  n = 1
+else
+  if not pcall(cjson.decode, s) then return {1, 0} end
+  local find, byte, sub = string.find, string.byte, string.sub
+  local function ws(i) return find(s, '[^ \t\r\n]', i) end
+  local function str_end(i)
+    local j = i + 1
+    while true do
+      local k = find(s, '["\\]', j)
+      if byte(s, k) == 34 then return k end
+      j = k + 2
+    end
+  end
+  local function val_end(i)
+    local c = byte(s, i)
+    if c == 34 then return str_end(i) end
+    if c == 123 or c == 91 then
+      local depth, j = 0, i
+      while true do
+        local k = find(s, '["%[%]{}]', j)
+        local b = byte(s, k)
+        if b == 34 then
+          k = str_end(k)
+        elseif b == 123 or b == 91 then
+          depth = depth + 1
+        else
+          depth = depth - 1
+          if depth == 0 then return k end
+        end
+        j = k + 1
+      end
+    end
+    local k = find(s, '[,}%] \t\r\n]', i)
+    if k then return k - 1 end
+    return #s
+  end
+  local open = ws(1)
+  if byte(s, open) ~= 123 then return {2, 0} end
+  local vs, ve
+  local i = ws(open + 1)
+  local empty = byte(s, i) == 125
+  if not empty then
+    while true do
+      local kend = str_end(i)
+      local key = sub(s, i + 1, kend - 1)
+      i = ws(ws(kend + 1) + 1)
+      local e = val_end(i)
+      -- Last duplicate wins, as in JSON.parse and Python's json.loads.
+      if key == 'messages' then vs, ve = i, e end
+      i = ws(e + 1)
+      if byte(s, i) == 125 then break end
+      i = ws(i + 1)
+    end
+  end
+  if not vs then
+    n = 1
+    out = sub(s, 1, open) .. '"messages":[' .. item .. ']' .. (empty and '' or ',') .. sub(s, open + 1)
+  else
+    if byte(s, vs) ~= 91 then return {3, 0} end
+    local starts, last = {}, 0
+    local j = ws(vs + 1)
+    if byte(s, j) ~= 93 then
+      while true do
+        starts[#starts + 1] = j
+        last = val_end(j)
+        j = ws(last + 1)
+        if byte(s, j) == 93 then break end
+        j = ws(j + 1)
+      end
+    end
+    n = #starts + 1
+    local keepFrom = 1
+    if maxItems > 0 and n > maxItems then
+      keepFrom = n - maxItems + 1
+      n = maxItems
+    end
+    local arr
+    if keepFrom > #starts then
+      arr = '[' .. item .. ']'
+    else
+      arr = '[' .. sub(s, starts[keepFrom], last) .. ',' .. item .. ']'
+    end
+    out = sub(s, 1, vs - 1) .. arr .. sub(s, ve + 1)
+  end
+end
+if #out > maxBytes then return {4, #out} end
+redis.call('SET', KEYS[1], out, 'PX', ARGV[2])
+return {0, n}
+`;
+
+interface Script {
+  source: string;
+  sha: string;
+}
+
+function script(source: string): Script {
+  return { source, sha: createHash('sha1').update(source).digest('hex') };
+}
+
+const CAS = script(CAS_SCRIPT);
+const APPEND = script(APPEND_SCRIPT);
+
+/**
+ * EVALSHA, falling back to EVAL when the node does not have the script cached (a fresh node, a
+ * failover, SCRIPT FLUSH). On a Cluster the command goes to the node owning the key; EVAL then
+ * caches the script on that node only, which is why the fallback is per call, not a one-time
+ * SCRIPT LOAD.
+ */
+async function runScript(
+  client: RedisClient,
+  s: Script,
+  key: string,
+  args: (string | number)[],
+): Promise<unknown> {
+  try {
+    return await client.evalsha(s.sha, 1, key, ...args);
+  } catch (e) {
+    if (e instanceof Error && e.message.startsWith('NOSCRIPT')) {
+      return client.eval(s.source, 1, key, ...args);
+    }
+    throw e;
+  }
+}
+
+/**
+ * Sessions in Redis (standalone or Cluster) as plain strings at their keys, with the seed's
+ * semantics (`SET ... PX`, i.e. SETEX). Atomic operations are Lua scripts over the single key.
+ */
+export class RedisSessionStore implements SessionStore {
+  /** The connection (ownership rules: {@link RedisConnection}). */
+  readonly connection: RedisConnection;
+
+  /**
+   * @param redis A URL, an ioredis client (never closed by us), `{ nodes }` for a Cluster, or a
+   *   {@link RedisConnection} (closed by {@link close} when it owns its client).
+   * @param options Connection defaults (timeouts in seconds) when `redis` is not a connection.
+   */
+  constructor(redis: RedisInput | RedisConnection, options: RedisConnectionOptions = {}) {
+    this.connection =
+      redis instanceof RedisConnection ? redis : new RedisConnection(redis, options, 'redis');
+  }
+
+  async get(key: string, touchTtlMs?: number): Promise<string | null> {
+    const conn = this.connection;
+    try {
+      const c = await conn.get();
+      return touchTtlMs === undefined
+        ? await c.get(key)
+        : await c.getex(key, 'PX', Math.max(1, Math.round(touchTtlMs)));
+    } catch (e) {
+      throw conn.mapError(e, 'session get');
+    }
+  }
+
+  async set(key: string, text: string, ttlMs: number): Promise<void> {
+    const conn = this.connection;
+    try {
+      const c = await conn.get();
+      await c.set(key, text, 'PX', Math.max(1, Math.round(ttlMs)));
+    } catch (e) {
+      throw conn.mapError(e, 'session set');
+    }
+  }
+
+  async delete(key: string): Promise<boolean> {
+    return this.connection.run('session delete', async (c) => (await c.del(key)) === 1);
+  }
+
+  async expire(key: string, ttlMs: number): Promise<boolean> {
+    return this.connection.run(
+      'session expire',
+      async (c) => (await c.pexpire(key, Math.max(1, Math.round(ttlMs)))) === 1,
+    );
+  }
+
+  async ttl(key: string): Promise<number | null> {
+    return this.connection.run('session ttl', async (c) => {
+      const ms = await c.pttl(key);
+      return ms === -2 ? null : ms;
+    });
+  }
+
+  async compareAndSet(
+    key: string,
+    expected: string | null,
+    text: string,
+    ttlMs: number,
+  ): Promise<boolean> {
+    const args =
+      expected === null
+        ? ['0', '', text, Math.max(1, Math.round(ttlMs))]
+        : [
+            '1',
+            createHash('sha1').update(expected).digest('hex'),
+            text,
+            Math.max(1, Math.round(ttlMs)),
+          ];
+    return this.connection.run(
+      'session compare-and-set',
+      async (c) => (await runScript(c, CAS, key, args)) === 1,
+    );
+  }
+
+  async append(key: string, itemJson: string, options: SessionAppendOptions): Promise<number> {
+    const reply = await this.connection.run('session append', (c) =>
+      runScript(c, APPEND, key, [
+        itemJson,
+        Math.max(1, Math.round(options.ttlMs)),
+        options.maxItems ?? 0,
+        options.maxBytes,
+      ]),
+    );
+    const [code, detail] = reply as [number, number];
+    switch (code) {
+      case 0:
+        return detail;
+      case 1:
+        throw new SerializationError(`stored session at ${key} is not valid JSON`, {
+          context: { key },
+        });
+      case 2:
+        throw new SerializationError(`stored session at ${key} is not a JSON object`, {
+          context: { key },
+        });
+      case 3:
+        throw new SerializationError(
+          `stored session at ${key} has a "messages" that is not an array`,
+          { context: { key } },
+        );
+      default:
+        throw new ValueTooLargeError(
+          `session at ${key} after the append`,
+          detail,
+          options.maxBytes,
+        );
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.connection.close();
+  }
+}
