@@ -508,23 +508,19 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
 
 async function quitQuietly(c: RedisClient): Promise<void> {
   if (c.status === 'end') return;
-  if (c.status !== 'ready') {
-    c.disconnect();
-    return;
-  }
+  // Resolve once the socket is really gone, so a caller that awaited close() sees status 'end'.
+  const ended = new Promise<void>((resolve) => c.once('end', () => resolve()));
   let timer: NodeJS.Timeout | undefined;
-  try {
-    await Promise.race([
-      c.quit(),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error('quit timeout')), 1000);
-      }),
-    ]);
-  } catch {
-    c.disconnect();
-  } finally {
-    if (timer) clearTimeout(timer);
-  }
+  const deadline = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      c.disconnect();
+      resolve();
+    }, 1000);
+  });
+  if (c.status === 'ready') c.quit().catch(() => c.disconnect());
+  else c.disconnect();
+  await Promise.race([ended, deadline]);
+  if (timer) clearTimeout(timer);
 }
 
 /**

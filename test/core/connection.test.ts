@@ -1,0 +1,158 @@
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { RedisConnection, parseClusterNodes, resolveRedis } from '../../src/core/connection.js';
+import { BackendUnavailableError, ValidationError } from '../../src/core/errors.js';
+import { freePort, servers, startRedisServer } from '../harness/env.js';
+
+const toClose: RedisConnection[] = [];
+afterAll(async () => {
+  await Promise.all(toClose.map((c) => c.close()));
+});
+function conn(...args: ConstructorParameters<typeof RedisConnection>): RedisConnection {
+  const c = new RedisConnection(...args);
+  toClose.push(c);
+  return c;
+}
+
+function everyString(e: unknown, seen = new Set<unknown>()): string[] {
+  // Every string reachable from the error: message, stack, context, cause chain, own fields.
+  if (e === null || e === undefined || seen.has(e)) return [];
+  if (typeof e === 'string') return [e];
+  if (typeof e !== 'object') return [String(e)];
+  seen.add(e);
+  const out: string[] = [];
+  const names = new Set([...Object.getOwnPropertyNames(e), 'message', 'stack', 'cause']);
+  for (const k of names) out.push(...everyString((e as Record<string, unknown>)[k], seen));
+  return out;
+}
+
+describe('RedisConnection', () => {
+  it('embedded when no redis option is given', () => {
+    expect(resolveRedis(undefined)).toBeUndefined();
+    expect(resolveRedis(null)).toBeUndefined();
+  });
+
+  it('rejects input that is no Redis form with a ValidationError naming the option', () => {
+    expect(() => resolveRedis(42 as never)).toThrow(ValidationError);
+    expect(() => resolveRedis('http://x' as never)).toThrow(/redis:\/\/ or rediss:\/\//);
+    expect(() => resolveRedis('not a url')).toThrow(/not a valid Redis URL/);
+    expect(() => resolveRedis({ nodes: [] })).toThrow(/at least one node/);
+    expect(() => resolveRedis({ nodes: [{ host: 'h', port: 0 }] })).toThrow(ValidationError);
+    expect(() => resolveRedis('redis://127.0.0.1:1', { connectTimeout: -1 })).toThrow(
+      /connectTimeout/,
+    );
+  });
+
+  it('connects to the standalone server from a URL and owns the client', async () => {
+    const c = conn(servers().redisUrl);
+    expect(c.owned).toBe(true);
+    const client = await c.get();
+    expect(await client.ping()).toBe('PONG');
+    await c.close();
+    expect(client.status).toBe('end');
+  });
+
+  it('never closes a client the user passed in', async () => {
+    const mine = new Redis(servers().redisUrl);
+    const c = conn(mine);
+    expect(c.owned).toBe(false);
+    expect(await (await c.get()).ping()).toBe('PONG');
+    await c.close();
+    expect(await mine.ping()).toBe('PONG');
+    mine.disconnect();
+  });
+
+  it('connects to the Cluster from { nodes }', async () => {
+    const c = conn({ nodes: servers().clusterNodes });
+    expect(c.isCluster).toBe(true);
+    const client = await c.get();
+    await client.set('azs-conn-{a}', '1');
+    expect(await client.get('azs-conn-{a}')).toBe('1');
+    await client.del('azs-conn-{a}');
+  });
+
+  it('parses REDIS_CLUSTER_NODES text', () => {
+    expect(parseClusterNodes('127.0.0.1:7000, 127.0.0.1:7001')).toEqual([
+      { host: '127.0.0.1', port: 7000 },
+      { host: '127.0.0.1', port: 7001 },
+    ]);
+    expect(() => parseClusterNodes('x:y')).toThrow(ValidationError);
+  });
+
+  describe('requirepass', () => {
+    it('the right password in the URL connects', async () => {
+      const c = conn(servers().redisAuthUrl);
+      expect(await (await c.get()).ping()).toBe('PONG');
+    });
+
+    it('a wrong password fails fast with BackendUnavailableError that never shows it', async () => {
+      const { redisAuthUrl } = servers();
+      const url = new URL(redisAuthUrl);
+      const wrong = 'Wr0ng-pa55word-zz';
+      url.password = wrong;
+      const c = conn(url.toString(), { connectTimeout: 10 });
+      const t0 = performance.now();
+      const err = await c.get().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      const elapsed = performance.now() - t0;
+      expect(err).toBeInstanceOf(BackendUnavailableError);
+      expect(elapsed).toBeLessThan(2000); // fails on the AUTH reply, not on the 10 s timeout
+      const e = err as BackendUnavailableError;
+      expect(e.context.auth).toBe(true);
+      for (const s of everyString(e)) expect(s).not.toContain(wrong);
+      expect(JSON.stringify(e.context)).not.toContain(wrong);
+      expect(e.message).toMatch(/WRONGPASS|invalid/i);
+    });
+
+    it('no password at all fails fast too', async () => {
+      const url = new URL(servers().redisAuthUrl);
+      url.password = '';
+      url.username = '';
+      const c = conn(url.toString(), { connectTimeout: 10 });
+      const t0 = performance.now();
+      await expect(c.get()).rejects.toBeInstanceOf(BackendUnavailableError);
+      expect(performance.now() - t0).toBeLessThan(2000);
+    });
+  });
+
+  it('an unreachable server fails within connectTimeout with BackendUnavailableError', async () => {
+    const port = await freePort();
+    const c = conn(`redis://127.0.0.1:${port}`, { connectTimeout: 0.5 });
+    const t0 = performance.now();
+    const err = await c.get().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BackendUnavailableError);
+    expect(performance.now() - t0).toBeLessThan(1500);
+    // Known down: the next call fails at once instead of waiting again.
+    const t1 = performance.now();
+    await expect(c.get()).rejects.toBeInstanceOf(BackendUnavailableError);
+    expect(performance.now() - t1).toBeLessThan(600);
+  });
+
+  it('commands fail fast with BackendUnavailableError once the server dies, and recover', async () => {
+    const srv = await startRedisServer();
+    const c = conn(srv.url, { connectTimeout: 1 });
+    expect(await c.run('ping', (r) => r.ping())).toBe('PONG');
+    const port = srv.port;
+    await srv.kill('SIGKILL');
+    const t0 = performance.now();
+    await expect(c.run('get', (r) => r.get('k'))).rejects.toBeInstanceOf(BackendUnavailableError);
+    expect(performance.now() - t0).toBeLessThan(1500);
+    const again = await startRedisServer({ port });
+    try {
+      let ok = false;
+      for (let i = 0; i < 50 && !ok; i++) {
+        ok = await c.run('ping', (r) => r.ping()).then(
+          () => true,
+          () => false,
+        );
+        if (!ok) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(ok).toBe(true);
+    } finally {
+      await c.close();
+      await again.stop();
+    }
+  });
+});
