@@ -1,2 +1,50 @@
-/** azscale/observability (being built; see docs/observability.md). */
-export {};
+/**
+ * azscale/observability: the `Metrics` sink every primitive reports to (Prometheus text through
+ * prom-client, sliding-window percentiles, the snapshot the scaling advisor reads), optional
+ * OpenTelemetry tracing, and liveness/readiness health checks.
+ * @packageDocumentation
+ */
+export {
+  DEFAULT_BYTES_BUCKETS,
+  DEFAULT_SECONDS_BUCKETS,
+  Metrics,
+  type GaugeCallback,
+  type HistogramSummary,
+  type MetricKind,
+  type MetricsEvents,
+  type MetricsOptions,
+  type MetricsSnapshot,
+} from './metrics.js';
+export {
+  currentTraceContext,
+  disableTracing,
+  isTracingEnabled,
+  setupTracing,
+  withSpan,
+  withTraceContext,
+  type SpanAttributes,
+  type SpanAttributeValue,
+  type SpanHandle,
+  type SpanKindName,
+  type TraceCarrier,
+  type TracerLike,
+  type TracerProviderLike,
+  type Tracing,
+  type TracingOptions,
+  type WithSpanOptions,
+} from './tracing.js';
+export {
+  HealthRegistry,
+  health,
+  postgresHealthCheck,
+  redisHealthCheck,
+  type FastifyInstanceLike,
+  type FastifyReplyLike,
+  type HealthCheck,
+  type HealthCheckOptions,
+  type HealthCheckResult,
+  type HealthProbe,
+  type HealthRegistryOptions,
+  type HealthReport,
+  type HealthRoutes,
+} from './health.js';

@@ -1,0 +1,348 @@
+/**
+ * The tracing seam. Every azscale module wraps its operations in {@link withSpan}; until
+ * {@link setupTracing} is called that is one property read and a direct call, and
+ * `@opentelemetry/api` is neither required nor loaded. After it, spans named
+ * `azscale.<module>.<op>` go to the configured tracer provider, parented to the caller's active
+ * span.
+ *
+ * This file imports nothing at run time but `node:module`, so every module can depend on it
+ * without pulling in prom-client or OpenTelemetry.
+ */
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { ValidationError, describeValue } from '../core/errors.js';
+import { assertObject, assertString } from '../core/validate.js';
+
+/** Span attribute values OpenTelemetry accepts. */
+export type SpanAttributeValue =
+  | string
+  | number
+  | boolean
+  | readonly string[]
+  | readonly number[]
+  | readonly boolean[];
+
+/** Span attributes by key, e.g. `{ 'azscale.key_count': 3 }`. */
+export type SpanAttributes = Readonly<Record<string, SpanAttributeValue | undefined>>;
+
+/** What a {@link withSpan} callback may do with its span (a no-op object when tracing is off). */
+export interface SpanHandle {
+  /** True when the span is recorded (tracing set up and sampled). */
+  isRecording(): boolean;
+  /** Sets one attribute. */
+  setAttribute(key: string, value: SpanAttributeValue): unknown;
+  /** Sets several attributes. */
+  setAttributes(attributes: SpanAttributes): unknown;
+  /** Adds a timestamped event to the span. */
+  addEvent(name: string, attributes?: SpanAttributes): unknown;
+}
+
+/** The span kinds {@link withSpan} can start. @default 'internal' */
+export type SpanKindName = 'internal' | 'server' | 'client' | 'producer' | 'consumer';
+
+/** Options of {@link withSpan}. */
+export interface WithSpanOptions {
+  /** The span kind: `client` for a call to Redis/PostgreSQL, `producer`/`consumer` for tasks. */
+  kind?: SpanKindName;
+}
+
+/** The part of an OpenTelemetry `Span` azscale uses. */
+interface OtelSpan extends SpanHandle {
+  recordException(exception: Error | string): unknown;
+  setStatus(status: { code: number; message?: string }): unknown;
+  end(): void;
+  spanContext(): { traceId: string; spanId: string; traceFlags: number };
+}
+
+/** The part of an OpenTelemetry `Tracer` azscale uses. */
+export interface TracerLike {
+  startActiveSpan<F extends (span: never) => unknown>(
+    name: string,
+    options: { attributes?: SpanAttributes; kind?: number },
+    fn: F,
+  ): ReturnType<F>;
+}
+
+/** The part of an OpenTelemetry `TracerProvider` azscale uses (any SDK provider fits). */
+export interface TracerProviderLike {
+  getTracer(name: string, version?: string): TracerLike;
+}
+
+/** Options of {@link setupTracing}. */
+export interface TracingOptions {
+  /** Your service's name, set as the `azscale.service.name` attribute of every azscale span. */
+  serviceName: string;
+  /**
+   * The provider azscale's spans go to. @default the global provider of `@opentelemetry/api`
+   * (the one `NodeSDK` or `provider.register()` installed), looked up at each span.
+   */
+  tracerProvider?: TracerProviderLike;
+}
+
+/** What {@link setupTracing} returns. */
+export interface Tracing {
+  /** True when spans are being produced. */
+  readonly enabled: boolean;
+  /** Why tracing is off, when it is. */
+  readonly reason: string | undefined;
+  /** The service name given. */
+  readonly serviceName: string;
+  /** Turns azscale's spans off again (the provider itself is left alone). */
+  disable(): void;
+}
+
+/** The W3C trace-context fields of the active span, to carry across a queue or a process. */
+export interface TraceCarrier {
+  /** `00-<trace id>-<span id>-<flags>` */
+  traceparent: string;
+}
+
+/** The part of `@opentelemetry/api` azscale uses. */
+interface OtelApi {
+  trace: {
+    getTracer(name: string, version?: string): TracerLike;
+    getActiveSpan(): OtelSpan | undefined;
+    setSpanContext(ctx: unknown, sc: object): unknown;
+  };
+  context: {
+    active(): unknown;
+    with<A extends unknown[], F extends (...args: A) => ReturnType<F>>(
+      ctx: unknown,
+      fn: F,
+      thisArg?: unknown,
+      ...args: A
+    ): ReturnType<F>;
+  };
+}
+
+interface TracingState {
+  tracer: TracerLike | undefined;
+  api: OtelApi | undefined;
+  serviceName: string;
+  /** Bumped on every setup/disable so a stale handle cannot disable a newer setup. */
+  generation: number;
+}
+
+const VERSION = '0.1.0';
+// Shared through the global object so the ESM and the CJS copy of azscale, when both are loaded,
+// trace alike (OpenTelemetry's own API keeps its registrations the same way).
+const STATE_KEY = Symbol.for('azscale.tracing.v1');
+const g = globalThis as unknown as Record<symbol, TracingState | undefined>;
+const state: TracingState = (g[STATE_KEY] ??= {
+  tracer: undefined,
+  api: undefined,
+  serviceName: '',
+  generation: 0,
+});
+
+const KINDS: Record<SpanKindName, number> = {
+  internal: 0,
+  server: 1,
+  client: 2,
+  producer: 3,
+  consumer: 4,
+};
+const STATUS_ERROR = 2;
+
+const NOOP_SPAN: SpanHandle = Object.freeze({
+  isRecording: () => false,
+  setAttribute: () => NOOP_SPAN,
+  setAttributes: () => NOOP_SPAN,
+  addEvent: () => NOOP_SPAN,
+});
+
+/**
+ * Loads `@opentelemetry/api` synchronously if it is installed, else returns undefined. Resolved
+ * from azscale's own location first, then from the working directory (where the app's own
+ * dependency is).
+ */
+function loadApi(): OtelApi | undefined {
+  const bases: string[] = [];
+  if (typeof __filename === 'string') bases.push(__filename);
+  else {
+    try {
+      bases.push(import.meta.url);
+    } catch {
+      // import.meta is unavailable in this build format; the working directory remains.
+    }
+  }
+  bases.push(join(process.cwd(), 'package.json'));
+  for (const base of bases) {
+    try {
+      const api = createRequire(base)('@opentelemetry/api') as Partial<OtelApi>;
+      if (api?.trace && api.context) return api as OtelApi;
+    } catch {
+      // Not installed where this base resolves from: try the next one.
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Turns on azscale's spans. With `tracerProvider`, spans go to it; without, to the global provider
+ * of `@opentelemetry/api`. `@opentelemetry/api` is an optional peer: when it is missing and no
+ * provider is given, tracing stays off (`enabled: false`) and nothing fails.
+ *
+ * Spans are parented to the active span of the caller's context, so register a context manager
+ * (the SDK's `NodeSDK`/`provider.register()` do; or `AsyncLocalStorageContextManager` from
+ * `@opentelemetry/context-async-hooks`) for parents to follow `await`.
+ *
+ * @example
+ * const provider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(exporter)] });
+ * setupTracing({ serviceName: 'checkout', tracerProvider: provider });
+ */
+export function setupTracing(options: TracingOptions): Tracing {
+  assertObject(options, 'options');
+  const serviceName = assertString(options.serviceName, 'serviceName');
+  const provider = options.tracerProvider;
+  if (
+    provider !== undefined &&
+    (typeof provider !== 'object' ||
+      provider === null ||
+      typeof (provider as Partial<TracerProviderLike>).getTracer !== 'function')
+  ) {
+    throw new ValidationError(
+      `tracerProvider must be an OpenTelemetry TracerProvider (with getTracer()), received ${describeValue(provider)}`,
+      { option: 'tracerProvider' },
+    );
+  }
+  const api = state.api ?? loadApi();
+  let tracer: TracerLike | undefined;
+  let reason: string | undefined;
+  if (provider) tracer = provider.getTracer('azscale', VERSION);
+  else if (api) tracer = api.trace.getTracer('azscale', VERSION);
+  else reason = '@opentelemetry/api is not installed and no tracerProvider was given';
+
+  const generation = ++state.generation;
+  state.api = api;
+  state.tracer = tracer;
+  state.serviceName = serviceName;
+  return {
+    enabled: tracer !== undefined,
+    reason,
+    serviceName,
+    disable() {
+      if (state.generation === generation) disableTracing();
+    },
+  };
+}
+
+/** Turns azscale's spans off (withSpan becomes a plain call again). */
+export function disableTracing(): void {
+  state.generation++;
+  state.tracer = undefined;
+}
+
+/** True once {@link setupTracing} enabled spans: lets a caller skip building costly attributes. */
+export function isTracingEnabled(): boolean {
+  return state.tracer !== undefined;
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return (
+    v !== null &&
+    (typeof v === 'object' || typeof v === 'function') &&
+    typeof (v as PromiseLike<unknown>).then === 'function'
+  );
+}
+
+function fail(span: OtelSpan, e: unknown): void {
+  span.recordException(e instanceof Error ? e : String(e));
+  span.setStatus({
+    code: STATUS_ERROR,
+    message: e instanceof Error ? e.message : String(e),
+  });
+}
+
+/**
+ * Runs `fn` inside a span named `name` (convention: `azscale.<module>.<op>`, e.g.
+ * `azscale.cache.get`) with `attributes`, and returns what `fn` returns. The span is the child
+ * of the caller's active span and is the active span while `fn` runs (including after its
+ * awaits), so nested calls form a tree. It ends when `fn` returns or, for a promise, settles; a
+ * throw or rejection is recorded on it (status ERROR) and passed on unchanged.
+ *
+ * Before {@link setupTracing}, `fn` is called directly with a no-op span.
+ *
+ * @example
+ * return withSpan('azscale.cache.get', { 'azscale.key_count': 1 }, async (span) => {
+ *   const v = await l2.get(key);
+ *   span.setAttribute('azscale.cache.hit', v !== undefined);
+ *   return v;
+ * });
+ */
+export function withSpan<T>(
+  name: string,
+  attributes: SpanAttributes | undefined,
+  fn: (span: SpanHandle) => T,
+  options?: WithSpanOptions,
+): T {
+  const tracer = state.tracer;
+  if (tracer === undefined) return fn(NOOP_SPAN);
+  let attrs = attributes;
+  if (state.serviceName) attrs = { ...attributes, 'azscale.service.name': state.serviceName };
+  const opts = options?.kind
+    ? { attributes: attrs, kind: KINDS[options.kind] }
+    : { attributes: attrs };
+  return tracer.startActiveSpan(name, opts, (span: OtelSpan): T => {
+    let result: T;
+    try {
+      result = fn(span);
+    } catch (e) {
+      fail(span, e);
+      span.end();
+      throw e;
+    }
+    if (isThenable(result)) {
+      return result.then(
+        (v) => {
+          span.end();
+          return v;
+        },
+        (e: unknown) => {
+          fail(span, e);
+          span.end();
+          throw e;
+        },
+      ) as T;
+    }
+    span.end();
+    return result;
+  });
+}
+
+/**
+ * The active span's W3C `traceparent`, to store with a task or message so the consumer's span
+ * can join the producer's trace ({@link withTraceContext}). Undefined when tracing is off or no
+ * span is active.
+ */
+export function currentTraceContext(): TraceCarrier | undefined {
+  if (state.tracer === undefined || state.api === undefined) return undefined;
+  const span = state.api.trace.getActiveSpan();
+  if (!span) return undefined;
+  const sc = span.spanContext();
+  if (!/^[0-9a-f]{32}$/.test(sc.traceId) || /^0+$/.test(sc.traceId)) return undefined;
+  const flags = (sc.traceFlags & 0xff).toString(16).padStart(2, '0');
+  return { traceparent: `00-${sc.traceId}-${sc.spanId}-${flags}` };
+}
+
+const TRACEPARENT_RE = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+
+/**
+ * Runs `fn` with the span described by `carrier` (from {@link currentTraceContext}, possibly in
+ * another process) as the active parent, so spans `fn` starts join that trace. A missing or
+ * malformed carrier, or tracing being off, just calls `fn`.
+ */
+export function withTraceContext<T>(carrier: TraceCarrier | undefined | null, fn: () => T): T {
+  const api = state.api;
+  if (state.tracer === undefined || api === undefined || !carrier) return fn();
+  const m =
+    typeof carrier.traceparent === 'string' ? TRACEPARENT_RE.exec(carrier.traceparent) : null;
+  if (!m) return fn();
+  const ctx = api.trace.setSpanContext(api.context.active(), {
+    traceId: m[1],
+    spanId: m[2],
+    traceFlags: Number.parseInt(m[3]!, 16),
+    isRemote: true,
+  });
+  return api.context.with(ctx, fn);
+}
