@@ -1,2 +1,30 @@
-/** azscale/db (being built; see docs/db.md). */
-export {};
+/**
+ * azscale/db: a PostgreSQL router on pg-pool. Writes go to the primary, reads round-robin over
+ * healthy replicas, with read-your-writes (`lsn` or `window`), lag-aware skipping, ejection of
+ * failing replicas and a limited fallback to the primary. See docs/db.md.
+ * @packageDocumentation
+ */
+export { DatabaseRouter } from './router.js';
+export type {
+  DatabaseRouterEvents,
+  DatabaseRouterStats,
+  DbContext,
+  DbQueryEvent,
+  DbQueryOptions,
+  DbRouteReason,
+  DbTransactionOptions,
+  RoutedQueryResult,
+} from './router.js';
+export type {
+  DatabaseRouterOptions,
+  DbNodeAddress,
+  DbNodeInput,
+  DbPoolOptions,
+  ReadYourWrites,
+  ReadYourWritesLsn,
+  ReadYourWritesWindow,
+} from './options.js';
+export { dbNodeOf } from './node.js';
+export type { DbNodeInfo, DbNodeRole, DbNodeStats, DbQuery } from './node.js';
+export { compareWalLsn, isWalLsn } from './lsn.js';
+export { isWriteSql } from './sql.js';

@@ -1,0 +1,729 @@
+import type { Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
+import {
+  BackendUnavailableError,
+  ClosedError,
+  QueryRoutingError,
+  ValidationError,
+  describeValue,
+} from '../core/errors.js';
+import { type Disposer, Emitter } from '../core/events.js';
+import { type CounterHandle, type MetricsSink, noopMetrics } from '../core/metrics.js';
+import { assertNumber, assertObject } from '../core/validate.js';
+import { isConnectionError, isServerError } from './classify.js';
+import { Gate } from './gate.js';
+import { compareWalLsn, isWalLsn, maxWalLsn } from './lsn.js';
+import { type DbNodeInfo, type DbNodeStats, type DbQuery, DbNode, attachNode } from './node.js';
+import {
+  type DatabaseRouterOptions,
+  type ReadYourWrites,
+  assertNodeInput,
+  poolConfigFrom,
+  resolvePoolOptions,
+  resolveReadYourWrites,
+} from './options.js';
+import { isWriteSql } from './sql.js';
+
+/**
+ * What a caller keeps per user or session (start with `{}`, store it with the session between
+ * requests). A write through the router records its position here; a read with it honours that
+ * position. Plain JSON: `lsn` is the primary's WAL position after the last write (`lsn` mode),
+ * `lastWriteAtMs` the wall-clock time of the last write in epoch milliseconds (`window` mode).
+ * Other fields are left alone.
+ */
+export interface DbContext {
+  /** WAL insert position on the primary after this ctx's last write, e.g. `0/3000148`. */
+  lsn?: string;
+  /** `Date.now()` at this ctx's last write. */
+  lastWriteAtMs?: number;
+  [key: string]: unknown;
+}
+
+/** Why a statement went to the node it went to. */
+export type DbRouteReason =
+  /** A write, or a transaction that is not read-only. */
+  | 'write'
+  /** A read served by a fit replica (round-robin). */
+  | 'replica'
+  /** A read on the primary because no replicas are configured. */
+  | 'no-replicas'
+  /** A read on the primary because `ctx`'s last write is not yet replayed on a fit replica. */
+  | 'lsn'
+  /** A read on the primary because `ctx` wrote within the `window`. */
+  | 'window'
+  /** A read on the primary because no replica is fit (ejected or lagging); limited. */
+  | 'fallback';
+
+/** Payload of the `query` event: which node served a statement, and how it went. */
+export interface DbQueryEvent {
+  node: DbNodeInfo;
+  kind: 'read' | 'write' | 'transaction';
+  reason: DbRouteReason;
+  /** True when this is the second attempt of a read whose first node failed. */
+  retry: boolean;
+  /** Seconds from the call to the answer, including routing and any wait. */
+  duration: number;
+  /** False when the statement failed (SQL or connection error). */
+  ok: boolean;
+  error?: unknown;
+}
+
+/** Events of {@link DatabaseRouter}. `on()` returns a disposer. */
+// A type alias, not an interface: Emitter needs an index-signature-compatible map.
+export type DatabaseRouterEvents = {
+  /** Every statement or transaction, with the node that served it. */
+  query: (event: DbQueryEvent) => void;
+  /** A replica was taken out of rotation (for the primary: marked unhealthy). */
+  eject: (event: { node: DbNodeInfo; error: unknown }) => void;
+  /** An ejected node passed its probe and is back. */
+  restore: (event: { node: DbNodeInfo }) => void;
+  /** A read failed on `from` with a connection error and is being retried on another node. */
+  retry: (event: { from: DbNodeInfo; error: unknown }) => void;
+};
+
+/** Options of one {@link DatabaseRouter.query} call. */
+export interface DbQueryOptions {
+  /**
+   * `write` (the default: safe) sends the statement to the primary; `read` lets it go to a
+   * replica and refuses statements that write.
+   * @default 'write'
+   */
+  role?: 'read' | 'write';
+  /** The caller's read-your-writes context. */
+  ctx?: DbContext;
+}
+
+/** Options of {@link DatabaseRouter.transaction}. */
+export interface DbTransactionOptions {
+  /**
+   * Run as `BEGIN READ ONLY` on a read node (a replica when one is fit for `ctx`).
+   * @default false
+   */
+  readOnly?: boolean;
+  /** The caller's read-your-writes context (recorded on commit, honoured by read-only ones). */
+  ctx?: DbContext;
+  /** Isolation level. @default the server's default (READ COMMITTED) */
+  isolation?: 'read committed' | 'repeatable read' | 'serializable';
+}
+
+/** A pg result with the node that produced it. */
+export type RoutedQueryResult<R extends QueryResultRow = QueryResultRow> = QueryResult<R> & {
+  node: DbNodeInfo;
+};
+
+/** What {@link DatabaseRouter.stats} returns. */
+export interface DatabaseRouterStats {
+  primary: DbNodeStats;
+  replicas: DbNodeStats[];
+  /** The primary first, then the replicas in the order given. */
+  nodes: DbNodeStats[];
+  /** Reads the primary serves because no replica is fit, and callers waiting for a slot. */
+  fallback: { inFlight: number; waiting: number; limit: number };
+}
+
+type Node = DbNode;
+
+type Plan =
+  | { node: Node; reason: DbRouteReason; check?: undefined }
+  | { check: Node; target: string; node?: undefined };
+
+const ISOLATION = new Set(['read committed', 'repeatable read', 'serializable']);
+
+/**
+ * Routes PostgreSQL statements: writes to the primary, reads round-robin over healthy replicas,
+ * with read-your-writes, lag-aware skipping, ejection of failing replicas (nginx's `max_fails`
+ * within `fail_timeout`) and a limited fallback to the primary. Built on pg-pool.
+ *
+ * @example
+ * const db = new DatabaseRouter({
+ *   primary: process.env.DATABASE_URL!,
+ *   replicas: process.env.DATABASE_REPLICA_URLS!.split(','),
+ *   readYourWrites: { mode: 'lsn' },
+ *   maxReplicaLag: 5,
+ * });
+ * const ctx = req.session.db ?? (req.session.db = {});
+ * await db.write('UPDATE users SET name = $1 WHERE id = $2', ['Ada', id], ctx);
+ * const { rows } = await db.read('SELECT name FROM users WHERE id = $1', [id], ctx); // sees 'Ada'
+ */
+export class DatabaseRouter {
+  private readonly primary: Node;
+  private readonly replicas: Node[];
+  private readonly nodes: Node[];
+  private readonly ryw: ReadYourWrites;
+  private readonly windowMs: number;
+  private readonly maxLag: number | undefined;
+  private readonly gate: Gate;
+  private readonly events = new Emitter<DatabaseRouterEvents>();
+  private readonly fallbacks: Record<'fallback' | 'lsn' | 'window', CounterHandle>;
+  private readonly retries: CounterHandle;
+  private readonly timer: NodeJS.Timeout | undefined;
+  private rr = 0;
+  private closed = false;
+  private closing: Promise<void> | undefined;
+
+  constructor(options: DatabaseRouterOptions) {
+    const o = assertObject(options, 'options') as unknown as DatabaseRouterOptions;
+    const primaryInput = assertNodeInput(o.primary, 'primary');
+    const replicaInputs = o.replicas ?? [];
+    if (!Array.isArray(replicaInputs)) {
+      throw new ValidationError(`replicas must be an array, received ${describeValue(replicaInputs)}`, {
+        option: 'replicas',
+      });
+    }
+    const inputs = replicaInputs.map((r, i) => assertNodeInput(r, `replicas[${i}]`));
+    const pool = resolvePoolOptions(o.pool);
+    this.ryw = resolveReadYourWrites(o.readYourWrites);
+    this.windowMs = this.ryw && this.ryw.mode === 'window' ? this.ryw.seconds * 1000 : 0;
+    this.maxLag =
+      o.maxReplicaLag === undefined
+        ? undefined
+        : assertNumber(o.maxReplicaLag, 'maxReplicaLag (seconds)', { min: 0 });
+    const interval =
+      o.healthCheckInterval === undefined
+        ? 5
+        : assertNumber(o.healthCheckInterval, 'healthCheckInterval (seconds)', { min: 0 });
+    const checkTimeout =
+      o.healthCheckTimeout === undefined
+        ? 5
+        : assertNumber(o.healthCheckTimeout, 'healthCheckTimeout (seconds)', { positive: true });
+    const maxFails =
+      o.maxFails === undefined ? 1 : assertNumber(o.maxFails, 'maxFails', { integer: true, min: 1 });
+    const failTimeout =
+      o.failTimeout === undefined
+        ? 10
+        : assertNumber(o.failTimeout, 'failTimeout (seconds)', { positive: true });
+    if (o.primaryFallbackLimit !== undefined) {
+      assertNumber(o.primaryFallbackLimit, 'primaryFallbackLimit', { integer: true, min: 0 });
+    }
+    const metrics: MetricsSink = o.metrics ?? noopMetrics;
+    if (typeof metrics.counter !== 'function') {
+      throw new ValidationError(`metrics must be a MetricsSink, received ${describeValue(metrics)}`, {
+        option: 'metrics',
+      });
+    }
+
+    const settings = {
+      prePing: pool.prePing,
+      prePingAfterMs: pool.prePingAfter * 1000,
+      maxFails,
+      failTimeoutMs: failTimeout * 1000,
+      healthCheckTimeoutMs: checkTimeout * 1000,
+      poolConfig: poolConfigFrom(pool),
+      metrics,
+      onEject: (node: Node, error: unknown) => {
+        if (this.events.has('eject')) this.events.emit('eject', { node: node.info, error });
+      },
+      onRestore: (node: Node) => {
+        if (this.events.has('restore')) this.events.emit('restore', { node: node.info });
+      },
+      onIdleError: (node: Node) => {
+        if (!this.closed) void node.check();
+      },
+    };
+    this.primary = new DbNode('primary', 'primary', primaryInput, settings);
+    this.replicas = inputs.map((r, i) => new DbNode(`replica-${i}`, 'replica', r, settings));
+    this.nodes = [this.primary, ...this.replicas];
+
+    const primaryMax = Number(
+      (this.primary.pool as unknown as { options?: { max?: number } }).options?.max ??
+        settings.poolConfig.max,
+    );
+    const limit = o.primaryFallbackLimit ?? Math.max(1, Math.floor(primaryMax / 2));
+    this.gate = new Gate(limit, pool.poolTimeout * 1000);
+    this.fallbacks = {
+      fallback: metrics.counter('db_read_fallbacks_total', { reason: 'fallback' }),
+      lsn: metrics.counter('db_read_fallbacks_total', { reason: 'lsn' }),
+      window: metrics.counter('db_read_fallbacks_total', { reason: 'window' }),
+    };
+    this.retries = metrics.counter('db_read_retries_total');
+
+    if (interval > 0) {
+      this.timer = setInterval(() => this.checkAll(), interval * 1000);
+      this.timer.unref?.();
+      // A first look right away, so lag and replay positions are known early.
+      setImmediate(() => this.checkAll()).unref?.();
+    }
+  }
+
+  /** Subscribes to an event; returns a disposer. */
+  on<K extends keyof DatabaseRouterEvents>(event: K, listener: DatabaseRouterEvents[K]): Disposer {
+    return this.events.on(event, listener);
+  }
+
+  /** Subscribes to one occurrence of an event; returns a disposer. */
+  once<K extends keyof DatabaseRouterEvents>(event: K, listener: DatabaseRouterEvents[K]): Disposer {
+    return this.events.once(event, listener);
+  }
+
+  /** Removes a listener added with `on`. */
+  off<K extends keyof DatabaseRouterEvents>(event: K, listener: DatabaseRouterEvents[K]): void {
+    this.events.off(event, listener);
+  }
+
+  /** The primary's pg Pool (the seed's `get_write_session`). Do not end it; `close()` does. */
+  getWritePool(): Pool {
+    this.assertOpen();
+    return this.primary.pool;
+  }
+
+  /**
+   * The pool of a healthy, fit replica (round-robin), or the primary's when none is fit for `ctx`
+   * (the seed's `get_read_session`). Statements on it bypass the router: no retry, no fallback
+   * limit, no write check. With `lsn` read-your-writes only the last known replay positions are
+   * used (no round trip), so a replica that has just caught up may not be chosen yet.
+   */
+  getReadPool(ctx?: DbContext): Pool {
+    this.assertOpen();
+    checkCtx(ctx);
+    const plan = this.plan(ctx, undefined);
+    return (plan.node ?? this.primary).pool;
+  }
+
+  /**
+   * Runs a statement. `role: 'write'` (the default) goes to the primary; `role: 'read'` goes
+   * where {@link DatabaseRouter.read} sends it.
+   */
+  query<R extends QueryResultRow = QueryResultRow>(
+    sql: DbQuery,
+    params?: unknown[],
+    options: DbQueryOptions = {},
+  ): Promise<RoutedQueryResult<R>> {
+    const o = assertObject(options, 'options', true) ?? {};
+    const role = o.role ?? 'write';
+    if (role === 'read') return this.read<R>(sql, params, o.ctx as DbContext | undefined);
+    if (role !== 'write') {
+      return Promise.reject(
+        new ValidationError(`options.role must be 'read' or 'write', received ${describeValue(role)}`, {
+          option: 'role',
+        }),
+      );
+    }
+    return this.write<R>(sql, params, o.ctx as DbContext | undefined);
+  }
+
+  /**
+   * Runs a read on a fit replica (round-robin), honouring `ctx`'s read-your-writes position and
+   * `maxReplicaLag`, else on the primary. A connection failure is retried once on another node.
+   * A statement that writes fails with QueryRoutingError.
+   */
+  async read<R extends QueryResultRow = QueryResultRow>(
+    sql: DbQuery,
+    params?: unknown[],
+    ctx?: DbContext,
+  ): Promise<RoutedQueryResult<R>> {
+    this.assertOpen();
+    const text = checkQuery(sql);
+    checkParams(params);
+    checkCtx(ctx);
+    if (isWriteSql(text)) {
+      throw new QueryRoutingError(
+        `a statement that writes was sent as a read (role 'read'): ${describeSql(text)}; use write() or role 'write'`,
+        { context: { statement: describeSql(text) } },
+      );
+    }
+    const t0 = performance.now();
+    let plan = this.plan(ctx, undefined);
+    if (plan.check) plan = await this.confirm(plan.check, plan.target);
+    try {
+      return await this.runRead<R>(plan.node, plan.reason, sql, params, t0, false);
+    } catch (e) {
+      if (!(e instanceof BackendUnavailableError) || plan.node.info.role !== 'replica') throw e;
+      // One retry, on another fit replica or the primary, so a dying replica costs no read.
+      this.retries.inc();
+      if (this.events.has('retry')) this.events.emit('retry', { from: plan.node.info, error: e });
+      let second = this.plan(ctx, plan.node);
+      if (second.check) second = await this.confirm(second.check, second.target);
+      return this.runRead<R>(second.node, second.reason, sql, params, t0, true);
+    }
+  }
+
+  /** Runs a statement on the primary and records its position in `ctx`. */
+  async write<R extends QueryResultRow = QueryResultRow>(
+    sql: DbQuery,
+    params?: unknown[],
+    ctx?: DbContext,
+  ): Promise<RoutedQueryResult<R>> {
+    this.assertOpen();
+    checkQuery(sql);
+    checkParams(params);
+    checkCtx(ctx);
+    const t0 = performance.now();
+    const node = this.primary;
+    const wantLsn = ctx !== undefined && this.ryw !== false && this.ryw.mode === 'lsn';
+    try {
+      const { result, lsn } = await node.execute<R>(sql, params, true, wantLsn);
+      if (ctx) this.recordWrite(ctx, lsn);
+      const routed = result as RoutedQueryResult<R>;
+      routed.node = node.info;
+      if (this.events.has('query')) this.emitQuery(node, 'write', 'write', false, t0, true);
+      return routed;
+    } catch (e) {
+      if (this.events.has('query')) this.emitQuery(node, 'write', 'write', false, t0, false, e);
+      throw e;
+    }
+  }
+
+  /**
+   * Runs `fn` in a transaction. Not read-only: on the primary, committed and recorded in `ctx`.
+   * Read-only: `BEGIN READ ONLY` on a read node chosen as for {@link DatabaseRouter.read}
+   * (retried on another node if the first cannot be reached before `fn` starts). `fn` gets a pg
+   * client; do not release it. A throw rolls back and rethrows.
+   */
+  async transaction<T>(
+    fn: (client: PoolClient) => Promise<T>,
+    options: DbTransactionOptions = {},
+  ): Promise<T> {
+    this.assertOpen();
+    if (typeof fn !== 'function') {
+      throw new ValidationError(`fn must be a function, received ${describeValue(fn)}`, {
+        option: 'fn',
+      });
+    }
+    const o = assertObject(options, 'options', true) ?? {};
+    const ctx = o.ctx as DbContext | undefined;
+    checkCtx(ctx);
+    const iso = o.isolation;
+    if (iso !== undefined && (typeof iso !== 'string' || !ISOLATION.has(iso))) {
+      throw new ValidationError(
+        `isolation must be 'read committed', 'repeatable read' or 'serializable', received ${describeValue(iso)}`,
+        { option: 'isolation' },
+      );
+    }
+    const readOnly = o.readOnly === true;
+    const begin = `BEGIN${iso ? ` ISOLATION LEVEL ${iso.toUpperCase()}` : ''}${readOnly ? ' READ ONLY' : ''}`;
+    const t0 = performance.now();
+    if (!readOnly) {
+      const wantLsn = ctx !== undefined && this.ryw !== false && this.ryw.mode === 'lsn';
+      try {
+        return await this.runTransaction(this.primary, 'write', begin, fn, ctx, wantLsn, t0, false);
+      } catch (e) {
+        throw e instanceof TxnStartError ? e.error : e;
+      }
+    }
+    let plan = this.plan(ctx, undefined);
+    if (plan.check) plan = await this.confirm(plan.check, plan.target);
+    try {
+      return await this.runTransaction(plan.node, plan.reason, begin, fn, undefined, false, t0, false);
+    } catch (e) {
+      if (
+        !(e instanceof TxnStartError) ||
+        !(e.error instanceof BackendUnavailableError) ||
+        plan.node.info.role !== 'replica'
+      ) {
+        throw e instanceof TxnStartError ? e.error : e;
+      }
+      this.retries.inc();
+      if (this.events.has('retry')) this.events.emit('retry', { from: plan.node.info, error: e.error });
+      let second = this.plan(ctx, plan.node);
+      if (second.check) second = await this.confirm(second.check, second.target);
+      try {
+        return await this.runTransaction(second.node, second.reason, begin, fn, undefined, false, t0, true);
+      } catch (e2) {
+        throw e2 instanceof TxnStartError ? e2.error : e2;
+      }
+    }
+  }
+
+  /** Per node: role, health, lag, in-flight and served counts; plus the fallback limiter. */
+  stats(): DatabaseRouterStats {
+    const now = performance.now();
+    const primary = this.primary.stats(now);
+    const replicas = this.replicas.map((r) => r.stats(now));
+    return {
+      primary,
+      replicas,
+      nodes: [primary, ...replicas],
+      fallback: { inFlight: this.gate.inFlight, waiting: this.gate.waiting, limit: this.gate.limit },
+    };
+  }
+
+  /**
+   * Runs a health check of every node now (the periodic check does the same) and resolves when
+   * they are done. Useful after a deploy, and in tests.
+   */
+  async checkHealth(): Promise<DatabaseRouterStats> {
+    this.assertOpen();
+    await Promise.all(this.nodes.map((n) => n.check()));
+    return this.stats();
+  }
+
+  /**
+   * Stops health checks and ends the pools the router created. Pools passed in are left open
+   * (only our listeners are removed). Later calls fail with ClosedError. Idempotent.
+   */
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    this.gate.close();
+    this.closing = Promise.all(this.nodes.map((n) => n.close())).then(() => {
+      this.events.clear();
+    });
+    return this.closing;
+  }
+
+  // --- routing -------------------------------------------------------------------------------
+
+  /**
+   * Picks a read node from what is known now (no I/O). In `lsn` mode, when the fit replica's
+   * known replay position is short of `ctx.lsn`, asks the caller to confirm it with one query.
+   */
+  private plan(ctx: DbContext | undefined, exclude: Node | undefined): Plan {
+    const n = this.replicas.length;
+    if (n === 0) return { node: this.primary, reason: 'no-replicas' };
+    let target: string | undefined;
+    if (ctx !== undefined && this.ryw !== false) {
+      if (this.ryw.mode === 'window') {
+        const at = ctx.lastWriteAtMs;
+        if (typeof at === 'number' && Date.now() - at < this.windowMs) {
+          return { node: this.primary, reason: 'window' };
+        }
+      } else if (ctx.lsn !== undefined) {
+        target = ctx.lsn;
+      }
+    }
+    const now = performance.now();
+    const start = this.rr;
+    this.rr = start + 1 >= n ? 0 : start + 1;
+    let behind: Node | undefined;
+    for (let i = 0; i < n; i++) {
+      const r = this.replicas[(start + i) % n] as Node;
+      if (r === exclude || !r.available(now)) continue;
+      if (this.maxLag !== undefined && r.lag !== null && r.lag > this.maxLag) continue;
+      if (target !== undefined && (r.lsn === null || compareWalLsn(r.lsn, target) < 0)) {
+        behind ??= r;
+        continue;
+      }
+      return { node: r, reason: 'replica' };
+    }
+    if (behind && target !== undefined) return { check: behind, target };
+    return { node: this.primary, reason: 'fallback' };
+  }
+
+  /** Asks a replica for its replay position; it serves the read only if it has reached `target`. */
+  private async confirm(node: Node, target: string): Promise<{ node: Node; reason: DbRouteReason }> {
+    const lsn = await node.refreshLsn();
+    if (lsn !== null && compareWalLsn(lsn, target) >= 0 && !node.ejected) {
+      return { node, reason: 'replica' };
+    }
+    return { node: this.primary, reason: 'lsn' };
+  }
+
+  private async runRead<R extends QueryResultRow>(
+    node: Node,
+    reason: DbRouteReason,
+    sql: DbQuery,
+    params: unknown[] | undefined,
+    t0: number,
+    retry: boolean,
+  ): Promise<RoutedQueryResult<R>> {
+    let gated = false;
+    if (reason === 'fallback') {
+      if (this.gate.limit === 0) {
+        throw new BackendUnavailableError(
+          'no replica is fit for reads (ejected or lagging) and primaryFallbackLimit is 0',
+          { context: { option: 'primaryFallbackLimit', replicas: this.replicas.length } },
+        );
+      }
+      const wait = this.gate.acquire();
+      if (wait) await wait;
+      gated = true;
+    }
+    if (reason === 'fallback' || reason === 'lsn' || reason === 'window') this.fallbacks[reason].inc();
+    try {
+      const { result } = await node.execute<R>(sql, params, false, false);
+      const routed = result as RoutedQueryResult<R>;
+      routed.node = node.info;
+      if (this.events.has('query')) this.emitQuery(node, 'read', reason, retry, t0, true);
+      return routed;
+    } catch (e) {
+      if (this.events.has('query')) this.emitQuery(node, 'read', reason, retry, t0, false, e);
+      throw readOnlyViolation(e, node);
+    } finally {
+      if (gated) this.gate.release();
+    }
+  }
+
+  private async runTransaction<T>(
+    node: Node,
+    reason: DbRouteReason,
+    begin: string,
+    fn: (client: PoolClient) => Promise<T>,
+    ctx: DbContext | undefined,
+    wantLsn: boolean,
+    t0: number,
+    retry: boolean,
+  ): Promise<T> {
+    let gated = false;
+    if (reason === 'fallback') {
+      if (this.gate.limit === 0) {
+        throw new BackendUnavailableError(
+          'no replica is fit for reads (ejected or lagging) and primaryFallbackLimit is 0',
+          { context: { option: 'primaryFallbackLimit' } },
+        );
+      }
+      const wait = this.gate.acquire();
+      if (wait) await wait;
+      gated = true;
+    }
+    const write = reason === 'write';
+    node.inFlight++;
+    let client: PoolClient | undefined;
+    let started = false;
+    try {
+      try {
+        client = await node.checkout();
+        await client.query(begin);
+      } catch (e) {
+        if (client) node.release(client, e);
+        client = undefined;
+        throw new TxnStartError(node.failure(e, write));
+      }
+      started = true;
+      let value: T;
+      try {
+        value = await fn(client);
+      } catch (e) {
+        await client.query('ROLLBACK').then(
+          () => node.release(client as PoolClient),
+          (re: unknown) => node.release(client as PoolClient, re),
+        );
+        client = undefined;
+        throw isConnectionError(e) || isServerError(e) ? node.failure(e, write) : e;
+      }
+      try {
+        await client.query('COMMIT');
+      } catch (e) {
+        node.release(client, e);
+        client = undefined;
+        throw node.failure(e, write);
+      }
+      let lsn: string | undefined;
+      if (wantLsn) lsn = await node.currentLsn(client).catch(() => undefined);
+      node.release(client);
+      client = undefined;
+      if (ctx) this.recordWrite(ctx, lsn);
+      node.served++;
+      (write ? node.m.writes : node.m.reads).inc();
+      if (this.events.has('query')) this.emitQuery(node, 'transaction', reason, retry, t0, true);
+      return value;
+    } catch (e) {
+      if (this.events.has('query')) {
+        this.emitQuery(node, 'transaction', reason, retry, t0, false, e instanceof TxnStartError ? e.error : e);
+      }
+      if (started) throw readOnlyViolation(e, node);
+      throw e;
+    } finally {
+      node.inFlight--;
+      if (gated) this.gate.release();
+    }
+  }
+
+  private recordWrite(ctx: DbContext, lsn: string | undefined): void {
+    if (this.ryw === false) return;
+    if (this.ryw.mode === 'window') {
+      ctx.lastWriteAtMs = Date.now();
+    } else if (lsn !== undefined && isWalLsn(lsn)) {
+      ctx.lsn = maxWalLsn(ctx.lsn, lsn);
+    }
+  }
+
+  private emitQuery(
+    node: Node,
+    kind: DbQueryEvent['kind'],
+    reason: DbRouteReason,
+    retry: boolean,
+    t0: number,
+    ok: boolean,
+    error?: unknown,
+  ): void {
+    const event: DbQueryEvent = {
+      node: node.info,
+      kind,
+      reason,
+      retry,
+      duration: (performance.now() - t0) / 1000,
+      ok,
+    };
+    if (!ok) event.error = error;
+    this.events.emit('query', event);
+  }
+
+  private checkAll(): void {
+    if (this.closed) return;
+    for (const n of this.nodes) void n.check();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new ClosedError('the DatabaseRouter is closed');
+  }
+}
+
+/** A failure before a transaction's `fn` ran: safe to retry a read-only one elsewhere. */
+class TxnStartError extends Error {
+  constructor(readonly error: unknown) {
+    super('transaction did not start');
+  }
+}
+
+/** A replica refusing a statement as a write (SQLSTATE 25006) is a routing mistake. */
+function readOnlyViolation(e: unknown, node: Node): unknown {
+  if (isServerError(e) && e.code === '25006' && node.info.role === 'replica') {
+    const err = new QueryRoutingError(
+      `a statement that writes was sent as a read and ${node.info.name} refused it: ${e.message}`,
+      { cause: e, context: { ...node.info, sqlstate: e.code } },
+    );
+    return attachNode(err, node.info);
+  }
+  return e;
+}
+
+function checkQuery(sql: unknown): string {
+  if (typeof sql === 'string' && sql.length > 0) return sql;
+  if (
+    typeof sql === 'object' &&
+    sql !== null &&
+    typeof (sql as { text?: unknown }).text === 'string' &&
+    (sql as { text: string }).text.length > 0
+  ) {
+    return (sql as { text: string }).text;
+  }
+  throw new ValidationError(
+    `sql must be a non-empty string or a pg QueryConfig { text, values }, received ${describeValue(sql)}`,
+    { option: 'sql' },
+  );
+}
+
+function checkParams(params: unknown): void {
+  if (params !== undefined && !Array.isArray(params)) {
+    throw new ValidationError(`params must be an array, received ${describeValue(params)}`, {
+      option: 'params',
+    });
+  }
+}
+
+function checkCtx(ctx: unknown): void {
+  if (ctx === undefined) return;
+  if (typeof ctx !== 'object' || ctx === null || Array.isArray(ctx)) {
+    throw new ValidationError(
+      `ctx must be a plain object (start with {} and keep it per user or session), received ${describeValue(ctx)}`,
+      { option: 'ctx' },
+    );
+  }
+  const c = ctx as DbContext;
+  if (c.lsn !== undefined && !isWalLsn(c.lsn)) {
+    throw new ValidationError(`ctx.lsn must be a pg_lsn like '0/3000148', received ${describeValue(c.lsn)}`, {
+      option: 'ctx.lsn',
+    });
+  }
+  if (c.lastWriteAtMs !== undefined && (typeof c.lastWriteAtMs !== 'number' || !Number.isFinite(c.lastWriteAtMs))) {
+    throw new ValidationError(
+      `ctx.lastWriteAtMs must be epoch milliseconds, received ${describeValue(c.lastWriteAtMs)}`,
+      { option: 'ctx.lastWriteAtMs' },
+    );
+  }
+}
+
+function describeSql(text: string): string {
+  const one = text.replace(/\s+/g, ' ').trim();
+  return one.length > 60 ? `${one.slice(0, 57)}...` : one;
+}
