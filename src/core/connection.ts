@@ -249,14 +249,12 @@ export class RedisConnection {
   private readonly target: Target;
   private readonly opts: Required<Omit<RedisConnectionOptions, 'connectionName'>> &
     Pick<RedisConnectionOptions, 'connectionName'>;
-  private readonly option: string;
   private creating: Promise<RedisClient> | undefined;
   private lastError: Error | undefined;
   private readonly extra: RedisClient[] = [];
   private closed = false;
 
   constructor(input: RedisInput, options: RedisConnectionOptions = {}, option = 'redis') {
-    this.option = option;
     this.target = resolveTarget(input, option);
     this.owned = this.target.kind !== 'client';
     this.description = this.target.description;

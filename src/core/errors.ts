@@ -309,3 +309,19 @@ export class CallbackError extends AzscaleError {
 export function isCallbackError(e: unknown): e is CallbackError {
   return hasKind(e, 'AZS_CALLBACK');
 }
+
+/**
+ * A caller waited longer than a limiter's `queueTimeout` for a slot. It is both a limit error
+ * and a timeout: `instanceof LimitExceededError` and `instanceof TimeoutError` hold.
+ */
+export class QueueTimeoutError extends LimitExceededError {
+  static override readonly alsoKinds: readonly AzscaleErrorCode[] = ['AZS_TIMEOUT'];
+  // It shares its parent's code, so membership also checks the name.
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return isQueueTimeoutError(value);
+  }
+}
+/** True for a {@link QueueTimeoutError}. */
+export function isQueueTimeoutError(e: unknown): e is QueueTimeoutError {
+  return e instanceof Error && e.name === 'QueueTimeoutError' && hasKind(e, 'AZS_LIMIT_EXCEEDED');
+}
