@@ -2,6 +2,7 @@ import { ValidationError, describeValue } from '../core/errors.js';
 import { type Disposer, Emitter } from '../core/events.js';
 import { type CounterHandle, type MetricsSink, noopMetrics } from '../core/metrics.js';
 import { assertFunction, assertNumber, assertObject } from '../core/validate.js';
+import { assertQuantity } from './util.js';
 
 /**
  * When to scale, and which way: the seed's "When to Scale" indicators and its "Scaling Decision
@@ -257,12 +258,13 @@ export class ScalingAdvisor {
     assertNumber(t.queueGrowthPerSample, 'thresholds.queueGrowthPerSample', { min: 0 });
     this.thresholds = Object.freeze(t);
     this.cpuSustainMs =
-      assertNumber(options.cpuSustainSeconds ?? 60, 'cpuSustainSeconds (seconds)', { min: 0 }) *
+      assertQuantity(options.cpuSustainSeconds ?? 60, 'cpuSustainSeconds', 'seconds', { min: 0 }) *
       1000;
     this.downWindowMs =
-      assertNumber(
+      assertQuantity(
         options.scaleDownStabilizationSeconds ?? 300,
-        'scaleDownStabilizationSeconds (seconds)',
+        'scaleDownStabilizationSeconds',
+        'seconds',
         { min: 0 },
       ) * 1000;
     this.downRatio = assertNumber(options.scaleDownRatio ?? 0.5, 'scaleDownRatio', {
@@ -375,7 +377,7 @@ export class ScalingAdvisor {
     if (errorsHigh) fired.push(`error rate ${pct(s.errorRate as number)} > ${pct(th.errorRate)}`);
 
     // Queue: a positive least-squares trend over the recent samples, ending above where it began,
-    // with more rises than falls (one noisy uptick is not a trend).
+    // rising on most steps (one noisy uptick on a flat queue is not a trend).
     let queueGrowing = false;
     const series = this.queueSeries(s);
     if (series && series.length >= th.queueMinSamples) {
@@ -391,7 +393,8 @@ export class ScalingAdvisor {
       const growing =
         slope > th.queueGrowthPerSample &&
         (win[win.length - 1] as number) > (win[0] as number) &&
-        rises > falls;
+        rises > falls &&
+        rises * 2 > win.length - 1;
       queueGrowing = sig('queue-growth', slope, th.queueGrowthPerSample, growing);
       if (queueGrowing) {
         fired.push(
@@ -596,10 +599,11 @@ function lsSlope(ys: readonly number[]): number {
 function validateSnapshot(snapshot: ScalingSnapshot): ScalingSnapshot {
   const s = assertObject(snapshot, 'snapshot') as ScalingSnapshot;
   for (const k of FRACTIONS) {
-    if (s[k] !== undefined) assertNumber(s[k], `snapshot.${k} (fraction 0..1)`, { min: 0, max: 1 });
+    if (s[k] !== undefined)
+      assertQuantity(s[k], `snapshot.${k}`, 'fraction 0..1', { min: 0, max: 1 });
   }
   if (s.p95LatencyMs !== undefined) {
-    assertNumber(s.p95LatencyMs, 'snapshot.p95LatencyMs (milliseconds)', { min: 0 });
+    assertQuantity(s.p95LatencyMs, 'snapshot.p95LatencyMs', 'milliseconds', { min: 0 });
   }
   if (s.timestampMs !== undefined) assertNumber(s.timestampMs, 'snapshot.timestampMs');
   if (s.replicas !== undefined) {

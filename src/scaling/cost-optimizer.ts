@@ -15,6 +15,7 @@ import {
   assertString,
   optionalNumber,
 } from '../core/validate.js';
+import { assertQuantity } from './util.js';
 import { MemorySpendStore } from './memory-store.js';
 import { DEFAULT_PRICES, type ModelPrice, type PriceTable, findModelPrice } from './prices.js';
 import { RedisSpendStore } from './redis-store.js';
@@ -210,9 +211,10 @@ export class CostOptimizer {
 
   constructor(options: CostOptimizerOptions = {}) {
     assertObject(options, 'options');
-    this.hourlyBudget = assertNumber(
+    this.hourlyBudget = assertQuantity(
       options.hourlyBudget ?? DEFAULT_HOURLY_BUDGET,
-      'hourlyBudget (dollars)',
+      'hourlyBudget',
+      'dollars',
       {
         min: 0,
       },
@@ -222,7 +224,7 @@ export class CostOptimizer {
       'scaleUpCpuPercent',
       { min: 0, max: 100 },
     );
-    this.ttl = assertNumber(options.bucketTtl ?? 90_000, 'bucketTtl (seconds)', { min: 3600 });
+    this.ttl = assertQuantity(options.bucketTtl ?? 90_000, 'bucketTtl', 'seconds', { min: 3600 });
     this.now = options.now === undefined ? Date.now : assertFunction(options.now, 'now');
     this.prices = Object.freeze(mergePrices(options.prices));
     const types = assertObject(options.instanceTypes, 'instanceTypes', true) ?? {};
@@ -277,7 +279,7 @@ export class CostOptimizer {
    * @throws ValidationError when `amount` is negative or not finite, or `category` is invalid.
    */
   async recordSpend(amount: number, options: { category?: string } = {}): Promise<number> {
-    assertNumber(amount, 'amount (dollars)', { min: 0 });
+    assertQuantity(amount, 'amount', 'dollars', { min: 0 });
     assertObject(options, 'options');
     const category =
       options.category === undefined ? undefined : validateId(options.category, 'category', 128);
@@ -350,7 +352,7 @@ export class CostOptimizer {
   async shouldScaleUp(input: ShouldScaleUpInput): Promise<boolean> {
     assertObject(input, 'input');
     assertNumber(input.currentInstances, 'currentInstances', { integer: true, min: 0 });
-    const cpu = assertNumber(input.cpuUsage, 'cpuUsage (percent)', { min: 0, max: 100 });
+    const cpu = assertQuantity(input.cpuUsage, 'cpuUsage', 'percent', { min: 0, max: 100 });
     const cost = this.costOf(input.costPerInstance, input.instanceType);
     const spent = await this.currentSpend();
     const projected = spent + cost * this.restOfHour();
@@ -407,7 +409,7 @@ export class CostOptimizer {
     const cost =
       input.costPerInstance === undefined
         ? undefined
-        : assertNumber(input.costPerInstance, 'costPerInstance (dollars per hour)', { min: 0 });
+        : assertQuantity(input.costPerInstance, 'costPerInstance', 'dollars per hour', { min: 0 });
 
     const ratio = metric / target;
     let desired =
@@ -449,7 +451,9 @@ export class CostOptimizer {
     assertFunction(fn, 'fn');
     assertObject(options, 'options');
     const estimate =
-      optionalNumber(options.estimatedCost, 'estimatedCost (dollars)', { min: 0 }) ?? 0;
+      options.estimatedCost === undefined
+        ? 0
+        : assertQuantity(options.estimatedCost, 'estimatedCost', 'dollars', { min: 0 });
     const guarded = async (...args: A): Promise<R> => {
       const spent = await this.currentSpend();
       const projected = spent + estimate;
@@ -507,7 +511,7 @@ export class CostOptimizer {
 
   private costOf(costPerInstance: number | undefined, instanceType: string | undefined): number {
     if (costPerInstance !== undefined) {
-      return assertNumber(costPerInstance, 'costPerInstance (dollars per hour)', { min: 0 });
+      return assertQuantity(costPerInstance, 'costPerInstance', 'dollars per hour', { min: 0 });
     }
     if (instanceType !== undefined) return this.instancePrice(instanceType);
     throw new ValidationError('costPerInstance (dollars per hour) or instanceType is required', {
@@ -550,16 +554,21 @@ function mergePrices(given: CostOptimizerOptions['prices']): PriceTable {
   const instances = assertObject(p.instances, 'prices.instances', true) ?? {};
   const models = assertObject(p.models, 'prices.models', true) ?? {};
   for (const [k, v] of Object.entries(instances)) {
-    assertNumber(v, `prices.instances.${k} (dollars per hour)`, { min: 0 });
+    assertQuantity(v, `prices.instances.${k}`, 'dollars per hour', { min: 0 });
   }
   const lowered: Record<string, ModelPrice> = {};
   for (const [k, v] of Object.entries(models)) {
     const m = assertObject(v, `prices.models.${k}`) as unknown as ModelPrice;
-    assertNumber(m.input, `prices.models.${k}.input (dollars per million tokens)`, { min: 0 });
-    assertNumber(m.output, `prices.models.${k}.output (dollars per million tokens)`, { min: 0 });
-    optionalNumber(m.cachedInput, `prices.models.${k}.cachedInput (dollars per million tokens)`, {
-      min: 0,
-    });
+    assertQuantity(m.input, `prices.models.${k}.input`, 'dollars per million tokens', { min: 0 });
+    assertQuantity(m.output, `prices.models.${k}.output`, 'dollars per million tokens', { min: 0 });
+    if (m.cachedInput !== undefined) {
+      assertQuantity(
+        m.cachedInput,
+        `prices.models.${k}.cachedInput`,
+        'dollars per million tokens',
+        { min: 0 },
+      );
+    }
     lowered[k.toLowerCase()] = Object.freeze({ ...m });
   }
   return {
