@@ -1,2 +1,29 @@
-/** azscale/cache (being built; see docs/cache.md). */
-export {};
+/**
+ * azscale/cache: a two-tier cache (in-process LRU in front of Redis or Redis Cluster, or memory
+ * alone), the `cached` decorator/wrapper, and LLM response caching. See docs/cache.md.
+ * @packageDocumentation
+ */
+export {
+  DistributedCache,
+  getDefaultCache,
+  type CacheBackendErrorEvent,
+  type CacheBatchEntries,
+  type CacheCircuitOptions,
+  type CacheEvents,
+  type CacheLockOptions,
+  type DistributedCacheOptions,
+  type GetOrSetOptions,
+  type LocalCacheOptions,
+} from './distributed-cache.js';
+export { cached, type CachedDecorator, type CachedFunction, type CachedOptions } from './cached.js';
+export {
+  cachedLLMCall,
+  isDeterministicLLMRequest,
+  llmCacheKey,
+  type CachedLLMCallOptions,
+  type LLMCacheKeyOptions,
+  type LLMRequest,
+} from './llm.js';
+export { MemoryCacheStore, type MemoryCacheStoreOptions } from './memory-store.js';
+export { RedisCacheStore } from './redis-store.js';
+export { hasInvalidationBus, type CacheInvalidationBus, type CacheStore } from './store.js';

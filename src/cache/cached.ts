@@ -1,0 +1,310 @@
+import { ValidationError, describeValue } from '../core/errors.js';
+import { sha256Hex, validateId } from '../core/keys.js';
+import { assertFunction, assertSeconds } from '../core/validate.js';
+import {
+  type CacheLockOptions,
+  DistributedCache,
+  getDefaultCache,
+  resolveLock,
+} from './distributed-cache.js';
+import { argsKeyText } from './stable-json.js';
+
+/** Options of {@link cached}. */
+export interface CachedOptions<Args extends unknown[] = unknown[]> {
+  /** Seconds to live; defaults to the cache's `ttl` (3600 unless configured). */
+  ttl?: number;
+  /**
+   * Where results go.
+   * @default the process-wide in-memory cache ({@link getDefaultCache})
+   */
+  cache?: DistributedCache;
+  /**
+   * Builds the key from the arguments instead of hashing them. The returned key is used as is
+   * (plus the cache's `prefix`), so `cache.delete(key(...args))` invalidates an entry. Needed
+   * when arguments have no stable JSON form (class instances with sockets, functions...).
+   */
+  key?: (...args: Args) => string;
+  /**
+   * Name in the key, instead of `Class.method` (decorators) or the function's name.
+   * Set it when the code is minified, or to share entries between two functions.
+   */
+  name?: string;
+  /**
+   * Version in the key: bump it when the function's result shape changes, so old entries are
+   * not served to the new code.
+   * @default 1
+   */
+  version?: string | number;
+  /** Redis lock on a miss so one call runs per cluster (see `DistributedCache` `lock`). */
+  lock?: boolean | CacheLockOptions;
+}
+
+/** A function made by {@link cached}: same arguments and `this`, result always a Promise. */
+export type CachedFunction<F extends (...args: never[]) => unknown> = (
+  this: ThisParameterType<F>,
+  ...args: Parameters<F>
+) => Promise<Awaited<ReturnType<F>>>;
+
+/**
+ * What `@cached(...)` returns: a method decorator for both TC39 decorators (TypeScript 5+, no
+ * flag) and legacy `experimentalDecorators` (NestJS); the form is detected from the arguments.
+ * The decorated method returns a Promise at run time even if it was synchronous: declare its
+ * return type as `Promise<T>`.
+ */
+export interface CachedDecorator {
+  <This, Args extends unknown[], R>(
+    value: (this: This, ...args: Args) => R,
+    context: ClassMethodDecoratorContext<This, (this: This, ...args: Args) => R>,
+  ): (this: This, ...args: Args) => R;
+  (target: object, propertyKey: string | symbol, descriptor: PropertyDescriptor): void;
+}
+
+// Longer argument texts are hashed so keys stay short; shorter ones are used as is, which keeps
+// the L1-hit path free of hashing.
+const MAX_INLINE_ARGS = 200;
+
+interface Spec {
+  ttl: number | undefined;
+  cache: DistributedCache | undefined;
+  key: ((...args: unknown[]) => string) | undefined;
+  name: string | undefined;
+  version: string;
+  lock: boolean | CacheLockOptions | undefined;
+}
+
+/**
+ * Caches a function's results, keyed by a stable form of its arguments (object key order does
+ * not matter), its name (`Class.method` for decorators) and a `version`.
+ *
+ * - L1 hits return without hashing or copying: the arguments' JSON text is the key.
+ * - Concurrent misses of one key run the function once (per cluster with `lock`).
+ * - Results go through JSON: hits and misses return the same shape (a `Date` comes back as a
+ *   string), results are shared between hits (treat them as read-only), and `undefined`
+ *   results are returned but not stored.
+ * - With Redis down (`onBackendError: 'degrade'`), the function is called through.
+ *
+ * @example
+ * class Service {
+ *   @cached({ ttl: 3600 })
+ *   async expensiveOperation(a: string, b: number) { ... }
+ * }
+ * const fast = cached(slowLookup, { ttl: 60, cache });
+ */
+export function cached<F extends (...args: never[]) => unknown>(
+  fn: F,
+  options?: CachedOptions<Parameters<F>>,
+): CachedFunction<F>;
+export function cached(options?: CachedOptions): CachedDecorator;
+export function cached(...a: unknown[]): unknown {
+  const [first, second, third] = a;
+  if (typeof first === 'function') {
+    if (isMethodContext(second)) {
+      // Bare `@cached` (TC39).
+      return decorateTc39(first as Method, second, readSpec(undefined));
+    }
+    return wrapFunction(first as Method, readSpec(second));
+  }
+  if (a.length === 3 && isDescriptor(third) && typeof first === 'object' && first !== null) {
+    // Bare `@cached` (legacy).
+    decorateLegacy(first, second as string | symbol, third, readSpec(undefined));
+    return undefined;
+  }
+  const spec = readSpec(first);
+  const decorator = (target: unknown, ctxOrKey: unknown, descriptor?: unknown): unknown => {
+    if (typeof target === 'function' && isMethodContext(ctxOrKey)) {
+      return decorateTc39(target as Method, ctxOrKey, spec);
+    }
+    if (
+      typeof target === 'object' &&
+      target !== null &&
+      (typeof ctxOrKey === 'string' || typeof ctxOrKey === 'symbol') &&
+      isDescriptor(descriptor)
+    ) {
+      decorateLegacy(target, ctxOrKey, descriptor, spec);
+      return undefined;
+    }
+    if (typeof target === 'function' && isDescriptor(descriptor)) {
+      // Legacy decorator on a static method: target is the class itself.
+      decorateLegacy(target, ctxOrKey as string | symbol, descriptor, spec);
+      return undefined;
+    }
+    const kind = (ctxOrKey as { kind?: unknown } | undefined)?.kind;
+    throw new ValidationError(
+      `@cached decorates methods only${typeof kind === 'string' ? `, not a ${kind}` : ''}`,
+      { option: 'cached' },
+    );
+  };
+  return decorator;
+}
+
+type Method = (this: unknown, ...args: unknown[]) => unknown;
+
+function isMethodContext(v: unknown): v is ClassMethodDecoratorContext {
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    (v as { kind?: unknown }).kind === 'method' &&
+    'name' in v
+  );
+}
+
+function isDescriptor(v: unknown): v is PropertyDescriptor {
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    ('value' in v || 'get' in v || 'set' in v) &&
+    ('configurable' in v || 'enumerable' in v || 'writable' in v)
+  );
+}
+
+function readSpec(o: unknown): Spec {
+  if (o !== undefined && (typeof o !== 'object' || o === null)) {
+    throw new ValidationError(`cached options must be an object, received ${describeValue(o)}`, {
+      option: 'options',
+    });
+  }
+  const opts = (o ?? {}) as CachedOptions;
+  if (opts.cache !== undefined && !(opts.cache instanceof DistributedCache)) {
+    throw new ValidationError(
+      `cache must be a DistributedCache, received ${describeValue(opts.cache)}`,
+      { option: 'cache' },
+    );
+  }
+  if (opts.key !== undefined) assertFunction(opts.key, 'key');
+  if (opts.name !== undefined) validateId(opts.name, 'name', 200);
+  const v = opts.version ?? 1;
+  if (typeof v !== 'string' && typeof v !== 'number') {
+    throw new ValidationError(`version must be a string or number, received ${describeValue(v)}`, {
+      option: 'version',
+    });
+  }
+  const version = validateId(String(v), 'version', 64);
+  // Bad ttl or lock fails at decoration time, not on the first call.
+  if (opts.ttl !== undefined) assertSeconds(opts.ttl, 'ttl');
+  if (opts.lock !== undefined) resolveLock(opts.lock, 'lock');
+  return {
+    ttl: opts.ttl,
+    cache: opts.cache,
+    key: opts.key as ((...args: unknown[]) => string) | undefined,
+    name: opts.name,
+    version,
+    lock: opts.lock,
+  };
+}
+
+/**
+ * The shared core of every form. `resolveName` is called once, on the first call, with that
+ * call's `this` (decorators learn the class name only then).
+ */
+function makeCaller(
+  fn: Method,
+  spec: Spec,
+  resolveName: (self: unknown) => string,
+): (this: unknown, ...args: unknown[]) => Promise<unknown> {
+  let cache: DistributedCache | undefined;
+  let base = '';
+  let ttl = 0;
+  let lock: ReturnType<DistributedCache['_lockOf']>;
+  const userKey = spec.key;
+
+  const setup = (self: unknown): DistributedCache => {
+    const c = spec.cache ?? getDefaultCache();
+    cache = c;
+    ttl = c._ttlOf(spec.ttl);
+    lock = c._lockOf(spec.lock, 'lock');
+    const name = spec.name ?? resolveName(self);
+    base = `${c.prefix}cached:${name}:v${spec.version}:`;
+    return c;
+  };
+
+  return function cachedCall(this: unknown, ...args: unknown[]): Promise<unknown> {
+    let c = cache;
+    // The default cache is replaced after it was closed; a given cache is used as is.
+    if (c === undefined || (spec.cache === undefined && c._hot === undefined)) c = setup(this);
+    let k: string;
+    try {
+      if (userKey !== undefined) {
+        k = c.prefix + validateId(userKey.apply(this, args), 'key() result');
+      } else {
+        const text = argsKeyText(args);
+        k = text.length <= MAX_INLINE_ARGS ? base + text : `${base}#${sha256Hex(text)}`;
+      }
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const hot = c._hot;
+    if (hot !== undefined) {
+      const e = hot.get(k);
+      if (e !== undefined) {
+        c._localHits.inc();
+        return Promise.resolve(e.decoded ? e.value : c._decodeEntry(e));
+      }
+    }
+    return c._cachedMiss(k, () => fn.apply(this, args), ttl, lock);
+  };
+}
+
+function wrapFunction(fn: Method, spec: Spec): unknown {
+  // Anonymous functions are named by a hash of their source: stable across processes that run
+  // the same code, distinct for different functions.
+  const name = fn.name ? fn.name : `anonymous#${sha256Hex(fn.toString()).slice(0, 12)}`;
+  const call = makeCaller(fn, spec, () => name);
+  Object.defineProperty(call, 'name', { value: fn.name || 'cached' });
+  return call;
+}
+
+function methodName(key: string | symbol): string {
+  return typeof key === 'symbol' ? (key.description ?? 'symbol') : key;
+}
+
+function decorateTc39(fn: Method, context: ClassMethodDecoratorContext, spec: Spec): Method {
+  if (context.private) {
+    throw new ValidationError('@cached cannot decorate a private (#) method', { option: 'cached' });
+  }
+  const method = methodName(context.name);
+  let className: string | undefined;
+  let replacement: Method;
+  // The class name is not in a TC39 method context; find the class whose prototype (or, for a
+  // static method, the class itself) holds this very replacement, so subclasses share the
+  // base class's entries.
+  const owner = (self: unknown): string => {
+    if (context.static) return (self as { name?: string } | undefined)?.name || 'anonymous';
+    for (
+      let p: object | null = self === undefined || self === null ? null : Object.getPrototypeOf(self);
+      p !== null;
+      p = Object.getPrototypeOf(p)
+    ) {
+      if (Object.getOwnPropertyDescriptor(p, context.name)?.value === replacement) {
+        return (p as { constructor?: { name?: string } }).constructor?.name || 'anonymous';
+      }
+    }
+    return 'anonymous';
+  };
+  context.addInitializer(function (this: unknown) {
+    className ??= owner(this);
+  });
+  replacement = makeCaller(fn, spec, (self) => {
+    className ??= owner(self);
+    return `${className}.${method}`;
+  });
+  return replacement;
+}
+
+function decorateLegacy(
+  target: object,
+  key: string | symbol,
+  descriptor: PropertyDescriptor,
+  spec: Spec,
+): void {
+  const fn = descriptor.value as unknown;
+  if (typeof fn !== 'function') {
+    throw new ValidationError(`@cached decorates methods only; ${methodName(key)} is not one`, {
+      option: 'cached',
+    });
+  }
+  const className =
+    typeof target === 'function'
+      ? (target as { name?: string }).name || 'anonymous'
+      : (target as { constructor?: { name?: string } }).constructor?.name || 'anonymous';
+  descriptor.value = makeCaller(fn as Method, spec, () => `${className}.${methodName(key)}`);
+}

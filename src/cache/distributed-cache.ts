@@ -1,0 +1,992 @@
+import { randomBytes } from 'node:crypto';
+import {
+  type CircuitBreakerPolicy,
+  ConsecutiveBreaker,
+  circuitBreaker,
+  handleWhen,
+  isBrokenCircuitError,
+} from 'cockatiel';
+import { LRUCache } from 'lru-cache';
+import { JsonCodec } from '../core/codec.js';
+import { type RedisInput, resolveRedis } from '../core/connection.js';
+import {
+  AzscaleError,
+  BackendUnavailableError,
+  ClosedError,
+  ValidationError,
+  describeValue,
+  isBackendUnavailableError,
+} from '../core/errors.js';
+import { type Disposer, Emitter } from '../core/events.js';
+import { validateId, validatePrefix } from '../core/keys.js';
+import {
+  type CounterHandle,
+  type HistogramHandle,
+  type MetricsSink,
+  noopMetrics,
+  secondsSince,
+} from '../core/metrics.js';
+import { assertFunction, assertNumber, assertOneOf, assertSeconds } from '../core/validate.js';
+import { MemoryCacheStore } from './memory-store.js';
+import { RedisCacheStore } from './redis-store.js';
+import {
+  type CacheInvalidationBus,
+  type CacheStore,
+  LocalEntry,
+  hasInvalidationBus,
+} from './store.js';
+
+/** The in-process tier (L1) in front of Redis. */
+export interface LocalCacheOptions {
+  /**
+   * Most entries kept in process; least recently used go first. In memory-only mode (no
+   * `redis`) this bounds the single tier.
+   * @default 10000
+   */
+  max?: number;
+  /**
+   * Seconds an entry may live in the in-process tier, capped by the entry's own TTL. This bounds
+   * how stale an instance can be when an invalidation message is lost.
+   * @default 60
+   */
+  ttl?: number;
+}
+
+/** A circuit that stops calling a Redis that keeps failing. */
+export interface CacheCircuitOptions {
+  /**
+   * Consecutive backend failures (unreachable, timed out) that open the circuit.
+   * @default 5
+   */
+  threshold?: number;
+  /**
+   * Seconds the circuit stays open before one trial call is let through.
+   * @default 5
+   */
+  halfOpenAfter?: number;
+}
+
+/** A Redis lock around a miss, so one loader runs per cluster instead of per process. */
+export interface CacheLockOptions {
+  /**
+   * Seconds the lock is held at most (it expires if the holder dies).
+   * @default 10
+   */
+  ttl?: number;
+  /**
+   * Seconds a caller waits for another holder's value before it runs the loader itself.
+   * @default 10
+   */
+  wait?: number;
+  /**
+   * Seconds between checks for the holder's value while waiting.
+   * @default 0.05
+   */
+  poll?: number;
+}
+
+/** Options of {@link DistributedCache}. */
+export interface DistributedCacheOptions {
+  /**
+   * Redis URL, ioredis `Redis`/`Cluster` (yours: never closed by us), or `{ nodes: [...] }` for
+   * a Cluster we create. Omitted: an in-process cache (nothing shared between processes).
+   * @example 'redis://localhost:6379'
+   */
+  redis?: RedisInput;
+  /**
+   * Default time to live of an entry, in seconds.
+   * @default 3600
+   */
+  ttl?: number;
+  /**
+   * Prepended to every key. Empty by default so keys match the seed's (`llm:<sha256>`).
+   * @default ''
+   */
+  prefix?: string;
+  /**
+   * The in-process tier (lru-cache) in front of Redis: `false`, `true` (defaults) or its
+   * options. With Redis, writes on one instance remove the key from every other instance's tier
+   * through Redis pub/sub. Without Redis there is only one tier and `local.max` bounds it.
+   * @default false with `redis`; `{ max: 10000 }` without
+   */
+  local?: boolean | LocalCacheOptions;
+  /**
+   * What a Redis failure (unreachable, timed out, circuit open) does. `'degrade'`: reads answer
+   * from the in-process tier or miss, writes are dropped, loaders are called through, and a
+   * `backendError` event is emitted. `'throw'`: a `BackendUnavailableError`.
+   * @default 'degrade'
+   */
+  onBackendError?: 'degrade' | 'throw';
+  /**
+   * Seconds any single call may wait on Redis, connecting included.
+   * @default 1
+   */
+  backendTimeout?: number;
+  /**
+   * Circuit breaker (cockatiel) in front of Redis, or `false` for none.
+   * @default { threshold: 5, halfOpenAfter: 5 }
+   */
+  circuit?: false | CacheCircuitOptions;
+  /**
+   * Default for `getOrSet`/`cached`: take a Redis lock on a miss so that one loader runs per
+   * cluster. Ignored without Redis (single-flight already holds in one process).
+   * @default false
+   */
+  lock?: boolean | CacheLockOptions;
+  /**
+   * Publish an invalidation message after each write so other instances' in-process tiers drop
+   * the key. Needed whenever any instance sharing the Redis has `local` on.
+   * @default true with `redis`
+   */
+  invalidation?: boolean;
+  /**
+   * Largest value accepted, in bytes (UTF-8).
+   * @default 1048576
+   */
+  maxValueBytes?: number;
+  /** Metrics sink. @default noopMetrics */
+  metrics?: MetricsSink;
+  /**
+   * A custom backend instead of memory/Redis (advanced: must pass the contract suite).
+   * Mutually exclusive with `redis`.
+   */
+  store?: CacheStore;
+}
+
+/** Per-call options of {@link DistributedCache.getOrSet}. */
+export interface GetOrSetOptions {
+  /** Seconds to live; defaults to the cache's `ttl`. */
+  ttl?: number;
+  /** Redis lock on a miss (see {@link DistributedCacheOptions.lock}). */
+  lock?: boolean | CacheLockOptions;
+}
+
+/** Payload of the `backendError` event. */
+export interface CacheBackendErrorEvent {
+  /** What was attempted: `get`, `set`, `getBatch`, `lock`, `publish`, `subscribe`, ... */
+  operation: string;
+  /** The failure, usually a `BackendUnavailableError` (cause: the driver's error). */
+  error: Error;
+  /** True when the call went on without Redis (`onBackendError: 'degrade'`). */
+  degraded: boolean;
+}
+
+/** Events of {@link DistributedCache}. */
+export type CacheEvents = {
+  /** Redis failed a call (each failed call, also while the circuit is open). */
+  backendError: (event: CacheBackendErrorEvent) => void;
+  /** The circuit opened: Redis is skipped until a trial call succeeds. */
+  circuitOpen: () => void;
+  /** The circuit closed again. */
+  circuitClose: () => void;
+};
+
+/** Entries accepted by {@link DistributedCache.setBatch}. */
+export type CacheBatchEntries =
+  | ReadonlyArray<readonly [string, string] | { key: string; value: string }>
+  | ReadonlyMap<string, string>
+  | Readonly<Record<string, string>>;
+
+/** @internal */
+export interface ResolvedLock {
+  ttl: number;
+  waitMs: number;
+  pollMs: number;
+}
+
+const INVALIDATION_CHANNEL = '__azscale:cache:invalidate';
+
+/**
+ * A two-tier cache: an optional in-process LRU (L1) in front of Redis (standalone or Cluster),
+ * or an in-process cache alone when no `redis` is given. Same API either way.
+ *
+ * - `getBatch` is one round trip per Redis node (one `MGET` on standalone).
+ * - `getOrSet` is single-flight: concurrent misses of one key run the loader once per process,
+ *   and once per cluster with `lock`.
+ * - A Redis outage never takes a call down with `onBackendError: 'degrade'` (default), and no
+ *   call waits on Redis longer than `backendTimeout` seconds.
+ *
+ * @example
+ * const cache = new DistributedCache({ redis: process.env.REDIS_URL, local: { max: 5000, ttl: 30 } });
+ * const html = await cache.getOrSet(`page:${id}`, () => render(id), 600);
+ */
+export class DistributedCache {
+  /** Default TTL in seconds. */
+  readonly ttl: number;
+  /** Key prefix. */
+  readonly prefix: string;
+  /** `'memory'`, `'redis'` or a custom store's kind. */
+  readonly backend: string;
+  /** What backend failures do. */
+  readonly onBackendError: 'degrade' | 'throw';
+  /** Seconds a call may wait on Redis. */
+  readonly backendTimeout: number;
+
+  /**
+   * @internal Hot-path view for `cached`: the L1 (Redis mode with `local`) or the memory store's
+   * entries (memory mode); `undefined` when there is no in-process tier or after `close()`.
+   */
+  _hot: LRUCache<string, LocalEntry> | undefined;
+  /** @internal */
+  readonly _codec: JsonCodec;
+  /** @internal counts in-process hits (also used by `cached`) */
+  readonly _localHits: CounterHandle;
+
+  private readonly store: CacheStore;
+  private readonly shared: boolean;
+  private readonly l1: LRUCache<string, LocalEntry> | undefined;
+  private readonly l1TtlMs: number;
+  private readonly bus: (CacheStore & CacheInvalidationBus) | undefined;
+  private readonly timeoutMs: number;
+  private readonly circuit: CircuitBreakerPolicy | undefined;
+  private readonly defaultLock: ResolvedLock | undefined;
+  private readonly events = new Emitter<CacheEvents>();
+  private readonly inflight = new Map<string, Promise<string | undefined>>();
+  private readonly instanceId = randomBytes(8).toString('hex');
+  private readonly channel: string;
+  private readonly m: {
+    remoteHits: CounterHandle;
+    misses: CounterHandle;
+    sets: CounterHandle;
+    deletes: CounterHandle;
+    backendErrors: CounterHandle;
+    loads: CounterHandle;
+    loadSeconds: HistogramHandle;
+    joins: CounterHandle;
+    invalidations: CounterHandle;
+    circuitOpens: CounterHandle;
+  };
+  // Bumped by every write and every invalidation: a read that started before a bump does not
+  // fill L1, or it could store a value older than the write it raced with.
+  private epoch = 0;
+  private closed = false;
+  private unsubscribe: (() => Promise<void>) | undefined;
+  private subscribing: Promise<void> | undefined;
+  private lastSubscribeFailure = 0;
+  private readonly disposers: { dispose(): void }[] = [];
+
+  constructor(options: DistributedCacheOptions = {}) {
+    if (typeof options !== 'object' || options === null) {
+      throw new ValidationError(
+        `DistributedCache options must be an object, received ${describeValue(options)}`,
+        { option: 'options' },
+      );
+    }
+    this.ttl = options.ttl === undefined ? 3600 : assertSeconds(options.ttl, 'ttl');
+    this.prefix = options.prefix === undefined ? '' : validatePrefix(options.prefix, 'prefix');
+    this.onBackendError =
+      options.onBackendError === undefined
+        ? 'degrade'
+        : assertOneOf(options.onBackendError, 'onBackendError', ['degrade', 'throw']);
+    this.backendTimeout =
+      options.backendTimeout === undefined
+        ? 1
+        : assertSeconds(options.backendTimeout, 'backendTimeout');
+    this.timeoutMs = Math.max(1, Math.round(this.backendTimeout * 1000));
+    this._codec = new JsonCodec(
+      options.maxValueBytes === undefined ? {} : { maxValueBytes: options.maxValueBytes },
+    );
+    const local = resolveLocal(options.local);
+    if (options.store !== undefined && options.redis !== undefined) {
+      throw new ValidationError('give either redis or store, not both', { option: 'store' });
+    }
+
+    if (options.store !== undefined) {
+      const s = options.store;
+      if (typeof s !== 'object' || s === null || typeof s.get !== 'function') {
+        throw new ValidationError(
+          `store must implement CacheStore, received ${describeValue(s)}`,
+          { option: 'store' },
+        );
+      }
+      this.store = s;
+      this.shared = true;
+    } else {
+      const conn = resolveRedis(options.redis, {
+        connectTimeout: this.backendTimeout,
+        commandTimeout: this.backendTimeout,
+      });
+      if (conn) {
+        this.store = new RedisCacheStore(conn);
+        this.shared = true;
+      } else {
+        const mem = new MemoryCacheStore(local && local.max !== undefined ? { max: local.max } : {});
+        this.store = mem;
+        this.shared = false;
+        this._hot = mem.entries;
+      }
+    }
+    this.backend = this.store.kind;
+
+    if (this.shared && local) {
+      this.l1 = new LRUCache<string, LocalEntry>({ max: local.max ?? 10_000 });
+      this.l1TtlMs = Math.max(1, Math.round((local.ttl ?? 60) * 1000));
+      this._hot = this.l1;
+    } else {
+      this.l1TtlMs = 0;
+    }
+    const invalidation =
+      options.invalidation === undefined ? true : assertBoolean(options.invalidation, 'invalidation');
+    this.bus = this.shared && invalidation && hasInvalidationBus(this.store) ? this.store : undefined;
+    this.channel = `${this.prefix}${INVALIDATION_CHANNEL}`;
+    this.defaultLock = resolveLock(options.lock, 'lock');
+
+    const metrics = options.metrics ?? noopMetrics;
+    this._localHits = metrics.counter('cache_hits_total', { tier: 'local' });
+    this.m = {
+      remoteHits: metrics.counter('cache_hits_total', { tier: 'remote' }),
+      misses: metrics.counter('cache_misses_total'),
+      sets: metrics.counter('cache_sets_total'),
+      deletes: metrics.counter('cache_deletes_total'),
+      backendErrors: metrics.counter('cache_backend_errors_total'),
+      loads: metrics.counter('cache_loads_total'),
+      loadSeconds: metrics.histogram('cache_load_seconds'),
+      joins: metrics.counter('cache_single_flight_joins_total'),
+      invalidations: metrics.counter('cache_invalidations_received_total'),
+      circuitOpens: metrics.counter('cache_circuit_opens_total'),
+    };
+
+    if (this.shared && options.circuit !== false) {
+      const c = options.circuit ?? {};
+      if (typeof c !== 'object' || c === null) {
+        throw new ValidationError(
+          `circuit must be false or { threshold, halfOpenAfter }, received ${describeValue(c)}`,
+          { option: 'circuit' },
+        );
+      }
+      const threshold =
+        c.threshold === undefined
+          ? 5
+          : assertNumber(c.threshold, 'circuit.threshold', { integer: true, positive: true });
+      const halfOpenAfter =
+        c.halfOpenAfter === undefined ? 5 : assertSeconds(c.halfOpenAfter, 'circuit.halfOpenAfter');
+      this.circuit = circuitBreaker(
+        handleWhen((e) => isBackendUnavailableError(e)),
+        {
+          halfOpenAfter: Math.round(halfOpenAfter * 1000),
+          breaker: new ConsecutiveBreaker(threshold),
+        },
+      );
+      this.disposers.push(
+        this.circuit.onBreak(() => {
+          this.m.circuitOpens.inc();
+          this.events.emit('circuitOpen');
+        }),
+        this.circuit.onReset(() => this.events.emit('circuitClose')),
+      );
+    }
+  }
+
+  /** Adds a listener; returns a disposer. */
+  on<K extends keyof CacheEvents>(event: K, listener: CacheEvents[K]): Disposer {
+    return this.events.on(event, listener);
+  }
+
+  /** The value of `key`, or `null` on a miss. */
+  async get(key: string): Promise<string | null> {
+    const k = this.fullKey(key);
+    this.ensureOpen();
+    const hot = this._hot;
+    if (hot !== undefined) {
+      const e = hot.get(k);
+      if (e !== undefined) {
+        this._localHits.inc();
+        return e.text;
+      }
+      if (!this.shared) {
+        this.m.misses.inc();
+        return null;
+      }
+    }
+    return this.remoteGet(k);
+  }
+
+  /**
+   * Values of `keys` in their order, `null` for each miss. Keys found in the in-process tier are
+   * not asked for; the rest cost one round trip per Redis node.
+   */
+  async getBatch(keys: readonly string[]): Promise<(string | null)[]> {
+    if (!Array.isArray(keys)) {
+      throw new ValidationError(`keys must be an array of strings, received ${describeValue(keys)}`, {
+        option: 'keys',
+      });
+    }
+    const n = keys.length;
+    const full = new Array<string>(n);
+    const p = this.prefix;
+    for (let i = 0; i < n; i++) full[i] = p + validateId(keys[i], `keys[${i}]`);
+    this.ensureOpen();
+    if (n === 0) return [];
+    const l1 = this.l1;
+    if (!this.shared) return this.store.getMany(full);
+    if (l1 === undefined) {
+      const out = await this.degrade('getBatch', () => this.store.getMany(full), null);
+      return out ?? new Array<string | null>(n).fill(null);
+    }
+    const out = new Array<string | null>(n).fill(null);
+    const missIdx: number[] = [];
+    const missKeys: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const e = l1.get(full[i] as string);
+      if (e !== undefined) {
+        out[i] = e.text;
+        this._localHits.inc();
+      } else {
+        missIdx.push(i);
+        missKeys.push(full[i] as string);
+      }
+    }
+    if (missKeys.length === 0) return out;
+    this.startSubscription();
+    const epoch = this.epoch;
+    const vals = await this.degrade('getBatch', () => this.store.getMany(missKeys), null);
+    if (vals === null) return out;
+    const fill = this.epoch === epoch;
+    for (let j = 0; j < missIdx.length; j++) {
+      const v = vals[j] ?? null;
+      out[missIdx[j] as number] = v;
+      if (v !== null && fill) l1.set(missKeys[j] as string, new LocalEntry(v), { ttl: this.l1TtlMs });
+    }
+    return out;
+  }
+
+  /** Stores `value` (a string) for `ttl` seconds (default: the cache's `ttl`). */
+  async set(key: string, value: string, ttl?: number): Promise<void> {
+    const k = this.fullKey(key);
+    this.checkValue(value, 'value');
+    const t = this.ttlOf(ttl);
+    this.ensureOpen();
+    await this.write([[k, value]], t);
+  }
+
+  /** Stores every entry for `ttl` seconds: one round trip per Redis node. */
+  async setBatch(entries: CacheBatchEntries, ttl?: number): Promise<void> {
+    const list = this.normalizeEntries(entries);
+    const t = this.ttlOf(ttl);
+    this.ensureOpen();
+    if (list.length === 0) return;
+    await this.write(list, t);
+  }
+
+  /** Removes `key` from every tier; true when Redis (or memory) held it. */
+  async delete(key: string): Promise<boolean> {
+    const k = this.fullKey(key);
+    this.ensureOpen();
+    this.epoch++;
+    this.m.deletes.inc();
+    this.l1?.delete(k);
+    if (!this.shared) return this.store.delete(k);
+    const existed = await this.degrade('delete', () => this.store.delete(k), false);
+    await this.publish([k]);
+    return existed;
+  }
+
+  /** Decoded JSON value of `key`, or `null` on a miss. */
+  async getJSON<T = unknown>(key: string): Promise<T | null> {
+    const text = await this.get(key);
+    return text === null ? null : this._codec.decode<T>(text, `cached value of ${key}`);
+  }
+
+  /** Stores `value` as JSON (see the core codec: size limit, no BigInt/cycles). */
+  async setJSON(key: string, value: unknown, ttl?: number): Promise<void> {
+    await this.set(key, this._codec.encode(value, 'value'), ttl);
+  }
+
+  /**
+   * The value of `key`; on a miss runs `loader`, stores its string and returns it. Concurrent
+   * misses of one key in this process share one loader call; with `lock` one per cluster.
+   * The third argument is the TTL in seconds or {@link GetOrSetOptions}.
+   */
+  async getOrSet(
+    key: string,
+    loader: () => string | Promise<string>,
+    ttlOrOptions?: number | GetOrSetOptions,
+  ): Promise<string> {
+    const k = this.fullKey(key);
+    assertFunction(loader, 'loader');
+    const { ttl, lock } = this.callOptions(ttlOrOptions);
+    this.ensureOpen();
+    const hot = this._hot;
+    const e = hot?.get(k);
+    if (e !== undefined) {
+      this._localHits.inc();
+      return e.text;
+    }
+    const text = await this.singleFlight(k, ttl, lock, async () => {
+      const v = await loader();
+      this.checkValue(v, 'loader result');
+      return v;
+    });
+    return text as string;
+  }
+
+  /** {@link getOrSet} for JSON values: the loader's result is stored through the codec. */
+  async getOrSetJSON<T>(
+    key: string,
+    loader: () => T | Promise<T>,
+    ttlOrOptions?: number | GetOrSetOptions,
+  ): Promise<T> {
+    const k = this.fullKey(key);
+    assertFunction(loader, 'loader');
+    const { ttl, lock } = this.callOptions(ttlOrOptions);
+    this.ensureOpen();
+    const e = this._hot?.get(k);
+    if (e !== undefined) {
+      this._localHits.inc();
+      return this._codec.decode<T>(e.text, `cached value of ${key}`);
+    }
+    const text = await this.singleFlight(k, ttl, lock, async () =>
+      this._codec.encode(await loader(), 'loader result'),
+    );
+    return this._codec.decode<T>(text as string, `cached value of ${key}`);
+  }
+
+  /**
+   * Resolves once the backend answers (connects if needed) and, with `local`, the invalidation
+   * subscription is active. Throws `BackendUnavailableError` after `backendTimeout` seconds,
+   * whatever `onBackendError` says: a readiness probe should see the truth.
+   */
+  async ready(): Promise<void> {
+    this.ensureOpen();
+    await this.guarded(() => this.store.ping());
+    if (this.l1 && this.bus) {
+      this.startSubscription(true);
+      await this.subscribing;
+      if (!this.unsubscribe) {
+        throw new BackendUnavailableError('cache invalidation subscription is not active', {
+          context: { backend: this.backend },
+        });
+      }
+    }
+  }
+
+  /** Stops the subscription and closes what the cache created. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this._hot = undefined;
+    for (const d of this.disposers) d.dispose();
+    await this.subscribing?.catch(() => undefined);
+    const unsub = this.unsubscribe;
+    this.unsubscribe = undefined;
+    if (unsub) await unsub().catch(() => undefined);
+    this.l1?.clear();
+    await this.store.close();
+  }
+
+  // ---- internals shared with `cached` ------------------------------------------------------
+
+  /** @internal Key with prefix, validated. */
+  fullKey(key: string): string {
+    return this.prefix + validateId(key, 'key');
+  }
+
+  /** @internal Resolves a per-call/per-decorator lock option against the cache default. */
+  _lockOf(lock: boolean | CacheLockOptions | undefined, option: string): ResolvedLock | undefined {
+    return lock === undefined ? this.defaultLock : resolveLock(lock, option);
+  }
+
+  /** @internal TTL validation shared with `cached`. */
+  _ttlOf(ttl: unknown, option = 'ttl'): number {
+    return ttl === undefined ? this.ttl : assertSeconds(ttl, option);
+  }
+
+  /**
+   * @internal The miss path of `cached`: single-flight load of `fullKey` (already prefixed),
+   * returning the decoded value (a JSON round trip, so hits and misses return the same shape).
+   */
+  async _cachedMiss(
+    fullKey: string,
+    call: () => unknown,
+    ttl: number,
+    lock: ResolvedLock | undefined,
+  ): Promise<unknown> {
+    this.ensureOpen();
+    const text = await this.singleFlight(fullKey, ttl, lock, async () => {
+      const v = await call();
+      // `undefined` has no JSON form: such results are returned but never stored.
+      return v === undefined ? undefined : this._codec.encode(v, 'cached result');
+    });
+    return text === undefined ? undefined : this._codec.decode(text, 'cached result');
+  }
+
+  /** @internal Decodes an in-process entry once and keeps the value for later hits. */
+  _decodeEntry(e: LocalEntry): unknown {
+    if (!e.decoded) {
+      e.value = this._codec.decode(e.text, 'cached result');
+      e.decoded = true;
+    }
+    return e.value;
+  }
+
+  // ---- internals ---------------------------------------------------------------------------
+
+  private ttlOf(ttl: number | undefined): number {
+    return this._ttlOf(ttl);
+  }
+
+  private callOptions(o: number | GetOrSetOptions | undefined): {
+    ttl: number;
+    lock: ResolvedLock | undefined;
+  } {
+    if (o === undefined || typeof o === 'number') {
+      return { ttl: this.ttlOf(o), lock: this.defaultLock };
+    }
+    if (typeof o !== 'object' || o === null) {
+      throw new ValidationError(
+        `the third argument must be a TTL in seconds or { ttl, lock }, received ${describeValue(o)}`,
+        { option: 'ttl' },
+      );
+    }
+    return { ttl: this.ttlOf(o.ttl), lock: this._lockOf(o.lock, 'lock') };
+  }
+
+  private checkValue(value: unknown, what: string): asserts value is string {
+    if (typeof value !== 'string') {
+      throw new ValidationError(
+        `${what} must be a string (use setJSON/getOrSetJSON for other values), received ${describeValue(value)}`,
+        { option: what === 'value' ? 'value' : 'loader' },
+      );
+    }
+    this._codec.checkSize(value, what);
+  }
+
+  private normalizeEntries(entries: CacheBatchEntries): [string, string][] {
+    let pairs: [unknown, unknown][];
+    if (entries instanceof Map) {
+      pairs = [...entries.entries()];
+    } else if (Array.isArray(entries)) {
+      pairs = entries.map((e: unknown, i) => {
+        if (Array.isArray(e) && e.length === 2) return [e[0], e[1]] as [unknown, unknown];
+        if (typeof e === 'object' && e !== null && 'key' in e && 'value' in e) {
+          return [(e as { key: unknown }).key, (e as { value: unknown }).value] as [
+            unknown,
+            unknown,
+          ];
+        }
+        throw new ValidationError(
+          `entries[${i}] must be [key, value] or { key, value }, received ${describeValue(e)}`,
+          { option: 'entries' },
+        );
+      });
+    } else if (typeof entries === 'object' && entries !== null) {
+      pairs = Object.entries(entries);
+    } else {
+      throw new ValidationError(
+        `entries must be an array of [key, value], a Map or an object, received ${describeValue(entries)}`,
+        { option: 'entries' },
+      );
+    }
+    return pairs.map(([k, v], i) => {
+      const key = this.prefix + validateId(k, `entries[${i}] key`);
+      this.checkValue(v, 'value');
+      return [key, v];
+    });
+  }
+
+  private ensureOpen(): void {
+    if (this.closed) {
+      throw new ClosedError('the DistributedCache was closed', { context: { backend: this.backend } });
+    }
+  }
+
+  private async remoteGet(k: string): Promise<string | null> {
+    if (!this.shared) {
+      const v = await this.store.get(k);
+      if (v === null) this.m.misses.inc();
+      else this._localHits.inc();
+      return v;
+    }
+    this.startSubscription();
+    const epoch = this.epoch;
+    const v = await this.degrade('get', () => this.store.get(k), null);
+    if (v === null) {
+      this.m.misses.inc();
+      return null;
+    }
+    this.m.remoteHits.inc();
+    if (this.l1 !== undefined && this.epoch === epoch) {
+      this.l1.set(k, new LocalEntry(v), { ttl: this.l1TtlMs });
+    }
+    return v;
+  }
+
+  private async write(entries: [string, string][], ttl: number): Promise<void> {
+    this.epoch++;
+    this.m.sets.inc(entries.length);
+    if (!this.shared) {
+      await (entries.length === 1
+        ? this.store.set((entries[0] as [string, string])[0], (entries[0] as [string, string])[1], ttl)
+        : this.store.setMany(entries, ttl));
+      return;
+    }
+    const ok = await this.degrade(
+      entries.length === 1 ? 'set' : 'setBatch',
+      async () => {
+        if (entries.length === 1) {
+          const [k, v] = entries[0] as [string, string];
+          await this.store.set(k, v, ttl);
+        } else {
+          await this.store.setMany(entries, ttl);
+        }
+        return true;
+      },
+      false,
+    );
+    const l1 = this.l1;
+    if (l1 !== undefined) {
+      // Also on a dropped write: this process reads its own write back. The tier is cleared
+      // when the subscription comes back, so this cannot outlive the outage unnoticed.
+      const ms = Math.min(this.l1TtlMs, Math.max(1, Math.round(ttl * 1000)));
+      for (const [k, v] of entries) l1.set(k, new LocalEntry(v), { ttl: ms });
+    }
+    if (ok) await this.publish(entries.map((e) => e[0]));
+  }
+
+  private async publish(keys: string[]): Promise<void> {
+    const bus = this.bus;
+    if (!bus) return;
+    const msg = `${this.instanceId}|${keys.join('\n')}`;
+    await this.degrade('publish', () => bus.publish(this.channel, msg), undefined);
+  }
+
+  private onInvalidation(msg: string): void {
+    const bar = msg.indexOf('|');
+    if (bar < 0 || msg.slice(0, bar) === this.instanceId) return;
+    this.epoch++;
+    this.m.invalidations.inc();
+    const l1 = this.l1;
+    if (!l1) return;
+    for (const k of msg.slice(bar + 1).split('\n')) l1.delete(k);
+  }
+
+  private startSubscription(force = false): void {
+    if (this.unsubscribe || this.subscribing || !this.l1 || !this.bus || this.closed) return;
+    // After a failed attempt, retry at most once per backendTimeout (never per call).
+    if (!force && performance.now() - this.lastSubscribeFailure < this.timeoutMs) return;
+    const bus = this.bus;
+    this.subscribing = withTimeout(
+      bus.subscribe(
+        this.channel,
+        (m) => this.onInvalidation(m),
+        () => {
+          // (Re)subscribed: anything published meanwhile was missed.
+          this.epoch++;
+          this.l1?.clear();
+        },
+      ),
+      this.timeoutMs,
+      () => this.timeoutError('subscribe'),
+    )
+      .then(
+        async (unsub) => {
+          if (this.closed) {
+            await unsub().catch(() => undefined);
+            return;
+          }
+          this.unsubscribe = unsub;
+        },
+        (e: unknown) => {
+          this.lastSubscribeFailure = performance.now();
+          this.reportBackendError('subscribe', e, true);
+        },
+      )
+      .finally(() => {
+        this.subscribing = undefined;
+      });
+  }
+
+  private async singleFlight(
+    k: string,
+    ttl: number,
+    lock: ResolvedLock | undefined,
+    load: () => Promise<string | undefined>,
+  ): Promise<string | undefined> {
+    const running = this.inflight.get(k);
+    if (running) {
+      this.m.joins.inc();
+      return running;
+    }
+    const p = this.fill(k, ttl, lock, load).finally(() => {
+      this.inflight.delete(k);
+    });
+    this.inflight.set(k, p);
+    return p;
+  }
+
+  private async fill(
+    k: string,
+    ttl: number,
+    lock: ResolvedLock | undefined,
+    load: () => Promise<string | undefined>,
+  ): Promise<string | undefined> {
+    const hit = await this.remoteGet(k);
+    if (hit !== null) return hit;
+    if (lock && this.shared) return this.lockedLoad(k, ttl, lock, load);
+    return this.loadAndStore(k, ttl, load);
+  }
+
+  private async loadAndStore(
+    k: string,
+    ttl: number,
+    load: () => Promise<string | undefined>,
+  ): Promise<string | undefined> {
+    const t0 = performance.now();
+    this.m.loads.inc();
+    const text = await load();
+    this.m.loadSeconds.observe(secondsSince(t0));
+    if (text !== undefined) await this.write([[k, text]], ttl);
+    return text;
+  }
+
+  private async lockedLoad(
+    k: string,
+    ttl: number,
+    lock: ResolvedLock,
+    load: () => Promise<string | undefined>,
+  ): Promise<string | undefined> {
+    const lockKey = `${k}:__azs_lock`;
+    const token = randomBytes(12).toString('hex');
+    const deadline = performance.now() + lock.waitMs;
+    for (;;) {
+      const got = await this.degrade(
+        'lock',
+        () => this.store.setIfAbsent(lockKey, token, lock.ttl),
+        null,
+      );
+      if (got === null) return this.loadAndStore(k, ttl, load); // Redis failed: call through
+      if (got) {
+        try {
+          // The previous holder may have written between our read and our lock.
+          const v = await this.remoteGet(k);
+          if (v !== null) return v;
+          return await this.loadAndStore(k, ttl, load);
+        } finally {
+          await this.degrade('unlock', () => this.store.deleteIfEquals(lockKey, token), false);
+        }
+      }
+      if (performance.now() >= deadline) return this.loadAndStore(k, ttl, load);
+      await sleep(lock.pollMs);
+      const v = await this.remoteGet(k);
+      if (v !== null) return v;
+      if (this.closed) throw new ClosedError('the DistributedCache was closed while waiting');
+    }
+  }
+
+  /** Runs a store call under the timeout and the circuit; failures become AzscaleErrors. */
+  private guarded<T>(fn: () => Promise<T>): Promise<T> {
+    const run = () => withTimeout(fn(), this.timeoutMs, () => this.timeoutError('call'));
+    if (!this.circuit) return run();
+    return this.circuit.execute(run).catch((e: unknown) => {
+      if (isBrokenCircuitError(e)) {
+        throw new BackendUnavailableError(
+          `cache backend (${this.backend}) is skipped: circuit open after repeated failures`,
+          { cause: e, context: { backend: this.backend, circuit: 'open' } },
+        );
+      }
+      throw e;
+    });
+  }
+
+  /** {@link guarded}, then either the fallback (degrade) or a throw, with event and metric. */
+  private async degrade<T, F>(op: string, fn: () => Promise<T>, fallback: F): Promise<T | F> {
+    try {
+      return await this.guarded(fn);
+    } catch (e) {
+      if (e instanceof AzscaleError && !isBackendUnavailableError(e)) throw e;
+      const degraded = this.onBackendError === 'degrade';
+      this.reportBackendError(op, e, degraded);
+      if (!degraded) throw e;
+      return fallback;
+    }
+  }
+
+  private reportBackendError(op: string, e: unknown, degraded: boolean): void {
+    this.m.backendErrors.inc();
+    if (this.events.has('backendError')) {
+      const error = e instanceof Error ? e : new Error(String(e));
+      this.events.emit('backendError', { operation: op, error, degraded });
+    }
+  }
+
+  private timeoutError(op: string): BackendUnavailableError {
+    return new BackendUnavailableError(
+      `cache backend (${this.backend}) did not answer within backendTimeout=${this.backendTimeout} s (${op})`,
+      { context: { backend: this.backend, timeout: this.backendTimeout } },
+    );
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(onTimeout()), ms);
+    p.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(timer);
+        reject(e);
+      },
+    );
+  });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function assertBoolean(v: unknown, option: string): boolean {
+  if (typeof v !== 'boolean') {
+    throw new ValidationError(`${option} must be a boolean, received ${describeValue(v)}`, {
+      option,
+    });
+  }
+  return v;
+}
+
+function resolveLocal(v: unknown): LocalCacheOptions | undefined {
+  if (v === undefined || v === false) return undefined;
+  if (v === true) return {};
+  if (typeof v !== 'object' || v === null) {
+    throw new ValidationError(
+      `local must be false, true or { max, ttl }, received ${describeValue(v)}`,
+      { option: 'local' },
+    );
+  }
+  const o = v as LocalCacheOptions;
+  return {
+    ...(o.max !== undefined
+      ? { max: assertNumber(o.max, 'local.max', { integer: true, positive: true }) }
+      : {}),
+    ...(o.ttl !== undefined ? { ttl: assertSeconds(o.ttl, 'local.ttl') } : {}),
+  };
+}
+
+/** @internal Validates a lock option (shared with `cached`). */
+export function resolveLock(v: unknown, option: string): ResolvedLock | undefined {
+  if (v === undefined || v === false) return undefined;
+  const o = (v === true ? {} : v) as CacheLockOptions;
+  if (typeof o !== 'object' || o === null) {
+    throw new ValidationError(
+      `${option} must be a boolean or { ttl, wait, poll }, received ${describeValue(v)}`,
+      { option },
+    );
+  }
+  const ttl = o.ttl === undefined ? 10 : assertSeconds(o.ttl, `${option}.ttl`);
+  const wait = o.wait === undefined ? ttl : assertSeconds(o.wait, `${option}.wait`);
+  const poll = o.poll === undefined ? 0.05 : assertSeconds(o.poll, `${option}.poll`);
+  return { ttl, waitMs: wait * 1000, pollMs: poll * 1000 };
+}
+
+let defaultCache: DistributedCache | undefined;
+
+/**
+ * The process-wide in-memory cache that `cached` uses when no `cache` option is given. Created
+ * on first use; never connects anywhere.
+ */
+export function getDefaultCache(): DistributedCache {
+  if (!defaultCache || defaultCache._hot === undefined) defaultCache = new DistributedCache();
+  return defaultCache;
+}

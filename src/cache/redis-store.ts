@@ -1,0 +1,273 @@
+import type { Cluster, Redis } from 'ioredis';
+import type { RedisClient, RedisConnection } from '../core/connection.js';
+import { AzscaleError } from '../core/errors.js';
+import { ttlMs } from './memory-store.js';
+import { keySlot } from './slot.js';
+import type { CacheInvalidationBus, CacheStore } from './store.js';
+
+// Compare-and-delete for lock release: only the holder's token removes the lock.
+const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
+
+// Replies that mean "ask another node": retried one key at a time through the Cluster client,
+// which follows the redirection.
+const REDIRECT = /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN)\b/;
+
+type PipelineReply = [Error | null, unknown][] | null;
+
+function isCluster(c: RedisClient): c is Cluster {
+  return (c as Cluster).isCluster === true;
+}
+
+/**
+ * {@link CacheStore} on Redis, standalone or Cluster, through a {@link RedisConnection}.
+ *
+ * Batches: standalone `getMany` is one `MGET`; on a Cluster the keys are grouped by the node that
+ * owns their slot and each node gets one pipeline (an `MGET` per slot with several keys, a `GET`
+ * otherwise), all nodes in parallel: one round trip per node, never a CROSSSLOT error. Every
+ * per-command reply of a pipeline is checked; redirections are retried key by key.
+ */
+export class RedisCacheStore implements CacheStore, CacheInvalidationBus {
+  readonly kind = 'redis';
+  private readonly subscribers: RedisClient[] = [];
+
+  constructor(private readonly conn: RedisConnection) {}
+
+  async get(key: string): Promise<string | null> {
+    try {
+      const c = await this.conn.get();
+      return await c.get(key);
+    } catch (e) {
+      throw this.conn.mapError(e, 'GET');
+    }
+  }
+
+  async getMany(keys: readonly string[]): Promise<(string | null)[]> {
+    if (keys.length === 0) return [];
+    try {
+      const c = await this.conn.get();
+      if (!isCluster(c)) return await (c as Redis).mget(keys as string[]);
+      return await this.clusterGetMany(c, keys);
+    } catch (e) {
+      throw this.conn.mapError(e, 'MGET');
+    }
+  }
+
+  private async clusterGetMany(c: Cluster, keys: readonly string[]): Promise<(string | null)[]> {
+    const out: (string | null)[] = new Array(keys.length).fill(null);
+    const byNode = groupByNode(c, keys);
+    const retry: number[] = [];
+    await Promise.all(
+      [...byNode.values()].map(async (slots) => {
+        const p = c.pipeline();
+        const plan: number[][] = [];
+        for (const idx of slots.values()) {
+          if (idx.length === 1) p.get(keys[idx[0] as number] as string);
+          else p.mget(idx.map((i) => keys[i] as string));
+          plan.push(idx);
+        }
+        const replies = (await p.exec()) as PipelineReply;
+        checkReplies(replies, plan.length, (i, err, value) => {
+          const idx = plan[i] as number[];
+          if (err) {
+            if (!REDIRECT.test(err.message)) throw err;
+            retry.push(...idx);
+            return;
+          }
+          if (idx.length === 1) out[idx[0] as number] = value as string | null;
+          else {
+            const vals = value as (string | null)[];
+            for (let j = 0; j < idx.length; j++) out[idx[j] as number] = vals[j] ?? null;
+          }
+        });
+      }),
+    );
+    if (retry.length > 0) {
+      const vals = await Promise.all(retry.map((i) => c.get(keys[i] as string)));
+      for (let j = 0; j < retry.length; j++) out[retry[j] as number] = vals[j] ?? null;
+    }
+    return out;
+  }
+
+  async set(key: string, value: string, ttl: number): Promise<void> {
+    try {
+      const c = await this.conn.get();
+      await c.set(key, value, 'PX', ttlMs(ttl));
+    } catch (e) {
+      throw this.conn.mapError(e, 'SET');
+    }
+  }
+
+  async setMany(entries: ReadonlyArray<readonly [string, string]>, ttl: number): Promise<void> {
+    if (entries.length === 0) return;
+    const ms = ttlMs(ttl);
+    try {
+      const c = await this.conn.get();
+      if (!isCluster(c)) {
+        const p = c.pipeline();
+        for (const [k, v] of entries) p.set(k, v, 'PX', ms);
+        checkReplies((await p.exec()) as PipelineReply, entries.length, throwOnError);
+        return;
+      }
+      const keys = entries.map((e) => e[0]);
+      const byNode = groupByNode(c, keys);
+      const retry: number[] = [];
+      await Promise.all(
+        [...byNode.values()].map(async (slots) => {
+          const p = c.pipeline();
+          const plan: number[] = [];
+          for (const idx of slots.values()) {
+            for (const i of idx) {
+              const [k, v] = entries[i] as readonly [string, string];
+              p.set(k, v, 'PX', ms);
+              plan.push(i);
+            }
+          }
+          checkReplies((await p.exec()) as PipelineReply, plan.length, (i, err) => {
+            if (!err) return;
+            if (!REDIRECT.test(err.message)) throw err;
+            retry.push(plan[i] as number);
+          });
+        }),
+      );
+      await Promise.all(
+        retry.map((i) => {
+          const [k, v] = entries[i] as readonly [string, string];
+          return c.set(k, v, 'PX', ms);
+        }),
+      );
+    } catch (e) {
+      throw this.conn.mapError(e, 'SET (batch)');
+    }
+  }
+
+  async delete(key: string): Promise<boolean> {
+    try {
+      const c = await this.conn.get();
+      return (await c.del(key)) > 0;
+    } catch (e) {
+      throw this.conn.mapError(e, 'DEL');
+    }
+  }
+
+  async setIfAbsent(key: string, value: string, ttl: number): Promise<boolean> {
+    try {
+      const c = await this.conn.get();
+      return (await c.set(key, value, 'PX', ttlMs(ttl), 'NX')) === 'OK';
+    } catch (e) {
+      throw this.conn.mapError(e, 'SET NX');
+    }
+  }
+
+  async deleteIfEquals(key: string, value: string): Promise<boolean> {
+    try {
+      const c = await this.conn.get();
+      // EVAL rather than EVALSHA: the script is tiny, and EVAL never meets NOSCRIPT on a node
+      // that restarted or a replica that was promoted.
+      return ((await c.eval(RELEASE, 1, key, value)) as number) > 0;
+    } catch (e) {
+      throw this.conn.mapError(e, 'lock release');
+    }
+  }
+
+  async ping(): Promise<void> {
+    try {
+      const c = await this.conn.get();
+      if (!isCluster(c)) await c.ping();
+    } catch (e) {
+      throw this.conn.mapError(e, 'PING');
+    }
+  }
+
+  async publish(channel: string, message: string): Promise<void> {
+    try {
+      const c = await this.conn.get();
+      await c.publish(channel, message);
+    } catch (e) {
+      throw this.conn.mapError(e, 'PUBLISH');
+    }
+  }
+
+  async subscribe(
+    channel: string,
+    onMessage: (message: string) => void,
+    onReset: () => void,
+  ): Promise<() => Promise<void>> {
+    let sub: RedisClient;
+    try {
+      sub = await this.conn.duplicate();
+    } catch (e) {
+      throw this.conn.mapError(e, 'SUBSCRIBE');
+    }
+    this.subscribers.push(sub);
+    const handler = (ch: string, msg: string) => {
+      if (ch === channel) onMessage(msg);
+    };
+    sub.on('message', handler);
+    let first = true;
+    // ioredis resubscribes by itself after a reconnect; what was published while the
+    // connection was down is lost, so the owner must forget what it may have missed.
+    const onReady = () => {
+      if (!first) onReset();
+    };
+    sub.on('ready', onReady);
+    try {
+      await sub.subscribe(channel);
+    } catch (e) {
+      throw this.conn.mapError(e, 'SUBSCRIBE');
+    }
+    first = false;
+    onReset();
+    return async () => {
+      sub.off('message', handler);
+      sub.off('ready', onReady);
+      try {
+        if (sub.status === 'ready') await sub.unsubscribe(channel);
+      } catch {
+        // Closing anyway.
+      }
+    };
+  }
+
+  async close(): Promise<void> {
+    // Subscribers were made with conn.duplicate(), so the connection closes them too.
+    await this.conn.close();
+  }
+}
+
+function throwOnError(_i: number, err: Error | null): void {
+  if (err) throw err;
+}
+
+function checkReplies(
+  replies: PipelineReply,
+  expected: number,
+  each: (i: number, err: Error | null, value: unknown) => void,
+): void {
+  if (!replies || replies.length !== expected) {
+    throw new AzscaleError(
+      `Redis pipeline returned ${replies ? replies.length : 'no'} replies for ${expected} commands`,
+    );
+  }
+  for (let i = 0; i < replies.length; i++) {
+    const r = replies[i] as [Error | null, unknown];
+    each(i, r[0], r[1]);
+  }
+}
+
+/** node key ("host:port") -> slot -> indexes into `keys`. */
+function groupByNode(c: Cluster, keys: readonly string[]): Map<string, Map<number, number[]>> {
+  const table = c.slots;
+  const byNode = new Map<string, Map<number, number[]>>();
+  for (let i = 0; i < keys.length; i++) {
+    const slot = keySlot(keys[i] as string);
+    // Unknown owner (slots not loaded yet): group by slot alone; the pipeline still targets one
+    // node and a redirect reply is retried.
+    const node = table[slot]?.[0] ?? `slot:${slot}`;
+    let slots = byNode.get(node);
+    if (!slots) byNode.set(node, (slots = new Map()));
+    const idx = slots.get(slot);
+    if (idx) idx.push(i);
+    else slots.set(slot, [i]);
+  }
+  return byNode;
+}

@@ -1,0 +1,65 @@
+/**
+ * The backend contract of {@link DistributedCache}. Keys arrive validated and already prefixed;
+ * values are strings; TTLs are seconds (> 0, fractions allowed, millisecond precision).
+ * A store reports an unreachable server as `BackendUnavailableError`; the cache decides whether
+ * that degrades or throws.
+ */
+export interface CacheStore {
+  /** Short backend name for events and errors, e.g. `memory` or `redis`. */
+  readonly kind: string;
+  /** The value of `key`, or `null` when absent or expired. */
+  get(key: string): Promise<string | null>;
+  /** Values of `keys` in their order, `null` for each miss. */
+  getMany(keys: readonly string[]): Promise<(string | null)[]>;
+  /** Writes `value` for `ttl` seconds. */
+  set(key: string, value: string, ttl: number): Promise<void>;
+  /** Writes every entry for `ttl` seconds. */
+  setMany(entries: ReadonlyArray<readonly [string, string]>, ttl: number): Promise<void>;
+  /** Removes `key`; true when it existed. */
+  delete(key: string): Promise<boolean>;
+  /** Writes `value` only when `key` is absent (a lock); true when written. */
+  setIfAbsent(key: string, value: string, ttl: number): Promise<boolean>;
+  /** Removes `key` only while it still holds `value` (a lock release); true when removed. */
+  deleteIfEquals(key: string, value: string): Promise<boolean>;
+  /** Resolves once the backend answers (connects if needed). */
+  ping(): Promise<void>;
+  /** Releases what the store created. Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * Optional capability of a shared store: a broadcast channel between cache instances, used to
+ * drop keys from the in-process tier of every other instance after a write.
+ */
+export interface CacheInvalidationBus {
+  /** Sends `message` to every subscriber of `channel`. */
+  publish(channel: string, message: string): Promise<void>;
+  /**
+   * Subscribes to `channel`. `onReset` runs after every (re)subscription, when messages may have
+   * been missed. Resolves with an unsubscribe function once the first subscription is active.
+   */
+  subscribe(
+    channel: string,
+    onMessage: (message: string) => void,
+    onReset: () => void,
+  ): Promise<() => Promise<void>>;
+}
+
+/** True when `store` also implements {@link CacheInvalidationBus}. */
+export function hasInvalidationBus(
+  store: CacheStore,
+): store is CacheStore & CacheInvalidationBus {
+  const s = store as Partial<CacheInvalidationBus>;
+  return typeof s.publish === 'function' && typeof s.subscribe === 'function';
+}
+
+/**
+ * One entry of an in-process tier: the stored text and, once somebody asked for it, its decoded
+ * value (shared by later hits, so `cached` hits cost no JSON parse).
+ * @internal
+ */
+export class LocalEntry {
+  value: unknown = undefined;
+  decoded = false;
+  constructor(readonly text: string) {}
+}
