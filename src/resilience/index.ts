@@ -1,2 +1,55 @@
-/** azscale/resilience (being built; see docs/resilience.md). */
-export {};
+/**
+ * azscale/resilience: circuit breakers (optionally shared across a fleet), concurrency limits
+ * that hold across processes, LLM request/token rate limits, retry and timeouts on cockatiel,
+ * and a bounded HTTP connection pool. See docs/resilience.md.
+ * @packageDocumentation
+ */
+export {
+  CircuitBreaker,
+  circuit,
+  circuitBreaker,
+  closeCircuitBreakers,
+  exportCircuitStates,
+  getCircuitBreaker,
+  listCircuitBreakers,
+} from './circuit.js';
+export type {
+  CircuitBreakerKind,
+  CircuitEvents,
+  CircuitGuarded,
+  CircuitOptions,
+  CircuitSnapshot,
+  CircuitStateName,
+} from './circuit.js';
+export { ConcurrencyLimiter, limit } from './limiter.js';
+export type {
+  ConcurrencyLimiterOptions,
+  LimitOptions,
+  LimiterEvents,
+  LimiterRunOptions,
+} from './limiter.js';
+export { RateLimiter } from './rate-limiter.js';
+export type {
+  RateAcquireOptions,
+  RateAcquireResult,
+  RateLimiterEvents,
+  RateLimiterOptions,
+  RateTryResult,
+} from './rate-limiter.js';
+export { retry, timeout, withTimeout } from './retry.js';
+export type { BackoffOptions, Resilient, RetryOptions, TimeoutOptions } from './retry.js';
+export { HttpPool, createHttpPool, sharedHttpPool } from './http-pool.js';
+export type { HttpPoolOptions, HttpPoolOriginStats } from './http-pool.js';
+export { MemoryBreakerStore, MemoryRateStore, MemorySemaphoreStore } from './memory-store.js';
+export { RedisBreakerStore, RedisRateStore, RedisSemaphoreStore } from './redis-store.js';
+export type {
+  BreakerStateStore,
+  RateCost,
+  RateStore,
+  RateTakeResult,
+  SemaphoreAcquireResult,
+  SemaphoreStore,
+  SharedBreakerView,
+  TrialResult,
+} from './store.js';
+export type { MethodDecorator } from './decorate.js';

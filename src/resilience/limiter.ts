@@ -1,0 +1,628 @@
+import { randomUUID } from 'node:crypto';
+import pLimit, { type LimitFunction } from 'p-limit';
+import { type RedisConnectionOptions, type RedisInput, resolveRedis } from '../core/connection.js';
+import {
+  CancelledError,
+  ClosedError,
+  LimitExceededError,
+  QueueTimeoutError,
+  ValidationError,
+  describeValue,
+} from '../core/errors.js';
+import { type Disposer, Emitter } from '../core/events.js';
+import { validateId, validatePrefix } from '../core/keys.js';
+import {
+  type CounterHandle,
+  type GaugeHandle,
+  type HistogramHandle,
+  type MetricsSink,
+  noopMetrics,
+} from '../core/metrics.js';
+import { assertFunction, assertNumber } from '../core/validate.js';
+import { type AnyMethod, type MethodDecorator, methodDecorator } from './decorate.js';
+import { assertSignal, optionsObject, seconds } from './options.js';
+import { RedisSemaphoreStore } from './redis-store.js';
+import type { SemaphoreStore } from './store.js';
+
+/** Options of {@link ConcurrencyLimiter}. */
+export interface ConcurrencyLimiterOptions {
+  /**
+   * Calls (total weight) in flight at once: in this process, or with `redis` across every process
+   * sharing `key`. The seed's `llm_concurrent_requests` presets are 5, 10, 20 and 50.
+   */
+  concurrency: number;
+  /**
+   * A Redis URL, ioredis client or `{ nodes }` Cluster: the limit then holds across every process
+   * that uses the same `key`, as a lease semaphore (see `leaseTtl`). Without it the limit is
+   * per process (p-limit).
+   */
+  redis?: RedisInput;
+  /** Names the shared limit, e.g. `"llm:openai"` (with `redis`). @default 'default' */
+  key?: string;
+  /** Redis key prefix. @default 'azs:limit:' */
+  prefix?: string;
+  /**
+   * Callers that may wait for a slot in this process (counted in weight). A caller beyond it is
+   * refused at once with {@link LimitExceededError}. @default 1000
+   */
+  maxQueue?: number;
+  /**
+   * Seconds a caller may wait for a slot before {@link QueueTimeoutError} (a
+   * {@link LimitExceededError} and a `TimeoutError`). Time spent running is not limited here.
+   * @default no limit
+   */
+  queueTimeout?: number;
+  /**
+   * Seconds a distributed slot stays held without renewal. The holder renews every
+   * `leaseTtl / 3` seconds while it runs; a holder killed with SIGKILL frees its slot within
+   * `leaseTtl`. Keep it above the longest event-loop stall you expect. @default 30
+   */
+  leaseTtl?: number;
+  /** Seconds between attempts of a waiting caller on a full distributed limit. @default 0.05 */
+  pollInterval?: number;
+  /** A semaphore store (advanced; e.g. a {@link MemorySemaphoreStore}). Overrides `redis`. */
+  store?: SemaphoreStore;
+  /** Connection options for a Redis this limiter creates. */
+  connection?: RedisConnectionOptions;
+  /** Where metrics go. @default noopMetrics */
+  metrics?: MetricsSink;
+}
+
+/** Options of one {@link ConcurrencyLimiter.run} call. */
+export interface LimiterRunOptions {
+  /** Slots this call takes (1..concurrency), e.g. a large prompt counting as 2. @default 1 */
+  weight?: number;
+  /**
+   * Aborts the wait for a slot ({@link CancelledError}). It is also passed on to the function,
+   * which decides whether to stop.
+   */
+  signal?: AbortSignal;
+}
+
+/** Events of a {@link ConcurrencyLimiter}. */
+export type LimiterEvents = {
+  /** A running call's distributed lease was lost (not renewed in time); its signal aborted. */
+  leaseLost: (info: { key: string; leaseId: string }) => void;
+  /** A lease renewal or release failed against the backend. */
+  error: (error: unknown) => void;
+};
+
+interface Waiter {
+  weight: number;
+  leaseId: string;
+  state: 0 | 1 | 2; // waiting, granted, cancelled
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
+const DEFAULT_MAX_QUEUE = 1000;
+
+/**
+ * Bounds the calls in flight. Without `redis` it is p-limit with a bounded queue, a queue
+ * timeout, weights and abort signals. With `redis` it is a Redis lease semaphore shared by every
+ * process using the same `key`: acquire and release are single Lua scripts, a holder renews its
+ * lease while it runs, and a crashed holder's slot comes back after `leaseTtl` seconds.
+ *
+ * @example
+ * const llm = new ConcurrencyLimiter({ concurrency: 10, redis: process.env.REDIS_URL, key: 'llm:openai' });
+ * const answer = await llm.run(() => openai.chat.completions.create(req));
+ */
+export class ConcurrencyLimiter {
+  /** The limit (total weight in flight). */
+  readonly concurrency: number;
+  /** The shared key (with `redis`). */
+  readonly key: string;
+  /** True when the limit is distributed (Redis or a given store). */
+  readonly distributed: boolean;
+
+  private readonly maxQueue: number;
+  private readonly queueTimeoutMs: number | undefined;
+  private readonly leaseTtlMs: number;
+  private readonly pollMs: number;
+  private readonly store: SemaphoreStore | undefined;
+  private readonly ownsStore: boolean;
+  private readonly events = new Emitter<LimiterEvents>();
+  private readonly plimit: LimitFunction | undefined;
+  private activeCalls = 0;
+  private heldWeight = 0;
+  private waitingCalls = 0;
+  private waitingWeight = 0;
+  private readonly waiters: Waiter[] = [];
+  private pumping = false;
+  private wake: (() => void) | undefined;
+  private closed = false;
+  private readonly m: {
+    rejected: CounterHandle;
+    timedOut: CounterHandle;
+    wait: HistogramHandle;
+    active: GaugeHandle;
+  };
+
+  constructor(options: ConcurrencyLimiterOptions) {
+    const o = optionsObject<ConcurrencyLimiterOptions>(options, 'options');
+    if (o.concurrency === undefined) {
+      throw new ValidationError('concurrency is required (a positive integer)', {
+        option: 'concurrency',
+      });
+    }
+    this.concurrency = assertNumber(o.concurrency, 'concurrency', { integer: true, min: 1 });
+    this.key = o.key === undefined ? 'default' : validateId(o.key, 'key');
+    this.maxQueue =
+      o.maxQueue === undefined
+        ? DEFAULT_MAX_QUEUE
+        : o.maxQueue === Number.POSITIVE_INFINITY
+          ? o.maxQueue
+          : assertNumber(o.maxQueue, 'maxQueue', { integer: true, min: 0 });
+    this.queueTimeoutMs =
+      o.queueTimeout === undefined ? undefined : seconds(o.queueTimeout, 'queueTimeout', 0) * 1000;
+    this.leaseTtlMs = seconds(o.leaseTtl, 'leaseTtl', 30) * 1000;
+    this.pollMs = seconds(o.pollInterval, 'pollInterval', 0.05) * 1000;
+    if (o.store !== undefined) {
+      if (
+        typeof o.store !== 'object' ||
+        o.store === null ||
+        typeof o.store.acquire !== 'function'
+      ) {
+        throw new ValidationError(
+          `store must be a SemaphoreStore, received ${describeValue(o.store)}`,
+          {
+            option: 'store',
+          },
+        );
+      }
+      this.store = o.store;
+      this.ownsStore = false;
+    } else {
+      this.ownsStore = true;
+      const conn = resolveRedis(o.redis, o.connection ?? {});
+      const prefix = o.prefix === undefined ? 'azs:limit:' : validatePrefix(o.prefix);
+      this.store = conn ? new RedisSemaphoreStore(conn, prefix) : undefined;
+    }
+    this.distributed = this.store !== undefined;
+    this.plimit = this.store ? undefined : pLimit(this.concurrency);
+    const metrics = o.metrics ?? noopMetrics;
+    const labels = { limiter: this.key };
+    this.m = {
+      rejected: metrics.counter('resilience_limiter_rejected_total', {
+        ...labels,
+        reason: 'queue_full',
+      }),
+      timedOut: metrics.counter('resilience_limiter_rejected_total', {
+        ...labels,
+        reason: 'queue_timeout',
+      }),
+      wait: metrics.histogram('resilience_limiter_wait_seconds', labels),
+      active: metrics.gauge('resilience_limiter_active', labels),
+    };
+  }
+
+  /** Calls running in this process. */
+  get activeCount(): number {
+    return this.activeCalls;
+  }
+
+  /** Calls waiting for a slot in this process. */
+  get pendingCount(): number {
+    return this.waitingCalls;
+  }
+
+  /** Weight (slots) held by calls running in this process. */
+  get activeWeight(): number {
+    return this.heldWeight;
+  }
+
+  /**
+   * Weight in flight for the whole limit: every process sharing `key` when distributed (read
+   * from the backend, expired leases reclaimed first), this process otherwise.
+   */
+  async inFlight(): Promise<number> {
+    return this.store ? this.store.used(this.key) : this.heldWeight;
+  }
+
+  /** Adds an event listener; returns a disposer. */
+  on<K extends keyof LimiterEvents>(event: K, listener: LimiterEvents[K]): Disposer {
+    return this.events.on(event, listener);
+  }
+
+  /**
+   * Runs `fn` when a slot is free. Refuses at once with {@link LimitExceededError} when the
+   * queue is full, with {@link QueueTimeoutError} after `queueTimeout` seconds of waiting, and
+   * with {@link CancelledError} when `signal` aborts while waiting.
+   *
+   * `fn` receives an AbortSignal when there is one: the caller's `signal`, and with `redis` a
+   * signal that also aborts if the call's lease is lost.
+   */
+  run<T>(
+    fn: (signal?: AbortSignal) => T | PromiseLike<T>,
+    options?: LimiterRunOptions,
+  ): Promise<Awaited<T>> {
+    if (typeof fn !== 'function') {
+      try {
+        assertFunction(fn, 'fn');
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
+    if (this.closed) return Promise.reject(this.closedError());
+    let weight = 1;
+    let signal: AbortSignal | undefined;
+    if (options !== undefined) {
+      try {
+        const o = optionsObject<LimiterRunOptions>(options, 'options');
+        if (o.weight !== undefined) {
+          weight = assertNumber(o.weight, 'weight', { integer: true, min: 1 });
+          if (weight > this.concurrency) {
+            throw new ValidationError(
+              `weight ${weight} is above the limit concurrency=${this.concurrency}: the call could never run`,
+              { option: 'weight', context: { weight, concurrency: this.concurrency } },
+            );
+          }
+        }
+        signal = assertSignal(o.signal);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
+    if (this.heldWeight + this.waitingWeight + weight > this.concurrency + this.maxQueue) {
+      this.m.rejected.inc();
+      return Promise.reject(
+        new LimitExceededError(
+          `limiter ${JSON.stringify(this.key)} queue is full (maxQueue=${this.maxQueue}, concurrency=${this.concurrency})`,
+          { context: { key: this.key, maxQueue: this.maxQueue, concurrency: this.concurrency } },
+        ),
+      );
+    }
+    if (signal?.aborted) return Promise.reject(this.cancelledError(signal));
+    if (this.store) return this.runDistributed(fn, weight, signal) as Promise<Awaited<T>>;
+    if (weight === 1 && signal === undefined && this.queueTimeoutMs === undefined) {
+      // The hot path: p-limit directly, counters only.
+      this.waitingCalls++;
+      this.waitingWeight++;
+      return (this.plimit as LimitFunction)(this.runPlain, fn) as Promise<Awaited<T>>;
+    }
+    return this.runLocal(fn, weight, signal) as Promise<Awaited<T>>;
+  }
+
+  private readonly runPlain = async (fn: (signal?: AbortSignal) => unknown): Promise<unknown> => {
+    this.waitingCalls--;
+    this.waitingWeight--;
+    this.activeCalls++;
+    this.heldWeight++;
+    try {
+      return await fn();
+    } finally {
+      this.activeCalls--;
+      this.heldWeight--;
+    }
+  };
+
+  // p-limit with cancellation and weights: a call of weight w queues w p-limit jobs. They are
+  // enqueued back to back and p-limit starts jobs in order, so at most one call holds part of
+  // its slots at a time and it always gets the rest: no deadlock.
+  private runLocal(
+    fn: (signal?: AbortSignal) => unknown,
+    weight: number,
+    signal: AbortSignal | undefined,
+  ): Promise<unknown> {
+    const limit = this.plimit as LimitFunction;
+    const t0 = performance.now();
+    return new Promise((resolve, reject) => {
+      let state: 0 | 1 | 2 = 0;
+      let held = 0;
+      const holds: (() => void)[] = [];
+      let timer: NodeJS.Timeout | undefined;
+      this.waitingCalls++;
+      this.waitingWeight += weight;
+      const freeHolds = () => {
+        for (const h of holds.splice(0)) h();
+      };
+      const cleanup = () => {
+        if (timer) clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const cancel = (e: unknown) => {
+        if (state !== 0) return;
+        state = 2;
+        this.waitingCalls--;
+        this.waitingWeight -= weight;
+        cleanup();
+        freeHolds();
+        reject(e);
+      };
+      const onAbort = () => cancel(this.cancelledError(signal as AbortSignal));
+      if (this.queueTimeoutMs !== undefined) {
+        const ms = this.queueTimeoutMs;
+        timer = setTimeout(() => {
+          this.m.timedOut.inc();
+          cancel(this.queueTimeoutError(ms));
+        }, ms);
+      }
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const job = (): Promise<void> | undefined => {
+        if (state !== 0) return undefined;
+        held++;
+        if (held < weight) return new Promise<void>((r) => holds.push(r));
+        state = 1;
+        cleanup();
+        this.waitingCalls--;
+        this.waitingWeight -= weight;
+        this.activeCalls++;
+        this.heldWeight += weight;
+        this.m.wait.observe((performance.now() - t0) / 1000);
+        const done = () => {
+          this.activeCalls--;
+          this.heldWeight -= weight;
+          freeHolds();
+        };
+        return (async () => fn(signal))().then(
+          (v) => {
+            done();
+            resolve(v);
+          },
+          (e) => {
+            done();
+            reject(e);
+          },
+        );
+      };
+      for (let i = 0; i < weight; i++) limit(job);
+    });
+  }
+
+  private async runDistributed(
+    fn: (signal?: AbortSignal) => unknown,
+    weight: number,
+    signal: AbortSignal | undefined,
+  ): Promise<unknown> {
+    const store = this.store as SemaphoreStore;
+    const t0 = performance.now();
+    const leaseId = randomUUID();
+    await this.acquireDistributed(leaseId, weight, signal);
+    this.m.wait.observe((performance.now() - t0) / 1000);
+    this.activeCalls++;
+    this.heldWeight += weight;
+    this.m.active.set(this.heldWeight);
+    const ac = new AbortController();
+    const onAbort = () => ac.abort(signal?.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    let renewing = false;
+    const renewTimer = setInterval(() => {
+      if (renewing) return;
+      renewing = true;
+      store.renew(this.key, leaseId, this.leaseTtlMs).then(
+        (alive) => {
+          renewing = false;
+          if (!alive && !ac.signal.aborted) {
+            clearInterval(renewTimer);
+            this.events.emit('leaseLost', { key: this.key, leaseId });
+            ac.abort(
+              new CancelledError(`lease on limiter ${JSON.stringify(this.key)} was lost`, {
+                context: { key: this.key, leaseId },
+              }),
+            );
+          }
+        },
+        (e) => {
+          renewing = false;
+          this.events.emit('error', e);
+        },
+      );
+    }, this.leaseTtlMs / 3);
+    renewTimer.unref?.();
+    try {
+      return await fn(ac.signal);
+    } finally {
+      clearInterval(renewTimer);
+      signal?.removeEventListener('abort', onAbort);
+      this.activeCalls--;
+      this.heldWeight -= weight;
+      this.m.active.set(this.heldWeight);
+      try {
+        await store.release(this.key, leaseId);
+      } catch (e) {
+        // The lease then runs out by itself within leaseTtl.
+        this.events.emit('error', e);
+      }
+      this.kick();
+    }
+  }
+
+  private acquireDistributed(
+    leaseId: string,
+    weight: number,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const cleanup = () => {
+        if (timer) clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const w: Waiter = {
+        weight,
+        leaseId,
+        state: 0,
+        resolve: () => {
+          cleanup();
+          this.waitingCalls--;
+          this.waitingWeight -= weight;
+          resolve();
+        },
+        reject: (e) => {
+          cleanup();
+          this.waitingCalls--;
+          this.waitingWeight -= weight;
+          reject(e);
+        },
+      };
+      const cancel = (e: unknown) => {
+        if (w.state !== 0) return;
+        w.state = 2;
+        w.reject(e);
+        this.kick();
+      };
+      const onAbort = () => cancel(this.cancelledError(signal as AbortSignal));
+      if (this.queueTimeoutMs !== undefined) {
+        const ms = this.queueTimeoutMs;
+        timer = setTimeout(() => {
+          this.m.timedOut.inc();
+          cancel(this.queueTimeoutError(ms));
+        }, ms);
+      }
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waitingCalls++;
+      this.waitingWeight += weight;
+      this.waiters.push(w);
+      if (this.pumping) this.kick();
+      else void this.pump();
+    });
+  }
+
+  private kick(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+
+  // One loop per limiter tries the head of the local FIFO against the store, so a process polls
+  // the backend at most once per pollInterval however many callers wait.
+  private async pump(): Promise<void> {
+    this.pumping = true;
+    const store = this.store as SemaphoreStore;
+    try {
+      while (this.waiters.length > 0 && !this.closed) {
+        const head = this.waiters[0] as Waiter;
+        if (head.state !== 0) {
+          this.waiters.shift();
+          continue;
+        }
+        let hint = this.pollMs;
+        try {
+          const r = await store.acquire(
+            this.key,
+            head.leaseId,
+            head.weight,
+            this.concurrency,
+            this.leaseTtlMs,
+          );
+          if (r.acquired) {
+            this.waiters.shift();
+            if (head.state === 0) {
+              head.state = 1;
+              head.resolve();
+            } else {
+              // Cancelled while the script ran: hand the slot straight back.
+              store.release(this.key, head.leaseId).catch((e) => this.events.emit('error', e));
+            }
+            continue;
+          }
+          hint = Math.min(this.pollMs, r.retryHintMs);
+        } catch (e) {
+          this.waiters.shift();
+          if (head.state === 0) {
+            head.state = 2;
+            head.reject(e);
+          }
+          continue;
+        }
+        // Jitter spreads the polls of many processes apart.
+        const ms = hint * (0.5 + Math.random());
+        await new Promise<void>((r) => {
+          const t = setTimeout(() => {
+            this.wake = undefined;
+            r();
+          }, ms);
+          this.wake = () => {
+            clearTimeout(t);
+            r();
+          };
+        });
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private queueTimeoutError(ms: number): QueueTimeoutError {
+    return new QueueTimeoutError(
+      `waited ${ms / 1000} s for a slot of limiter ${JSON.stringify(this.key)} (queueTimeout)`,
+      { context: { key: this.key, queueTimeout: ms / 1000, concurrency: this.concurrency } },
+    );
+  }
+
+  private cancelledError(signal: AbortSignal): CancelledError {
+    return new CancelledError(`wait for limiter ${JSON.stringify(this.key)} was aborted`, {
+      cause: signal.reason,
+      context: { key: this.key },
+    });
+  }
+
+  private closedError(): ClosedError {
+    return new ClosedError(`limiter ${JSON.stringify(this.key)} is closed`, {
+      context: { key: this.key },
+    });
+  }
+
+  /**
+   * Refuses new calls, fails waiting callers with {@link ClosedError}, and closes a Redis
+   * connection it created. Running calls finish; their distributed leases are released if the
+   * connection still allows, and run out within `leaseTtl` otherwise. Idempotent.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const w of this.waiters.splice(0)) {
+      if (w.state === 0) {
+        w.state = 2;
+        w.reject(this.closedError());
+      }
+    }
+    this.kick();
+    this.plimit?.clearQueue();
+    this.events.clear();
+    if (this.ownsStore) await this.store?.close();
+  }
+}
+
+/** Options of {@link limit}. */
+export interface LimitOptions {
+  /** Slots each call takes. @default 1 */
+  weight?: number;
+}
+
+/**
+ * Runs every call of a method (decorator) or function through `limiter`.
+ *
+ * @example
+ * const llm = new ConcurrencyLimiter({ concurrency: 10 });
+ * class Agent {
+ *   @limit(llm) async invoke(prompt: string) { ... }
+ * }
+ * const invoke = limit(llm, (prompt: string) => model.invoke(prompt));
+ */
+export function limit(limiter: ConcurrencyLimiter, options?: LimitOptions): MethodDecorator;
+export function limit<A extends unknown[], R>(
+  limiter: ConcurrencyLimiter,
+  fn: (...args: A) => R,
+  options?: LimitOptions,
+): (...args: A) => Promise<Awaited<R>>;
+export function limit(limiter: ConcurrencyLimiter, second?: unknown, third?: unknown): unknown {
+  if (!(limiter instanceof ConcurrencyLimiter)) {
+    throw new ValidationError(
+      `limit expects a ConcurrencyLimiter, received ${describeValue(limiter)}`,
+      { option: 'limiter' },
+    );
+  }
+  const fn = typeof second === 'function' ? (second as AnyMethod) : undefined;
+  const o = optionsObject<LimitOptions>(fn ? third : second, 'options');
+  const runOptions =
+    o.weight === undefined
+      ? undefined
+      : { weight: assertNumber(o.weight, 'weight', { integer: true, min: 1 }) };
+  const wrap = (original: AnyMethod): AnyMethod =>
+    function limited(this: unknown, ...args: unknown[]): Promise<unknown> {
+      return limiter.run(() => original.apply(this, args), runOptions);
+    };
+  if (fn) return wrap(fn);
+  return methodDecorator('limit', (original) => wrap(original));
+}

@@ -1,0 +1,238 @@
+import type {
+  BreakerStateStore,
+  RateCost,
+  RateStore,
+  RateTakeResult,
+  SemaphoreAcquireResult,
+  SemaphoreStore,
+  SharedBreakerView,
+  TrialResult,
+} from './store.js';
+
+/**
+ * In-memory implementations of the resilience store contracts. They define the reference
+ * semantics the Redis scripts must match (the contract suite runs against both), and serve
+ * in-process sharing: several breakers or rate limiters given the same store instance see one
+ * state.
+ */
+
+interface BreakerEntry {
+  state: 'open' | 'half-open';
+  untilMs: number;
+  trialOwner?: string;
+  trialUntilMs: number;
+  generation: number;
+}
+
+/** Shared breaker state held in this process. */
+export class MemoryBreakerStore implements BreakerStateStore {
+  private readonly entries = new Map<string, BreakerEntry>();
+  private readonly generations = new Map<string, number>();
+
+  private view(name: string, now = Date.now()): SharedBreakerView {
+    const e = this.entries.get(name);
+    if (!e) return { state: 'closed', remainingMs: 0, generation: this.generations.get(name) ?? 0 };
+    return {
+      state: e.state,
+      remainingMs: e.state === 'open' ? Math.max(0, e.untilMs - now) : 0,
+      generation: e.generation,
+    };
+  }
+
+  private bump(name: string): number {
+    const g = (this.generations.get(name) ?? 0) + 1;
+    this.generations.set(name, g);
+    return g;
+  }
+
+  async read(name: string): Promise<SharedBreakerView> {
+    return this.view(name);
+  }
+
+  async open(name: string, openMs: number): Promise<SharedBreakerView> {
+    if (!this.entries.has(name)) {
+      this.entries.set(name, {
+        state: 'open',
+        untilMs: Date.now() + openMs,
+        trialUntilMs: 0,
+        generation: this.bump(name),
+      });
+    }
+    return this.view(name);
+  }
+
+  async tryTrial(name: string, owner: string, trialTtlMs: number): Promise<TrialResult> {
+    const now = Date.now();
+    const e = this.entries.get(name);
+    if (
+      e &&
+      ((e.state === 'open' && now >= e.untilMs) ||
+        (e.state === 'half-open' && now >= e.trialUntilMs))
+    ) {
+      e.state = 'half-open';
+      e.trialOwner = owner;
+      e.trialUntilMs = now + trialTtlMs;
+      e.generation = this.bump(name);
+      return { granted: true, view: this.view(name, now) };
+    }
+    return { granted: false, view: this.view(name, now) };
+  }
+
+  async settleTrial(
+    name: string,
+    owner: string,
+    success: boolean,
+    openMs: number,
+  ): Promise<SharedBreakerView> {
+    const e = this.entries.get(name);
+    if (e && e.state === 'half-open' && e.trialOwner === owner) {
+      if (success) {
+        this.entries.delete(name);
+        this.bump(name);
+      } else {
+        e.state = 'open';
+        e.untilMs = Date.now() + openMs;
+        e.trialOwner = undefined;
+        e.generation = this.bump(name);
+      }
+    }
+    return this.view(name);
+  }
+
+  async reset(name: string): Promise<void> {
+    if (this.entries.delete(name)) this.bump(name);
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** A lease semaphore held in this process (reference semantics of the Redis semaphore). */
+export class MemorySemaphoreStore implements SemaphoreStore {
+  private readonly sems = new Map<string, Map<string, { weight: number; expiresAt: number }>>();
+
+  private live(key: string, now: number): Map<string, { weight: number; expiresAt: number }> {
+    let m = this.sems.get(key);
+    if (!m) {
+      m = new Map();
+      this.sems.set(key, m);
+    }
+    for (const [id, l] of m) if (l.expiresAt <= now) m.delete(id);
+    return m;
+  }
+
+  async acquire(
+    key: string,
+    leaseId: string,
+    weight: number,
+    limit: number,
+    ttlMs: number,
+  ): Promise<SemaphoreAcquireResult> {
+    const now = Date.now();
+    const m = this.live(key, now);
+    let used = 0;
+    let earliest = Number.POSITIVE_INFINITY;
+    for (const l of m.values()) {
+      used += l.weight;
+      earliest = Math.min(earliest, l.expiresAt);
+    }
+    if (m.has(leaseId)) return { acquired: true, used, retryHintMs: 0 };
+    if (used + weight <= limit) {
+      m.set(leaseId, { weight, expiresAt: now + ttlMs });
+      return { acquired: true, used: used + weight, retryHintMs: 0 };
+    }
+    return {
+      acquired: false,
+      used,
+      retryHintMs: Number.isFinite(earliest) ? Math.max(1, earliest - now) : 1,
+    };
+  }
+
+  async renew(key: string, leaseId: string, ttlMs: number): Promise<boolean> {
+    const now = Date.now();
+    const l = this.live(key, now).get(leaseId);
+    if (!l) return false;
+    l.expiresAt = now + ttlMs;
+    return true;
+  }
+
+  async release(key: string, leaseId: string): Promise<boolean> {
+    const m = this.live(key, Date.now());
+    const had = m.delete(leaseId);
+    if (m.size === 0) this.sems.delete(key);
+    return had;
+  }
+
+  async used(key: string): Promise<number> {
+    let used = 0;
+    for (const l of this.live(key, Date.now()).values()) used += l.weight;
+    return used;
+  }
+
+  async close(): Promise<void> {}
+}
+
+/**
+ * One GCRA step over the request and token budgets; shared by the memory store and mirrored by
+ * the Redis script. `tat` values are theoretical arrival times in ms.
+ */
+export function gcraStep(
+  now: number,
+  reqTat: number,
+  tokTat: number,
+  cost: RateCost,
+): { allowed: boolean; retryAfterMs: number; reqTat: number; tokTat: number } {
+  let retry = 0;
+  let newReq = reqTat;
+  let newTok = tokTat;
+  if (cost.requestIntervalMs > 0) {
+    newReq = Math.max(reqTat, now) + cost.requestIntervalMs;
+    if (newReq - now > cost.periodMs) retry = Math.max(retry, newReq - cost.periodMs - now);
+  }
+  if (cost.tokenIntervalMs > 0 && cost.tokens > 0) {
+    newTok = Math.max(tokTat, now) + cost.tokens * cost.tokenIntervalMs;
+    if (newTok - now > cost.periodMs) retry = Math.max(retry, newTok - cost.periodMs - now);
+  }
+  if (retry > 0) return { allowed: false, retryAfterMs: Math.ceil(retry), reqTat, tokTat };
+  return { allowed: true, retryAfterMs: 0, reqTat: newReq, tokTat: newTok };
+}
+
+/** GCRA budgets held in this process. */
+export class MemoryRateStore implements RateStore {
+  private readonly keys = new Map<
+    string,
+    { reqTat: number; tokTat: number; pausedUntil: number }
+  >();
+
+  async take(key: string, cost: RateCost): Promise<RateTakeResult> {
+    return this.takeSync(key, cost);
+  }
+
+  /** Synchronous form of {@link take} (the in-memory limiter's fast path). */
+  takeSync(key: string, cost: RateCost): RateTakeResult {
+    const now = Date.now();
+    let e = this.keys.get(key);
+    if (!e) {
+      e = { reqTat: 0, tokTat: 0, pausedUntil: 0 };
+      this.keys.set(key, e);
+    }
+    if (e.pausedUntil > now) return { allowed: false, retryAfterMs: e.pausedUntil - now };
+    const r = gcraStep(now, e.reqTat, e.tokTat, cost);
+    if (r.allowed) {
+      e.reqTat = r.reqTat;
+      e.tokTat = r.tokTat;
+    }
+    return { allowed: r.allowed, retryAfterMs: r.retryAfterMs };
+  }
+
+  async pause(key: string, ms: number): Promise<void> {
+    const now = Date.now();
+    let e = this.keys.get(key);
+    if (!e) {
+      e = { reqTat: 0, tokTat: 0, pausedUntil: 0 };
+      this.keys.set(key, e);
+    }
+    e.pausedUntil = Math.max(e.pausedUntil, now + ms);
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,382 @@
+import { createHash } from 'node:crypto';
+import type { RedisClient, RedisConnection } from '../core/connection.js';
+import { hashTag } from '../core/keys.js';
+import type {
+  BreakerStateStore,
+  RateCost,
+  RateStore,
+  RateTakeResult,
+  SemaphoreAcquireResult,
+  SemaphoreStore,
+  SharedBreakerView,
+  TrialResult,
+} from './store.js';
+
+/**
+ * Redis implementations of the resilience contracts. Every operation is one Lua script over keys
+ * that share a hash tag, so each runs atomically on one Cluster slot. Scripts read the clock with
+ * `TIME` (allowed since Redis 5 with effect replication), so the fleet agrees on one clock: the
+ * server's.
+ */
+
+/** A Lua script run with EVALSHA, falling back to EVAL once when the node lacks it. */
+class Script {
+  readonly sha: string;
+  constructor(readonly lua: string) {
+    this.sha = createHash('sha1').update(lua).digest('hex');
+  }
+
+  async run(client: RedisClient, keys: string[], args: (string | number)[]): Promise<unknown> {
+    try {
+      return await client.evalsha(this.sha, keys.length, ...keys, ...args);
+    } catch (e) {
+      // Each Cluster node has its own script cache (and a failover empties it): EVAL loads it.
+      if (e instanceof Error && e.message.startsWith('NOSCRIPT')) {
+        return client.eval(this.lua, keys.length, ...keys, ...args);
+      }
+      throw e;
+    }
+  }
+}
+
+const NOW_MS = `
+local __t = redis.call('TIME')
+local now = tonumber(__t[1]) * 1000 + math.floor(tonumber(__t[2]) / 1000)
+`;
+
+async function exec(
+  conn: RedisConnection,
+  op: string,
+  script: Script,
+  keys: string[],
+  args: (string | number)[],
+): Promise<unknown> {
+  return conn.run(op, (c) => script.run(c, keys, args));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Breaker: one hash per breaker, fields state ('open' | 'half'), until, owner, tuntil, gen. The
+// key is absent when the breaker is closed; gen lives in its own key so it survives closing.
+
+const BREAKER_VIEW = `
+local function view(now)
+  local s = redis.call('HMGET', KEYS[1], 'state', 'until')
+  local gen = tonumber(redis.call('GET', KEYS[2]) or '0')
+  if not s[1] then return {'closed', 0, gen} end
+  local rem = 0
+  if s[1] == 'open' then rem = math.max(0, tonumber(s[2]) - now) end
+  return {s[1], rem, gen}
+end
+local function keep(ms)
+  redis.call('PEXPIRE', KEYS[1], ms)
+  redis.call('PEXPIRE', KEYS[2], ms + 86400000)
+end
+`;
+
+const BREAKER_READ = new Script(`${NOW_MS}${BREAKER_VIEW}
+return view(now)`);
+
+// ARGV: openMs
+const BREAKER_OPEN = new Script(`${NOW_MS}${BREAKER_VIEW}
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  local openMs = tonumber(ARGV[1])
+  local gen = redis.call('INCR', KEYS[2])
+  redis.call('HSET', KEYS[1], 'state', 'open', 'until', now + openMs, 'gen', gen)
+  keep(openMs + 600000)
+end
+return view(now)`);
+
+// ARGV: owner, trialTtlMs
+const BREAKER_TRIAL = new Script(`${NOW_MS}${BREAKER_VIEW}
+local s = redis.call('HMGET', KEYS[1], 'state', 'until', 'tuntil')
+local ok = false
+if s[1] == 'open' and now >= tonumber(s[2]) then ok = true end
+if s[1] == 'half' and now >= tonumber(s[3]) then ok = true end
+if ok then
+  local ttl = tonumber(ARGV[2])
+  local gen = redis.call('INCR', KEYS[2])
+  redis.call('HSET', KEYS[1], 'state', 'half', 'owner', ARGV[1], 'tuntil', now + ttl, 'gen', gen)
+  keep(ttl + 600000)
+  local v = view(now)
+  return {1, v[1], v[2], v[3]}
+end
+local v = view(now)
+return {0, v[1], v[2], v[3]}`);
+
+// ARGV: owner, success (1/0), openMs
+const BREAKER_SETTLE = new Script(`${NOW_MS}${BREAKER_VIEW}
+local s = redis.call('HMGET', KEYS[1], 'state', 'owner')
+if s[1] == 'half' and s[2] == ARGV[1] then
+  local gen = redis.call('INCR', KEYS[2])
+  if ARGV[2] == '1' then
+    redis.call('DEL', KEYS[1])
+  else
+    local openMs = tonumber(ARGV[3])
+    redis.call('HSET', KEYS[1], 'state', 'open', 'until', now + openMs, 'gen', gen)
+    redis.call('HDEL', KEYS[1], 'owner', 'tuntil')
+    keep(openMs + 600000)
+  end
+end
+return view(now)`);
+
+const BREAKER_RESET = new Script(`
+if redis.call('DEL', KEYS[1]) == 1 then redis.call('INCR', KEYS[2]) end
+return 1`);
+
+function toView(raw: unknown[], offset = 0): SharedBreakerView {
+  const s = String(raw[offset]);
+  return {
+    state: s === 'open' ? 'open' : s === 'half' ? 'half-open' : 'closed',
+    remainingMs: Number(raw[offset + 1]),
+    generation: Number(raw[offset + 2]),
+  };
+}
+
+/** Shared breaker state in Redis (standalone or Cluster). */
+export class RedisBreakerStore implements BreakerStateStore {
+  constructor(
+    private readonly conn: RedisConnection,
+    private readonly prefix = 'azs:breaker:',
+    private readonly ownsConnection = true,
+  ) {}
+
+  private keys(name: string): string[] {
+    const tag = hashTag(name);
+    return [`${this.prefix}${tag}`, `${this.prefix}${tag}:gen`];
+  }
+
+  async read(name: string): Promise<SharedBreakerView> {
+    return toView(
+      (await exec(this.conn, 'breaker read', BREAKER_READ, this.keys(name), [])) as unknown[],
+    );
+  }
+
+  async open(name: string, openMs: number): Promise<SharedBreakerView> {
+    const raw = await exec(this.conn, 'breaker open', BREAKER_OPEN, this.keys(name), [
+      Math.ceil(openMs),
+    ]);
+    return toView(raw as unknown[]);
+  }
+
+  async tryTrial(name: string, owner: string, trialTtlMs: number): Promise<TrialResult> {
+    const raw = (await exec(this.conn, 'breaker trial', BREAKER_TRIAL, this.keys(name), [
+      owner,
+      Math.ceil(trialTtlMs),
+    ])) as unknown[];
+    return { granted: Number(raw[0]) === 1, view: toView(raw, 1) };
+  }
+
+  async settleTrial(
+    name: string,
+    owner: string,
+    success: boolean,
+    openMs: number,
+  ): Promise<SharedBreakerView> {
+    const raw = await exec(this.conn, 'breaker settle', BREAKER_SETTLE, this.keys(name), [
+      owner,
+      success ? '1' : '0',
+      Math.ceil(openMs),
+    ]);
+    return toView(raw as unknown[]);
+  }
+
+  async reset(name: string): Promise<void> {
+    await exec(this.conn, 'breaker reset', BREAKER_RESET, this.keys(name), []);
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsConnection) await this.conn.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Semaphore: KEYS[1] a sorted set lease id -> expiry (ms, server clock), KEYS[2] a hash lease id
+// -> weight. Expired leases are reclaimed inside every acquire, so a holder killed with SIGKILL
+// frees its weight at the first acquire after its lease ran out.
+
+const SEM_RECLAIM = `${NOW_MS}
+local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
+for _, id in ipairs(expired) do
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('HDEL', KEYS[2], id)
+end
+local used = 0
+for _, w in ipairs(redis.call('HVALS', KEYS[2])) do used = used + tonumber(w) end
+local function keep(ttl)
+  for _, k in ipairs(KEYS) do
+    if redis.call('PTTL', k) < ttl then redis.call('PEXPIRE', k, ttl) end
+  end
+end
+`;
+
+// ARGV: leaseId, weight, limit, ttlMs
+const SEM_ACQUIRE = new Script(`${SEM_RECLAIM}
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return {1, used, 0} end
+local weight = tonumber(ARGV[2])
+local ttl = tonumber(ARGV[4])
+if used + weight <= tonumber(ARGV[3]) then
+  redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
+  redis.call('HSET', KEYS[2], ARGV[1], weight)
+  keep(ttl + 1000)
+  return {1, used + weight, 0}
+end
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+local hint = 1
+if first[2] then hint = math.max(1, tonumber(first[2]) - now) end
+return {0, used, hint}`);
+
+// ARGV: leaseId, ttlMs
+const SEM_RENEW = new Script(`${SEM_RECLAIM}
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+  local ttl = tonumber(ARGV[2])
+  redis.call('ZADD', KEYS[1], 'XX', now + ttl, ARGV[1])
+  keep(ttl + 1000)
+  return 1
+end
+return 0`);
+
+// ARGV: leaseId
+const SEM_RELEASE = new Script(`
+local n = redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+return n`);
+
+const SEM_USED = new Script(`${SEM_RECLAIM}
+return used`);
+
+/** The lease semaphore in Redis (standalone or Cluster). */
+export class RedisSemaphoreStore implements SemaphoreStore {
+  constructor(
+    private readonly conn: RedisConnection,
+    private readonly prefix = 'azs:limit:',
+    private readonly ownsConnection = true,
+  ) {}
+
+  private keys(key: string): string[] {
+    const tag = hashTag(key);
+    return [`${this.prefix}${tag}:leases`, `${this.prefix}${tag}:weights`];
+  }
+
+  async acquire(
+    key: string,
+    leaseId: string,
+    weight: number,
+    limit: number,
+    ttlMs: number,
+  ): Promise<SemaphoreAcquireResult> {
+    const raw = (await exec(this.conn, 'semaphore acquire', SEM_ACQUIRE, this.keys(key), [
+      leaseId,
+      weight,
+      limit,
+      Math.ceil(ttlMs),
+    ])) as unknown[];
+    return { acquired: Number(raw[0]) === 1, used: Number(raw[1]), retryHintMs: Number(raw[2]) };
+  }
+
+  async renew(key: string, leaseId: string, ttlMs: number): Promise<boolean> {
+    const raw = await exec(this.conn, 'semaphore renew', SEM_RENEW, this.keys(key), [
+      leaseId,
+      Math.ceil(ttlMs),
+    ]);
+    return Number(raw) === 1;
+  }
+
+  async release(key: string, leaseId: string): Promise<boolean> {
+    return (
+      Number(await exec(this.conn, 'semaphore release', SEM_RELEASE, this.keys(key), [leaseId])) ===
+      1
+    );
+  }
+
+  async used(key: string): Promise<number> {
+    return Number(await exec(this.conn, 'semaphore used', SEM_USED, this.keys(key), []));
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsConnection) await this.conn.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rate: one hash per key with fields req and tok (theoretical arrival times, microseconds, kept
+// as integers printed with %.0f: Lua's default number format would round them to 14 digits) and
+// pause (microseconds).
+
+const RATE_TAKE = new Script(`
+local __t = redis.call('TIME')
+local now = tonumber(__t[1]) * 1000000 + tonumber(__t[2])
+local reqI = tonumber(ARGV[1])
+local tokI = tonumber(ARGV[2])
+local tokens = tonumber(ARGV[3])
+local period = tonumber(ARGV[4])
+local s = redis.call('HMGET', KEYS[1], 'req', 'tok', 'pause')
+local pause = tonumber(s[3] or '0')
+if pause > now then return {0, math.ceil((pause - now) / 1000)} end
+local retry = 0
+local newReq = nil
+local newTok = nil
+if reqI > 0 then
+  newReq = math.max(tonumber(s[1] or '0'), now) + reqI
+  if newReq - now > period then retry = math.max(retry, newReq - period - now) end
+end
+if tokI > 0 and tokens > 0 then
+  newTok = math.max(tonumber(s[2] or '0'), now) + tokens * tokI
+  if newTok - now > period then retry = math.max(retry, newTok - period - now) end
+end
+if retry > 0 then return {0, math.ceil(retry / 1000)} end
+if newReq then redis.call('HSET', KEYS[1], 'req', string.format('%.0f', newReq)) end
+if newTok then redis.call('HSET', KEYS[1], 'tok', string.format('%.0f', newTok)) end
+local ttl = math.ceil(period / 1000) + 1000
+if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+return {1, 0}`);
+
+// ARGV: pause in microseconds
+const RATE_PAUSE = new Script(`
+local __t = redis.call('TIME')
+local now = tonumber(__t[1]) * 1000000 + tonumber(__t[2])
+local untilUs = now + tonumber(ARGV[1])
+local cur = tonumber(redis.call('HGET', KEYS[1], 'pause') or '0')
+if untilUs > cur then
+  redis.call('HSET', KEYS[1], 'pause', string.format('%.0f', untilUs))
+  local ttl = math.ceil((untilUs - now) / 1000) + 61000
+  if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+end
+return 1`);
+
+/** GCRA budgets in Redis (standalone or Cluster). */
+export class RedisRateStore implements RateStore {
+  constructor(
+    private readonly conn: RedisConnection,
+    private readonly prefix = 'azs:rate:',
+    private readonly ownsConnection = true,
+  ) {}
+
+  private key(key: string): string {
+    return `${this.prefix}${hashTag(key)}`;
+  }
+
+  async take(key: string, cost: RateCost): Promise<RateTakeResult> {
+    // Microseconds keep sub-millisecond token costs exact (1M tokens/min = 0.06 ms per token).
+    const raw = (await exec(
+      this.conn,
+      'rate take',
+      RATE_TAKE,
+      [this.key(key)],
+      [
+        Math.round(cost.requestIntervalMs * 1000),
+        cost.tokenIntervalMs * 1000,
+        cost.tokens,
+        Math.round(cost.periodMs * 1000),
+      ],
+    )) as unknown[];
+    return { allowed: Number(raw[0]) === 1, retryAfterMs: Number(raw[1]) };
+  }
+
+  async pause(key: string, ms: number): Promise<void> {
+    await exec(this.conn, 'rate pause', RATE_PAUSE, [this.key(key)], [Math.ceil(ms * 1000)]);
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsConnection) await this.conn.close();
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * The three small backend contracts of azscale/resilience. Each has a memory implementation
+ * (`memory-store.ts`, the reference semantics) and a Redis one (`redis-store.ts`, standalone and
+ * Cluster). The classes users call ({@link CircuitBreaker}, {@link ConcurrencyLimiter},
+ * {@link RateLimiter}) only ever talk to these interfaces.
+ *
+ * Every time is in milliseconds here (internal contract); public options stay in seconds.
+ * Stores measure time on their own clock (Redis `TIME` for Redis), and hand back durations
+ * relative to it, so callers never compare clocks of two machines.
+ */
+
+/** Shared breaker state as a store sees it. */
+export interface SharedBreakerView {
+  /** `closed` when no instance has opened the breaker (or it closed again). */
+  state: 'closed' | 'open' | 'half-open';
+  /** For `open`: milliseconds until a half-open trial may start (0 when it may start now). */
+  remainingMs: number;
+  /** Changes on every transition; lets a reader notice a close-then-open it did not see. */
+  generation: number;
+}
+
+/** Result of {@link BreakerStateStore.tryTrial}. */
+export interface TrialResult {
+  /** True when this caller won the single half-open trial. */
+  granted: boolean;
+  /** The state after the attempt. */
+  view: SharedBreakerView;
+}
+
+/**
+ * Where a breaker shares its open/half-open state with other instances. `name` is the breaker
+ * name (validated). Only one caller in the fleet gets a trial until it reports back or its
+ * trial lease (`trialTtlMs`) runs out.
+ */
+export interface BreakerStateStore {
+  /** Reads the shared state. */
+  read(name: string): Promise<SharedBreakerView>;
+  /** Opens the breaker for `openMs` unless it is already open (then it is left as is). */
+  open(name: string, openMs: number): Promise<SharedBreakerView>;
+  /**
+   * Claims the half-open trial when the open period has passed (or a previous trial's lease ran
+   * out). `owner` identifies the claimant.
+   */
+  tryTrial(name: string, owner: string, trialTtlMs: number): Promise<TrialResult>;
+  /**
+   * Reports the trial: `success` closes the breaker, failure opens it again for `openMs`.
+   * Ignored unless `owner` holds the trial.
+   */
+  settleTrial(
+    name: string,
+    owner: string,
+    success: boolean,
+    openMs: number,
+  ): Promise<SharedBreakerView>;
+  /** Forces the breaker closed for everyone. */
+  reset(name: string): Promise<void>;
+  /** Releases what the store created (connections). */
+  close(): Promise<void>;
+}
+
+/** Result of {@link SemaphoreStore.acquire}. */
+export interface SemaphoreAcquireResult {
+  /** True when the lease was granted. */
+  acquired: boolean;
+  /** Weight in use after the call (including this lease when granted). */
+  used: number;
+  /** When refused: milliseconds until the earliest current lease expires (a polling hint). */
+  retryHintMs: number;
+}
+
+/**
+ * A counting semaphore whose slots are leases: a holder that stops renewing loses its slot
+ * `ttlMs` after its last renewal. `key` names one semaphore (validated).
+ */
+export interface SemaphoreStore {
+  /** Takes `weight` slots under `leaseId` if `used + weight <= limit`. Idempotent per lease. */
+  acquire(
+    key: string,
+    leaseId: string,
+    weight: number,
+    limit: number,
+    ttlMs: number,
+  ): Promise<SemaphoreAcquireResult>;
+  /** Extends a live lease to `ttlMs` from now; false when the lease is gone (expired/reclaimed). */
+  renew(key: string, leaseId: string, ttlMs: number): Promise<boolean>;
+  /** Frees a lease; false when it was already gone. */
+  release(key: string, leaseId: string): Promise<boolean>;
+  /** Weight held by live leases (expired ones are reclaimed first). */
+  used(key: string): Promise<number>;
+  /** Releases what the store created (connections). */
+  close(): Promise<void>;
+}
+
+/** One call's cost for {@link RateStore.take}. */
+export interface RateCost {
+  /** Milliseconds of budget one request uses (`60000 / requestsPerMinute`); 0 = no request budget. */
+  requestIntervalMs: number;
+  /** Milliseconds of budget one token uses (`60000 / tokensPerMinute`); 0 = no token budget. */
+  tokenIntervalMs: number;
+  /** Tokens this call spends. */
+  tokens: number;
+  /** The budget period (burst window) in milliseconds: 60000 for per-minute limits. */
+  periodMs: number;
+}
+
+/** Result of {@link RateStore.take}. */
+export interface RateTakeResult {
+  /** True when the call fits both budgets (and the key is not paused); the budgets were spent. */
+  allowed: boolean;
+  /** When refused: milliseconds until the call would fit. */
+  retryAfterMs: number;
+}
+
+/**
+ * GCRA budgets (requests and tokens) plus a pause, per key. One atomic step per call: either
+ * every budget is spent or none.
+ */
+export interface RateStore {
+  /** Spends `cost` if it fits every budget now and the key is not paused. */
+  take(key: string, cost: RateCost): Promise<RateTakeResult>;
+  /** Pauses the key for everyone for `ms` (never shortens a longer pause). */
+  pause(key: string, ms: number): Promise<void>;
+  /** Releases what the store created (connections). */
+  close(): Promise<void>;
+}
