@@ -1,2 +1,46 @@
-/** azscale/worker (being built; see docs/worker.md). */
-export {};
+/**
+ * azscale/worker: background tasks on Redis Streams (or in memory): `TaskQueue` to submit and
+ * look tasks up, `BackgroundWorker` to run them. See docs/worker.md.
+ * @packageDocumentation
+ */
+export { TaskQueue, DEFAULT_RESULT_TTL } from './queue.js';
+export type { StoredError } from './queue.js';
+export { BackgroundWorker, backoffSeconds } from './worker.js';
+export { MemoryQueueBackend } from './memory-backend.js';
+export type { MemoryQueueBackendOptions } from './memory-backend.js';
+export { RedisQueueBackend } from './redis-backend.js';
+export type { RedisQueueBackendOptions } from './redis-backend.js';
+export { MAX_PRIORITY } from './backend.js';
+export type {
+  QueueBackend,
+  WorkWaiter as QueueWorkWaiter,
+  TaskRecord,
+  NewTask,
+  TaskRef,
+  ClaimedTask,
+  Completion as TaskCompletion,
+  Failure as TaskFailure,
+  ClaimRequest as TaskClaimRequest,
+  ClaimResult as TaskClaimResult,
+  CancelOutcome as TaskCancelOutcome,
+  FailOutcome as TaskFailOutcome,
+  HeartbeatOutcome as TaskHeartbeatOutcome,
+  BackendStats as QueueBackendStats,
+} from './backend.js';
+export type {
+  TaskStatus,
+  TaskInfo,
+  SubmitTaskOptions,
+  SubmitTasksOptions,
+  WaitForResultOptions,
+  TaskQueueStats,
+  TaskQueueOptions,
+  TaskBackoffOptions,
+  TaskContext,
+  TaskHandler,
+  BackgroundWorkerOptions,
+  TaskCompletedEvent,
+  TaskFailedEvent,
+  WorkerEventMap,
+  WorkerStopOptions,
+} from './types.js';

@@ -1,0 +1,166 @@
+import type { TaskStatus } from './types.js';
+
+/**
+ * The storage contract behind {@link TaskQueue} and {@link BackgroundWorker}. A backend keeps
+ * tasks, hands them to workers in batches, and records outcomes atomically; the classes users
+ * call never talk to Redis themselves. Values cross this boundary already encoded as JSON text.
+ *
+ * Ownership: a claimed task is held by one `consumer` under a lease. A lease not renewed by
+ * {@link QueueBackend.heartbeat} for `reclaimIdleMs` may be taken over by another consumer's
+ * {@link QueueBackend.claim}; the attempt counter then goes up, so an old holder's `fail`,
+ * `heartbeat` and `progress` are ignored. A `complete` is accepted from whoever finishes first
+ * while the task is not finished; the result is never overwritten.
+ */
+export interface QueueBackend {
+  /** `memory` or `redis` (for messages and metrics labels). */
+  readonly kind: string;
+  /** Adds tasks; returns, per task, whether it was created (false: the id existed). */
+  submit(tasks: readonly NewTask[], now: number): Promise<boolean[]>;
+  /** The stored task, or null. */
+  get(id: string): Promise<TaskRecord | null>;
+  /** Cancels a task; see {@link CancelOutcome}. */
+  cancel(id: string, now: number): Promise<CancelOutcome>;
+  /**
+   * Records `req.completions`, promotes due delayed tasks, reclaims expired leases (when
+   * `req.reclaimIdleMs` is set) and hands up to `req.count` tasks to `req.consumer`, all in one
+   * round trip where the backend can.
+   */
+  claim(req: ClaimRequest): Promise<ClaimResult>;
+  /** Records results (first finisher wins) and acknowledges the tasks. */
+  complete(items: readonly Completion[], now: number): Promise<void>;
+  /** Records failed attempts: a retry (`retryAt` set) or the end (dead letter). */
+  fail(items: readonly Failure[], now: number): Promise<FailOutcome[]>;
+  /** Renews the leases of running tasks; says which were cancelled or lost. */
+  heartbeat(consumer: string, items: readonly TaskRef[], now: number): Promise<HeartbeatOutcome[]>;
+  /** Gives running tasks back to the queue at once (shutdown); the attempt is not counted. */
+  release(consumer: string, items: readonly TaskRef[], now: number): Promise<void>;
+  /** Stores progress of a running attempt; false when the attempt is no longer current. */
+  progress(ref: TaskRef, value: number, now: number): Promise<boolean>;
+  /** A waiter for new work, one per worker. */
+  openWaiter(): Promise<WorkWaiter>;
+  /** Counts; see {@link TaskQueueStats}. */
+  stats(now: number): Promise<BackendStats>;
+  /** Failed tasks in the dead-letter list, oldest first. */
+  deadLetters(limit: number): Promise<TaskRecord[]>;
+  /** Puts dead-lettered tasks (all, or those of `ids`) back in the queue; returns how many. */
+  redrive(ids: readonly string[] | undefined, now: number): Promise<number>;
+  /** Releases what the backend holds (connections it created, timers). */
+  close(): Promise<void>;
+}
+
+/** Waits for a sign of new work (a submit, a redrive, a release). */
+export interface WorkWaiter {
+  /** Resolves when work may have arrived after `token`, or after `maxMs`, or on close. */
+  wait(token: string, maxMs: number): Promise<void>;
+  /** Ends a pending wait early (e.g. a local retry became due); the waiter stays usable. */
+  notify(): Promise<void>;
+  /** Ends a pending wait at once and frees the waiter. */
+  close(): Promise<void>;
+}
+
+/** A task as stored. `data`, `result` and `error` are JSON text. */
+export interface TaskRecord {
+  id: string;
+  status: TaskStatus;
+  data?: string;
+  result?: string;
+  /** JSON of `{ name, message, code? }`. */
+  error?: string;
+  progress?: number;
+  attempts: number;
+  /** 0: the worker's default. */
+  maxAttempts: number;
+  /** Seconds; 0: the worker's default. */
+  timeout: number;
+  priority: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** A task to add. */
+export interface NewTask {
+  id: string;
+  data: string;
+  maxAttempts: number;
+  timeout: number;
+  priority: number;
+  delayMs: number;
+}
+
+/** Identifies one attempt of a task held by a worker. */
+export interface TaskRef {
+  id: string;
+  /** Backend routing detail (e.g. which stream); opaque to callers. */
+  lane: number;
+  /** Backend delivery id (e.g. the stream entry id); opaque to callers. */
+  entryId: string;
+  attempt: number;
+}
+
+/** A task handed to a worker. */
+export interface ClaimedTask extends TaskRef {
+  data: string;
+  maxAttempts: number;
+  timeout: number;
+}
+
+/** A finished attempt's result (JSON). */
+export interface Completion extends TaskRef {
+  result: string;
+}
+
+/** A failed attempt. */
+export interface Failure extends TaskRef {
+  /** JSON of `{ name, message, code? }`. */
+  error: string;
+  /** When to try again (ms since epoch), or null to fail the task for good. */
+  retryAt: number | null;
+}
+
+/** What {@link QueueBackend.claim} takes. */
+export interface ClaimRequest {
+  consumer: string;
+  count: number;
+  now: number;
+  /** Reclaim tasks whose lease is older than this many ms; 0/undefined: skip reclaiming. */
+  reclaimIdleMs?: number;
+  /** Attempts for tasks that did not set their own (for reclaims of dead workers' tasks). */
+  defaultAttempts: number;
+  completions?: readonly Completion[];
+}
+
+/** What {@link QueueBackend.claim} returns. */
+export interface ClaimResult {
+  tasks: ClaimedTask[];
+  /** When the next delayed task is due (ms since epoch), or null. */
+  nextDueAt: number | null;
+  /** Pass to {@link WorkWaiter.wait} to wait for work newer than this claim. */
+  token: string;
+}
+
+/** `missing`: unknown id; `terminal`: already finished; `cancelled`: was waiting; `running`: was running (workers abort it). */
+export type CancelOutcome = 'missing' | 'terminal' | 'cancelled' | 'running';
+
+/** `ignored`: the attempt was no longer current; `retry`: scheduled again; `dead`: failed for good. */
+export type FailOutcome = 'ignored' | 'retry' | 'dead';
+
+/** `ok`: lease renewed; `cancelled`: abort it; `lost`: another worker holds it now. */
+export type HeartbeatOutcome = 'ok' | 'cancelled' | 'lost';
+
+/** Raw counts behind {@link TaskQueueStats}. */
+export interface BackendStats {
+  queued: number;
+  delayed: number;
+  processing: number;
+  completed: number;
+  failed: number;
+  deadLettered: number;
+  /** Enqueue time (ms since epoch) of the oldest waiting task, or null. */
+  oldestQueuedAt: number | null;
+}
+
+/** Terminal statuses: a task in one of them never changes again (until a redrive of `failed`). */
+export const TERMINAL: ReadonlySet<TaskStatus> = new Set(['completed', 'failed', 'cancelled']);
+
+/** Highest priority accepted. */
+export const MAX_PRIORITY = 1_048_576;

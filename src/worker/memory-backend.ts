@@ -1,0 +1,526 @@
+import type {
+  BackendStats,
+  CancelOutcome,
+  ClaimRequest,
+  ClaimResult,
+  ClaimedTask,
+  Completion,
+  FailOutcome,
+  Failure,
+  HeartbeatOutcome,
+  NewTask,
+  QueueBackend,
+  TaskRecord,
+  TaskRef,
+  WorkWaiter,
+} from './backend.js';
+import { TERMINAL } from './backend.js';
+
+interface MemTask extends TaskRecord {
+  /** Current delivery (undefined while delayed or finished). */
+  entryId?: string;
+  lane: number;
+  seq: number;
+  dueAt?: number;
+  expiresAt?: number;
+}
+
+interface Held {
+  id: string;
+  lane: number;
+  consumer: string;
+  leaseAt: number;
+}
+
+/** The state one queue name has in this process; shared by every handle of that name. */
+class MemoryQueueState {
+  readonly tasks = new Map<string, MemTask>();
+  /** Waiting deliveries in FIFO order: entryId -> task id. */
+  readonly ready = new Map<string, string>();
+  /** Waiting prioritized tasks, best first: [priority desc, seq asc]. */
+  prio: { id: string; priority: number; seq: number }[] = [];
+  /** Delayed tasks by due time. */
+  delayed: { id: string; at: number }[] = [];
+  /** Delivered, unacknowledged entries (the pending list). */
+  readonly held = new Map<string, Held>();
+  readonly dead = new Map<string, number>();
+  /** Finished tasks in finishing order with their expiry. */
+  expiry: { id: string; at: number }[] = [];
+  completed = 0;
+  failed = 0;
+  seq = 0;
+  refs = 0;
+  readonly workWaiters = new Set<() => void>();
+  readonly settleWaiters = new Map<string, Set<() => void>>();
+
+  nextEntry(): string {
+    return String(++this.seq);
+  }
+
+  notifyWork(): void {
+    for (const w of [...this.workWaiters]) w();
+  }
+
+  settled(id: string): void {
+    const set = this.settleWaiters.get(id);
+    if (set) for (const w of [...set]) w();
+  }
+
+  enqueue(t: MemTask, now: number): void {
+    t.dueAt = undefined;
+    t.status = 'queued';
+    t.updatedAt = now;
+    const entry = this.nextEntry();
+    t.entryId = entry;
+    if (t.priority > 0) {
+      t.lane = 1;
+      const item = { id: t.id, priority: t.priority, seq: this.seq };
+      // Binary insert keeps the list ordered; equal priorities keep submit order.
+      let lo = 0;
+      let hi = this.prio.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        const m = this.prio[mid] as (typeof this.prio)[number];
+        if (m.priority > item.priority || (m.priority === item.priority && m.seq < item.seq)) {
+          lo = mid + 1;
+        } else hi = mid;
+      }
+      this.prio.splice(lo, 0, item);
+    } else {
+      t.lane = 0;
+      this.ready.set(entry, t.id);
+    }
+  }
+
+  delay(t: MemTask, at: number, now: number): void {
+    t.status = 'delayed';
+    t.updatedAt = now;
+    t.entryId = undefined;
+    t.dueAt = at;
+    let lo = 0;
+    let hi = this.delayed.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((this.delayed[mid] as { at: number }).at <= at) lo = mid + 1;
+      else hi = mid;
+    }
+    this.delayed.splice(lo, 0, { id: t.id, at });
+  }
+
+  finish(t: MemTask, now: number, ttlMs: number): void {
+    t.updatedAt = now;
+    t.entryId = undefined;
+    t.expiresAt = now + ttlMs;
+    this.expiry.push({ id: t.id, at: t.expiresAt });
+    this.settled(t.id);
+  }
+
+  sweep(now: number): void {
+    let i = 0;
+    while (i < this.expiry.length && (this.expiry[i] as { at: number }).at <= now) {
+      const { id, at } = this.expiry[i] as { id: string; at: number };
+      const t = this.tasks.get(id);
+      // A redriven task got a new life; only the expiry that matches the current one counts.
+      if (t && t.expiresAt === at && TERMINAL.has(t.status)) {
+        this.tasks.delete(id);
+        this.dead.delete(id);
+      }
+      i++;
+    }
+    if (i > 0) this.expiry = this.expiry.slice(i);
+  }
+
+  promote(now: number): void {
+    let i = 0;
+    while (i < this.delayed.length && (this.delayed[i] as { at: number }).at <= now) {
+      const { id, at } = this.delayed[i] as { id: string; at: number };
+      const t = this.tasks.get(id);
+      if (t && t.status === 'delayed' && t.dueAt === at) this.enqueue(t, now);
+      i++;
+    }
+    if (i > 0) this.delayed = this.delayed.slice(i);
+  }
+
+  ack(entryId: string): void {
+    this.held.delete(entryId);
+  }
+}
+
+const registry = new Map<string, MemoryQueueState>();
+
+/** Options of {@link MemoryQueueBackend}. */
+export interface MemoryQueueBackendOptions {
+  /** Queue name; handles of the same name in one process share their tasks. */
+  name: string;
+  /** Seconds finished tasks are kept. */
+  resultTtl: number;
+}
+
+/**
+ * The embedded backend: a queue in this process's memory with the same semantics as the Redis
+ * one (leases, reclaim, delayed tasks, priorities, dead letters, result expiry). Every handle
+ * with the same name shares one state, which is dropped when the last handle closes.
+ */
+export class MemoryQueueBackend implements QueueBackend {
+  readonly kind = 'memory';
+  private readonly s: MemoryQueueState;
+  private readonly ttlMs: number;
+  private readonly name: string;
+  private closed = false;
+
+  constructor(options: MemoryQueueBackendOptions) {
+    this.name = options.name;
+    this.ttlMs = options.resultTtl * 1000;
+    let s = registry.get(options.name);
+    if (!s) {
+      s = new MemoryQueueState();
+      registry.set(options.name, s);
+    }
+    s.refs++;
+    this.s = s;
+  }
+
+  async submit(tasks: readonly NewTask[], now: number): Promise<boolean[]> {
+    const s = this.s;
+    s.sweep(now);
+    const out: boolean[] = [];
+    for (const n of tasks) {
+      if (s.tasks.has(n.id)) {
+        out.push(false);
+        continue;
+      }
+      const t: MemTask = {
+        id: n.id,
+        status: 'queued',
+        data: n.data,
+        attempts: 0,
+        maxAttempts: n.maxAttempts,
+        timeout: n.timeout,
+        priority: n.priority,
+        createdAt: now,
+        updatedAt: now,
+        lane: 0,
+        seq: ++s.seq,
+      };
+      s.tasks.set(n.id, t);
+      if (n.delayMs > 0) s.delay(t, now + n.delayMs, now);
+      else s.enqueue(t, now);
+      out.push(true);
+    }
+    s.notifyWork();
+    return out;
+  }
+
+  async get(id: string): Promise<TaskRecord | null> {
+    const t = this.s.tasks.get(id);
+    if (!t) return null;
+    if (t.expiresAt !== undefined && t.expiresAt <= Date.now() && TERMINAL.has(t.status)) {
+      this.s.tasks.delete(id);
+      this.s.dead.delete(id);
+      return null;
+    }
+    return toRecord(t);
+  }
+
+  async cancel(id: string, now: number): Promise<CancelOutcome> {
+    const s = this.s;
+    const t = s.tasks.get(id);
+    if (!t) return 'missing';
+    if (TERMINAL.has(t.status)) return 'terminal';
+    const was = t.status;
+    if (was === 'queued' && t.entryId) {
+      if (t.lane === 1) s.prio = s.prio.filter((p) => p.id !== id);
+      else s.ready.delete(t.entryId);
+    }
+    t.status = 'cancelled';
+    t.dueAt = undefined;
+    s.finish(t, now, this.ttlMs);
+    return was === 'processing' ? 'running' : 'cancelled';
+  }
+
+  async claim(req: ClaimRequest): Promise<ClaimResult> {
+    const s = this.s;
+    const now = req.now;
+    if (req.completions?.length) await this.complete(req.completions, now);
+    s.sweep(now);
+    s.promote(now);
+    const tasks: ClaimedTask[] = [];
+    if (req.reclaimIdleMs && req.reclaimIdleMs > 0) {
+      for (const [entryId, h] of s.held) {
+        if (tasks.length >= req.count) break;
+        if (now - h.leaseAt < req.reclaimIdleMs) continue;
+        h.consumer = req.consumer;
+        h.leaseAt = now;
+        this.start(entryId, h, req, tasks, true);
+      }
+    }
+    while (tasks.length < req.count && s.prio.length > 0) {
+      const p = s.prio.shift() as { id: string };
+      const t = s.tasks.get(p.id);
+      if (!t?.entryId) continue;
+      const h: Held = { id: p.id, lane: 1, consumer: req.consumer, leaseAt: now };
+      s.held.set(t.entryId, h);
+      this.start(t.entryId, h, req, tasks, false);
+    }
+    while (tasks.length < req.count && s.ready.size > 0) {
+      const first = s.ready.entries().next().value as [string, string];
+      s.ready.delete(first[0]);
+      const h: Held = { id: first[1], lane: 0, consumer: req.consumer, leaseAt: now };
+      s.held.set(first[0], h);
+      this.start(first[0], h, req, tasks, false);
+    }
+    const next = s.delayed[0];
+    return { tasks, nextDueAt: next ? next.at : null, token: String(s.seq) };
+  }
+
+  private start(
+    entryId: string,
+    h: Held,
+    req: ClaimRequest,
+    out: ClaimedTask[],
+    reclaimed: boolean,
+  ): void {
+    const s = this.s;
+    const t = s.tasks.get(h.id);
+    if (!t || t.entryId !== entryId || TERMINAL.has(t.status)) {
+      // A stale delivery (task finished, cancelled, expired or re-queued): drop it.
+      s.ack(entryId);
+      return;
+    }
+    t.attempts++;
+    const max = t.maxAttempts || req.defaultAttempts;
+    if (reclaimed && t.attempts > max) {
+      s.ack(entryId);
+      t.status = 'failed';
+      t.error = JSON.stringify({
+        name: 'WorkerLostError',
+        message: `task ${t.id} was reclaimed from a dead worker ${t.attempts - 1} times`,
+      });
+      s.failed++;
+      s.dead.set(t.id, req.now);
+      s.finish(t, req.now, this.ttlMs);
+      return;
+    }
+    t.status = 'processing';
+    t.updatedAt = req.now;
+    t.progress = undefined;
+    out.push({
+      id: t.id,
+      lane: h.lane,
+      entryId,
+      attempt: t.attempts,
+      data: t.data ?? 'null',
+      maxAttempts: t.maxAttempts,
+      timeout: t.timeout,
+    });
+  }
+
+  async complete(items: readonly Completion[], now: number): Promise<void> {
+    const s = this.s;
+    for (const c of items) {
+      s.ack(c.entryId);
+      const t = s.tasks.get(c.id);
+      if (!t || TERMINAL.has(t.status)) continue;
+      if (t.status === 'queued' && t.entryId) {
+        if (t.lane === 1) s.prio = s.prio.filter((p) => p.id !== t.id);
+        else s.ready.delete(t.entryId);
+      }
+      t.status = 'completed';
+      t.result = c.result;
+      t.data = undefined;
+      t.dueAt = undefined;
+      s.completed++;
+      s.finish(t, now, this.ttlMs);
+    }
+  }
+
+  async fail(items: readonly Failure[], now: number): Promise<FailOutcome[]> {
+    const s = this.s;
+    const out: FailOutcome[] = [];
+    let wake = false;
+    for (const f of items) {
+      s.ack(f.entryId);
+      const t = s.tasks.get(f.id);
+      if (!t || t.status !== 'processing' || t.attempts !== f.attempt) {
+        out.push('ignored');
+        continue;
+      }
+      t.error = f.error;
+      if (f.retryAt !== null) {
+        if (f.retryAt <= now) {
+          s.enqueue(t, now);
+          wake = true;
+        } else s.delay(t, f.retryAt, now);
+        out.push('retry');
+      } else {
+        t.status = 'failed';
+        s.failed++;
+        s.dead.set(t.id, now);
+        s.finish(t, now, this.ttlMs);
+        out.push('dead');
+      }
+    }
+    if (wake) s.notifyWork();
+    return out;
+  }
+
+  async heartbeat(
+    consumer: string,
+    items: readonly TaskRef[],
+    now: number,
+  ): Promise<HeartbeatOutcome[]> {
+    const s = this.s;
+    return items.map((r) => {
+      const t = s.tasks.get(r.id);
+      if (t?.status === 'cancelled') return 'cancelled';
+      const h = s.held.get(r.entryId);
+      if (!t || t.status !== 'processing' || t.attempts !== r.attempt || !h) return 'lost';
+      h.consumer = consumer;
+      h.leaseAt = now;
+      return 'ok';
+    });
+  }
+
+  async release(_consumer: string, items: readonly TaskRef[], now: number): Promise<void> {
+    const s = this.s;
+    for (const r of items) {
+      s.ack(r.entryId);
+      const t = s.tasks.get(r.id);
+      if (!t || t.status !== 'processing' || t.attempts !== r.attempt) continue;
+      t.attempts--;
+      s.enqueue(t, now);
+    }
+    s.notifyWork();
+  }
+
+  async progress(ref: TaskRef, value: number, now: number): Promise<boolean> {
+    const t = this.s.tasks.get(ref.id);
+    if (!t || t.status !== 'processing' || t.attempts !== ref.attempt) return false;
+    t.progress = value;
+    t.updatedAt = now;
+    return true;
+  }
+
+  async openWaiter(): Promise<WorkWaiter> {
+    const s = this.s;
+    let current: (() => void) | undefined;
+    return {
+      wait(token: string, maxMs: number): Promise<void> {
+        if (String(s.seq) !== token) return Promise.resolve();
+        return new Promise<void>((resolve) => {
+          const done = () => {
+            clearTimeout(timer);
+            s.workWaiters.delete(done);
+            current = undefined;
+            resolve();
+          };
+          const timer = setTimeout(done, Math.max(0, maxMs));
+          s.workWaiters.add(done);
+          current = done;
+        });
+      },
+      async notify(): Promise<void> {
+        current?.();
+      },
+      async close(): Promise<void> {
+        current?.();
+      },
+    };
+  }
+
+  /** Calls `cb` when task `id` reaches a terminal state; returns a function that stops watching. */
+  onSettled(id: string, cb: () => void): () => void {
+    let set = this.s.settleWaiters.get(id);
+    if (!set) {
+      set = new Set();
+      this.s.settleWaiters.set(id, set);
+    }
+    set.add(cb);
+    return () => {
+      const cur = this.s.settleWaiters.get(id);
+      cur?.delete(cb);
+      if (cur && cur.size === 0) this.s.settleWaiters.delete(id);
+    };
+  }
+
+  async stats(now: number): Promise<BackendStats> {
+    const s = this.s;
+    s.sweep(now);
+    let oldest: number | null = null;
+    const first = s.ready.values().next();
+    if (!first.done) oldest = s.tasks.get(first.value)?.updatedAt ?? null;
+    for (const p of s.prio) {
+      const at = s.tasks.get(p.id)?.updatedAt;
+      if (at !== undefined && (oldest === null || at < oldest)) oldest = at;
+    }
+    return {
+      queued: s.ready.size + s.prio.length,
+      delayed: s.delayed.filter((d) => s.tasks.get(d.id)?.dueAt === d.at).length,
+      processing: s.held.size,
+      completed: s.completed,
+      failed: s.failed,
+      deadLettered: s.dead.size,
+      oldestQueuedAt: oldest,
+    };
+  }
+
+  async deadLetters(limit: number): Promise<TaskRecord[]> {
+    const s = this.s;
+    s.sweep(Date.now());
+    const out: TaskRecord[] = [];
+    for (const id of s.dead.keys()) {
+      if (out.length >= limit) break;
+      const t = s.tasks.get(id);
+      if (t) out.push(toRecord(t));
+    }
+    return out;
+  }
+
+  async redrive(ids: readonly string[] | undefined, now: number): Promise<number> {
+    const s = this.s;
+    s.sweep(now);
+    const targets = ids ?? [...s.dead.keys()];
+    let n = 0;
+    for (const id of targets) {
+      if (!s.dead.has(id)) continue;
+      s.dead.delete(id);
+      const t = s.tasks.get(id);
+      if (!t || t.status !== 'failed') continue;
+      t.attempts = 0;
+      t.error = undefined;
+      t.expiresAt = undefined;
+      s.enqueue(t, now);
+      n++;
+    }
+    if (n > 0) s.notifyWork();
+    return n;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.s.refs--;
+    if (this.s.refs <= 0 && registry.get(this.name) === this.s) {
+      registry.delete(this.name);
+      this.s.notifyWork();
+    }
+  }
+}
+
+function toRecord(t: MemTask): TaskRecord {
+  const r: TaskRecord = {
+    id: t.id,
+    status: t.status,
+    attempts: t.attempts,
+    maxAttempts: t.maxAttempts,
+    timeout: t.timeout,
+    priority: t.priority,
+    createdAt: t.createdAt,
+    updatedAt: t.updatedAt,
+  };
+  if (t.data !== undefined) r.data = t.data;
+  if (t.result !== undefined) r.result = t.result;
+  if (t.error !== undefined) r.error = t.error;
+  if (t.progress !== undefined) r.progress = t.progress;
+  return r;
+}

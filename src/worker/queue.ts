@@ -1,0 +1,405 @@
+import { randomUUID } from 'node:crypto';
+import { JsonCodec } from '../core/codec.js';
+import { type RedisConnection, resolveRedis } from '../core/connection.js';
+import {
+  CancelledError,
+  ClosedError,
+  NotFoundError,
+  TaskFailedError,
+  TimeoutError,
+  ValidationError,
+  describeValue,
+} from '../core/errors.js';
+import { validateId, validatePrefix } from '../core/keys.js';
+import { type CounterHandle, noopMetrics } from '../core/metrics.js';
+import { assertNumber, assertObject, assertSeconds } from '../core/validate.js';
+import { MAX_PRIORITY, type NewTask, type QueueBackend, TERMINAL, type TaskRecord } from './backend.js';
+import { MemoryQueueBackend } from './memory-backend.js';
+import { RedisQueueBackend } from './redis-backend.js';
+import type {
+  SubmitTaskOptions,
+  SubmitTasksOptions,
+  TaskInfo,
+  TaskQueueOptions,
+  TaskQueueStats,
+  WaitForResultOptions,
+} from './types.js';
+
+/** Default `resultTtl`: one day, in seconds. */
+export const DEFAULT_RESULT_TTL = 86_400;
+/** Longest queue name accepted. */
+const MAX_NAME_LENGTH = 200;
+/** Most attempts a task may ask for. */
+const MAX_ATTEMPTS = 1000;
+/** Most tasks in one `submitTasks` call. */
+const MAX_BULK = 100_000;
+
+/** @internal A worker in this process that can abort a running task at once on cancel. */
+export interface LocalCanceller {
+  abortLocal(taskId: string): void;
+}
+
+/** Optional backend capability: tell a waiter when a task finishes (the memory backend has it). */
+interface SettleNotifier {
+  onSettled(id: string, cb: () => void): () => void;
+}
+
+function hasSettle(b: QueueBackend): b is QueueBackend & SettleNotifier {
+  return typeof (b as Partial<SettleNotifier>).onSettled === 'function';
+}
+
+/**
+ * A named queue of tasks: submit work, look a task up by id, wait for its result, cancel it,
+ * inspect and redrive dead letters. Embedded (in memory) without `redis`; on Redis Streams with
+ * it. {@link BackgroundWorker}s of the same name run the tasks.
+ *
+ * @example
+ * const queue = new TaskQueue({ name: 'agent-tasks', redis: process.env.REDIS_URL });
+ * const id = await queue.submitTask({ query: 'hello' });
+ * const task = await queue.getTask(id);   // { status: 'queued', attempts: 0, ... }
+ * const result = await queue.waitForResult(id, { timeout: 60 });
+ */
+export class TaskQueue {
+  /** The queue name. */
+  readonly name: string;
+  /** Seconds finished tasks are kept. */
+  readonly resultTtl: number;
+  /** The storage backend (memory or Redis). */
+  readonly backend: QueueBackend;
+  /** @internal The codec for task results (used by workers). */
+  readonly resultCodec: JsonCodec;
+  /** @internal Workers in this process on this queue object. */
+  readonly localWorkers = new Set<LocalCanceller>();
+  /** @internal Options the queue was built with (so a worker can rebuild one it owns). */
+  readonly options: TaskQueueOptions;
+
+  private readonly dataCodec: JsonCodec;
+  private readonly conn: RedisConnection | undefined;
+  private readonly submitted: CounterHandle;
+  private closed = false;
+
+  constructor(options: TaskQueueOptions = {}) {
+    assertObject(options, 'options');
+    this.options = options;
+    this.name = validateId(options.name ?? 'default', 'name', MAX_NAME_LENGTH);
+    this.resultTtl =
+      options.resultTtl === undefined
+        ? DEFAULT_RESULT_TTL
+        : assertSeconds(options.resultTtl, 'resultTtl');
+    const prefix = validatePrefix(options.prefix ?? 'azs:worker:', 'prefix');
+    this.dataCodec = new JsonCodec({ maxValueBytes: options.maxDataBytes });
+    this.resultCodec = new JsonCodec({ maxValueBytes: options.maxResultBytes });
+    const metrics = options.metrics ?? noopMetrics;
+    this.submitted = metrics.counter('worker_tasks_submitted_total', { queue: this.name });
+    if (options.backend !== undefined) {
+      const b = options.backend as Partial<QueueBackend> | null;
+      if (typeof b !== 'object' || b === null || typeof b.claim !== 'function') {
+        throw new ValidationError(
+          `backend must implement QueueBackend, received ${describeValue(options.backend)}`,
+          { option: 'backend' },
+        );
+      }
+      this.backend = options.backend;
+      this.conn = undefined;
+    } else {
+      this.conn = resolveRedis(options.redis, options.redisOptions);
+      this.backend = this.conn
+        ? new RedisQueueBackend(this.conn, { name: this.name, prefix, resultTtl: this.resultTtl })
+        : new MemoryQueueBackend({ name: this.name, resultTtl: this.resultTtl });
+    }
+  }
+
+  /** True once {@link close} was called. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /**
+   * Adds a task and returns its id. With `taskId` of a task that exists, returns that id and
+   * enqueues nothing.
+   * @throws ValidationError for bad options, SerializationError for data JSON cannot hold,
+   * ValueTooLargeError for data over `maxDataBytes`.
+   */
+  async submitTask(data: unknown, options: SubmitTaskOptions = {}): Promise<string> {
+    this.assertOpen();
+    assertObject(options, 'options');
+    const id =
+      options.taskId === undefined ? randomUUID() : validateId(options.taskId, 'taskId');
+    const task = this.buildTask(id, data, options, 'data');
+    const [created] = await this.backend.submit([task], Date.now());
+    if (created) this.submitted.inc();
+    return id;
+  }
+
+  /**
+   * Adds many tasks in one pipelined call (a few server round trips for thousands of tasks);
+   * returns their ids in order. Validation happens before anything is written.
+   */
+  async submitTasks(items: readonly unknown[], options: SubmitTasksOptions = {}): Promise<string[]> {
+    this.assertOpen();
+    if (!Array.isArray(items)) {
+      throw new ValidationError(`tasks must be an array, received ${describeValue(items)}`, {
+        option: 'tasks',
+      });
+    }
+    if (items.length > MAX_BULK) {
+      throw new ValidationError(`tasks holds ${items.length} items, over the limit of ${MAX_BULK}`, {
+        option: 'tasks',
+      });
+    }
+    assertObject(options, 'options');
+    const ids = options.taskIds;
+    if (ids !== undefined && (!Array.isArray(ids) || ids.length !== items.length)) {
+      throw new ValidationError(
+        `taskIds must be an array as long as tasks (${items.length}), received ${describeValue(ids)}`,
+        { option: 'taskIds' },
+      );
+    }
+    const tasks: NewTask[] = items.map((data, i) => {
+      const given = ids?.[i];
+      const id = given === undefined ? randomUUID() : validateId(given, `taskIds[${i}]`);
+      return this.buildTask(id, data, options, `tasks[${i}]`);
+    });
+    if (tasks.length === 0) return [];
+    const created = await this.backend.submit(tasks, Date.now());
+    this.submitted.inc(created.filter(Boolean).length);
+    return tasks.map((t) => t.id);
+  }
+
+  private buildTask(id: string, data: unknown, o: SubmitTaskOptions, what: string): NewTask {
+    const delay = o.delay === undefined ? 0 : assertNumber(o.delay, 'delay (seconds)', { min: 0 });
+    const priority =
+      o.priority === undefined
+        ? 0
+        : assertNumber(o.priority, 'priority', { integer: true, min: 0, max: MAX_PRIORITY });
+    const attempts =
+      o.attempts === undefined
+        ? 0
+        : assertNumber(o.attempts, 'attempts', { integer: true, min: 1, max: MAX_ATTEMPTS });
+    const timeout = o.timeout === undefined ? 0 : assertSeconds(o.timeout, 'timeout');
+    return {
+      id,
+      data: this.dataCodec.encode(data, what),
+      maxAttempts: attempts,
+      timeout,
+      priority,
+      delayMs: Math.round(delay * 1000),
+    };
+  }
+
+  /** The task's status, result and error, or null for an id the queue does not know (or no longer keeps). */
+  async getTask<R = unknown>(id: string): Promise<TaskInfo<R> | null> {
+    this.assertOpen();
+    validateId(id, 'id');
+    const rec = await this.backend.get(id);
+    return rec ? this.toInfo<R>(rec) : null;
+  }
+
+  /**
+   * Waits for the task to finish and returns the handler's result. Never hangs: after `timeout`
+   * seconds it throws a `TimeoutError` (the task keeps running).
+   * @throws NotFoundError for an unknown id, TaskFailedError when the task failed (its `cause`
+   * holds the handler's error), CancelledError when it was cancelled, TimeoutError.
+   */
+  async waitForResult<R = unknown>(id: string, options: WaitForResultOptions = {}): Promise<R> {
+    this.assertOpen();
+    validateId(id, 'id');
+    assertObject(options, 'options');
+    const timeout = options.timeout === undefined ? 30 : assertSeconds(options.timeout, 'timeout');
+    const signal = options.signal;
+    const deadline = performance.now() + timeout * 1000;
+    let delay = 5;
+    for (;;) {
+      if (signal?.aborted) {
+        throw new CancelledError(`waiting for task ${id} was aborted`, {
+          cause: signal.reason,
+          context: { taskId: id },
+        });
+      }
+      const rec = await this.backend.get(id);
+      if (!rec) {
+        throw new NotFoundError(`task ${id} is not known to queue ${this.name}`, {
+          context: { taskId: id, queue: this.name },
+        });
+      }
+      if (TERMINAL.has(rec.status)) return this.settle<R>(rec);
+      const left = deadline - performance.now();
+      if (left <= 0) {
+        throw new TimeoutError(`task ${id} did not finish within ${timeout} s`, {
+          context: { taskId: id, status: rec.status, timeout },
+        });
+      }
+      await this.pause(id, hasSettle(this.backend) ? Math.min(left, 1000) : Math.min(delay, left), signal);
+      delay = Math.min(delay * 1.5, 250);
+    }
+  }
+
+  private pause(id: string, ms: number, signal: AbortSignal | undefined): Promise<void> {
+    const b = this.backend;
+    return new Promise<void>((resolve) => {
+      let stop: (() => void) | undefined;
+      const done = () => {
+        clearTimeout(timer);
+        stop?.();
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      // The memory backend says when a task finishes; Redis is polled with a growing interval.
+      const timer = setTimeout(done, ms);
+      if (hasSettle(b)) stop = b.onSettled(id, done);
+      signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  private settle<R>(rec: TaskRecord): R {
+    if (rec.status === 'completed') {
+      return (rec.result === undefined ? null : this.resultCodec.decode(rec.result, 'task result')) as R;
+    }
+    if (rec.status === 'cancelled') {
+      throw new CancelledError(`task ${rec.id} was cancelled`, { context: { taskId: rec.id } });
+    }
+    const err = parseError(rec.error);
+    const cause = new Error(err.message);
+    cause.name = err.name;
+    throw new TaskFailedError(`task ${rec.id} failed: ${err.message}`, {
+      cause,
+      context: { taskId: rec.id, errorName: err.name, attempts: rec.attempts },
+    });
+  }
+
+  /**
+   * Cancels a task: a waiting one never starts, a running one has its `ctx.signal` aborted (at
+   * once in this process, within a heartbeat, at most 1 s, elsewhere) and its result is not
+   * recorded. Returns false when the task had already finished.
+   * @throws NotFoundError for an unknown id.
+   */
+  async cancelTask(id: string): Promise<boolean> {
+    this.assertOpen();
+    validateId(id, 'id');
+    const outcome = await this.backend.cancel(id, Date.now());
+    if (outcome === 'missing') {
+      throw new NotFoundError(`task ${id} is not known to queue ${this.name}`, {
+        context: { taskId: id, queue: this.name },
+      });
+    }
+    if (outcome === 'running') for (const w of this.localWorkers) w.abortLocal(id);
+    return outcome !== 'terminal';
+  }
+
+  /** Counts of the queue's tasks; see {@link TaskQueueStats}. */
+  async stats(): Promise<TaskQueueStats> {
+    this.assertOpen();
+    const now = Date.now();
+    const s = await this.backend.stats(now);
+    return {
+      queued: s.queued,
+      delayed: s.delayed,
+      processing: s.processing,
+      completed: s.completed,
+      failed: s.failed,
+      deadLettered: s.deadLettered,
+      oldestAge: s.oldestQueuedAt === null ? 0 : Math.max(0, (now - s.oldestQueuedAt) / 1000),
+    };
+  }
+
+  /** Failed tasks in the dead-letter list, oldest first, each with its last `error`. */
+  async deadLetters(options: { limit?: number } = {}): Promise<TaskInfo[]> {
+    this.assertOpen();
+    assertObject(options, 'options');
+    const limit =
+      options.limit === undefined
+        ? 1000
+        : assertNumber(options.limit, 'limit', { integer: true, min: 1, max: 100_000 });
+    const recs = await this.backend.deadLetters(limit);
+    return recs.map((r) => this.toInfo(r));
+  }
+
+  /**
+   * Puts dead-lettered tasks back in the queue with a fresh attempt count: all of them, or those
+   * of `ids` (ids not in the dead-letter list are skipped). Returns how many were re-queued.
+   */
+  async redrive(ids?: readonly string[]): Promise<number> {
+    this.assertOpen();
+    if (ids !== undefined) {
+      if (!Array.isArray(ids)) {
+        throw new ValidationError(`ids must be an array of task ids, received ${describeValue(ids)}`, {
+          option: 'ids',
+        });
+      }
+      ids.forEach((id, i) => validateId(id, `ids[${i}]`));
+    }
+    return this.backend.redrive(ids, Date.now());
+  }
+
+  /** Closes the Redis connection if we created it. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.backend.close();
+    await this.conn?.close();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new ClosedError(`task queue ${this.name} is closed`);
+  }
+
+  private toInfo<R>(rec: TaskRecord): TaskInfo<R> {
+    const info: TaskInfo<R> = {
+      id: rec.id,
+      status: rec.status,
+      attempts: rec.attempts,
+      createdAt: rec.createdAt,
+      updatedAt: rec.updatedAt,
+    };
+    if (rec.status === 'completed') {
+      info.result = (
+        rec.result === undefined ? null : this.resultCodec.decode(rec.result, 'task result')
+      ) as R;
+    }
+    if (rec.error !== undefined) {
+      const err = parseError(rec.error);
+      info.error = err.message;
+      info.errorName = err.name;
+    }
+    if (rec.progress !== undefined) info.progress = rec.progress;
+    return info;
+  }
+}
+
+/** The stored shape of an attempt's error. */
+export interface StoredError {
+  name: string;
+  message: string;
+  code?: string;
+}
+
+/** @internal */
+export function encodeError(e: unknown): string {
+  if (e instanceof Error) {
+    const code = (e as { code?: unknown }).code;
+    const out: StoredError = { name: e.name || 'Error', message: e.message };
+    if (typeof code === 'string') out.code = code;
+    return JSON.stringify(out);
+  }
+  let message: string;
+  try {
+    message = typeof e === 'string' ? e : JSON.stringify(e) ?? String(e);
+  } catch {
+    message = String(e);
+  }
+  return JSON.stringify({ name: 'Error', message });
+}
+
+function parseError(text: string | undefined): StoredError {
+  if (!text) return { name: 'Error', message: 'unknown error' };
+  try {
+    const v = JSON.parse(text) as Partial<StoredError>;
+    return {
+      name: typeof v.name === 'string' ? v.name : 'Error',
+      message: typeof v.message === 'string' ? v.message : String(text),
+      ...(typeof v.code === 'string' ? { code: v.code } : {}),
+    };
+  } catch {
+    return { name: 'Error', message: text };
+  }
+}

@@ -1,0 +1,229 @@
+import type { RedisConnectionOptions, RedisInput } from '../core/connection.js';
+import type { MetricsSink } from '../core/metrics.js';
+import type { QueueBackend } from './backend.js';
+
+/**
+ * Where a task is in its life:
+ * - `queued`: waiting for a worker;
+ * - `delayed`: waiting for its `delay` or for a retry's backoff to pass;
+ * - `processing`: a worker runs it now;
+ * - `completed`: the handler returned; `result` holds its value;
+ * - `failed`: every attempt failed (or the handler threw an `UnrecoverableError`); `error` holds
+ *   the last error and the task is in the dead-letter list;
+ * - `cancelled`: {@link TaskQueue.cancelTask} stopped it.
+ */
+export type TaskStatus = 'queued' | 'delayed' | 'processing' | 'completed' | 'failed' | 'cancelled';
+
+/** What {@link TaskQueue.getTask} returns for a known task. */
+export interface TaskInfo<R = unknown> {
+  /** The task id (the `taskId` given at submit, or a generated UUID). */
+  id: string;
+  /** Where the task is; see {@link TaskStatus}. */
+  status: TaskStatus;
+  /** The handler's return value, once `status` is `completed` (`null` for a handler that returned nothing). */
+  result?: R;
+  /** Message of the last attempt's error, when an attempt failed. */
+  error?: string;
+  /** Class name of the last attempt's error (e.g. `TimeoutError`), next to `error`. */
+  errorName?: string;
+  /** Last value the handler reported with `ctx.progress(n)`. */
+  progress?: number;
+  /** Attempts started so far (a reclaimed crash counts as an attempt). */
+  attempts: number;
+  /** When the task was submitted, in milliseconds since the epoch. */
+  createdAt: number;
+  /** When the task last changed, in milliseconds since the epoch. */
+  updatedAt: number;
+}
+
+/** Options of {@link TaskQueue.submitTask} and {@link TaskQueue.submitTasks}. */
+export interface SubmitTaskOptions {
+  /**
+   * Idempotency key and id of the task. Submitting an id that exists returns the existing task's
+   * id and enqueues nothing (while the task is retained, see `resultTtl`). For
+   * {@link TaskQueue.submitTasks} pass `taskIds` instead.
+   * @default a random UUID
+   */
+  taskId?: string;
+  /** Seconds to wait before the task may start. @default 0 */
+  delay?: number;
+  /**
+   * An integer from 0 to 1048576; a task with a higher priority starts before every task with a
+   * lower one, tasks of equal priority start in submit order.
+   * @default 0
+   */
+  priority?: number;
+  /**
+   * Attempts before the task fails for good and goes to the dead-letter list. Overrides the
+   * worker's `attempts`.
+   * @default the worker's `attempts` (3)
+   */
+  attempts?: number;
+  /** Seconds one attempt may run before its `ctx.signal` aborts and it fails. Overrides the worker's `timeout`. */
+  timeout?: number;
+}
+
+/** Options of {@link TaskQueue.submitTasks}: {@link SubmitTaskOptions} for every task, plus per-task ids. */
+export interface SubmitTasksOptions extends Omit<SubmitTaskOptions, 'taskId'> {
+  /** Ids (idempotency keys), one per task in order; `undefined` entries get a random UUID. */
+  taskIds?: ReadonlyArray<string | undefined>;
+}
+
+/** Options of {@link TaskQueue.waitForResult}. */
+export interface WaitForResultOptions {
+  /** Seconds to wait before a `TimeoutError`. @default 30 */
+  timeout?: number;
+  /** Aborts the wait (not the task) with a `CancelledError`. */
+  signal?: AbortSignal;
+}
+
+/** What {@link TaskQueue.stats} returns. Counts are of tasks, ages in seconds. */
+export interface TaskQueueStats {
+  /** Tasks waiting for a worker. */
+  queued: number;
+  /** Tasks waiting for their delay or retry backoff. */
+  delayed: number;
+  /** Tasks a worker holds now. */
+  processing: number;
+  /** Tasks completed since the queue was created (a running total). */
+  completed: number;
+  /** Tasks that failed for good since the queue was created (a running total). */
+  failed: number;
+  /** Failed tasks still in the dead-letter list (they leave it by redrive or after `resultTtl`). */
+  deadLettered: number;
+  /** Age in seconds of the oldest task waiting for a worker; 0 when none waits. */
+  oldestAge: number;
+}
+
+/** Options of {@link TaskQueue}. */
+export interface TaskQueueOptions {
+  /**
+   * Queue name: workers of the same name share its tasks. Letters, digits and most punctuation;
+   * at most 200 characters.
+   * @default 'default'
+   */
+  name?: string;
+  /**
+   * Redis to keep the queue on: a `redis://` URL, an ioredis `Redis` or `Cluster`, or
+   * `{ nodes: [...] }`. Without it the queue lives in this process's memory (queues of the same
+   * name in one process share their tasks).
+   */
+  redis?: RedisInput;
+  /** Connection settings for a connection we create (seconds). */
+  redisOptions?: RedisConnectionOptions;
+  /** A custom backend; overrides `redis`. */
+  backend?: QueueBackend;
+  /**
+   * Seconds a finished (completed, failed or cancelled) task and its result are kept.
+   * @default 86400 (one day)
+   */
+  resultTtl?: number;
+  /**
+   * Key prefix for Redis keys; every key of one queue also carries the hash tag `{name}`.
+   * @default 'azs:worker:'
+   */
+  prefix?: string;
+  /** Largest task data accepted, in bytes of JSON. @default 1048576 (1 MiB) */
+  maxDataBytes?: number;
+  /** Largest handler result accepted, in bytes of JSON. @default 1048576 (1 MiB) */
+  maxResultBytes?: number;
+  /** Where to report metrics. @default noopMetrics */
+  metrics?: MetricsSink;
+}
+
+/** Retry delays between attempts. */
+export interface TaskBackoffOptions {
+  /** `exponential`: `delay * 2^(attempt-1)`; `fixed`: `delay` every time. @default 'exponential' */
+  type?: 'exponential' | 'fixed';
+  /** Base delay in seconds. @default 1 */
+  delay?: number;
+  /** Pick each delay at random between half and all of it, so retries of many tasks spread out. @default true */
+  jitter?: boolean;
+  /** Largest delay in seconds. @default 3600 */
+  maxDelay?: number;
+}
+
+/** What a handler receives next to the task's data. */
+export interface TaskContext {
+  /** The task id. */
+  taskId: string;
+  /** This attempt's number, from 1. */
+  attempt: number;
+  /** Aborts on the task's timeout, on `cancelTask`, on a forced shutdown or when another worker took the task over. */
+  signal: AbortSignal;
+  /** Reports progress (a finite number, e.g. percent); visible in `getTask().progress`. */
+  progress(n: number): Promise<void>;
+}
+
+/** A task handler: takes the task's data, returns its (JSON-encodable) result. */
+export type TaskHandler<D = unknown, R = unknown> = (data: D, ctx: TaskContext) => Promise<R> | R;
+
+/** Options of {@link BackgroundWorker}. */
+export interface BackgroundWorkerOptions<D = unknown, R = unknown> {
+  /** The queue: its name (created with `redis`/`resultTtl` below and closed on stop) or a {@link TaskQueue} you own. @default 'default' */
+  queue?: string | import('./queue.js').TaskQueue;
+  /** Runs each task. */
+  handler: TaskHandler<D, R>;
+  /** Tasks run at once in this process (the seed's `num_workers`). @default 4 */
+  numWorkers?: number;
+  /** Redis for a queue given by name; see {@link TaskQueueOptions.redis}. */
+  redis?: RedisInput;
+  /** Result retention for a queue given by name, seconds. @default 86400 */
+  resultTtl?: number;
+  /** Attempts per task unless the task sets its own. @default 3 */
+  attempts?: number;
+  /** Delay between attempts. @default { type: 'exponential', delay: 1, jitter: true } */
+  backoff?: TaskBackoffOptions;
+  /** Seconds an attempt may run before `ctx.signal` aborts and the attempt fails. @default no limit */
+  timeout?: number;
+  /**
+   * Seconds without a heartbeat after which another worker reclaims a task (the worker is
+   * presumed dead). Heartbeats are sent every `min(1, visibilityTimeout / 3)` seconds.
+   * @default 30
+   */
+  visibilityTimeout?: number;
+  /** Stop gracefully on SIGTERM and SIGINT, then re-raise the signal. @default false */
+  handleSignals?: boolean;
+  /** Seconds {@link BackgroundWorker.stop} waits for running tasks when called by a signal. @default 30 */
+  shutdownTimeout?: number;
+  /** Where to report metrics. @default the queue's, or noopMetrics */
+  metrics?: MetricsSink;
+}
+
+/** Payload of the `completed` event. */
+export interface TaskCompletedEvent {
+  taskId: string;
+  attempt: number;
+  result: unknown;
+  /** Seconds the attempt took. */
+  duration: number;
+}
+
+/** Payload of the `failed`, `retrying` and `deadLettered` events. */
+export interface TaskFailedEvent {
+  taskId: string;
+  attempt: number;
+  error: Error;
+  /** For `retrying`: seconds until the next attempt. */
+  retryDelay?: number;
+}
+
+/** Events of {@link BackgroundWorker}. */
+export type WorkerEventMap = {
+  /** A task's handler returned and its result was recorded. */
+  completed: (e: TaskCompletedEvent) => void;
+  /** A task failed for good (no attempts left, or an `UnrecoverableError`). */
+  failed: (e: TaskFailedEvent) => void;
+  /** An attempt failed and the task will run again after `retryDelay` seconds. */
+  retrying: (e: TaskFailedEvent) => void;
+  /** A failed task was put in the dead-letter list. */
+  deadLettered: (e: TaskFailedEvent) => void;
+  /** The worker's own loop hit an error (e.g. Redis unavailable); it keeps trying. */
+  error: (e: Error) => void;
+};
+
+/** Options of {@link BackgroundWorker.stop}. */
+export interface WorkerStopOptions {
+  /** Seconds to let running tasks finish; the rest are aborted and released to other workers at once. @default 30 */
+  timeout?: number;
+}

@@ -1,0 +1,630 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import {
+  CancelledError,
+  ClosedError,
+  TimeoutError,
+  ValidationError,
+  describeValue,
+  isUnrecoverableError,
+  isValidationError,
+} from '../core/errors.js';
+import { type Disposer, Emitter } from '../core/events.js';
+import {
+  type CounterHandle,
+  type GaugeHandle,
+  type HistogramHandle,
+  type MetricsSink,
+  noopMetrics,
+} from '../core/metrics.js';
+import {
+  assertFunction,
+  assertNumber,
+  assertObject,
+  assertOneOf,
+  assertSeconds,
+} from '../core/validate.js';
+import type { ClaimedTask, Completion, QueueBackend, TaskRef, WorkWaiter } from './backend.js';
+import { type LocalCanceller, TaskQueue, encodeError } from './queue.js';
+import type {
+  BackgroundWorkerOptions,
+  SubmitTaskOptions,
+  SubmitTasksOptions,
+  TaskBackoffOptions,
+  TaskContext,
+  TaskHandler,
+  TaskInfo,
+  WaitForResultOptions,
+  WorkerEventMap,
+  WorkerStopOptions,
+} from './types.js';
+
+interface Running {
+  ref: TaskRef;
+  ac: AbortController;
+  timer: NodeJS.Timeout | undefined;
+  started: number;
+  /** Set when the outcome must not be recorded (cancelled, taken over, released at shutdown). */
+  abandoned: boolean;
+  done: boolean;
+}
+
+interface PendingCompletion {
+  c: Completion;
+  result: unknown;
+  duration: number;
+}
+
+type State = 'idle' | 'running' | 'stopping';
+
+const DEFAULT_BACKOFF: Required<TaskBackoffOptions> = {
+  type: 'exponential',
+  delay: 1,
+  jitter: true,
+  maxDelay: 3600,
+};
+
+/**
+ * Runs a queue's tasks: `numWorkers` at a time in this process, any number of processes per
+ * queue. Tasks are fetched in batches, leases are renewed by heartbeats, a dead worker's tasks
+ * are reclaimed after `visibilityTimeout`, failed attempts are retried with exponential backoff
+ * and jitter, and after the last attempt a task goes to the dead-letter list.
+ *
+ * @example
+ * const worker = new BackgroundWorker({
+ *   queue: 'agent-tasks',
+ *   redis: process.env.REDIS_URL,
+ *   numWorkers: 10,
+ *   handler: async (data, ctx) => runAgent(data, { signal: ctx.signal }),
+ *   handleSignals: true,
+ * });
+ * await worker.start();
+ */
+export class BackgroundWorker<D = unknown, R = unknown> implements LocalCanceller {
+  /** Tasks run at once in this process. */
+  readonly numWorkers: number;
+  /** This worker's consumer name (unique per instance). */
+  readonly consumer: string;
+
+  private q: TaskQueue;
+  private readonly ownsQueue: boolean;
+  private readonly handler: TaskHandler<D, R>;
+  private readonly attempts: number;
+  private readonly backoff: Required<TaskBackoffOptions>;
+  private readonly timeout: number | undefined;
+  private readonly visibilityMs: number;
+  private readonly heartbeatMs: number;
+  private readonly reclaimEveryMs: number;
+  private readonly handleSignals: boolean;
+  private readonly shutdownTimeout: number;
+  private readonly events = new Emitter<WorkerEventMap>();
+
+  private state: State = 'idle';
+  private readonly running = new Map<string, Running>();
+  private completions: PendingCompletion[] = [];
+  private flushScheduled = false;
+  private readonly ops = new Set<Promise<unknown>>();
+  private waiter: WorkWaiter | undefined;
+  private loopDone: Promise<void> | undefined;
+  private slotWaiter: (() => void) | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private lastReclaim = 0;
+  private stopping: Promise<void> | undefined;
+  private signalHandler: ((sig: NodeJS.Signals) => void) | undefined;
+  private readonly retryTimers = new Set<NodeJS.Timeout>();
+
+  private readonly mCompleted: CounterHandle;
+  private readonly mFailed: CounterHandle;
+  private readonly mRetried: CounterHandle;
+  private readonly mDuration: HistogramHandle;
+  private readonly mActive: GaugeHandle;
+
+  constructor(options: BackgroundWorkerOptions<D, R>) {
+    assertObject(options, 'options');
+    this.handler = assertFunction<TaskHandler<D, R>>(options.handler, 'handler');
+    this.numWorkers =
+      options.numWorkers === undefined
+        ? 4
+        : assertNumber(options.numWorkers, 'numWorkers', { integer: true, min: 1, max: 10_000 });
+    this.attempts =
+      options.attempts === undefined
+        ? 3
+        : assertNumber(options.attempts, 'attempts', { integer: true, min: 1, max: 1000 });
+    this.backoff = parseBackoff(options.backoff);
+    this.timeout = options.timeout === undefined ? undefined : assertSeconds(options.timeout, 'timeout');
+    const vt =
+      options.visibilityTimeout === undefined
+        ? 30
+        : assertSeconds(options.visibilityTimeout, 'visibilityTimeout');
+    this.visibilityMs = vt * 1000;
+    this.heartbeatMs = Math.max(20, Math.min(1000, this.visibilityMs / 3));
+    this.reclaimEveryMs = Math.max(100, Math.min(5000, this.visibilityMs / 4));
+    this.handleSignals = options.handleSignals === true;
+    this.shutdownTimeout =
+      options.shutdownTimeout === undefined
+        ? 30
+        : assertNumber(options.shutdownTimeout, 'shutdownTimeout (seconds)', { min: 0 });
+
+    const q = options.queue;
+    if (q instanceof TaskQueue) {
+      if (options.redis !== undefined) {
+        throw new ValidationError('redis cannot be given with a TaskQueue instance as queue', {
+          option: 'redis',
+        });
+      }
+      this.q = q;
+      this.ownsQueue = false;
+    } else if (q === undefined || typeof q === 'string') {
+      this.q = new TaskQueue({
+        name: q ?? 'default',
+        redis: options.redis,
+        resultTtl: options.resultTtl,
+        metrics: options.metrics,
+      });
+      this.ownsQueue = true;
+    } else {
+      throw new ValidationError(
+        `queue must be a queue name or a TaskQueue, received ${describeValue(q)}`,
+        { option: 'queue' },
+      );
+    }
+    this.consumer = `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+    const metrics: MetricsSink = options.metrics ?? this.q.options.metrics ?? noopMetrics;
+    const labels = { queue: this.q.name };
+    this.mCompleted = metrics.counter('worker_tasks_completed_total', labels);
+    this.mFailed = metrics.counter('worker_tasks_failed_total', labels);
+    this.mRetried = metrics.counter('worker_tasks_retried_total', labels);
+    this.mDuration = metrics.histogram('worker_task_duration_seconds', labels);
+    this.mActive = metrics.gauge('worker_tasks_active', labels);
+  }
+
+  /** The queue this worker runs. */
+  get queue(): TaskQueue {
+    return this.q;
+  }
+
+  /** True between {@link start} and {@link stop}. */
+  get isRunning(): boolean {
+    return this.state === 'running';
+  }
+
+  /** Tasks running in this worker now. */
+  get activeCount(): number {
+    return this.running.size;
+  }
+
+  private get backend(): QueueBackend {
+    return this.q.backend;
+  }
+
+  /** Adds a listener; returns a disposer. Events: `completed`, `failed`, `retrying`, `deadLettered`, `error`. */
+  on<K extends keyof WorkerEventMap>(event: K, listener: WorkerEventMap[K]): Disposer {
+    return this.events.on(event, listener);
+  }
+
+  /** Removes a listener. */
+  off<K extends keyof WorkerEventMap>(event: K, listener: WorkerEventMap[K]): void {
+    this.events.off(event, listener);
+  }
+
+  /** Same as {@link TaskQueue.submitTask} on this worker's queue (the seed's single-process form). */
+  submitTask(data: unknown, options?: SubmitTaskOptions): Promise<string> {
+    return this.q.submitTask(data, options);
+  }
+
+  /** Same as {@link TaskQueue.submitTasks}. */
+  submitTasks(items: readonly unknown[], options?: SubmitTasksOptions): Promise<string[]> {
+    return this.q.submitTasks(items, options);
+  }
+
+  /** Same as {@link TaskQueue.getTask}. */
+  getTask<T = R>(id: string): Promise<TaskInfo<T> | null> {
+    return this.q.getTask<T>(id);
+  }
+
+  /** Same as {@link TaskQueue.waitForResult}. */
+  waitForResult<T = R>(id: string, options?: WaitForResultOptions): Promise<T> {
+    return this.q.waitForResult<T>(id, options);
+  }
+
+  /** Same as {@link TaskQueue.cancelTask}. */
+  cancelTask(id: string): Promise<boolean> {
+    return this.q.cancelTask(id);
+  }
+
+  /** Starts taking tasks. Resolves once the worker runs; a second call does nothing. */
+  async start(): Promise<void> {
+    if (this.state === 'running') return;
+    if (this.stopping) await this.stopping;
+    if (this.q.isClosed) {
+      if (!this.ownsQueue) throw new ClosedError(`task queue ${this.q.name} is closed`);
+      this.q = new TaskQueue(this.q.options);
+    }
+    this.waiter = await this.backend.openWaiter();
+    this.state = 'running';
+    this.q.localWorkers.add(this);
+    this.heartbeatTimer = setInterval(() => this.heartbeat(), this.heartbeatMs);
+    this.heartbeatTimer.unref();
+    this.lastReclaim = 0;
+    this.loopDone = this.loop();
+    if (this.handleSignals && !this.signalHandler) {
+      const handler = (sig: NodeJS.Signals) => {
+        process.off('SIGTERM', handler);
+        process.off('SIGINT', handler);
+        this.signalHandler = undefined;
+        void this.stop({ timeout: this.shutdownTimeout })
+          .catch(() => undefined)
+          .finally(() => {
+            // Re-raise so the process ends as it would have without us, unless the app listens.
+            if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+          });
+      };
+      this.signalHandler = handler;
+      process.on('SIGTERM', handler);
+      process.on('SIGINT', handler);
+    }
+  }
+
+  /**
+   * Stops taking tasks, lets running ones finish for up to `timeout` seconds, then aborts the rest
+   * (`ctx.signal`) and gives them back to the queue at once, so another worker takes them
+   * without waiting for `visibilityTimeout`. Closes the queue if the worker created it.
+   */
+  stop(options: WorkerStopOptions = {}): Promise<void> {
+    assertObject(options, 'options');
+    const timeout =
+      options.timeout === undefined
+        ? 30
+        : assertNumber(options.timeout, 'timeout (seconds)', { min: 0 });
+    if (this.stopping) return this.stopping;
+    if (this.state !== 'running') {
+      return this.ownsQueue ? this.q.close() : Promise.resolve();
+    }
+    this.stopping = this.doStop(timeout).finally(() => {
+      this.stopping = undefined;
+    });
+    return this.stopping;
+  }
+
+  private async doStop(timeout: number): Promise<void> {
+    this.state = 'stopping';
+    if (this.signalHandler) {
+      process.off('SIGTERM', this.signalHandler);
+      process.off('SIGINT', this.signalHandler);
+      this.signalHandler = undefined;
+    }
+    this.wakeLoop();
+    await this.waiter?.close();
+    await this.loopDone?.catch(() => undefined);
+    const deadline = performance.now() + timeout * 1000;
+    while (this.running.size > 0 && performance.now() < deadline) {
+      await new Promise<void>((resolve) => {
+        this.slotWaiter = resolve;
+        setTimeout(resolve, Math.min(50, Math.max(1, deadline - performance.now()))).unref();
+      });
+    }
+    const left: TaskRef[] = [];
+    for (const r of this.running.values()) {
+      r.abandoned = true;
+      left.push(r.ref);
+      r.ac.abort(new CancelledError(`task ${r.ref.id} was released: the worker is shutting down`));
+      this.finishRun(r);
+    }
+    clearInterval(this.heartbeatTimer);
+    for (const t of this.retryTimers) clearTimeout(t);
+    this.retryTimers.clear();
+    await this.flush();
+    while (this.ops.size > 0) await Promise.allSettled([...this.ops]);
+    try {
+      await this.backend.release(this.consumer, left, Date.now());
+    } catch (e) {
+      this.emitError(e);
+    }
+    this.q.localWorkers.delete(this);
+    this.state = 'idle';
+    if (this.ownsQueue) await this.q.close();
+  }
+
+  /** @internal Aborts a task running here at once (called by cancelTask in this process). */
+  abortLocal(taskId: string): void {
+    const r = this.running.get(taskId);
+    if (!r || r.done) return;
+    r.abandoned = true;
+    r.ac.abort(new CancelledError(`task ${taskId} was cancelled`));
+    this.finishRun(r);
+  }
+
+  private wakeLoop(): void {
+    const w = this.slotWaiter;
+    this.slotWaiter = undefined;
+    w?.();
+  }
+
+  private async loop(): Promise<void> {
+    let errorDelay = 50;
+    while (this.state === 'running') {
+      const free = this.numWorkers - this.running.size;
+      if (free <= 0) {
+        await new Promise<void>((resolve) => {
+          this.slotWaiter = resolve;
+        });
+        // Let every task that finishes in this turn of the event loop free its slot, so the
+        // next claim fetches a batch instead of one task.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        continue;
+      }
+      const batch = this.takeCompletions();
+      const now = Date.now();
+      const reclaim = now - this.lastReclaim >= this.reclaimEveryMs;
+      let res: Awaited<ReturnType<QueueBackend['claim']>>;
+      try {
+        res = await this.backend.claim({
+          consumer: this.consumer,
+          count: free,
+          now,
+          reclaimIdleMs: reclaim ? this.visibilityMs : 0,
+          defaultAttempts: this.attempts,
+          completions: batch.map((b) => b.c),
+        });
+        if (reclaim) this.lastReclaim = now;
+        errorDelay = 50;
+      } catch (e) {
+        // Keep the results: they go out with the next call.
+        this.completions = batch.concat(this.completions);
+        this.emitError(e);
+        await sleep(errorDelay);
+        errorDelay = Math.min(errorDelay * 2, 5000);
+        continue;
+      }
+      this.completed(batch);
+      for (const t of res.tasks) this.runTask(t);
+      if (res.tasks.length > 0) continue;
+      if (this.state !== 'running') break;
+      let waitMs = this.reclaimEveryMs;
+      if (res.nextDueAt !== null) waitMs = Math.min(waitMs, res.nextDueAt - Date.now());
+      if (waitMs > 0) await this.waiter?.wait(res.token, waitMs);
+    }
+  }
+
+  private runTask(t: ClaimedTask): void {
+    const prev = this.running.get(t.id);
+    if (prev) {
+      // We were handed the task again (our lease lapsed and we reclaimed it): the old run is void.
+      prev.abandoned = true;
+      prev.ac.abort(new CancelledError(`task ${t.id} was taken over by a newer attempt`));
+      this.finishRun(prev);
+    }
+    const ac = new AbortController();
+    const run: Running = {
+      ref: { id: t.id, lane: t.lane, entryId: t.entryId, attempt: t.attempt },
+      ac,
+      timer: undefined,
+      started: performance.now(),
+      abandoned: false,
+      done: false,
+    };
+    this.running.set(t.id, run);
+    this.mActive.inc();
+    const timeout = t.timeout > 0 ? t.timeout : this.timeout;
+    if (timeout !== undefined) {
+      run.timer = setTimeout(() => {
+        const err = new TimeoutError(`task ${t.id} timed out after ${timeout} s`, {
+          context: { taskId: t.id, timeout },
+        });
+        ac.abort(err);
+        this.onFailure(run, err, t.maxAttempts);
+      }, timeout * 1000);
+    }
+    let data: D;
+    try {
+      data = this.q.resultCodec.decode<D>(t.data, 'task data');
+    } catch (e) {
+      this.onFailure(run, e, 1);
+      return;
+    }
+    const ref = run.ref;
+    const ctx: TaskContext = {
+      taskId: t.id,
+      attempt: t.attempt,
+      signal: ac.signal,
+      progress: async (n: number) => {
+        assertNumber(n, 'progress');
+        if (!run.done) await this.backend.progress(ref, n, Date.now());
+      },
+    };
+    let p: Promise<R>;
+    try {
+      p = Promise.resolve(this.handler(data, ctx));
+    } catch (e) {
+      p = Promise.reject(e);
+    }
+    p.then(
+      (result) => this.onSuccess(run, result, t.maxAttempts),
+      (e) => this.onFailure(run, e, t.maxAttempts),
+    );
+  }
+
+  private finishRun(run: Running): boolean {
+    if (run.done) return false;
+    run.done = true;
+    if (run.timer) clearTimeout(run.timer);
+    if (this.running.get(run.ref.id) === run) this.running.delete(run.ref.id);
+    this.mActive.dec();
+    this.wakeLoop();
+    return true;
+  }
+
+  private onSuccess(run: Running, result: R, maxAttempts: number): void {
+    if (run.done) return;
+    if (run.abandoned) {
+      this.finishRun(run);
+      return;
+    }
+    let text: string;
+    try {
+      text = this.q.resultCodec.encode(result === undefined ? null : result, 'task result');
+    } catch (e) {
+      // A result that cannot be stored will not become storable on a retry.
+      this.onFailure(run, e, maxAttempts, true);
+      return;
+    }
+    const duration = (performance.now() - run.started) / 1000;
+    this.finishRun(run);
+    this.completions.push({ c: { ...run.ref, result: text }, result, duration });
+    this.scheduleFlush();
+  }
+
+  private onFailure(run: Running, e: unknown, maxAttempts: number, unrecoverable = false): void {
+    if (run.done) return;
+    this.finishRun(run);
+    if (run.abandoned) return;
+    const max = maxAttempts > 0 ? maxAttempts : this.attempts;
+    const final =
+      unrecoverable || isUnrecoverableError(e) || isValidationError(e) || run.ref.attempt >= max;
+    const now = Date.now();
+    const delay = final ? 0 : backoffSeconds(this.backoff, run.ref.attempt);
+    const retryAt = final ? null : now + Math.round(delay * 1000);
+    const error = e instanceof Error ? e : new Error(String(e));
+    const op = this.backend
+      .fail([{ ...run.ref, error: encodeError(e), retryAt }], now)
+      .then(([outcome]) => {
+        const ev = { taskId: run.ref.id, attempt: run.ref.attempt, error };
+        if (outcome === 'retry') {
+          this.mRetried.inc();
+          this.events.emit('retrying', { ...ev, retryDelay: delay });
+          if (retryAt !== null && retryAt > now) this.wakeAt(retryAt);
+        } else if (outcome === 'dead') {
+          this.mFailed.inc();
+          this.events.emit('failed', ev);
+          this.events.emit('deadLettered', ev);
+        }
+      })
+      .catch((err) => this.emitError(err));
+    this.track(op);
+  }
+
+  private wakeAt(at: number): void {
+    const t = setTimeout(
+      () => {
+        this.retryTimers.delete(t);
+        if (this.state === 'running') void this.waiter?.notify();
+      },
+      Math.max(0, at - Date.now()) + 2,
+    );
+    t.unref();
+    this.retryTimers.add(t);
+  }
+
+  private takeCompletions(): PendingCompletion[] {
+    const c = this.completions;
+    this.completions = [];
+    return c;
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    // After the current turn: the loop may take these completions along with its next claim.
+    setImmediate(() => {
+      this.flushScheduled = false;
+      if (this.completions.length > 0) this.track(this.flush());
+    });
+  }
+
+  private async flush(): Promise<void> {
+    const batch = this.takeCompletions();
+    if (batch.length === 0) return;
+    try {
+      await this.backend.complete(
+        batch.map((b) => b.c),
+        Date.now(),
+      );
+      this.completed(batch);
+    } catch (e) {
+      this.completions = batch.concat(this.completions);
+      this.emitError(e);
+      if (this.state === 'running') setTimeout(() => this.scheduleFlush(), 200).unref();
+    }
+  }
+
+  private completed(batch: PendingCompletion[]): void {
+    for (const b of batch) {
+      this.mCompleted.inc();
+      this.mDuration.observe(b.duration);
+      if (this.events.has('completed')) {
+        this.events.emit('completed', {
+          taskId: b.c.id,
+          attempt: b.c.attempt,
+          result: b.result,
+          duration: b.duration,
+        });
+      }
+    }
+  }
+
+  private heartbeat(): void {
+    if (this.running.size === 0) return;
+    const runs = [...this.running.values()];
+    const op = this.backend
+      .heartbeat(
+        this.consumer,
+        runs.map((r) => r.ref),
+        Date.now(),
+      )
+      .then((outcomes) => {
+        outcomes.forEach((o, i) => {
+          const r = runs[i];
+          if (!r || r.done || o === 'ok') return;
+          r.abandoned = true;
+          r.ac.abort(
+            o === 'cancelled'
+              ? new CancelledError(`task ${r.ref.id} was cancelled`)
+              : new CancelledError(`task ${r.ref.id} was taken over by another worker`),
+          );
+          this.finishRun(r);
+        });
+      })
+      .catch((e) => this.emitError(e));
+    this.track(op);
+  }
+
+  private track(p: Promise<unknown>): void {
+    this.ops.add(p);
+    void p.finally(() => this.ops.delete(p));
+  }
+
+  private emitError(e: unknown): void {
+    this.events.emit('error', e instanceof Error ? e : new Error(String(e)));
+  }
+}
+
+function parseBackoff(b: TaskBackoffOptions | undefined): Required<TaskBackoffOptions> {
+  if (b === undefined) return DEFAULT_BACKOFF;
+  assertObject(b, 'backoff');
+  return {
+    type:
+      b.type === undefined ? 'exponential' : assertOneOf(b.type, 'backoff.type', ['exponential', 'fixed']),
+    delay: b.delay === undefined ? 1 : assertNumber(b.delay, 'backoff.delay (seconds)', { min: 0 }),
+    jitter: b.jitter === undefined ? true : assertBoolean(b.jitter, 'backoff.jitter'),
+    maxDelay:
+      b.maxDelay === undefined ? 3600 : assertNumber(b.maxDelay, 'backoff.maxDelay (seconds)', { min: 0 }),
+  };
+}
+
+function assertBoolean(v: unknown, option: string): boolean {
+  if (typeof v !== 'boolean') {
+    throw new ValidationError(`${option} must be a boolean, received ${describeValue(v)}`, { option });
+  }
+  return v;
+}
+
+/** Seconds before attempt `attempt + 1`, with "equal jitter": uniformly in [d/2, d]. */
+export function backoffSeconds(b: Required<TaskBackoffOptions>, attempt: number): number {
+  const base = b.type === 'fixed' ? b.delay : b.delay * 2 ** Math.max(0, attempt - 1);
+  const d = Math.min(base, b.maxDelay);
+  return b.jitter ? d / 2 + (Math.random() * d) / 2 : d;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
