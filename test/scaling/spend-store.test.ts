@@ -1,0 +1,89 @@
+import { Cluster, Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { isBackendUnavailableError } from '../../src/core/errors.js';
+import { MemorySpendStore, RedisSpendStore } from '../../src/scaling/index.js';
+import { servers, startRedisServer, uniquePrefix } from '../harness/env.js';
+import { spendStoreContract } from './spend-store.contract.js';
+
+const s = servers();
+
+spendStoreContract('memory', () => new MemorySpendStore());
+spendStoreContract(
+  'redis standalone',
+  () => new RedisSpendStore(s.redisUrl, { prefix: uniquePrefix('cost') }),
+);
+spendStoreContract(
+  'redis requirepass',
+  () => new RedisSpendStore(s.redisAuthUrl, { prefix: uniquePrefix('cost') }),
+);
+spendStoreContract(
+  'redis cluster',
+  () => new RedisSpendStore({ nodes: s.clusterNodes }, { prefix: uniquePrefix('cost') }),
+);
+
+describe('MemorySpendStore expiry', () => {
+  it('drops a bucket ttl seconds after its last write', async () => {
+    let now = 0;
+    const m = new MemorySpendStore(() => now);
+    await m.add(1, 5, 'a', 3600);
+    now = 3599_000;
+    expect(await m.total(1)).toBe(5);
+    now = 3600_000;
+    expect(await m.total(1)).toBe(0);
+    expect(await m.categories(1)).toEqual({});
+  });
+});
+
+describe('RedisSpendStore keys', () => {
+  const raw = new Redis(s.redisUrl);
+  afterAll(() => raw.quit());
+
+  it('one INCRBYFLOAT key per hour with an expiry, categories in a hash with the same tag', async () => {
+    const prefix = uniquePrefix('cost');
+    const store = new RedisSpendStore(s.redisUrl, { prefix, name: 'team-a' });
+    const hour = Math.floor(Date.UTC(2026, 10, 28, 15, 30) / 3_600_000);
+    await store.add(hour, 2.5, 'llm', 7200);
+    const key = store.keyFor(hour);
+    expect(key).toBe(`${prefix}{team-a:2026-11-28T15}`);
+    expect(await raw.get(key)).toBe('2.5');
+    const ttl = await raw.ttl(key);
+    expect(ttl).toBeGreaterThan(7000);
+    expect(ttl).toBeLessThanOrEqual(7200);
+    expect(await raw.hget(`${key}:categories`, 'llm')).toBe('2.5');
+    expect(await raw.ttl(`${key}:categories`)).toBeGreaterThan(7000);
+    await store.close();
+  });
+
+  it('a caller-owned client is left open by close()', async () => {
+    const client = new Redis(s.redisUrl);
+    const store = new RedisSpendStore(client, { prefix: uniquePrefix('cost') });
+    await store.add(1, 1, undefined, 3600);
+    await store.close();
+    expect(await client.ping()).toBe('PONG');
+    await client.quit();
+  });
+
+  it('works with a caller-owned Cluster client', async () => {
+    const cluster = new Cluster(s.clusterNodes);
+    const store = new RedisSpendStore(cluster, { prefix: uniquePrefix('cost') });
+    await store.add(7, 1.25, 'llm', 3600);
+    expect(await store.total(7)).toBe(1.25);
+    await store.close();
+    expect(cluster.status).toBe('ready');
+    await cluster.quit();
+  });
+
+  it('a dead server is a BackendUnavailableError without the password', async () => {
+    const own = await startRedisServer({ password: 'hunter2-secret' });
+    const store = new RedisSpendStore(own.url, {
+      prefix: uniquePrefix('cost'),
+      connection: { connectTimeout: 1, commandTimeout: 1 },
+    });
+    await store.add(1, 1, undefined, 3600);
+    await own.kill();
+    const err = await store.add(1, 1, undefined, 3600).catch((e: unknown) => e);
+    expect(isBackendUnavailableError(err)).toBe(true);
+    expect(String((err as Error).message)).not.toContain('hunter2-secret');
+    await store.close();
+  });
+});
