@@ -88,6 +88,13 @@ export interface MetricsOptions {
    * @default 'queue_depth'
    */
   queueDepthMetric?: string;
+  /** Counter of LLM calls, for `snapshot().llmRateLimitRate`. @default 'llm_requests_total' */
+  llmRequestsMetric?: string;
+  /**
+   * Counter of LLM calls answered 429, for `snapshot().llmRateLimitRate`.
+   * @default 'llm_rate_limited_total'
+   */
+  llmRateLimitedMetric?: string;
   /**
    * How `record(name, value)` treats a name, overriding the built-in rules (see
    * {@link Metrics.record}).
@@ -124,7 +131,7 @@ export interface HistogramSummary {
  */
 export interface MetricsSnapshot {
   /** When the snapshot was taken, milliseconds since the epoch. */
-  timestamp: number;
+  timestampMs: number;
   /** Seconds the rates cover (up to `window`; less just after start). */
   windowSeconds: number;
   /** Latency percentiles of `latencyMetric` in milliseconds; absent when nothing was recorded. */
@@ -137,11 +144,16 @@ export interface MetricsSnapshot {
   httpRequestsPerSecond: number;
   /** Errors / requests over the window, 0..1 (0 when there were no requests). */
   errorRate: number;
+  /**
+   * Rate-limited (HTTP 429) LLM calls / LLM calls over the window, 0..1; absent when no LLM
+   * call was counted in the window.
+   */
+  llmRateLimitRate?: number;
   /** Process CPU use since the previous snapshot, as a fraction (0..1) of all available cores. */
   cpu: number;
   /** Resident memory as a fraction (0..1) of the container limit, else of total memory. */
   memory: number;
-  /** Sum of the queue-depth gauges now; absent when no such gauge exists. */
+  /** Sum of the queue-depth gauges now (never below 0); absent when no such gauge exists. */
   queueDepth?: number;
   /** Queue depth seen by earlier snapshots inside the window, oldest first, then now. */
   queueDepthHistory: number[];
@@ -322,6 +334,8 @@ export class Metrics implements MetricsSink {
   private readonly errorsMetric: string;
   private readonly latencyMetric: string;
   private readonly queueDepthMetric: string;
+  private readonly llmRequestsMetric: string;
+  private readonly llmRateLimitedMetric: string;
   private readonly now: () => number;
   private samples: Sample[];
   private cpuMark: { at: number; usage: NodeJS.CpuUsage };
@@ -385,6 +399,14 @@ export class Metrics implements MetricsSink {
     this.queueDepthMetric = assertString(
       options.queueDepthMetric ?? 'queue_depth',
       'queueDepthMetric',
+    );
+    this.llmRequestsMetric = assertString(
+      options.llmRequestsMetric ?? 'llm_requests_total',
+      'llmRequestsMetric',
+    );
+    this.llmRateLimitedMetric = assertString(
+      options.llmRateLimitedMetric ?? 'llm_rate_limited_total',
+      'llmRateLimitedMetric',
     );
     this.now = options.now === undefined ? Date.now : assertFunction(options.now, 'now');
     this.samples = [{ t: this.now(), counters: new Map(), queueDepth: undefined, cpu: undefined }];
@@ -651,12 +673,15 @@ export class Metrics implements MetricsSink {
     const errors = this.deltaOf(this.errorsMetric, totals, ref);
     const requestRate = dt > 0 ? requests / dt : 0;
     const errorRate = requests > 0 ? Math.min(1, errors / requests) : 0;
+    const llmCalls = this.deltaOf(this.llmRequestsMetric, totals, ref);
+    const llmLimited = this.deltaOf(this.llmRateLimitedMetric, totals, ref);
+    if (queueDepth !== undefined && queueDepth < 0) queueDepth = 0;
     const inWindow = this.samples.filter((s) => s.t >= cutoff && s.t < now);
 
     this.keepSample({ t: now, counters: totals, queueDepth, cpu });
 
     const snap: MetricsSnapshot = {
-      timestamp: now,
+      timestampMs: now,
       windowSeconds: dt,
       requestRate,
       httpRequestsPerSecond: requestRate,
@@ -673,6 +698,7 @@ export class Metrics implements MetricsSink {
       histograms,
     };
     if (queueDepth !== undefined) snap.queueDepth = queueDepth;
+    if (llmCalls > 0) snap.llmRateLimitRate = Math.min(1, llmLimited / llmCalls);
     if (latency && latency.count > 0) {
       snap.p50LatencyMs = latency.quantiles[0]! * 1000;
       snap.p95LatencyMs = latency.quantiles[1]! * 1000;

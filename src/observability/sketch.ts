@@ -178,6 +178,9 @@ export function summarize(
   }
   const quantiles = qs.map((q) => {
     const rank = Math.max(1, Math.ceil(q * count));
+    // The extremes are known exactly.
+    if (rank >= count) return max;
+    if (rank === 1) return min;
     // Everything in the zero bucket is within MIN_TRACKED of the exact minimum.
     if (rank <= zero) return min;
     let seen = zero;
