@@ -8,7 +8,7 @@ import { isValidationError } from '../../src/core/errors.js';
 import type { MetricsSink } from '../../src/core/metrics.js';
 import { Metrics } from '../../src/observability/index.js';
 import { ScalingAdvisor, type ScalingSnapshot } from '../../src/scaling/index.js';
-import { parsePrometheus, valueOf } from './prom-parse.js';
+import { parsePrometheus, sampleValue } from './prom-parse.js';
 
 function clock(start = 1_800_000_000_000) {
   let t = start;
@@ -67,16 +67,16 @@ describe('Metrics as the core MetricsSink', () => {
     const h = m.histogram('cache_get_seconds');
     for (const v of [0.0005, 0.003, 0.003, 0.2, 7]) h.observe(v);
     const fams = parsePrometheus(await m.prometheus());
-    expect(valueOf(fams, 'azscale_cache_hits_total', { tier: 'l1' })).toBe(5);
-    expect(valueOf(fams, 'azscale_limiter_in_flight')).toBe(11);
+    expect(sampleValue(fams, 'azscale_cache_hits_total', { tier: 'l1' })).toBe(5);
+    expect(sampleValue(fams, 'azscale_limiter_in_flight')).toBe(11);
     expect(fams.get('azscale_cache_get_seconds')?.type).toBe('histogram');
-    expect(valueOf(fams, 'azscale_cache_get_seconds_bucket', { le: '0.001' })).toBe(1);
-    expect(valueOf(fams, 'azscale_cache_get_seconds_bucket', { le: '0.005' })).toBe(3);
-    expect(valueOf(fams, 'azscale_cache_get_seconds_bucket', { le: '0.25' })).toBe(4);
-    expect(valueOf(fams, 'azscale_cache_get_seconds_bucket', { le: '5' })).toBe(4);
-    expect(valueOf(fams, 'azscale_cache_get_seconds_bucket', { le: '10' })).toBe(5);
-    expect(valueOf(fams, 'azscale_cache_get_seconds_count')).toBe(5);
-    expect(valueOf(fams, 'azscale_cache_get_seconds_sum')).toBeCloseTo(7.2065, 10);
+    expect(sampleValue(fams, 'azscale_cache_get_seconds_bucket', { le: '0.001' })).toBe(1);
+    expect(sampleValue(fams, 'azscale_cache_get_seconds_bucket', { le: '0.005' })).toBe(3);
+    expect(sampleValue(fams, 'azscale_cache_get_seconds_bucket', { le: '0.25' })).toBe(4);
+    expect(sampleValue(fams, 'azscale_cache_get_seconds_bucket', { le: '5' })).toBe(4);
+    expect(sampleValue(fams, 'azscale_cache_get_seconds_bucket', { le: '10' })).toBe(5);
+    expect(sampleValue(fams, 'azscale_cache_get_seconds_count')).toBe(5);
+    expect(sampleValue(fams, 'azscale_cache_get_seconds_sum')).toBeCloseTo(7.2065, 10);
   });
 
   it('a value equal to a bucket bound falls in that bucket (le is inclusive)', async () => {
@@ -84,8 +84,8 @@ describe('Metrics as the core MetricsSink', () => {
     m.histogram('x_seconds').observe(1);
     m.histogram('x_seconds').observe(2);
     const fams = parsePrometheus(await m.prometheus());
-    expect(valueOf(fams, 'azscale_x_seconds_bucket', { le: '1' })).toBe(1);
-    expect(valueOf(fams, 'azscale_x_seconds_bucket', { le: '2' })).toBe(2);
+    expect(sampleValue(fams, 'azscale_x_seconds_bucket', { le: '1' })).toBe(1);
+    expect(sampleValue(fams, 'azscale_x_seconds_bucket', { le: '2' })).toBe(2);
   });
 
   it('_bytes histograms get byte buckets, and bucketsByMetric overrides', async () => {
@@ -93,8 +93,8 @@ describe('Metrics as the core MetricsSink', () => {
     m.histogram('cache_value_bytes').observe(5000);
     m.histogram('queue_wait_seconds').observe(100);
     const fams = parsePrometheus(await m.prometheus());
-    expect(valueOf(fams, 'azscale_cache_value_bytes_bucket', { le: '16384' })).toBe(1);
-    expect(valueOf(fams, 'azscale_cache_value_bytes_bucket', { le: '4096' })).toBe(0);
+    expect(sampleValue(fams, 'azscale_cache_value_bytes_bucket', { le: '16384' })).toBe(1);
+    expect(sampleValue(fams, 'azscale_cache_value_bytes_bucket', { le: '4096' })).toBe(0);
     const waitBuckets = fams
       .get('azscale_queue_wait_seconds')!
       .samples.filter((s) => s.name.endsWith('_bucket'))
@@ -106,7 +106,7 @@ describe('Metrics as the core MetricsSink', () => {
     const m = new Metrics({ prefix: 'app_' });
     m.counter('odd_total', { v: 'a "quoted"\\ back\nslash' }).inc();
     const fams = parsePrometheus(await m.prometheus());
-    expect(valueOf(fams, 'app_odd_total', { v: 'a "quoted"\\ back\nslash' })).toBe(1);
+    expect(sampleValue(fams, 'app_odd_total', { v: 'a "quoted"\\ back\nslash' })).toBe(1);
   });
 
   it('never touches the prom-client global registry; each instance has its own', async () => {
@@ -117,8 +117,8 @@ describe('Metrics as the core MetricsSink', () => {
     b.counter('requests_total').inc(5);
     expect(promGlobalRegister.getMetricsAsArray().length).toBe(before);
     expect(a.registry).not.toBe(b.registry);
-    expect(valueOf(parsePrometheus(await a.prometheus()), 'azscale_requests_total')).toBe(3);
-    expect(valueOf(parsePrometheus(await b.prometheus()), 'azscale_requests_total')).toBe(5);
+    expect(sampleValue(parsePrometheus(await a.prometheus()), 'azscale_requests_total')).toBe(3);
+    expect(sampleValue(parsePrometheus(await b.prometheus()), 'azscale_requests_total')).toBe(5);
   });
 
   it('can share a registry the app already has, next to its own prom-client metrics', async () => {
@@ -129,8 +129,8 @@ describe('Metrics as the core MetricsSink', () => {
     const m = new Metrics({ registry });
     m.counter('requests_total').inc();
     const fams = parsePrometheus(await registry.metrics());
-    expect(valueOf(fams, 'app_logins_total')).toBe(2);
-    expect(valueOf(fams, 'azscale_requests_total')).toBe(1);
+    expect(sampleValue(fams, 'app_logins_total')).toBe(2);
+    expect(sampleValue(fams, 'azscale_requests_total')).toBe(1);
     // A second instance registering the same name in that registry is refused, by name.
     expectValidation(() => new Metrics({ registry }).counter('requests_total'), 'name');
     expect(m.contentType).toBe(registry.contentType);
@@ -211,11 +211,11 @@ describe('record(): the seed form', () => {
     m.record('errors', 0);
     const fams = parsePrometheus(await m.prometheus());
     expect(fams.get('azscale_requests_total')?.type).toBe('counter');
-    expect(valueOf(fams, 'azscale_requests_total')).toBe(10);
-    expect(valueOf(fams, 'azscale_errors_total')).toBe(2);
+    expect(sampleValue(fams, 'azscale_requests_total')).toBe(10);
+    expect(sampleValue(fams, 'azscale_errors_total')).toBe(2);
     expect(fams.get('azscale_latency_seconds')?.type).toBe('histogram');
-    expect(valueOf(fams, 'azscale_latency_seconds_count')).toBe(10);
-    expect(valueOf(fams, 'azscale_latency_seconds_sum')).toBeCloseTo(5.5, 10);
+    expect(sampleValue(fams, 'azscale_latency_seconds_count')).toBe(10);
+    expect(sampleValue(fams, 'azscale_latency_seconds_sum')).toBeCloseTo(5.5, 10);
   });
 
   it('infers the kind from the unit suffix, else sets a gauge; recordKinds overrides', async () => {
@@ -231,14 +231,14 @@ describe('record(): the seed form', () => {
     m.record('requests', 1, { route: '/b' });
     m.record('requests', 1, { route: '/a' });
     const fams = parsePrometheus(await m.prometheus());
-    expect(valueOf(fams, 'azscale_llm_tokens_total')).toBe(750);
-    expect(valueOf(fams, 'azscale_upload_bytes_count')).toBe(1);
+    expect(sampleValue(fams, 'azscale_llm_tokens_total')).toBe(750);
+    expect(sampleValue(fams, 'azscale_upload_bytes_count')).toBe(1);
     expect(fams.get('azscale_queue_depth')?.type).toBe('gauge');
-    expect(valueOf(fams, 'azscale_queue_depth')).toBe(12);
+    expect(sampleValue(fams, 'azscale_queue_depth')).toBe(12);
     expect(fams.get('azscale_tokens')?.type).toBe('counter');
-    expect(valueOf(fams, 'azscale_tokens')).toBe(10);
-    expect(valueOf(fams, 'azscale_requests_total', { route: '/a' })).toBe(2);
-    expect(valueOf(fams, 'azscale_requests_total', { route: '/b' })).toBe(1);
+    expect(sampleValue(fams, 'azscale_tokens')).toBe(10);
+    expect(sampleValue(fams, 'azscale_requests_total', { route: '/a' })).toBe(2);
+    expect(sampleValue(fams, 'azscale_requests_total', { route: '/b' })).toBe(1);
   });
 
   it('passes bad values on as typed errors', () => {
@@ -255,15 +255,15 @@ describe('gauge callbacks', () => {
     const dispose = m.gauge('worker_queue_depth', () => depth, { queue: 'emails' });
     m.gauge('pool_idle', async () => 3);
     let fams = parsePrometheus(await m.prometheus());
-    expect(valueOf(fams, 'azscale_worker_queue_depth', { queue: 'emails' })).toBe(4);
-    expect(valueOf(fams, 'azscale_pool_idle')).toBe(3);
+    expect(sampleValue(fams, 'azscale_worker_queue_depth', { queue: 'emails' })).toBe(4);
+    expect(sampleValue(fams, 'azscale_pool_idle')).toBe(3);
     depth = 9;
     fams = parsePrometheus(await m.prometheus());
-    expect(valueOf(fams, 'azscale_worker_queue_depth', { queue: 'emails' })).toBe(9);
+    expect(sampleValue(fams, 'azscale_worker_queue_depth', { queue: 'emails' })).toBe(9);
     expect(m.snapshot().gauges.pool_idle).toBe(3); // last value the async callback gave
     dispose();
     fams = parsePrometheus(await m.prometheus());
-    expect(valueOf(fams, 'azscale_worker_queue_depth', { queue: 'emails' })).toBeUndefined();
+    expect(sampleValue(fams, 'azscale_worker_queue_depth', { queue: 'emails' })).toBeUndefined();
   });
 
   it('a failing callback drops its series, emits collectError and keeps /metrics working', async () => {
@@ -277,10 +277,10 @@ describe('gauge callbacks', () => {
     m.gauge('nan', () => Number.NaN);
     m.gauge('fine', () => 1);
     const fams = parsePrometheus(await m.prometheus());
-    expect(valueOf(fams, 'azscale_fine')).toBe(1);
-    expect(valueOf(fams, 'azscale_broken')).toBeUndefined();
-    expect(valueOf(fams, 'azscale_rejects')).toBeUndefined();
-    expect(valueOf(fams, 'azscale_nan')).toBeUndefined();
+    expect(sampleValue(fams, 'azscale_fine')).toBe(1);
+    expect(sampleValue(fams, 'azscale_broken')).toBeUndefined();
+    expect(sampleValue(fams, 'azscale_rejects')).toBeUndefined();
+    expect(sampleValue(fams, 'azscale_nan')).toBeUndefined();
     expect(errors.map((e) => e[0]).sort()).toEqual([
       'azscale_broken',
       'azscale_nan',
@@ -473,13 +473,15 @@ describe('/metrics over HTTP', () => {
     expect(res.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
     const text = await res.text();
     const fams = parsePrometheus(text);
-    expect(valueOf(fams, 'azscale_cache_hits_total', { tier: 'l1' })).toBe(3);
-    expect(valueOf(fams, 'azscale_worker_queue_depth')).toBe(12);
-    expect(valueOf(fams, 'azscale_requests_total')).toBe(7);
+    expect(sampleValue(fams, 'azscale_cache_hits_total', { tier: 'l1' })).toBe(3);
+    expect(sampleValue(fams, 'azscale_worker_queue_depth')).toBe(12);
+    expect(sampleValue(fams, 'azscale_requests_total')).toBe(7);
     expect(
-      valueOf(fams, 'azscale_resilience_call_seconds_bucket', { circuit: 'llm', le: '0.5' }),
+      sampleValue(fams, 'azscale_resilience_call_seconds_bucket', { circuit: 'llm', le: '0.5' }),
     ).toBe(50);
-    expect(valueOf(fams, 'azscale_resilience_call_seconds_count', { circuit: 'llm' })).toBe(100);
+    expect(sampleValue(fams, 'azscale_resilience_call_seconds_count', { circuit: 'llm' })).toBe(
+      100,
+    );
     for (const f of fams.values()) {
       expect(f.help.length).toBeGreaterThan(0);
       if (f.type === 'counter') expect(f.name.endsWith('_total')).toBe(true);

@@ -160,7 +160,7 @@ function checkHistogram(f: Family): void {
 }
 
 /** The value of the one sample of `name` whose labels include `labels`. */
-export function valueOf(
+export function sampleValue(
   families: Map<string, Family>,
   name: string,
   labels: Record<string, string> = {},
