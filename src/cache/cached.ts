@@ -94,7 +94,9 @@ export function cached<F extends (...args: never[]) => unknown>(
   fn: F,
   options?: CachedOptions<Parameters<F>>,
 ): CachedFunction<F>;
-export function cached(options?: CachedOptions): CachedDecorator;
+export function cached<Args extends unknown[] = unknown[]>(
+  options?: CachedOptions<Args>,
+): CachedDecorator;
 export function cached(...a: unknown[]): unknown {
   const [first, second, third] = a;
   if (typeof first === 'function') {
