@@ -1,0 +1,642 @@
+/**
+ * The agent service: the seed's chat and async-agent endpoints on azscale primitives.
+ *
+ * - POST /api/chat            history in DistributedSessionManager, LLM call through the cache,
+ *                             a circuit breaker and a (fleet-wide, with Redis) concurrency limit,
+ *                             spend recorded in the CostOptimizer
+ * - POST /api/agent/async     submits to a TaskQueue; BackgroundWorker runs it
+ * - GET  /api/task/:id        status and result (404 for unknown ids)
+ * - GET  /api/session/:id     the conversation so far
+ * - GET  /api/scaling         ScalingAdvisor verdict + this hour's spend
+ * - GET  /metrics, /healthz, /readyz
+ *
+ * In your project, import from 'azscale/...' instead of '../../src/...'.
+ */
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
+import { collectDefaultMetrics } from 'prom-client';
+import { DistributedCache, cachedLLMCall } from '../../src/cache/index.js';
+import {
+  RedisConnection,
+  isBackendUnavailableError,
+  isBudgetExceededError,
+  isCircuitOpenError,
+  isClosedError,
+  isLimitExceededError,
+  isTimeoutError,
+  isValidationError,
+} from '../../src/core/index.js';
+import { DatabaseRouter } from '../../src/db/index.js';
+import { HealthRegistry, Metrics } from '../../src/observability/index.js';
+import {
+  CircuitBreaker,
+  ConcurrencyLimiter,
+  type HttpPool,
+  createHttpPool,
+} from '../../src/resilience/index.js';
+import { CostOptimizer, ScalingAdvisor, type ScalingAssessment } from '../../src/scaling/index.js';
+import { DistributedSessionManager, newSessionId } from '../../src/session/index.js';
+import { BackgroundWorker, type TaskContext, TaskQueue } from '../../src/worker/index.js';
+import { type AgentServiceConfig, redisInput } from './config.js';
+import {
+  type ChatCompletion,
+  type ChatMessage,
+  type ChatModel,
+  type ChatRequest,
+  LLMCallError,
+  LocalModel,
+  OpenAICompatibleModel,
+} from './llm.js';
+
+/** The routes, in one place: tests and the deploy templates check against these. */
+export const ROUTES = Object.freeze({
+  chat: '/api/chat',
+  agentAsync: '/api/agent/async',
+  task: '/api/task/:id',
+  session: '/api/session/:id',
+  scaling: '/api/scaling',
+  metrics: '/metrics',
+  healthz: '/healthz',
+  readyz: '/readyz',
+});
+
+/** Names of the service's own metrics (before the `azscale_` prefix). */
+export const SERVICE_METRICS = Object.freeze({
+  requests: 'http_requests_total',
+  errors: 'http_errors_total',
+  latency: 'http_request_duration_seconds',
+  queueDepth: 'worker_queue_depth',
+  llmCache: 'agent_llm_cache_lookups_total',
+  breakerTrips: 'agent_llm_breaker_trips_total',
+});
+
+/** The task queue's name (also the `queue` label the HPA's queue_depth selector matches). */
+export const QUEUE_NAME = 'agent-tasks';
+
+const ID_PATTERN = '^[A-Za-z0-9_-]{1,128}$';
+const SYSTEM_PROMPT: ChatMessage = {
+  role: 'system',
+  content: 'You are a helpful agent. Answer briefly.',
+};
+
+/** Counters the demo and tests read without parsing /metrics. */
+export interface ServiceStats {
+  chats: number;
+  llmCalls: number;
+  cacheHits: number;
+  cacheMisses: number;
+  breakerTrips: number;
+  tasksSubmitted: number;
+  tasksCompleted: number;
+  tasksFailed: number;
+  rejectedByLimiter: number;
+  rejectedByBreaker: number;
+}
+
+/** A running (or ready to run) service. */
+export interface AgentService {
+  readonly app: FastifyInstance;
+  readonly config: AgentServiceConfig;
+  readonly model: ChatModel;
+  readonly metrics: Metrics;
+  readonly sessions: DistributedSessionManager;
+  readonly cache: DistributedCache;
+  readonly queue: TaskQueue;
+  readonly worker: BackgroundWorker<TaskData> | undefined;
+  readonly limiter: ConcurrencyLimiter;
+  readonly breaker: CircuitBreaker;
+  readonly optimizer: CostOptimizer;
+  readonly advisor: ScalingAdvisor;
+  readonly db: DatabaseRouter | undefined;
+  readonly stats: ServiceStats;
+  /** True once shutdown started: readiness fails and new work is refused. */
+  readonly draining: boolean;
+  /** Starts the worker and the HTTP listener; resolves to the base URL. */
+  listen(): Promise<string>;
+  /** Graceful stop: refuse new requests, finish in-flight ones and running tasks, close backends. */
+  close(): Promise<void>;
+}
+
+/** Options for tests and the demo. */
+export interface CreateAgentServiceOptions {
+  /** Use this model instead of the one the config names. */
+  model?: ChatModel;
+}
+
+interface ChatBody {
+  session_id?: string;
+  message: string;
+}
+interface TaskBody {
+  task: string;
+}
+export interface TaskData {
+  task: string;
+  submitted_by: string;
+}
+
+/** HTTP error with a code for the JSON body. */
+class HttpError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly code: string,
+    message: string,
+    readonly retryAfter?: number,
+  ) {
+    super(message);
+  }
+}
+
+/** Builds the service from a validated configuration. Connects lazily; nothing listens yet. */
+export async function createAgentService(
+  config: AgentServiceConfig,
+  options: CreateAgentServiceOptions = {},
+): Promise<AgentService> {
+  const redis = redisInput(config);
+  const metrics = new Metrics({
+    requestsMetric: SERVICE_METRICS.requests,
+    errorsMetric: SERVICE_METRICS.errors,
+    latencyMetric: SERVICE_METRICS.latency,
+    help: {
+      [SERVICE_METRICS.requests]: 'HTTP requests by method, route and status',
+      [SERVICE_METRICS.errors]: 'HTTP requests answered 5xx, by route',
+      [SERVICE_METRICS.latency]: 'HTTP request duration in seconds, by route',
+      [SERVICE_METRICS.queueDepth]: 'Tasks waiting for a worker (shared queue)',
+    },
+  });
+  // process_cpu_seconds_total, process_resident_memory_bytes, ...: what `azscale advise` reads.
+  collectDefaultMetrics({ register: metrics.registry });
+
+  let pool: HttpPool | undefined;
+  let model: ChatModel;
+  if (options.model) model = options.model;
+  else if (config.llmBaseUrl) {
+    pool = createHttpPool({ maxConnections: 100 });
+    model = new OpenAICompatibleModel({
+      baseUrl: config.llmBaseUrl,
+      apiKey: config.llmApiKey,
+      timeout: config.llmTimeout,
+      pool,
+    });
+  } else {
+    model = new LocalModel({
+      latencyMs: config.llmLatencyMs,
+      failureRate: config.llmFailureRate,
+      seed: config.llmSeed,
+    });
+  }
+
+  const sessions = new DistributedSessionManager({
+    ...(redis ? { redis } : {}),
+    ttl: config.sessionTtl,
+    maxMessages: config.maxHistory,
+    metrics,
+  });
+  const cache = new DistributedCache({
+    ...(redis ? { redis } : {}),
+    ttl: 3600,
+    local: { max: 10_000 },
+    metrics,
+  });
+  const limiter = new ConcurrencyLimiter({
+    concurrency: config.preset.llm_concurrent_requests,
+    ...(redis ? { redis, key: `llm:${config.llmModel}` } : {}),
+    maxQueue: config.llmMaxQueue,
+    queueTimeout: config.llmQueueTimeout,
+    metrics,
+  });
+  const breaker = new CircuitBreaker({
+    name: 'llm',
+    failureThreshold: config.breakerFailures,
+    recoveryTimeout: config.breakerRecovery,
+    // Only provider trouble opens the circuit: a full limiter or a bad request does not.
+    isFailure: (e) =>
+      e instanceof LLMCallError ? e.isProviderFailure : !isLimitExceededError(e) && !isValidationError(e),
+    ...(redis ? { redis } : {}),
+    metrics,
+  });
+  const optimizer = new CostOptimizer({
+    hourlyBudget: config.hourlyBudget,
+    ...(redis ? { redis } : {}),
+    name: 'agent-service',
+    metrics,
+  });
+  const advisor = new ScalingAdvisor({ metrics });
+  const queue = new TaskQueue({ name: QUEUE_NAME, ...(redis ? { redis } : {}), metrics });
+  const db = config.databaseUrl
+    ? new DatabaseRouter({
+        primary: config.databaseUrl,
+        replicas: config.databaseReplicaUrls,
+        readYourWrites: { mode: 'lsn' },
+        metrics,
+      })
+    : undefined;
+  const ping = redis ? new RedisConnection(redis, { connectTimeout: 1, commandTimeout: 1 }) : undefined;
+
+  const stats: ServiceStats = {
+    chats: 0,
+    llmCalls: 0,
+    cacheHits: 0,
+    cacheMisses: 0,
+    breakerTrips: 0,
+    tasksSubmitted: 0,
+    tasksCompleted: 0,
+    tasksFailed: 0,
+    rejectedByLimiter: 0,
+    rejectedByBreaker: 0,
+  };
+  const cacheHit = metrics.counter(SERVICE_METRICS.llmCache, { result: 'hit' });
+  const cacheMiss = metrics.counter(SERVICE_METRICS.llmCache, { result: 'miss' });
+  const trips = metrics.counter(SERVICE_METRICS.breakerTrips);
+  breaker.onOpen(() => {
+    stats.breakerTrips++;
+    trips.inc();
+  });
+  let lastDepth = 0;
+  metrics.gauge(
+    SERVICE_METRICS.queueDepth,
+    async () => {
+      try {
+        const s = await queue.stats();
+        lastDepth = s.queued + s.delayed;
+      } catch {
+        // Redis away: keep the last known depth rather than fail the scrape.
+      }
+      return lastDepth;
+    },
+    { queue: QUEUE_NAME },
+  );
+
+  /** One LLM call: cache first; on a miss, the breaker, then a limiter slot, then the model. */
+  async function llm(messages: ChatMessage[]): Promise<{ completion: ChatCompletion; cached: boolean }> {
+    const request: ChatRequest = {
+      model: config.llmModel,
+      messages,
+      temperature: config.llmTemperature,
+    };
+    let ran = false;
+    const completion = await cachedLLMCall(cache, request, async (req) => {
+      ran = true;
+      try {
+        return await breaker.execute(() =>
+          limiter.run(async () => {
+            stats.llmCalls++;
+            const signal = AbortSignal.timeout(config.llmTimeout * 1000);
+            try {
+              return await model.complete(req, signal);
+            } catch (e) {
+              if (signal.aborted) {
+                throw new LLMCallError(`LLM call timed out after ${config.llmTimeout}s`, 504);
+              }
+              throw e;
+            }
+          }),
+        );
+      } catch (e) {
+        if (isLimitExceededError(e)) stats.rejectedByLimiter++;
+        if (isCircuitOpenError(e)) stats.rejectedByBreaker++;
+        throw e;
+      }
+    });
+    if (ran) {
+      stats.cacheMisses++;
+      cacheMiss.inc();
+      await optimizer.recordLLMUsage({
+        model: completion.model,
+        inputTokens: completion.inputTokens,
+        outputTokens: completion.outputTokens,
+      });
+    } else {
+      stats.cacheHits++;
+      cacheHit.inc();
+    }
+    return { completion, cached: !ran };
+  }
+
+  /** The agent task: plan, one LLM call, a tool step. Progress is visible in GET /api/task/:id. */
+  async function runTask(data: TaskData, ctx: TaskContext) {
+    const step = (ms: number) =>
+      new Promise<void>((resolve, reject) => {
+        const t = setTimeout(resolve, ms);
+        ctx.signal.addEventListener('abort', () => {
+          clearTimeout(t);
+          reject(ctx.signal.reason ?? new Error('aborted'));
+        }, { once: true });
+      });
+    await ctx.progress(10);
+    await step(config.taskLatencyMs / 2);
+    const { completion, cached } = await llm([
+      SYSTEM_PROMPT,
+      { role: 'user', content: data.task },
+    ]);
+    await ctx.progress(90);
+    await step(config.taskLatencyMs / 2);
+    return {
+      answer: completion.content,
+      cached,
+      steps: ['plan', 'llm', 'tool'],
+      submitted_by: data.submitted_by,
+      worker: config.instanceId,
+    };
+  }
+
+  const worker =
+    config.workers > 0
+      ? new BackgroundWorker<TaskData>({
+          queue,
+          handler: runTask,
+          numWorkers: config.workers,
+          timeout: config.taskTimeout,
+          visibilityTimeout: 30,
+          attempts: 3,
+          backoff: { type: 'exponential', delay: 1, jitter: true },
+        })
+      : undefined;
+  worker?.on('completed', () => {
+    stats.tasksCompleted++;
+  });
+  worker?.on('failed', () => {
+    stats.tasksFailed++;
+  });
+
+  const health = new HealthRegistry({ metrics, timeout: 1 });
+  let draining = false;
+  health.register('accepting', () => !draining, { probes: ['readiness'] });
+  if (ping) health.register('redis', () => ping.run('ping', (c) => c.ping()));
+  if (db) health.register('database', () => db.getWritePool().query('SELECT 1'));
+  if (worker) health.register('worker', () => draining || worker.isRunning);
+
+  const app = Fastify({
+    bodyLimit: config.bodyLimitBytes,
+    logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
+    // A request id per request in the logs; the instance id in every answer (see onSend).
+    requestIdHeader: 'x-request-id',
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+
+  app.addHook('onSend', async (_req, reply) => {
+    reply.header('x-instance-id', config.instanceId);
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    const status = reply.statusCode;
+    metrics.counter(SERVICE_METRICS.requests, { method: req.method, route, status: String(status) }).inc();
+    metrics.histogram(SERVICE_METRICS.latency, { route }).observe(reply.elapsedTime / 1000);
+    if (status >= 500) metrics.counter(SERVICE_METRICS.errors, { route }).inc();
+  });
+
+  const sendError = (reply: FastifyReply, e: HttpError) => {
+    if (e.retryAfter !== undefined) reply.header('retry-after', String(Math.max(1, Math.ceil(e.retryAfter))));
+    return reply.code(e.statusCode).send({ error: { code: e.code, message: e.message } });
+  };
+
+  /** Every error becomes a JSON body with a status that says whose fault it was. */
+  function classify(e: unknown): HttpError {
+    const fe = e as Partial<FastifyError>;
+    if (fe.validation) return new HttpError(400, 'invalid_request', fe.message ?? 'invalid request');
+    switch (fe.code) {
+      case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+        return new HttpError(400, 'malformed_json', fe.message ?? 'malformed JSON');
+      case 'FST_ERR_CTP_BODY_TOO_LARGE':
+        return new HttpError(413, 'body_too_large', `request body is over ${config.bodyLimitBytes} bytes`);
+      case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+        return new HttpError(415, 'unsupported_media_type', 'send application/json');
+    }
+    if (e instanceof SyntaxError) return new HttpError(400, 'malformed_json', e.message);
+    if (e instanceof HttpError) return e;
+    if (isValidationError(e)) return new HttpError(400, 'invalid_request', e.message);
+    if (isBudgetExceededError(e)) {
+      const next = optimizer.hourStartMs() + 3_600_000;
+      return new HttpError(429, 'budget_exceeded', e.message, (next - Date.now()) / 1000);
+    }
+    if (isLimitExceededError(e)) {
+      return new HttpError(429, 'llm_busy', 'too many LLM calls in flight, retry shortly', e.retryAfter ?? 1);
+    }
+    if (isCircuitOpenError(e)) {
+      return new HttpError(503, 'llm_unavailable', 'the LLM provider is failing; circuit open', config.breakerRecovery);
+    }
+    if (isBackendUnavailableError(e) || isTimeoutError(e)) {
+      return new HttpError(503, 'backend_unavailable', 'a backend (Redis/PostgreSQL) is unavailable', 5);
+    }
+    if (isClosedError(e)) return new HttpError(503, 'shutting_down', 'this instance is shutting down', 1);
+    if (e instanceof LLMCallError) {
+      if (e.status === 429) return new HttpError(503, 'llm_rate_limited', e.message, e.retryAfter ?? 5);
+      return new HttpError(502, 'llm_error', e.message, e.retryAfter);
+    }
+    if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+      return new HttpError(fe.statusCode, (fe.code ?? 'bad_request').toLowerCase(), fe.message ?? 'bad request');
+    }
+    return new HttpError(500, 'internal_error', 'internal error');
+  }
+
+  app.setErrorHandler((error, req, reply) => {
+    const e = classify(error);
+    if (e.statusCode >= 500) req.log.error({ err: error }, 'request failed');
+    return sendError(reply, e);
+  });
+  app.setNotFoundHandler((req, reply) =>
+    sendError(reply, new HttpError(404, 'not_found', `no route ${req.method} ${req.url.split('?')[0]}`)),
+  );
+
+  app.get('/', async () => ({
+    service: 'azscale agent-service',
+    instance: config.instanceId,
+    mode: redis ? (config.redisClusterNodes ? 'redis-cluster' : 'redis') : 'embedded',
+    llm: model.kind,
+    endpoints: Object.values(ROUTES),
+  }));
+
+  app.post<{ Body: ChatBody }>(
+    ROUTES.chat,
+    {
+      schema: {
+        body: {
+          type: 'object',
+          required: ['message'],
+          additionalProperties: false,
+          properties: {
+            session_id: { type: 'string', pattern: ID_PATTERN },
+            message: { type: 'string', minLength: 1, maxLength: config.maxMessageChars },
+          },
+        },
+      },
+    },
+    async (req) => {
+      const sessionId = req.body.session_id ?? newSessionId();
+      stats.chats++;
+      await sessions.appendMessage(sessionId, { role: 'user', content: req.body.message });
+      const session = await sessions.getSession(sessionId);
+      const history: ChatMessage[] = session.messages.map((m) => ({
+        role: m.role === 'assistant' ? 'assistant' : 'user',
+        content: String(m.content),
+      }));
+      const { completion, cached } = await llm([SYSTEM_PROMPT, ...history]);
+      const length = await sessions.appendMessage(sessionId, {
+        role: 'assistant',
+        content: completion.content,
+      });
+      if (db) {
+        await db.write(
+          'INSERT INTO agent_conversation_log (session_id, role, content, instance) VALUES ($1, $2, $3, $6), ($1, $4, $5, $6)',
+          [sessionId, 'user', req.body.message, 'assistant', completion.content, config.instanceId],
+        );
+      }
+      return { session_id: sessionId, reply: completion.content, cached, messages: length };
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    ROUTES.session,
+    { schema: { params: { type: 'object', properties: { id: { type: 'string', pattern: ID_PATTERN } } } } },
+    async (req) => {
+      const s = await sessions.getSession(req.params.id);
+      return { session_id: req.params.id, messages: s.messages };
+    },
+  );
+
+  app.post<{ Body: TaskBody }>(
+    ROUTES.agentAsync,
+    {
+      schema: {
+        body: {
+          type: 'object',
+          required: ['task'],
+          additionalProperties: false,
+          properties: { task: { type: 'string', minLength: 1, maxLength: config.maxMessageChars } },
+        },
+      },
+    },
+    async (req, reply) => {
+      if (draining) throw new HttpError(503, 'shutting_down', 'this instance is shutting down', 1);
+      const taskId = await queue.submitTask({ task: req.body.task, submitted_by: config.instanceId });
+      stats.tasksSubmitted++;
+      return reply.code(202).send({ task_id: taskId, status: 'queued' });
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    ROUTES.task,
+    {
+      schema: {
+        params: { type: 'object', properties: { id: { type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,128}$' } } },
+      },
+    },
+    async (req) => {
+      const t = await queue.getTask(req.params.id);
+      if (!t) throw new HttpError(404, 'task_not_found', `no task ${req.params.id}`);
+      return {
+        task_id: t.id,
+        status: t.status,
+        ...(t.result !== undefined ? { result: t.result } : {}),
+        ...(t.error !== undefined ? { error: t.error } : {}),
+        ...(t.progress !== undefined ? { progress: t.progress } : {}),
+        attempts: t.attempts,
+        created_at: new Date(t.createdAt).toISOString(),
+        updated_at: new Date(t.updatedAt).toISOString(),
+      };
+    },
+  );
+
+  app.get(ROUTES.scaling, async () => {
+    const snap = metrics.snapshot();
+    const assessment: ScalingAssessment = advisor.assess({
+      ...(snap.p95LatencyMs !== undefined ? { p95LatencyMs: snap.p95LatencyMs } : {}),
+      cpu: snap.cpu,
+      memory: snap.memory,
+      errorRate: snap.errorRate,
+      queueDepth: lastDepth,
+    });
+    const [spent, byCategory] = await Promise.all([optimizer.currentSpend(), optimizer.spendByCategory()]);
+    return {
+      instance: config.instanceId,
+      region: config.region,
+      preset: config.scale,
+      assessment,
+      snapshot: {
+        p95_latency_ms: snap.p95LatencyMs ?? null,
+        requests_per_second: snap.requestRate,
+        error_rate: snap.errorRate,
+        cpu: snap.cpu,
+        memory: snap.memory,
+        queue_depth: lastDepth,
+      },
+      spend: {
+        hour_start: new Date(optimizer.hourStartMs()).toISOString(),
+        current: spent,
+        budget: config.hourlyBudget,
+        remaining: Math.max(0, config.hourlyBudget - spent),
+        by_category: byCategory,
+      },
+      llm: {
+        concurrency: config.preset.llm_concurrent_requests,
+        active: limiter.activeCount,
+        waiting: limiter.pendingCount,
+        breaker: breaker.state,
+      },
+    };
+  });
+
+  app.get(ROUTES.metrics, metrics.fastifyHandler());
+  app.get(ROUTES.healthz, health.fastifyHandler('liveness'));
+  app.get(ROUTES.readyz, health.fastifyHandler('readiness'));
+
+  let closing: Promise<void> | undefined;
+  const service: AgentService = {
+    app,
+    config,
+    model,
+    metrics,
+    sessions,
+    cache,
+    queue,
+    worker,
+    limiter,
+    breaker,
+    optimizer,
+    advisor,
+    db,
+    stats,
+    get draining() {
+      return draining;
+    },
+    async listen() {
+      if (db) {
+        await db.write(
+          `CREATE TABLE IF NOT EXISTS agent_conversation_log (
+             id bigserial PRIMARY KEY, session_id text NOT NULL, role text NOT NULL,
+             content text NOT NULL, instance text, created_at timestamptz NOT NULL DEFAULT now())`,
+        );
+      }
+      await worker?.start();
+      return app.listen({ port: config.port, host: config.host });
+    },
+    close() {
+      closing ??= (async () => {
+        draining = true;
+        // HTTP and the worker drain side by side: in-flight requests finish, running tasks
+        // finish or are released to another instance at once.
+        const results = await Promise.allSettled([
+          app.close(),
+          worker?.stop({ timeout: config.shutdownTimeout }),
+        ]);
+        await Promise.allSettled([
+          queue.close(),
+          sessions.close(),
+          cache.close(),
+          limiter.close(),
+          breaker.close(),
+          optimizer.close(),
+          db?.close(),
+          ping?.close(),
+          pool?.close(),
+          model.close?.(),
+        ]);
+        const failed = results.find((r) => r.status === 'rejected');
+        if (failed) throw (failed as PromiseRejectedResult).reason;
+      })();
+      return closing;
+    },
+  };
+  return service;
+}
