@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import {
+  type RedisClient,
   type RedisConnection,
   type RedisConnectionOptions,
   type RedisInput,
@@ -21,13 +23,15 @@ export interface RedisSpendStoreOptions {
 /**
  * Spend in Redis, shared by every process that uses the same prefix and name. One key per hour,
  * `<prefix>{<name>:<hour>}`, grown with INCRBYFLOAT and given an expiry; categories live in a
- * hash next to it. Both keys carry the same hash tag, so the MULTI that updates them is legal on
- * a Redis Cluster.
+ * hash next to it. One Lua script does both, so an increment can never lose its expiry; both keys
+ * carry the same hash tag, so the script is legal on a Redis Cluster.
  */
 export class RedisSpendStore implements SpendStore {
   private readonly conn: RedisConnection;
   private readonly prefix: string;
   private readonly name: string;
+  private lastHour = Number.NaN;
+  private lastKey = '';
 
   constructor(redis: RedisInput, options: RedisSpendStoreOptions = {}) {
     const conn = resolveRedis(redis, options.connection);
@@ -46,7 +50,12 @@ export class RedisSpendStore implements SpendStore {
 
   /** The key of the hour's total (hour = whole hours since the epoch, UTC). */
   keyFor(hour: number): string {
-    return `${this.prefix}${hashTag(`${this.name}:${hourLabel(hour)}`)}`;
+    // Every call in an hour uses the same key: build it once per hour, not per call.
+    if (hour !== this.lastHour) {
+      this.lastKey = `${this.prefix}${hashTag(`${this.name}:${hourLabel(hour)}`)}`;
+      this.lastHour = hour;
+    }
+    return this.lastKey;
   }
 
   async add(
@@ -56,28 +65,27 @@ export class RedisSpendStore implements SpendStore {
     ttlSeconds: number,
   ): Promise<number> {
     const key = this.keyFor(hour);
-    const ttl = Math.max(1, Math.ceil(ttlSeconds));
-    return this.conn.run('cost.recordSpend', async (c) => {
-      // MULTI keeps the increment and its expiry together: a crash between them cannot leave a
-      // bucket that never expires.
-      const m = c.multi().incrbyfloat(key, String(amount)).expire(key, ttl);
-      if (category !== undefined) {
-        m.hincrbyfloat(`${key}:categories`, category, String(amount)).expire(
-          `${key}:categories`,
-          ttl,
-        );
-      }
-      const res = await m.exec();
-      if (!res) throw new Error('cost.recordSpend: transaction aborted');
-      const [err, total] = res[0] as [Error | null, unknown];
-      if (err) throw err;
-      for (const [e] of res) if (e) throw e;
-      return Number(total);
-    });
+    const ttl = String(Math.max(1, Math.ceil(ttlSeconds)));
+    const keys = category === undefined ? [key] : [key, `${key}:categories`];
+    const args = category === undefined ? [String(amount), ttl] : [String(amount), ttl, category];
+    const total = await this.conn.run('cost.recordSpend', (c) => evalAdd(c, keys, args));
+    return Number(total);
   }
 
   async total(hour: number): Promise<number> {
-    const v = await this.conn.run('cost.currentSpend', (c) => c.get(this.keyFor(hour)));
+    const key = this.keyFor(hour);
+    const c = this.conn.client;
+    let v: string | null;
+    // Hot path: one GET on the ready client, without the extra async hops of conn.run().
+    if (c && c.status === 'ready' && !this.conn.isClosed) {
+      try {
+        v = await c.get(key);
+      } catch (e) {
+        throw this.conn.mapError(e, 'cost.currentSpend');
+      }
+    } else {
+      v = await this.conn.run('cost.currentSpend', (cl) => cl.get(key));
+    }
     return v === null ? 0 : Number(v);
   }
 
@@ -98,4 +106,28 @@ export class RedisSpendStore implements SpendStore {
 /** `2026-11-28T15` for hour index 491... (UTC): readable in `redis-cli --scan`. */
 function hourLabel(hour: number): string {
   return new Date(hour * 3_600_000).toISOString().slice(0, 13);
+}
+
+// INCRBYFLOAT and EXPIRE (and the category's HINCRBYFLOAT and EXPIRE) as one atomic step.
+const ADD_SCRIPT = `
+local t = redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+if #KEYS > 1 then
+  redis.call('HINCRBYFLOAT', KEYS[2], ARGV[3], ARGV[1])
+  redis.call('EXPIRE', KEYS[2], ARGV[2])
+end
+return t`;
+const ADD_SHA = createHash('sha1').update(ADD_SCRIPT).digest('hex');
+
+async function evalAdd(client: RedisClient, keys: string[], args: string[]): Promise<unknown> {
+  try {
+    return await client.evalsha(ADD_SHA, keys.length, ...keys, ...args);
+  } catch (e) {
+    // A node that has not seen the script yet (restart, failover, another Cluster master): EVAL
+    // runs it and caches it there for the next EVALSHA.
+    if (e instanceof Error && e.message.startsWith('NOSCRIPT')) {
+      return await client.eval(ADD_SCRIPT, keys.length, ...keys, ...args);
+    }
+    throw e;
+  }
 }

@@ -54,6 +54,24 @@ describe('RedisSpendStore keys', () => {
     await store.close();
   });
 
+  it('survives SCRIPT FLUSH (NOSCRIPT falls back to EVAL), standalone and cluster', async () => {
+    const cluster = new Cluster(s.clusterNodes);
+    try {
+      for (const target of [s.redisUrl, { nodes: s.clusterNodes }] as const) {
+        const store = new RedisSpendStore(target, { prefix: uniquePrefix('cost') });
+        await store.add(3, 1, 'a', 3600);
+        await raw.script('FLUSH');
+        await Promise.all(cluster.nodes('master').map((n) => n.script('FLUSH')));
+        expect(await store.add(3, 2, 'a', 3600)).toBe(3);
+        expect(await store.add(3, 0.5, undefined, 3600)).toBe(3.5);
+        expect(await store.categories(3)).toEqual({ a: 3 });
+        await store.close();
+      }
+    } finally {
+      await cluster.quit();
+    }
+  });
+
   it('a caller-owned client is left open by close()', async () => {
     const client = new Redis(s.redisUrl);
     const store = new RedisSpendStore(client, { prefix: uniquePrefix('cost') });
