@@ -14,4 +14,4 @@ export {
 } from './manager.js';
 export type { SessionAppendOptions, SessionStore } from './store.js';
 export { MemorySessionStore, type MemorySessionStoreOptions } from './memory-store.js';
-export { RedisSessionStore } from './redis-store.js';
+export { RedisSessionStore, type RedisSessionStoreOptions } from './redis-store.js';

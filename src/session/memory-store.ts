@@ -1,5 +1,6 @@
-import { SerializationError, ValueTooLargeError } from '../core/errors.js';
+import { ValueTooLargeError } from '../core/errors.js';
 import { optionalNumber } from '../core/validate.js';
+import { appendToSessionText } from './splice.js';
 import type { SessionAppendOptions, SessionStore } from './store.js';
 
 /** Options of {@link MemorySessionStore}. */
@@ -87,48 +88,18 @@ export class MemorySessionStore implements SessionStore {
 
   async append(key: string, itemJson: string, options: SessionAppendOptions): Promise<number> {
     const current = this.live(key);
-    let session: Record<string, unknown>;
-    if (current) {
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(current.text);
-      } catch (e) {
-        throw new SerializationError(`stored session at ${key} is not valid JSON`, {
-          cause: e,
-          context: { key },
-        });
-      }
-      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-        throw new SerializationError(`stored session at ${key} is not a JSON object`, {
-          context: { key },
-        });
-      }
-      session = parsed as Record<string, unknown>;
-    } else {
-      session = {};
-    }
-    let messages = session.messages;
-    if (messages === undefined) messages = [];
-    if (!Array.isArray(messages)) {
-      throw new SerializationError(
-        `stored session at ${key} has a "messages" that is not an array`,
-        {
-          context: { key },
-        },
-      );
-    }
-    messages.push(JSON.parse(itemJson));
-    if (options.maxItems !== undefined && messages.length > options.maxItems) {
-      messages = messages.slice(messages.length - options.maxItems);
-    }
-    session.messages = messages;
-    const text = JSON.stringify(session);
+    const { text, length } = appendToSessionText(
+      current ? current.text : null,
+      itemJson,
+      options.maxItems,
+      key,
+    );
     const bytes = Buffer.byteLength(text);
     if (bytes > options.maxBytes) {
       throw new ValueTooLargeError(`session at ${key} after the append`, bytes, options.maxBytes);
     }
     this.entries.set(key, { text, expiresAt: Date.now() + options.ttlMs });
-    return (messages as unknown[]).length;
+    return length;
   }
 
   async close(): Promise<void> {

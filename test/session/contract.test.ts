@@ -1,5 +1,5 @@
+import { DistributedSessionManager, RedisSessionStore } from '../../src/session/index.js';
 import { servers, uniquePrefix } from '../harness/env.js';
-import { DistributedSessionManager } from '../../src/session/index.js';
 import { sessionContract } from './contract.js';
 
 sessionContract({
@@ -22,6 +22,28 @@ sessionContract({
   make: (o = {}) =>
     new DistributedSessionManager({
       redis: { nodes: servers().clusterNodes },
+      prefix: uniquePrefix('session'),
+      ...o,
+    }),
+});
+
+// The server-side (Lua) append, which the default mode only uses after losing a race, proved
+// on its own.
+sessionContract({
+  name: 'redis standalone, appendMode server',
+  make: (o = {}) =>
+    new DistributedSessionManager({
+      store: new RedisSessionStore(servers().redisUrl, { appendMode: 'server' }),
+      prefix: uniquePrefix('session'),
+      ...o,
+    }),
+});
+
+sessionContract({
+  name: 'redis cluster, appendMode server',
+  make: (o = {}) =>
+    new DistributedSessionManager({
+      store: new RedisSessionStore({ nodes: servers().clusterNodes }, { appendMode: 'server' }),
       prefix: uniquePrefix('session'),
       ...o,
     }),
