@@ -272,7 +272,8 @@ function decorateTc39(fn: Method, context: ClassMethodDecoratorContext, spec: Sp
   const owner = (self: unknown): string => {
     if (context.static) return (self as { name?: string } | undefined)?.name || 'anonymous';
     for (
-      let p: object | null = self === undefined || self === null ? null : Object.getPrototypeOf(self);
+      let p: object | null =
+        self === undefined || self === null ? null : Object.getPrototypeOf(self);
       p !== null;
       p = Object.getPrototypeOf(p)
     ) {

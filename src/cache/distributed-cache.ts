@@ -187,6 +187,14 @@ export type CacheBatchEntries =
   | ReadonlyMap<string, string>
   | Readonly<Record<string, string>>;
 
+/**
+ * Milliseconds a public call may still spend waiting on Redis: every backend call of one public
+ * call draws from it, so get + load + set together never wait longer than `backendTimeout`.
+ */
+interface Budget {
+  leftMs: number;
+}
+
 /** @internal */
 export interface ResolvedLock {
   ttl: number;
@@ -294,10 +302,9 @@ export class DistributedCache {
     if (options.store !== undefined) {
       const s = options.store;
       if (typeof s !== 'object' || s === null || typeof s.get !== 'function') {
-        throw new ValidationError(
-          `store must implement CacheStore, received ${describeValue(s)}`,
-          { option: 'store' },
-        );
+        throw new ValidationError(`store must implement CacheStore, received ${describeValue(s)}`, {
+          option: 'store',
+        });
       }
       this.store = s;
       this.shared = true;
@@ -310,7 +317,9 @@ export class DistributedCache {
         this.store = new RedisCacheStore(conn);
         this.shared = true;
       } else {
-        const mem = new MemoryCacheStore(local && local.max !== undefined ? { max: local.max } : {});
+        const mem = new MemoryCacheStore(
+          local && local.max !== undefined ? { max: local.max } : {},
+        );
         this.store = mem;
         this.shared = false;
         this._hot = mem.entries;
@@ -326,8 +335,11 @@ export class DistributedCache {
       this.l1TtlMs = 0;
     }
     const invalidation =
-      options.invalidation === undefined ? true : assertBoolean(options.invalidation, 'invalidation');
-    this.bus = this.shared && invalidation && hasInvalidationBus(this.store) ? this.store : undefined;
+      options.invalidation === undefined
+        ? true
+        : assertBoolean(options.invalidation, 'invalidation');
+    this.bus =
+      this.shared && invalidation && hasInvalidationBus(this.store) ? this.store : undefined;
     this.channel = `${this.prefix}${INVALIDATION_CHANNEL}`;
     this.defaultLock = resolveLock(options.lock, 'lock');
 
@@ -407,9 +419,12 @@ export class DistributedCache {
    */
   async getBatch(keys: readonly string[]): Promise<(string | null)[]> {
     if (!Array.isArray(keys)) {
-      throw new ValidationError(`keys must be an array of strings, received ${describeValue(keys)}`, {
-        option: 'keys',
-      });
+      throw new ValidationError(
+        `keys must be an array of strings, received ${describeValue(keys)}`,
+        {
+          option: 'keys',
+        },
+      );
     }
     const n = keys.length;
     const full = new Array<string>(n);
@@ -445,7 +460,8 @@ export class DistributedCache {
     for (let j = 0; j < missIdx.length; j++) {
       const v = vals[j] ?? null;
       out[missIdx[j] as number] = v;
-      if (v !== null && fill) l1.set(missKeys[j] as string, new LocalEntry(v), { ttl: this.l1TtlMs });
+      if (v !== null && fill)
+        l1.set(missKeys[j] as string, new LocalEntry(v), { ttl: this.l1TtlMs });
     }
     return out;
   }
@@ -456,7 +472,7 @@ export class DistributedCache {
     this.checkValue(value, 'value');
     const t = this.ttlOf(ttl);
     this.ensureOpen();
-    await this.write([[k, value]], t);
+    await this.write([[k, value]], t, this.newBudget());
   }
 
   /** Stores every entry for `ttl` seconds: one round trip per Redis node. */
@@ -476,8 +492,9 @@ export class DistributedCache {
     this.m.deletes.inc();
     this.l1?.delete(k);
     if (!this.shared) return this.store.delete(k);
-    const existed = await this.degrade('delete', () => this.store.delete(k), false);
-    await this.publish([k]);
+    const b = this.newBudget();
+    const existed = await this.degrade('delete', () => this.store.delete(k), false, b);
+    await this.publish([k], b);
     return existed;
   }
 
@@ -621,6 +638,10 @@ export class DistributedCache {
 
   // ---- internals ---------------------------------------------------------------------------
 
+  private newBudget(): Budget {
+    return { leftMs: this.timeoutMs };
+  }
+
   private ttlOf(ttl: number | undefined): number {
     return this._ttlOf(ttl);
   }
@@ -686,11 +707,13 @@ export class DistributedCache {
 
   private ensureOpen(): void {
     if (this.closed) {
-      throw new ClosedError('the DistributedCache was closed', { context: { backend: this.backend } });
+      throw new ClosedError('the DistributedCache was closed', {
+        context: { backend: this.backend },
+      });
     }
   }
 
-  private async remoteGet(k: string): Promise<string | null> {
+  private async remoteGet(k: string, b: Budget = this.newBudget()): Promise<string | null> {
     if (!this.shared) {
       const v = await this.store.get(k);
       if (v === null) this.m.misses.inc();
@@ -699,7 +722,7 @@ export class DistributedCache {
     }
     this.startSubscription();
     const epoch = this.epoch;
-    const v = await this.degrade('get', () => this.store.get(k), null);
+    const v = await this.degrade('get', () => this.store.get(k), null, b);
     if (v === null) {
       this.m.misses.inc();
       return null;
@@ -711,12 +734,20 @@ export class DistributedCache {
     return v;
   }
 
-  private async write(entries: [string, string][], ttl: number): Promise<void> {
+  private async write(
+    entries: [string, string][],
+    ttl: number,
+    b: Budget = this.newBudget(),
+  ): Promise<void> {
     this.epoch++;
     this.m.sets.inc(entries.length);
     if (!this.shared) {
       await (entries.length === 1
-        ? this.store.set((entries[0] as [string, string])[0], (entries[0] as [string, string])[1], ttl)
+        ? this.store.set(
+            (entries[0] as [string, string])[0],
+            (entries[0] as [string, string])[1],
+            ttl,
+          )
         : this.store.setMany(entries, ttl));
       return;
     }
@@ -732,6 +763,7 @@ export class DistributedCache {
         return true;
       },
       false,
+      b,
     );
     const l1 = this.l1;
     if (l1 !== undefined) {
@@ -740,14 +772,18 @@ export class DistributedCache {
       const ms = Math.min(this.l1TtlMs, Math.max(1, Math.round(ttl * 1000)));
       for (const [k, v] of entries) l1.set(k, new LocalEntry(v), { ttl: ms });
     }
-    if (ok) await this.publish(entries.map((e) => e[0]));
+    if (ok)
+      await this.publish(
+        entries.map((e) => e[0]),
+        b,
+      );
   }
 
-  private async publish(keys: string[]): Promise<void> {
+  private async publish(keys: string[], b: Budget): Promise<void> {
     const bus = this.bus;
     if (!bus) return;
     const msg = `${this.instanceId}|${keys.join('\n')}`;
-    await this.degrade('publish', () => bus.publish(this.channel, msg), undefined);
+    await this.degrade('publish', () => bus.publish(this.channel, msg), undefined, b);
   }
 
   private onInvalidation(msg: string): void {
@@ -807,7 +843,7 @@ export class DistributedCache {
       this.m.joins.inc();
       return running;
     }
-    const p = this.fill(k, ttl, lock, load).finally(() => {
+    const p = this.fill(k, ttl, lock, load, this.newBudget()).finally(() => {
       this.inflight.delete(k);
     });
     this.inflight.set(k, p);
@@ -819,23 +855,25 @@ export class DistributedCache {
     ttl: number,
     lock: ResolvedLock | undefined,
     load: () => Promise<string | undefined>,
+    b: Budget,
   ): Promise<string | undefined> {
-    const hit = await this.remoteGet(k);
+    const hit = await this.remoteGet(k, b);
     if (hit !== null) return hit;
-    if (lock && this.shared) return this.lockedLoad(k, ttl, lock, load);
-    return this.loadAndStore(k, ttl, load);
+    if (lock && this.shared) return this.lockedLoad(k, ttl, lock, load, b);
+    return this.loadAndStore(k, ttl, load, b);
   }
 
   private async loadAndStore(
     k: string,
     ttl: number,
     load: () => Promise<string | undefined>,
+    b: Budget,
   ): Promise<string | undefined> {
     const t0 = performance.now();
     this.m.loads.inc();
     const text = await load();
     this.m.loadSeconds.observe(secondsSince(t0));
-    if (text !== undefined) await this.write([[k, text]], ttl);
+    if (text !== undefined) await this.write([[k, text]], ttl, b);
     return text;
   }
 
@@ -844,6 +882,7 @@ export class DistributedCache {
     ttl: number,
     lock: ResolvedLock,
     load: () => Promise<string | undefined>,
+    b: Budget,
   ): Promise<string | undefined> {
     const lockKey = `${k}:__azs_lock`;
     const token = randomBytes(12).toString('hex');
@@ -853,45 +892,69 @@ export class DistributedCache {
         'lock',
         () => this.store.setIfAbsent(lockKey, token, lock.ttl),
         null,
+        b,
       );
-      if (got === null) return this.loadAndStore(k, ttl, load); // Redis failed: call through
+      if (got === null) return this.loadAndStore(k, ttl, load, b); // Redis failed: call through
       if (got) {
         try {
           // The previous holder may have written between our read and our lock.
-          const v = await this.remoteGet(k);
+          const v = await this.remoteGet(k, b);
           if (v !== null) return v;
-          return await this.loadAndStore(k, ttl, load);
+          return await this.loadAndStore(k, ttl, load, b);
         } finally {
-          await this.degrade('unlock', () => this.store.deleteIfEquals(lockKey, token), false);
+          // Not awaited: the caller has its value; an unreleased lock expires after lock.ttl.
+          this.degrade('unlock', () => this.store.deleteIfEquals(lockKey, token), false).catch(
+            () => undefined,
+          );
         }
       }
-      if (performance.now() >= deadline) return this.loadAndStore(k, ttl, load);
+      if (performance.now() >= deadline) return this.loadAndStore(k, ttl, load, b);
       await sleep(lock.pollMs);
-      const v = await this.remoteGet(k);
+      const v = await this.remoteGet(k, b);
       if (v !== null) return v;
       if (this.closed) throw new ClosedError('the DistributedCache was closed while waiting');
     }
   }
 
   /** Runs a store call under the timeout and the circuit; failures become AzscaleErrors. */
-  private guarded<T>(fn: () => Promise<T>): Promise<T> {
-    const run = () => withTimeout(fn(), this.timeoutMs, () => this.timeoutError('call'));
-    if (!this.circuit) return run();
-    return this.circuit.execute(run).catch((e: unknown) => {
-      if (isBrokenCircuitError(e)) {
-        throw new BackendUnavailableError(
-          `cache backend (${this.backend}) is skipped: circuit open after repeated failures`,
-          { cause: e, context: { backend: this.backend, circuit: 'open' } },
-        );
-      }
-      throw e;
-    });
+  private guarded<T>(fn: () => Promise<T>, b?: Budget): Promise<T> {
+    let ms = this.timeoutMs;
+    if (b !== undefined) {
+      if (b.leftMs < 1) return Promise.reject(this.timeoutError('call budget used up'));
+      ms = Math.min(ms, b.leftMs);
+    }
+    const t0 = b === undefined ? 0 : performance.now();
+    const run = () => withTimeout(fn(), ms, () => this.timeoutError('call'));
+    const p = this.circuit ? this.circuit.execute(run) : run();
+    return p.then(
+      (v) => {
+        if (b !== undefined) b.leftMs -= performance.now() - t0;
+        return v;
+      },
+      (e: unknown) => {
+        if (b !== undefined) b.leftMs -= performance.now() - t0;
+        throw this.circuitError(e);
+      },
+    );
+  }
+
+  private circuitError(e: unknown): unknown {
+    if (!isBrokenCircuitError(e)) return e;
+    return new BackendUnavailableError(
+      `cache backend (${this.backend}) is skipped: circuit open after repeated failures`,
+      { cause: e, context: { backend: this.backend, circuit: 'open' } },
+    );
   }
 
   /** {@link guarded}, then either the fallback (degrade) or a throw, with event and metric. */
-  private async degrade<T, F>(op: string, fn: () => Promise<T>, fallback: F): Promise<T | F> {
+  private async degrade<T, F>(
+    op: string,
+    fn: () => Promise<T>,
+    fallback: F,
+    b?: Budget,
+  ): Promise<T | F> {
     try {
-      return await this.guarded(fn);
+      return await this.guarded(fn, b);
     } catch (e) {
       if (e instanceof AzscaleError && !isBackendUnavailableError(e)) throw e;
       const degraded = this.onBackendError === 'degrade';

@@ -81,9 +81,12 @@ export function llmCacheKey(request: LLMRequest, options: LLMCacheKeyOptions = {
     options.prefix === undefined ? KEY_LAYOUT.llm : validatePrefix(options.prefix, 'prefix');
   const ignore = options.ignore ?? DEFAULT_IGNORE;
   if (!Array.isArray(ignore)) {
-    throw new ValidationError(`ignore must be an array of field names, received ${describeValue(ignore)}`, {
-      option: 'ignore',
-    });
+    throw new ValidationError(
+      `ignore must be an array of field names, received ${describeValue(ignore)}`,
+      {
+        option: 'ignore',
+      },
+    );
   }
   const fields: Record<string, unknown> = {};
   for (const k of Object.keys(request)) {
@@ -127,9 +130,12 @@ export async function cachedLLMCall<T, R extends LLMRequest = LLMRequest>(
   options: CachedLLMCallOptions = {},
 ): Promise<T> {
   if (!(cache instanceof DistributedCache)) {
-    throw new ValidationError(`cache must be a DistributedCache, received ${describeValue(cache)}`, {
-      option: 'cache',
-    });
+    throw new ValidationError(
+      `cache must be a DistributedCache, received ${describeValue(cache)}`,
+      {
+        option: 'cache',
+      },
+    );
   }
   checkRequest(request);
   assertFunction(call, 'call');

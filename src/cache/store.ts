@@ -46,9 +46,7 @@ export interface CacheInvalidationBus {
 }
 
 /** True when `store` also implements {@link CacheInvalidationBus}. */
-export function hasInvalidationBus(
-  store: CacheStore,
-): store is CacheStore & CacheInvalidationBus {
+export function hasInvalidationBus(store: CacheStore): store is CacheStore & CacheInvalidationBus {
   const s = store as Partial<CacheInvalidationBus>;
   return typeof s.publish === 'function' && typeof s.subscribe === 'function';
 }
