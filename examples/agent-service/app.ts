@@ -152,6 +152,8 @@ export async function createAgentService(
   options: CreateAgentServiceOptions = {},
 ): Promise<AgentService> {
   const redis = redisInput(config);
+  // Every Redis user fails fast (503) instead of waiting out the library defaults.
+  const connection = { connectTimeout: config.redisTimeout, commandTimeout: config.redisTimeout };
   const metrics = new Metrics({
     requestsMetric: SERVICE_METRICS.requests,
     errorsMetric: SERVICE_METRICS.errors,
@@ -187,6 +189,7 @@ export async function createAgentService(
 
   const sessions = new DistributedSessionManager({
     ...(redis ? { redis } : {}),
+    ...connection,
     ttl: config.sessionTtl,
     maxMessages: config.maxHistory,
     metrics,
@@ -199,7 +202,7 @@ export async function createAgentService(
   });
   const limiter = new ConcurrencyLimiter({
     concurrency: config.preset.llm_concurrent_requests,
-    ...(redis ? { redis, key: `llm:${config.llmModel}` } : {}),
+    ...(redis ? { redis, key: `llm:${config.llmModel}`, connection } : {}),
     maxQueue: config.llmMaxQueue,
     queueTimeout: config.llmQueueTimeout,
     metrics,
@@ -211,17 +214,22 @@ export async function createAgentService(
     // Only provider trouble opens the circuit: a full limiter or a bad request does not.
     isFailure: (e) =>
       e instanceof LLMCallError ? e.isProviderFailure : !isLimitExceededError(e) && !isValidationError(e),
-    ...(redis ? { redis } : {}),
+    ...(redis ? { redis, connection } : {}),
     metrics,
   });
   const optimizer = new CostOptimizer({
     hourlyBudget: config.hourlyBudget,
     ...(redis ? { redis } : {}),
     name: 'agent-service',
+    ...(redis ? { connection } : {}),
     metrics,
   });
   const advisor = new ScalingAdvisor({ metrics });
-  const queue = new TaskQueue({ name: QUEUE_NAME, ...(redis ? { redis } : {}), metrics });
+  const queue = new TaskQueue({
+    name: QUEUE_NAME,
+    ...(redis ? { redis, redisOptions: connection } : {}),
+    metrics,
+  });
   const db = config.databaseUrl
     ? new DatabaseRouter({
         primary: config.databaseUrl,
@@ -230,7 +238,7 @@ export async function createAgentService(
         metrics,
       })
     : undefined;
-  const ping = redis ? new RedisConnection(redis, { connectTimeout: 1, commandTimeout: 1 }) : undefined;
+  const ping = redis ? new RedisConnection(redis, connection) : undefined;
 
   const stats: ServiceStats = {
     chats: 0,

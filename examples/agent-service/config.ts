@@ -26,6 +26,8 @@ export interface AgentServiceConfig {
   redisUrl: string | undefined;
   /** `REDIS_CLUSTER_NODES`: `host:port,host:port` seed nodes of a Redis Cluster. */
   redisClusterNodes: { host: string; port: number }[] | undefined;
+  /** `REDIS_TIMEOUT`: seconds to connect and per command before a 503; keeps requests from hanging. @default 2 */
+  redisTimeout: number;
   /** `DATABASE_URL`: PostgreSQL primary; the conversation log is written there when set. */
   databaseUrl: string | undefined;
   /** `DATABASE_REPLICA_URLS`: comma-separated read replicas. */
@@ -201,6 +203,7 @@ export function loadConfig(env: Env = process.env): AgentServiceConfig {
     workers: num('WORKERS', preset.workers, { integer: true, min: 0, max: 1000 }),
     redisUrl,
     redisClusterNodes,
+    redisTimeout: num('REDIS_TIMEOUT', 2, { positive: true }),
     databaseUrl,
     databaseReplicaUrls: replicas,
     llmBaseUrl: llmBaseUrl?.replace(/\/+$/, ''),
