@@ -279,7 +279,7 @@ export class ScalingAdvisor {
         min: 0,
       },
     );
-    this.now = options.now === undefined ? Date.now : assertFunction(options.now, 'now');
+    this.now = options.now === undefined ? () => Date.now() : assertFunction(options.now, 'now');
     const metrics = options.metrics ?? noopMetrics;
     this.counters = {
       up: metrics.counter('scaling_advice_total', { scale: 'up' }),

@@ -225,7 +225,7 @@ export class CostOptimizer {
       { min: 0, max: 100 },
     );
     this.ttl = assertQuantity(options.bucketTtl ?? 90_000, 'bucketTtl', 'seconds', { min: 3600 });
-    this.now = options.now === undefined ? Date.now : assertFunction(options.now, 'now');
+    this.now = options.now === undefined ? () => Date.now() : assertFunction(options.now, 'now');
     this.prices = Object.freeze(mergePrices(options.prices));
     const types = assertObject(options.instanceTypes, 'instanceTypes', true) ?? {};
     for (const [k, v] of Object.entries(types)) assertString(v, `instanceTypes.${k}`);

@@ -15,7 +15,7 @@ export class MemorySpendStore implements SpendStore {
   private readonly now: () => number;
 
   /** @param now - clock in epoch milliseconds, used to expire buckets. @default Date.now */
-  constructor(now: () => number = Date.now) {
+  constructor(now: () => number = () => Date.now()) {
     this.now = now;
   }
 

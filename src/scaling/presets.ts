@@ -90,7 +90,7 @@ const SCALE_NAMES: readonly ScaleName[] = ['small', 'medium', 'large', 'xlarge']
  * The preset for `scale`, matched case-insensitively (`'large'`, `'LARGE'`). Returns the frozen
  * preset object itself.
  *
- * @param scale - `small`, `medium`, `large` or `xlarge`. @default 'medium' (the seed's default)
+ * @param scale - `small`, `medium`, `large` or `xlarge`. @default 'medium'
  * @throws ValidationError (option `scale`) for any other value.
  * @example
  * const config = getConfigForScale('large'); // ResourceConfig.LARGE

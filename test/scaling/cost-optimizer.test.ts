@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   BudgetExceededError,
   isBudgetExceededError,
@@ -96,6 +96,21 @@ describe('hour buckets (memory)', () => {
     await optimizer.recordSpend(1);
     expect(await optimizer.currentSpend()).toBe(1);
     expect(optimizer.hourStartMs()).toBe(T0 + HOUR);
+  });
+
+  it('follows the system clock by default (fake timers work)', async () => {
+    const o = new CostOptimizer();
+    open.push(o);
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(T0 + 5 * 60_000);
+      await o.recordSpend(3);
+      expect(await o.currentSpend()).toBe(3);
+      vi.setSystemTime(T0 + HOUR);
+      expect(await o.currentSpend()).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('the seed bug is gone: spend no longer blocks scaling forever', async () => {
