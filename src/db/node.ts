@@ -62,6 +62,10 @@ export type DbQuery = string | QueryConfig;
 
 const noop = () => {};
 
+/** When a client was last handed back to its pool (a property: cheaper than a WeakMap lookup). */
+const RELEASED_AT = Symbol('azscale.db.releasedAt');
+type TrackedClient = PoolClient & { [RELEASED_AT]?: number };
+
 const REPLICA_CHECK_SQL = `SELECT pg_is_in_recovery() AS in_recovery,
   pg_last_wal_replay_lsn()::text AS lsn,
   CASE WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0
@@ -99,7 +103,6 @@ export class DbNode {
 
   private readonly settings: NodeSettings;
   private recentFailures: number[] = [];
-  private readonly released = new WeakMap<PoolClient, number>();
   private checking: Promise<boolean> | undefined;
   private lsnRefresh: Promise<string | null> | undefined;
   private readonly onPoolError: (err: Error) => void;
@@ -154,40 +157,53 @@ export class DbNode {
   }
 
   /**
-   * Borrows a client. Connection failures become BackendUnavailableError (with `connect: true`
-   * in the context), a full pool past `poolTimeout` becomes TimeoutError.
+   * Borrows a client (callback style: one promise per statement, as pg-pool's own `query`).
+   * A client idle for `prePingAfter` seconds is checked with an empty statement first and
+   * replaced if its connection died; that is not a node failure.
    */
-  async checkout(): Promise<PoolClient> {
-    for (let attempt = 0; ; attempt++) {
-      let client: PoolClient;
-      try {
-        client = await this.pool.connect();
-      } catch (e) {
-        throw this.connectError(e);
+  acquire(cb: (err: Error | undefined, client: PoolClient | undefined) => void, attempt = 0): void {
+    this.pool.connect((err: Error | undefined, client: PoolClient | undefined) => {
+      if (err || !client) {
+        cb(this.connectError(err), undefined);
+        return;
       }
-      const last = this.released.get(client);
+      const last = (client as TrackedClient)[RELEASED_AT];
       if (last === undefined) {
         // First time we see this client: keep a listener on it for its whole life, so a server
         // that goes away while we hold the client does not raise an unhandled 'error'.
         client.on('error', noop);
-        return client;
+        cb(undefined, client);
+        return;
       }
       if (
         !this.settings.prePing ||
         attempt >= 2 ||
         performance.now() - last < this.settings.prePingAfterMs
       ) {
-        return client;
+        cb(undefined, client);
+        return;
       }
-      try {
-        await client.query(';');
-        return client;
-      } catch (e) {
-        // Stale: drop it and take another one (or a new connection). Not a node failure yet.
-        this.released.delete(client);
-        client.release(e instanceof Error ? e : new Error(String(e)));
-      }
-    }
+      client.query(';', (pingErr: Error | undefined) => {
+        if (!pingErr) {
+          cb(undefined, client);
+          return;
+        }
+        // Stale: drop it and take another one (or a new connection).
+        (client as TrackedClient)[RELEASED_AT] = undefined;
+        client.release(pingErr);
+        this.acquire(cb, attempt + 1);
+      });
+    });
+  }
+
+  /**
+   * Borrows a client. Connection failures become BackendUnavailableError (with `connect: true`
+   * in the context), a full pool past `poolTimeout` becomes TimeoutError.
+   */
+  checkout(): Promise<PoolClient> {
+    return new Promise((resolve, reject) => {
+      this.acquire((err, client) => (err || !client ? reject(err) : resolve(client)));
+    });
   }
 
   /**
@@ -196,11 +212,11 @@ export class DbNode {
    */
   release(client: PoolClient, error?: unknown): void {
     if (error !== undefined && (!isServerError(error) || isConnectionError(error))) {
-      this.released.delete(client);
+      (client as TrackedClient)[RELEASED_AT] = undefined;
       client.release(error instanceof Error ? error : new Error(String(error)));
       return;
     }
-    this.released.set(client, performance.now());
+    (client as TrackedClient)[RELEASED_AT] = performance.now();
     client.release();
   }
 
@@ -227,46 +243,87 @@ export class DbNode {
   }
 
   /**
-   * Runs one statement on a borrowed client. SQL errors come back with `node` attached;
-   * connection errors are recorded against the node and come back as BackendUnavailableError.
-   * `afterLsn` also reads the primary's WAL insert position on the same client.
+   * Runs one statement on a borrowed client; the result carries `node`. SQL errors come back
+   * with `node` attached; connection errors are recorded against the node and come back as
+   * BackendUnavailableError. The hot path: callbacks inside a single promise.
    */
-  async execute<R extends QueryResultRow>(
+  execute<R extends QueryResultRow>(
     query: DbQuery,
     values: unknown[] | undefined,
     write: boolean,
-    afterLsn: boolean,
-  ): Promise<{ result: QueryResult<R>; lsn: string | undefined }> {
+  ): Promise<QueryResult<R> & { node: DbNodeInfo }> {
+    return new Promise((resolve, reject) => {
+      this.inFlight++;
+      const t0 = performance.now();
+      this.acquire((err, client) => {
+        if (err || !client) {
+          this.inFlight--;
+          reject(this.failure(err, write));
+          return;
+        }
+        const done = (qErr: Error | undefined, result: QueryResult<R> | undefined) => {
+          this.inFlight--;
+          if (qErr || !result) {
+            this.release(client, qErr);
+            reject(this.failure(qErr, write));
+            return;
+          }
+          this.release(client);
+          this.served++;
+          (write ? this.m.writes : this.m.reads).inc();
+          this.m.duration.observe((performance.now() - t0) / 1000);
+          const routed = result as QueryResult<R> & { node: DbNodeInfo };
+          routed.node = this.info;
+          resolve(routed);
+        };
+        try {
+          if (typeof query === 'string') client.query<R>(query, values as unknown[], done);
+          else client.query<R>(values === undefined ? query : { ...query, values }, done);
+        } catch (e) {
+          done(e instanceof Error ? e : new Error(String(e)), undefined);
+        }
+      });
+    });
+  }
+
+  /**
+   * Runs a write and then reads the primary's WAL insert position on the same client (for `lsn`
+   * read-your-writes).
+   */
+  async executeWithLsn<R extends QueryResultRow>(
+    query: DbQuery,
+    values: unknown[] | undefined,
+  ): Promise<{ result: QueryResult<R> & { node: DbNodeInfo }; lsn: string | undefined }> {
     this.inFlight++;
     const t0 = performance.now();
     let client: PoolClient | undefined;
     try {
       client = await this.checkout();
-      const result: QueryResult<R> =
+      const result = (
         typeof query === 'string'
           ? await client.query<R>(query, values)
-          : await client.query<R>(values === undefined ? query : { ...query, values });
+          : await client.query<R>(values === undefined ? query : { ...query, values })
+      ) as QueryResult<R> & { node: DbNodeInfo };
       let lsn: string | undefined;
-      if (afterLsn) {
-        try {
-          lsn = await this.currentLsn(client);
-        } catch (e) {
-          // The statement went through; only the position is missing. Drop the client, and ask
-          // on another one, so the caller still gets the result it is owed.
-          this.release(client, e);
-          client = undefined;
-          lsn = await this.currentLsn().catch(() => undefined);
-        }
+      try {
+        lsn = await this.currentLsn(client);
+      } catch (e) {
+        // The statement went through; only the position is missing. Drop the client and ask on
+        // another one, so the caller still gets the result it is owed.
+        this.release(client, e);
+        client = undefined;
+        lsn = await this.currentLsn().catch(() => undefined);
       }
       if (client) this.release(client);
       client = undefined;
       this.served++;
-      (write ? this.m.writes : this.m.reads).inc();
+      this.m.writes.inc();
       this.m.duration.observe((performance.now() - t0) / 1000);
+      result.node = this.info;
       return { result, lsn };
     } catch (e) {
       if (client) this.release(client, e);
-      throw this.failure(e, write);
+      throw this.failure(e, true);
     } finally {
       this.inFlight--;
     }

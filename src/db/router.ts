@@ -305,57 +305,122 @@ export class DatabaseRouter {
    * `maxReplicaLag`, else on the primary. A connection failure is retried once on another node.
    * A statement that writes fails with QueryRoutingError.
    */
-  async read<R extends QueryResultRow = QueryResultRow>(
+  read<R extends QueryResultRow = QueryResultRow>(
     sql: DbQuery,
     params?: unknown[],
     ctx?: DbContext,
   ): Promise<RoutedQueryResult<R>> {
-    this.assertOpen();
-    const text = checkQuery(sql);
-    checkParams(params);
-    checkCtx(ctx);
+    let text: string;
+    try {
+      this.assertOpen();
+      text = checkQuery(sql);
+      checkParams(params);
+      checkCtx(ctx);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     if (isWriteSql(text)) {
-      throw new QueryRoutingError(
-        `a statement that writes was sent as a read (role 'read'): ${describeSql(text)}; use write() or role 'write'`,
-        { context: { statement: describeSql(text) } },
+      return Promise.reject(
+        new QueryRoutingError(
+          `a statement that writes was sent as a read (role 'read'): ${describeSql(text)}; use write() or role 'write'`,
+          { context: { statement: describeSql(text) } },
+        ),
       );
     }
     const t0 = performance.now();
-    let plan = this.plan(ctx, undefined);
-    if (plan.check) plan = await this.confirm(plan.check, plan.target);
+    const plan = this.plan(ctx, undefined);
+    // The common case (a fit replica, or no replicas at all) takes the short path: one promise
+    // for the statement, nothing else unless it fails.
+    if (
+      plan.node !== undefined &&
+      (plan.reason === 'replica' || plan.reason === 'no-replicas') &&
+      !this.events.has('query')
+    ) {
+      const node = plan.node;
+      return node
+        .execute<R>(sql, params, false)
+        .catch((e: unknown) => this.readFailed<R>(e, node, sql, params, ctx, t0));
+    }
+    return this.readRouted<R>(plan, sql, params, ctx, t0);
+  }
+
+  private async readRouted<R extends QueryResultRow>(
+    first: Plan,
+    sql: DbQuery,
+    params: unknown[] | undefined,
+    ctx: DbContext | undefined,
+    t0: number,
+  ): Promise<RoutedQueryResult<R>> {
+    const plan = first.check ? await this.confirm(first.check, first.target) : first;
     try {
       return await this.runRead<R>(plan.node, plan.reason, sql, params, t0, false);
     } catch (e) {
-      if (!(e instanceof BackendUnavailableError) || plan.node.info.role !== 'replica') throw e;
-      // One retry, on another fit replica or the primary, so a dying replica costs no read.
-      this.retries.inc();
-      if (this.events.has('retry')) this.events.emit('retry', { from: plan.node.info, error: e });
-      let second = this.plan(ctx, plan.node);
-      if (second.check) second = await this.confirm(second.check, second.target);
-      return this.runRead<R>(second.node, second.reason, sql, params, t0, true);
+      return this.readFailed<R>(e, plan.node, sql, params, ctx, t0);
+    }
+  }
+
+  /** After a failed read: SQL errors pass, a replica's connection failure gets one retry. */
+  private async readFailed<R extends QueryResultRow>(
+    e: unknown,
+    node: Node,
+    sql: DbQuery,
+    params: unknown[] | undefined,
+    ctx: DbContext | undefined,
+    t0: number,
+  ): Promise<RoutedQueryResult<R>> {
+    if (!(e instanceof BackendUnavailableError) || node.info.role !== 'replica') {
+      throw readOnlyViolation(e, node);
+    }
+    // One retry, on another fit replica or the primary, so a dying replica costs no read.
+    this.retries.inc();
+    if (this.events.has('retry')) this.events.emit('retry', { from: node.info, error: e });
+    let second = this.plan(ctx, node);
+    if (second.check) second = await this.confirm(second.check, second.target);
+    try {
+      return await this.runRead<R>(second.node, second.reason, sql, params, t0, true);
+    } catch (e2) {
+      throw readOnlyViolation(e2, second.node);
     }
   }
 
   /** Runs a statement on the primary and records its position in `ctx`. */
-  async write<R extends QueryResultRow = QueryResultRow>(
+  write<R extends QueryResultRow = QueryResultRow>(
     sql: DbQuery,
     params?: unknown[],
     ctx?: DbContext,
   ): Promise<RoutedQueryResult<R>> {
-    this.assertOpen();
-    checkQuery(sql);
-    checkParams(params);
-    checkCtx(ctx);
-    const t0 = performance.now();
+    try {
+      this.assertOpen();
+      checkQuery(sql);
+      checkParams(params);
+      checkCtx(ctx);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     const node = this.primary;
     const wantLsn = ctx !== undefined && this.ryw !== false && this.ryw.mode === 'lsn';
+    if (!wantLsn && ctx === undefined && !this.events.has('query')) {
+      return node.execute<R>(sql, params, true);
+    }
+    return this.writeRouted<R>(sql, params, ctx, wantLsn);
+  }
+
+  private async writeRouted<R extends QueryResultRow>(
+    sql: DbQuery,
+    params: unknown[] | undefined,
+    ctx: DbContext | undefined,
+    wantLsn: boolean,
+  ): Promise<RoutedQueryResult<R>> {
+    const t0 = performance.now();
+    const node = this.primary;
     try {
-      const { result, lsn } = await node.execute<R>(sql, params, true, wantLsn);
+      let result: RoutedQueryResult<R>;
+      let lsn: string | undefined;
+      if (wantLsn) ({ result, lsn } = await node.executeWithLsn<R>(sql, params));
+      else result = await node.execute<R>(sql, params, true);
       if (ctx) this.recordWrite(ctx, lsn);
-      const routed = result as RoutedQueryResult<R>;
-      routed.node = node.info;
       if (this.events.has('query')) this.emitQuery(node, 'write', 'write', false, t0, true);
-      return routed;
+      return result;
     } catch (e) {
       if (this.events.has('query')) this.emitQuery(node, 'write', 'write', false, t0, false, e);
       throw e;
@@ -530,14 +595,12 @@ export class DatabaseRouter {
     }
     if (reason === 'fallback' || reason === 'lsn' || reason === 'window') this.fallbacks[reason].inc();
     try {
-      const { result } = await node.execute<R>(sql, params, false, false);
-      const routed = result as RoutedQueryResult<R>;
-      routed.node = node.info;
+      const result = await node.execute<R>(sql, params, false);
       if (this.events.has('query')) this.emitQuery(node, 'read', reason, retry, t0, true);
-      return routed;
+      return result;
     } catch (e) {
       if (this.events.has('query')) this.emitQuery(node, 'read', reason, retry, t0, false, e);
-      throw readOnlyViolation(e, node);
+      throw e;
     } finally {
       if (gated) this.gate.release();
     }

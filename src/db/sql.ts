@@ -86,6 +86,18 @@ export function leadingKeyword(sql: string): string {
  * CTE, `SELECT ... FOR UPDATE`, `nextval()`), so it must not be sent to a replica.
  */
 export function isWriteSql(sql: string): boolean {
+  const known = verdicts.get(sql);
+  if (known !== undefined) return known;
+  const v = classify(sql);
+  // Applications send a bounded set of statement texts; the cache is cleared if one does not.
+  if (verdicts.size >= 2000) verdicts.clear();
+  verdicts.set(sql, v);
+  return v;
+}
+
+const verdicts = new Map<string, boolean>();
+
+function classify(sql: string): boolean {
   const word = leadingKeyword(sql);
   if (word === 'SELECT' || word === 'VALUES' || word === 'TABLE') return SELECT_WRITE_RE.test(sql);
   if (word === 'WITH') return CTE_WRITE_RE.test(sql) || SELECT_WRITE_RE.test(sql);
