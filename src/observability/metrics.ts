@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { availableParallelism, totalmem } from 'node:os';
-import { Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import { ValidationError, describeValue } from '../core/errors.js';
 import { type Disposer, Emitter } from '../core/events.js';
 import type {
@@ -11,6 +11,7 @@ import type {
   MetricsSink,
 } from '../core/metrics.js';
 import { assertFunction, assertNumber, assertObject, assertString } from '../core/validate.js';
+import { lazyRequire } from './optional-require.js';
 import { SketchMapping, type SketchSummary, WindowedSketch, summarize } from './sketch.js';
 
 /** Kinds of metric a {@link Metrics} instance holds. */
@@ -41,7 +42,8 @@ export interface MetricsOptions {
   prefix?: string;
   /**
    * The prom-client registry the metrics are registered in. By default each instance creates
-   * its own `new Registry()`: the prom-client global registry is never touched.
+   * its own `new Registry()` (when first needed): the prom-client global registry is never
+   * touched.
    */
   registry?: Registry;
   /**
@@ -314,12 +316,11 @@ interface Sample {
  * advisor.assess(metrics.snapshot());
  */
 export class Metrics implements MetricsSink {
-  /** The prom-client registry holding this instance's metrics. */
-  readonly registry: Registry;
   /** The name prefix. */
   readonly prefix: string;
 
   private readonly families = new Map<string, Family>();
+  private promRegistry: Registry | undefined;
   private readonly recordCache = new Map<string, (value: number) => void>();
   private readonly events = new Emitter<MetricsEvents>();
   private readonly mapping: SketchMapping;
@@ -350,15 +351,21 @@ export class Metrics implements MetricsSink {
       );
     }
     this.prefix = prefix;
-    if (options.registry !== undefined && !(options.registry instanceof Registry)) {
-      assertObject(options.registry, 'registry');
-      if (typeof (options.registry as Partial<Registry>).registerMetric !== 'function') {
-        throw new ValidationError('registry must be a prom-client Registry', {
-          option: 'registry',
-        });
+    if (options.registry !== undefined) {
+      const r = options.registry as Partial<Registry> | null;
+      if (
+        typeof r !== 'object' ||
+        r === null ||
+        typeof r.registerMetric !== 'function' ||
+        typeof r.metrics !== 'function'
+      ) {
+        throw new ValidationError(
+          `registry must be a prom-client Registry, received ${describeValue(r)}`,
+          { option: 'registry' },
+        );
       }
+      this.promRegistry = options.registry;
     }
-    this.registry = options.registry ?? new Registry();
     this.buckets = checkBuckets(options.buckets ?? DEFAULT_SECONDS_BUCKETS, 'buckets');
     const byMetric = assertObject(options.bucketsByMetric ?? {}, 'bucketsByMetric') ?? {};
     for (const [k, v] of Object.entries(byMetric)) checkBuckets(v, `bucketsByMetric.${k}`);
@@ -411,6 +418,23 @@ export class Metrics implements MetricsSink {
     this.now = options.now === undefined ? Date.now : assertFunction(options.now, 'now');
     this.samples = [{ t: this.now(), counters: new Map(), queueDepth: undefined, cpu: undefined }];
     this.cpuMark = { at: performance.now(), usage: process.cpuUsage() };
+  }
+
+  /**
+   * The prom-client registry holding this instance's metrics (the `registry` option, else one of
+   * its own). prom-client is loaded on first access, not when azscale is imported: prom-client 15
+   * loads `@opentelemetry/api` itself.
+   */
+  get registry(): Registry {
+    if (this.promRegistry === undefined) {
+      const prom = lazyRequire<typeof import('prom-client')>('prom-client');
+      const registry = new prom.Registry();
+      for (const fam of this.families.values()) {
+        registry.registerMetric(this.collector(fam) as never);
+      }
+      this.promRegistry = registry;
+    }
+    return this.promRegistry;
   }
 
   /** Content-Type of {@link prometheus}'s output (for the `/metrics` response). */
@@ -823,7 +847,8 @@ export class Metrics implements MetricsSink {
       };
     }
     try {
-      this.registry.registerMetric(this.collector(fam) as never);
+      // Without a registry yet, the family is registered when the registry is first needed.
+      this.promRegistry?.registerMetric(this.collector(fam) as never);
     } catch (e) {
       throw new ValidationError(`${full} is already registered in the prom-client registry`, {
         option: 'name',

@@ -5,13 +5,12 @@
  * `azscale.<module>.<op>` go to the configured tracer provider, parented to the caller's active
  * span.
  *
- * This file imports nothing at run time but `node:module`, so every module can depend on it
+ * This file loads nothing at import time but azscale's core, so every module can depend on it
  * without pulling in prom-client or OpenTelemetry.
  */
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
 import { ValidationError, describeValue } from '../core/errors.js';
 import { assertObject, assertString } from '../core/validate.js';
+import { lazyRequire } from './optional-require.js';
 
 /** Span attribute values OpenTelemetry accepts. */
 export type SpanAttributeValue =
@@ -151,29 +150,13 @@ const NOOP_SPAN: SpanHandle = Object.freeze({
   addEvent: () => NOOP_SPAN,
 });
 
-/**
- * Loads `@opentelemetry/api` synchronously if it is installed, else returns undefined. Resolved
- * from azscale's own location first, then from the working directory (where the app's own
- * dependency is).
- */
+/** Loads `@opentelemetry/api` if it can be resolved, else returns undefined. */
 function loadApi(): OtelApi | undefined {
-  const bases: string[] = [];
-  if (typeof __filename === 'string') bases.push(__filename);
-  else {
-    try {
-      bases.push(import.meta.url);
-    } catch {
-      // import.meta is unavailable in this build format; the working directory remains.
-    }
-  }
-  bases.push(join(process.cwd(), 'package.json'));
-  for (const base of bases) {
-    try {
-      const api = createRequire(base)('@opentelemetry/api') as Partial<OtelApi>;
-      if (api?.trace && api.context) return api as OtelApi;
-    } catch {
-      // Not installed where this base resolves from: try the next one.
-    }
+  try {
+    const api = lazyRequire<Partial<OtelApi>>('@opentelemetry/api');
+    if (api?.trace && api.context) return api as OtelApi;
+  } catch {
+    // Not installed (or not visible to us): tracing without a provider stays off.
   }
   return undefined;
 }
