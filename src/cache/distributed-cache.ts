@@ -264,9 +264,13 @@ export class DistributedCache {
     invalidations: CounterHandle;
     circuitOpens: CounterHandle;
   };
-  // Bumped by every write and every invalidation: a read that started before a bump does not
-  // fill L1, or it could store a value older than the write it raced with.
-  private epoch = 0;
+  // A Redis read must not fill L1 with a value older than a write or invalidation of the same
+  // key that raced with it. Such events stamp the key with a sequence number while reads are
+  // in flight; a read fills L1 only if its key was not stamped after the read began.
+  private seq = 0;
+  private resetSeq = 0;
+  private readonly stamped = new Map<string, number>();
+  private readsInFlight = 0;
   private closed = false;
   private unsubscribe: (() => Promise<void>) | undefined;
   private subscribing: Promise<void> | undefined;
@@ -453,17 +457,20 @@ export class DistributedCache {
     }
     if (missKeys.length === 0) return out;
     this.startSubscription();
-    const epoch = this.epoch;
-    const vals = await this.degrade('getBatch', () => this.store.getMany(missKeys), null);
-    if (vals === null) return out;
-    const fill = this.epoch === epoch;
-    for (let j = 0; j < missIdx.length; j++) {
-      const v = vals[j] ?? null;
-      out[missIdx[j] as number] = v;
-      if (v !== null && fill)
-        l1.set(missKeys[j] as string, new LocalEntry(v), { ttl: this.l1TtlMs });
+    const s0 = this.beginRead();
+    try {
+      const vals = await this.degrade('getBatch', () => this.store.getMany(missKeys), null);
+      if (vals === null) return out;
+      for (let j = 0; j < missIdx.length; j++) {
+        const v = vals[j] ?? null;
+        const k = missKeys[j] as string;
+        out[missIdx[j] as number] = v;
+        if (v !== null && this.mayFill(k, s0)) l1.set(k, new LocalEntry(v), { ttl: this.l1TtlMs });
+      }
+      return out;
+    } finally {
+      this.endRead();
     }
-    return out;
   }
 
   /** Stores `value` (a string) for `ttl` seconds (default: the cache's `ttl`). */
@@ -488,7 +495,7 @@ export class DistributedCache {
   async delete(key: string): Promise<boolean> {
     const k = this.fullKey(key);
     this.ensureOpen();
-    this.epoch++;
+    this.stamp(k);
     this.m.deletes.inc();
     this.l1?.delete(k);
     if (!this.shared) return this.store.delete(k);
@@ -638,6 +645,26 @@ export class DistributedCache {
 
   // ---- internals ---------------------------------------------------------------------------
 
+  private beginRead(): number {
+    this.readsInFlight++;
+    return this.seq;
+  }
+
+  private endRead(): void {
+    if (--this.readsInFlight === 0) this.stamped.clear();
+  }
+
+  private mayFill(k: string, s0: number): boolean {
+    if (this.resetSeq > s0) return false;
+    const t = this.stamped.get(k);
+    return t === undefined || t <= s0;
+  }
+
+  private stamp(k: string): void {
+    this.seq++;
+    if (this.readsInFlight > 0) this.stamped.set(k, this.seq);
+  }
+
   private newBudget(): Budget {
     return { leftMs: this.timeoutMs };
   }
@@ -721,17 +748,21 @@ export class DistributedCache {
       return v;
     }
     this.startSubscription();
-    const epoch = this.epoch;
-    const v = await this.degrade('get', () => this.store.get(k), null, b);
-    if (v === null) {
-      this.m.misses.inc();
-      return null;
+    const s0 = this.beginRead();
+    try {
+      const v = await this.degrade('get', () => this.store.get(k), null, b);
+      if (v === null) {
+        this.m.misses.inc();
+        return null;
+      }
+      this.m.remoteHits.inc();
+      if (this.l1 !== undefined && this.mayFill(k, s0)) {
+        this.l1.set(k, new LocalEntry(v), { ttl: this.l1TtlMs });
+      }
+      return v;
+    } finally {
+      this.endRead();
     }
-    this.m.remoteHits.inc();
-    if (this.l1 !== undefined && this.epoch === epoch) {
-      this.l1.set(k, new LocalEntry(v), { ttl: this.l1TtlMs });
-    }
-    return v;
   }
 
   private async write(
@@ -739,7 +770,7 @@ export class DistributedCache {
     ttl: number,
     b: Budget = this.newBudget(),
   ): Promise<void> {
-    this.epoch++;
+    for (const e of entries) this.stamp(e[0]);
     this.m.sets.inc(entries.length);
     if (!this.shared) {
       await (entries.length === 1
@@ -789,11 +820,13 @@ export class DistributedCache {
   private onInvalidation(msg: string): void {
     const bar = msg.indexOf('|');
     if (bar < 0 || msg.slice(0, bar) === this.instanceId) return;
-    this.epoch++;
     this.m.invalidations.inc();
     const l1 = this.l1;
     if (!l1) return;
-    for (const k of msg.slice(bar + 1).split('\n')) l1.delete(k);
+    for (const k of msg.slice(bar + 1).split('\n')) {
+      this.stamp(k);
+      l1.delete(k);
+    }
   }
 
   private startSubscription(force = false): void {
@@ -807,7 +840,7 @@ export class DistributedCache {
         (m) => this.onInvalidation(m),
         () => {
           // (Re)subscribed: anything published meanwhile was missed.
-          this.epoch++;
+          this.resetSeq = ++this.seq;
           this.l1?.clear();
         },
       ),
