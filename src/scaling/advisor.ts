@@ -186,9 +186,6 @@ const FRACTIONS = [
   'networkUtilization',
 ] as const;
 
-// Bounded history: enough for the longest window at one sample per second, never unbounded.
-const MAX_SAMPLES = 4096;
-
 const pct = (v: number) => `${+(v * 100).toFixed(2)}%`;
 
 /**
@@ -219,7 +216,7 @@ export class ScalingAdvisor {
   private readonly emitter = new Emitter<ScalingAdvisorEvents>();
   private readonly counters: Record<ScaleAdvice, CounterHandle>;
 
-  private cpuSamples: { t: number; v: number }[] = [];
+  private cpuHighSince: number | undefined;
   private queueSamples: number[] = [];
   private lowSince: number | undefined;
   private lastT: number | undefined;
@@ -295,7 +292,7 @@ export class ScalingAdvisor {
 
   /** Forgets every sample and streak (e.g. after you applied a scaling action yourself). */
   reset(): void {
-    this.cpuSamples = [];
+    this.cpuHighSince = undefined;
     this.queueSamples = [];
     this.lowSince = undefined;
     this.lastT = undefined;
@@ -347,15 +344,12 @@ export class ScalingAdvisor {
     let cpuSustained = false;
     let cpuNow = false;
     if (s.cpu !== undefined) {
-      this.cpuSamples.push({ t: now, v: s.cpu });
-      this.trimCpu(now);
       cpuNow = s.cpu > th.cpu;
-      let streakStart: number | undefined;
-      for (let i = this.cpuSamples.length - 1; i >= 0; i--) {
-        const x = this.cpuSamples[i] as { t: number; v: number };
-        if (x.v > th.cpu) streakStart = x.t;
-        else break;
-      }
+      // Only the start of the current run of high samples matters: O(1) state, exact at any
+      // sampling rate.
+      if (!cpuNow) this.cpuHighSince = undefined;
+      else this.cpuHighSince ??= now;
+      const streakStart = this.cpuHighSince;
       const heldMs = streakStart === undefined ? -1 : now - streakStart;
       cpuSustained = sig('cpu', s.cpu, th.cpu, heldMs >= this.cpuSustainMs);
       if (cpuSustained) {
@@ -563,20 +557,6 @@ export class ScalingAdvisor {
       return this.queueSamples;
     }
     return undefined;
-  }
-
-  private trimCpu(now: number): void {
-    const keepMs = Math.max(this.cpuSustainMs, 1000) * 2;
-    let drop = 0;
-    // Keep one sample older than the window: it anchors how long the streak has lasted.
-    while (
-      drop < this.cpuSamples.length - 1 &&
-      now - (this.cpuSamples[drop + 1] as { t: number }).t >= keepMs
-    ) {
-      drop++;
-    }
-    if (this.cpuSamples.length - drop > MAX_SAMPLES) drop = this.cpuSamples.length - MAX_SAMPLES;
-    if (drop > 0) this.cpuSamples.splice(0, drop);
   }
 }
 

@@ -170,6 +170,17 @@ describe('CPU must be sustained', () => {
     expect(r.advisor.assess({ cpu: 0.9 }).scale).toBe('up');
   });
 
+  it('works at any sampling rate (10 ms samples for 60 s)', () => {
+    const r = rig();
+    let last = r.advisor.assess({ cpu: 0.9 });
+    for (let i = 0; i < 6000; i++) {
+      r.at(0.01);
+      last = r.advisor.assess({ cpu: 0.9 });
+      if (i < 5990) expect(last.scale).toBe('hold');
+    }
+    expect(last.scale).toBe('up');
+  });
+
   it('cpuSustainSeconds is configurable (0 = one sample)', () => {
     const a = new ScalingAdvisor({ cpuSustainSeconds: 0, now: () => 0 });
     expect(a.assess({ cpu: 0.8 }).scale).toBe('up');
