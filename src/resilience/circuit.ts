@@ -53,7 +53,7 @@ export interface CircuitOptions<A extends unknown[] = unknown[], R = unknown> {
   failureThreshold?: number;
   /** Seconds the breaker stays open before one half-open trial call is let through. @default 60 */
   recoveryTimeout?: number;
-  /** Failure rate (0 < rate <= 1) that opens a `rate` or `count` breaker. @default 0.5 */
+  /** A `rate` or `count` breaker opens when more than this share of calls failed (0 < rate < 1). @default 0.5 */
   failureRate?: number;
   /** Seconds of history a `rate` breaker samples. @default 60 */
   window?: number;
@@ -146,7 +146,12 @@ function resolveOptions(raw: unknown, defaultName: string): Resolved {
   const failureRate =
     o.failureRate === undefined
       ? 0.5
-      : assertNumber(o.failureRate, 'failureRate', { positive: true, max: 1 });
+      : assertNumber(o.failureRate, 'failureRate', { positive: true });
+  if (failureRate >= 1) {
+    throw new ValidationError(`failureRate must be > 0 and < 1, received number ${failureRate}`, {
+      option: 'failureRate',
+    });
+  }
   return {
     name: o.name === undefined ? defaultName : validateId(o.name, 'name'),
     kind,
@@ -291,8 +296,8 @@ export class CircuitBreaker {
       }
       this.refresh();
     });
-    policy.onReset(() => policy === this.policy && this.refresh());
-    policy.onHalfOpen(() => policy === this.policy && this.refresh());
+    // cockatiel fires onHalfOpen before its state reads HalfOpen; onStateChange comes after.
+    policy.onStateChange(() => policy === this.policy && this.refresh());
     return policy;
   }
 

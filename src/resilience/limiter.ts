@@ -119,6 +119,9 @@ export class ConcurrencyLimiter {
   private readonly queueTimeoutMs: number | undefined;
   private readonly leaseTtlMs: number;
   private readonly pollMs: number;
+  private readonly staleMs: number;
+  // Identifies this limiter instance in the store's line of waiting processes.
+  private readonly waiterId = randomUUID();
   private readonly store: SemaphoreStore | undefined;
   private readonly ownsStore: boolean;
   private readonly events = new Emitter<LimiterEvents>();
@@ -157,6 +160,8 @@ export class ConcurrencyLimiter {
       o.queueTimeout === undefined ? undefined : seconds(o.queueTimeout, 'queueTimeout', 0) * 1000;
     this.leaseTtlMs = seconds(o.leaseTtl, 'leaseTtl', 30) * 1000;
     this.pollMs = seconds(o.pollInterval, 'pollInterval', 0.05) * 1000;
+    // A waiting process polls every pollInterval (x1.5 jitter); miss many and it is presumed dead.
+    this.staleMs = Math.max(2000, this.pollMs * 20);
     if (o.store !== undefined) {
       if (
         typeof o.store !== 'object' ||
@@ -485,17 +490,27 @@ export class ConcurrencyLimiter {
   }
 
   // One loop per limiter tries the head of the local FIFO against the store, so a process polls
-  // the backend at most once per pollInterval however many callers wait.
+  // the backend at most once per pollInterval however many callers wait. The store keeps a line
+  // of waiting processes, so slots go round between processes instead of back to whoever freed
+  // them.
   private async pump(): Promise<void> {
     this.pumping = true;
     const store = this.store as SemaphoreStore;
+    let inLine = false;
     try {
-      while (this.waiters.length > 0 && !this.closed) {
-        const head = this.waiters[0] as Waiter;
-        if (head.state !== 0) {
+      for (;;) {
+        while (this.waiters.length > 0 && (this.waiters[0] as Waiter).state !== 0)
           this.waiters.shift();
-          continue;
+        if (this.waiters.length === 0 || this.closed) {
+          if (!inLine || this.closed) return;
+          inLine = false;
+          await store.leave(this.key, this.waiterId).catch((e) => this.events.emit('error', e));
+          continue; // a caller may have arrived during the await
         }
+        const head = this.waiters[0] as Waiter;
+        let more = false;
+        for (let i = 1; i < this.waiters.length && !more; i++)
+          more = (this.waiters[i] as Waiter).state === 0;
         let hint = this.pollMs;
         try {
           const r = await store.acquire(
@@ -504,8 +519,14 @@ export class ConcurrencyLimiter {
             head.weight,
             this.concurrency,
             this.leaseTtlMs,
+            {
+              id: this.waiterId,
+              more,
+              staleMs: this.staleMs,
+            },
           );
           if (r.acquired) {
+            inLine = more;
             this.waiters.shift();
             if (head.state === 0) {
               head.state = 1;
@@ -516,6 +537,7 @@ export class ConcurrencyLimiter {
             }
             continue;
           }
+          inLine = true;
           hint = Math.min(this.pollMs, r.retryHintMs);
         } catch (e) {
           this.waiters.shift();

@@ -5,6 +5,7 @@ import type {
   RateTakeResult,
   SemaphoreAcquireResult,
   SemaphoreStore,
+  SemaphoreWaiter,
   SharedBreakerView,
   TrialResult,
 } from './store.js';
@@ -106,18 +107,25 @@ export class MemoryBreakerStore implements BreakerStateStore {
   async close(): Promise<void> {}
 }
 
+interface SemaphoreState {
+  leases: Map<string, { weight: number; expiresAt: number }>;
+  // waiter id -> [arrival number, time last heard from]
+  line: Map<string, [number, number]>;
+  seq: number;
+}
+
 /** A lease semaphore held in this process (reference semantics of the Redis semaphore). */
 export class MemorySemaphoreStore implements SemaphoreStore {
-  private readonly sems = new Map<string, Map<string, { weight: number; expiresAt: number }>>();
+  private readonly sems = new Map<string, SemaphoreState>();
 
-  private live(key: string, now: number): Map<string, { weight: number; expiresAt: number }> {
-    let m = this.sems.get(key);
-    if (!m) {
-      m = new Map();
-      this.sems.set(key, m);
+  private live(key: string, now: number): SemaphoreState {
+    let s = this.sems.get(key);
+    if (!s) {
+      s = { leases: new Map(), line: new Map(), seq: 0 };
+      this.sems.set(key, s);
     }
-    for (const [id, l] of m) if (l.expiresAt <= now) m.delete(id);
-    return m;
+    for (const [id, l] of s.leases) if (l.expiresAt <= now) s.leases.delete(id);
+    return s;
   }
 
   async acquire(
@@ -126,20 +134,39 @@ export class MemorySemaphoreStore implements SemaphoreStore {
     weight: number,
     limit: number,
     ttlMs: number,
+    waiter?: SemaphoreWaiter,
   ): Promise<SemaphoreAcquireResult> {
     const now = Date.now();
-    const m = this.live(key, now);
+    const s = this.live(key, now);
     let used = 0;
     let earliest = Number.POSITIVE_INFINITY;
-    for (const l of m.values()) {
+    for (const l of s.leases.values()) {
       used += l.weight;
       earliest = Math.min(earliest, l.expiresAt);
     }
-    if (m.has(leaseId)) return { acquired: true, used, retryHintMs: 0 };
-    if (used + weight <= limit) {
-      m.set(leaseId, { weight, expiresAt: now + ttlMs });
+    if (s.leases.has(leaseId)) return { acquired: true, used, retryHintMs: 0 };
+    if (waiter) {
+      for (const [id, [, seen]] of s.line) if (seen <= now - waiter.staleMs) s.line.delete(id);
+    }
+    const free = limit - used;
+    const mine = waiter ? s.line.get(waiter.id) : undefined;
+    let ahead = 0;
+    if (mine) {
+      for (const [id, [joined]] of s.line) {
+        if (id !== waiter?.id && joined < mine[0]) ahead++;
+      }
+    } else {
+      ahead = s.line.size;
+    }
+    if (weight <= free && ahead + weight <= free) {
+      s.leases.set(leaseId, { weight, expiresAt: now + ttlMs });
+      if (waiter) {
+        if (waiter.more) s.line.set(waiter.id, [++s.seq, now]);
+        else s.line.delete(waiter.id);
+      }
       return { acquired: true, used: used + weight, retryHintMs: 0 };
     }
+    if (waiter) s.line.set(waiter.id, [mine ? mine[0] : ++s.seq, now]);
     return {
       acquired: false,
       used,
@@ -149,22 +176,26 @@ export class MemorySemaphoreStore implements SemaphoreStore {
 
   async renew(key: string, leaseId: string, ttlMs: number): Promise<boolean> {
     const now = Date.now();
-    const l = this.live(key, now).get(leaseId);
+    const l = this.live(key, now).leases.get(leaseId);
     if (!l) return false;
     l.expiresAt = now + ttlMs;
     return true;
   }
 
   async release(key: string, leaseId: string): Promise<boolean> {
-    const m = this.live(key, Date.now());
-    const had = m.delete(leaseId);
-    if (m.size === 0) this.sems.delete(key);
+    const s = this.live(key, Date.now());
+    const had = s.leases.delete(leaseId);
+    if (s.leases.size === 0 && s.line.size === 0) this.sems.delete(key);
     return had;
+  }
+
+  async leave(key: string, waiterId: string): Promise<void> {
+    this.sems.get(key)?.line.delete(waiterId);
   }
 
   async used(key: string): Promise<number> {
     let used = 0;
-    for (const l of this.live(key, Date.now()).values()) used += l.weight;
+    for (const l of this.live(key, Date.now()).leases.values()) used += l.weight;
     return used;
   }
 

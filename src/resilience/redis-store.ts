@@ -8,6 +8,7 @@ import type {
   RateTakeResult,
   SemaphoreAcquireResult,
   SemaphoreStore,
+  SemaphoreWaiter,
   SharedBreakerView,
   TrialResult,
 } from './store.js';
@@ -209,16 +210,46 @@ local function keep(ttl)
 end
 `;
 
-// ARGV: leaseId, weight, limit, ttlMs
+// KEYS[3] the line of waiting processes (id -> arrival number from the KEYS[5] counter, so ties
+// cannot happen), KEYS[4] id -> when last heard from.
+// ARGV: leaseId, weight, limit, ttlMs, waiterId ('' = none), more (1/0), staleMs
 const SEM_ACQUIRE = new Script(`${SEM_RECLAIM}
 if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return {1, used, 0} end
+local waiter = ARGV[5]
+if waiter ~= '' then
+  local gone = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now - tonumber(ARGV[7]))
+  for _, id in ipairs(gone) do
+    redis.call('ZREM', KEYS[3], id)
+    redis.call('ZREM', KEYS[4], id)
+  end
+end
 local weight = tonumber(ARGV[2])
 local ttl = tonumber(ARGV[4])
-if used + weight <= tonumber(ARGV[3]) then
+local free = tonumber(ARGV[3]) - used
+local ahead = nil
+if waiter ~= '' then ahead = redis.call('ZRANK', KEYS[3], waiter) end
+if not ahead then ahead = redis.call('ZCARD', KEYS[3]) end
+if weight <= free and ahead + weight <= free then
   redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
   redis.call('HSET', KEYS[2], ARGV[1], weight)
+  if waiter ~= '' then
+    if ARGV[6] == '1' then
+      redis.call('ZADD', KEYS[3], redis.call('INCR', KEYS[5]), waiter)
+      redis.call('ZADD', KEYS[4], now, waiter)
+    else
+      redis.call('ZREM', KEYS[3], waiter)
+      redis.call('ZREM', KEYS[4], waiter)
+    end
+  end
   keep(ttl + 1000)
   return {1, used + weight, 0}
+end
+if waiter ~= '' then
+  if not redis.call('ZSCORE', KEYS[3], waiter) then
+    redis.call('ZADD', KEYS[3], redis.call('INCR', KEYS[5]), waiter)
+  end
+  redis.call('ZADD', KEYS[4], now, waiter)
+  keep(ttl + 1000)
 end
 local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 local hint = 1
@@ -244,6 +275,12 @@ return n`);
 const SEM_USED = new Script(`${SEM_RECLAIM}
 return used`);
 
+// ARGV: waiterId
+const SEM_LEAVE = new Script(`
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
+return 1`);
+
 /** The lease semaphore in Redis (standalone or Cluster). */
 export class RedisSemaphoreStore implements SemaphoreStore {
   constructor(
@@ -254,7 +291,13 @@ export class RedisSemaphoreStore implements SemaphoreStore {
 
   private keys(key: string): string[] {
     const tag = hashTag(key);
-    return [`${this.prefix}${tag}:leases`, `${this.prefix}${tag}:weights`];
+    return [
+      `${this.prefix}${tag}:leases`,
+      `${this.prefix}${tag}:weights`,
+      `${this.prefix}${tag}:line`,
+      `${this.prefix}${tag}:seen`,
+      `${this.prefix}${tag}:seq`,
+    ];
   }
 
   async acquire(
@@ -263,12 +306,16 @@ export class RedisSemaphoreStore implements SemaphoreStore {
     weight: number,
     limit: number,
     ttlMs: number,
+    waiter?: SemaphoreWaiter,
   ): Promise<SemaphoreAcquireResult> {
     const raw = (await exec(this.conn, 'semaphore acquire', SEM_ACQUIRE, this.keys(key), [
       leaseId,
       weight,
       limit,
       Math.ceil(ttlMs),
+      waiter?.id ?? '',
+      waiter?.more ? '1' : '0',
+      Math.ceil(waiter?.staleMs ?? 0),
     ])) as unknown[];
     return { acquired: Number(raw[0]) === 1, used: Number(raw[1]), retryHintMs: Number(raw[2]) };
   }
@@ -286,6 +333,10 @@ export class RedisSemaphoreStore implements SemaphoreStore {
       Number(await exec(this.conn, 'semaphore release', SEM_RELEASE, this.keys(key), [leaseId])) ===
       1
     );
+  }
+
+  async leave(key: string, waiterId: string): Promise<void> {
+    await exec(this.conn, 'semaphore leave', SEM_LEAVE, this.keys(key), [waiterId]);
   }
 
   async used(key: string): Promise<number> {

@@ -69,22 +69,44 @@ export interface SemaphoreAcquireResult {
 }
 
 /**
+ * Who is asking, for fairness between processes. Waiting processes form a FIFO in the store: a
+ * free slot goes to the longest-waiting process, and a process that got a slot but still has
+ * callers waiting goes to the back of the line (round robin), so a busy process cannot keep
+ * re-taking the slots it frees while another process waits.
+ */
+export interface SemaphoreWaiter {
+  /** Identifies the process (limiter instance). */
+  id: string;
+  /** True when this process has more callers waiting after this one. */
+  more: boolean;
+  /** A waiter not heard from for this many milliseconds is dropped from the line (it died). */
+  staleMs: number;
+}
+
+/**
  * A counting semaphore whose slots are leases: a holder that stops renewing loses its slot
  * `ttlMs` after its last renewal. `key` names one semaphore (validated).
  */
 export interface SemaphoreStore {
-  /** Takes `weight` slots under `leaseId` if `used + weight <= limit`. Idempotent per lease. */
+  /**
+   * Takes `weight` slots under `leaseId` if `used + weight <= limit` and no process that waits
+   * longer needs them (see {@link SemaphoreWaiter}). Idempotent per lease. A refused `waiter`
+   * joins (or stays in) the line.
+   */
   acquire(
     key: string,
     leaseId: string,
     weight: number,
     limit: number,
     ttlMs: number,
+    waiter?: SemaphoreWaiter,
   ): Promise<SemaphoreAcquireResult>;
   /** Extends a live lease to `ttlMs` from now; false when the lease is gone (expired/reclaimed). */
   renew(key: string, leaseId: string, ttlMs: number): Promise<boolean>;
   /** Frees a lease; false when it was already gone. */
   release(key: string, leaseId: string): Promise<boolean>;
+  /** Takes `waiterId` out of the line (its callers gave up or were served). */
+  leave(key: string, waiterId: string): Promise<void>;
   /** Weight held by live leases (expired ones are reclaimed first). */
   used(key: string): Promise<number>;
   /** Releases what the store created (connections). */

@@ -122,6 +122,55 @@ export function semaphoreStoreContract(label: string, make: () => SemaphoreStore
       expect(await store.used(key)).toBe(5);
     });
 
+    it('gives a freed slot to the process waiting longest, not to whoever asks first', async () => {
+      const key = uniquePrefix('s');
+      const A = { id: 'proc-a', more: false, staleMs: 10_000 };
+      const B = { id: 'proc-b', more: false, staleMs: 10_000 };
+      expect((await store.acquire(key, 'x', 1, 1, 10_000)).acquired).toBe(true);
+      expect((await store.acquire(key, 'b1', 1, 1, 10_000, B)).acquired).toBe(false);
+      await store.release(key, 'x');
+      // A was not in line: B is ahead of it.
+      expect((await store.acquire(key, 'a1', 1, 1, 10_000, A)).acquired).toBe(false);
+      expect((await store.acquire(key, 'b1', 1, 1, 10_000, B)).acquired).toBe(true);
+      await store.release(key, 'b1');
+      expect((await store.acquire(key, 'a1', 1, 1, 10_000, A)).acquired).toBe(true);
+    });
+
+    it('a process with more callers goes to the back of the line after each grant', async () => {
+      const key = uniquePrefix('s');
+      const A = { id: 'proc-a', more: true, staleMs: 10_000 };
+      const B = { id: 'proc-b', more: true, staleMs: 10_000 };
+      expect((await store.acquire(key, 'x', 1, 1, 10_000)).acquired).toBe(true);
+      expect((await store.acquire(key, 'a1', 1, 1, 10_000, A)).acquired).toBe(false);
+      expect((await store.acquire(key, 'b1', 1, 1, 10_000, B)).acquired).toBe(false);
+      await store.release(key, 'x');
+      expect((await store.acquire(key, 'a1', 1, 1, 10_000, A)).acquired).toBe(true);
+      await store.release(key, 'a1');
+      // A went to the back when it was served: B's turn, although A asks first.
+      expect((await store.acquire(key, 'a2', 1, 1, 10_000, A)).acquired).toBe(false);
+      expect((await store.acquire(key, 'b1', 1, 1, 10_000, B)).acquired).toBe(true);
+      await store.release(key, 'b1');
+      expect((await store.acquire(key, 'b2', 1, 1, 10_000, B)).acquired).toBe(false);
+      expect((await store.acquire(key, 'a2', 1, 1, 10_000, A)).acquired).toBe(true);
+    });
+
+    it('drops a waiter that stopped polling, and one that left', async () => {
+      const key = uniquePrefix('s');
+      const dead = { id: 'dead', more: false, staleMs: 100 };
+      const quit = { id: 'quit', more: false, staleMs: 10_000 };
+      expect((await store.acquire(key, 'x', 1, 1, 10_000)).acquired).toBe(true);
+      await store.acquire(key, 'd1', 1, 1, 10_000, dead);
+      await store.acquire(key, 'q1', 1, 1, 10_000, quit);
+      await store.release(key, 'x');
+      await store.leave(key, 'quit');
+      const me = { id: 'me', more: false, staleMs: 100 };
+      expect((await store.acquire(key, 'm1', 1, 1, 10_000, me)).acquired).toBe(false);
+      await sleep(150);
+      expect((await store.acquire(key, 'm1', 1, 1, 10_000, { ...me, staleMs: 100 })).acquired).toBe(
+        true,
+      );
+    });
+
     it('reclaims an expired lease; renew keeps a live one and fails for a lost one', async () => {
       const key = uniquePrefix('s');
       await store.acquire(key, 'dead', 1, 1, 150);
