@@ -1,23 +1,38 @@
-import { defineConfig } from 'tsup';
+import { type Options, defineConfig } from 'tsup';
 
 const modules = ['session', 'cache', 'db', 'worker', 'resilience', 'scaling', 'observability'];
 
-export default defineConfig({
+const library = {
   entry: {
     index: 'src/index.ts',
     ...Object.fromEntries(modules.map((m) => [`${m}/index`, `src/${m}/index.ts`])),
   },
-  format: ['esm', 'cjs'],
+  format: ['esm', 'cjs'] as Options['format'],
   dts: true,
   // One shared chunk graph per format, so the ESM and the CJS build each hold a single copy of
   // the error classes and connection helpers however many subpaths an app imports.
   splitting: true,
   sourcemap: true,
-  clean: true,
+  clean: false,
   target: 'node20',
   platform: 'node',
   treeshake: true,
   // p-limit 7 is ESM-only: a CJS `require` of it yields the namespace object and the first
   // limiter call throws. Bundling it (and its one dependency) keeps both builds working.
   noExternal: ['p-limit', 'yocto-queue'],
-});
+} satisfies Options;
+
+// The `azscale` command (package `bin`): ESM only, no declarations; it keeps its shebang.
+const cli = {
+  entry: { 'cli/main': 'src/cli/main.ts' },
+  format: ['esm'] as Options['format'],
+  dts: false,
+  splitting: false,
+  sourcemap: false,
+  clean: false,
+  target: 'node20',
+  platform: 'node',
+  noExternal: ['p-limit', 'yocto-queue'],
+} satisfies Options;
+
+export default defineConfig([library, cli]);

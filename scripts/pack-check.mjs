@@ -149,7 +149,13 @@ if (!loaded.has('azscale')) { console.error('resolve hook saw nothing'); process
     console.log(`${sub} loads none of: ${bad.join(', ')} (ESM and CJS)`);
   }
 
-  // 6. Type-check under nodenext and bundler resolution.
+  // 6. The `azscale` command from the installed package.
+  const cliOut = sh(join(app, 'node_modules', '.bin', 'azscale'), ['preset', 'large', '--json'], { cwd: app });
+  const preset = JSON.parse(cliOut);
+  if (preset.workers !== 8) throw new Error(`azscale preset large printed ${cliOut}`);
+  console.log('bin: azscale preset large ok');
+
+  // 7. Type-check under nodenext and bundler resolution.
   const imports = subpaths
     .map((s, i) => `import * as m${i} from '${s}';\nexport const n${i}: number = Object.keys(m${i}).length;`)
     .join('\n');
