@@ -362,7 +362,7 @@ export class DistributedCache {
       circuitOpens: metrics.counter('cache_circuit_opens_total'),
     };
 
-    if (this.shared && options.circuit !== false) {
+    if (options.circuit !== false) {
       const c = options.circuit ?? {};
       if (typeof c !== 'object' || c === null) {
         throw new ValidationError(
@@ -370,12 +370,15 @@ export class DistributedCache {
           { option: 'circuit' },
         );
       }
-      const threshold =
-        c.threshold === undefined
-          ? 5
-          : assertNumber(c.threshold, 'circuit.threshold', { integer: true, positive: true });
-      const halfOpenAfter =
-        c.halfOpenAfter === undefined ? 5 : assertSeconds(c.halfOpenAfter, 'circuit.halfOpenAfter');
+      if (c.threshold !== undefined) {
+        assertNumber(c.threshold, 'circuit.threshold', { integer: true, positive: true });
+      }
+      if (c.halfOpenAfter !== undefined) assertSeconds(c.halfOpenAfter, 'circuit.halfOpenAfter');
+    }
+    if (this.shared && options.circuit !== false) {
+      const c = options.circuit ?? {};
+      const threshold = c.threshold ?? 5;
+      const halfOpenAfter = c.halfOpenAfter ?? 5;
       this.circuit = circuitBreaker(
         handleWhen((e) => isBackendUnavailableError(e)),
         {

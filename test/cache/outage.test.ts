@@ -161,14 +161,17 @@ describe('Redis outage', () => {
     );
     expect(await f(1)).toBe(2);
     expect(await f(1)).toBe(2); // L1 hit
+    expect(calls).toBe(1);
     process.kill(pid, 'SIGSTOP');
     cleanups.push(async () => process.kill(pid, 'SIGCONT'));
     try {
       const r = await Promise.all([2, 3, 4].map((x) => timed(() => f(x))));
       expect(r.map((x) => x.value)).toEqual([4, 6, 8]);
       for (const x of r) expect(x.ms).toBeLessThan(BOUND * 1000 + SLACK_MS);
+      expect(calls).toBe(4); // called through
       // L1 still answers while Redis hangs.
       expect((await timed(() => f(1))).value).toBe(2);
+      expect(calls).toBe(4);
       const w = await timed(() => cache.set('k', 'v'));
       expect(w.ms).toBeLessThan(BOUND * 1000 + SLACK_MS);
     } finally {
