@@ -42,12 +42,20 @@ export function methodDecorator(
   wrap: (original: AnyMethod, info: MethodInfo) => AnyMethod,
 ): MethodDecorator {
   function decorator(...args: unknown[]): unknown {
-    if (args.length === 2 && typeof args[0] === 'function' && isTc39Context(args[1])) {
+    if (args.length === 2 && isTc39Context(args[1])) {
       const ctx = args[1];
       if (ctx.kind !== 'method') {
         throw new ValidationError(
           `@${decoratorName} applies to methods, not to a ${ctx.kind} (${String(ctx.name)})`,
           { option: decoratorName },
+        );
+      }
+      if (typeof args[0] !== 'function') {
+        throw new ValidationError(
+          `@${decoratorName} must decorate a method, received ${describeValue(args[0])}`,
+          {
+            option: decoratorName,
+          },
         );
       }
       return wrap(args[0] as AnyMethod, { methodName: String(ctx.name), className: undefined });
