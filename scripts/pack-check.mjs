@@ -28,7 +28,8 @@ try {
     .pop();
   const tgz = join(app, tgzName);
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'azs-pack-app', private: true }));
-  sh('npm', ['install', '--no-audit', '--no-fund', '--silent', tgz], { cwd: app });
+  // A TypeScript user has @types/node; the types of pg come with azscale (its public types use them).
+  sh('npm', ['install', '--no-audit', '--no-fund', '--silent', tgz, '@types/node@^20.19'], { cwd: app });
 
   // 1. ESM import of every subpath.
   writeFileSync(
@@ -186,7 +187,7 @@ export function check(e: unknown): string | undefined {
           strict: true,
           noEmit: true,
           skipLibCheck: false,
-          types: [],
+          types: ['node'],
         },
         files: resolution === 'nodenext' ? ['types.ts', 'types.cts'] : ['types.ts'],
       }),
