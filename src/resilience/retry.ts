@@ -74,7 +74,10 @@ export interface RetryOptions {
   backoff?: 'exponential' | 'constant' | number | BackoffOptions;
   /** Which errors are worth another attempt; others are thrown at once. @default every error */
   isRetryable?: (error: unknown) => boolean;
-  /** Stops retrying (and waiting) when aborted; the last error, or a {@link CancelledError}, is thrown. */
+  /**
+   * Stops retrying (and waiting) when aborted: the last error is thrown, or a
+   * {@link CancelledError} when it was aborted before the first attempt.
+   */
   signal?: AbortSignal;
   /** Called before each retry with the attempt number (1 = first retry), the error and the delay in seconds. */
   onRetry?: (info: { attempt: number; error: unknown; delay: number }) => void;
@@ -170,6 +173,7 @@ export function retry<A extends unknown[], R>(
     );
   }
   return awaitable<A, R>(async (self, args): Promise<Awaited<R>> => {
+    if (signal?.aborted) throw new CancelledError('retry was aborted', { cause: signal.reason });
     try {
       return (await policy.execute(() => fn.apply(self, args), signal)) as unknown as Awaited<R>;
     } catch (e) {
