@@ -11,6 +11,7 @@ import type {
   MetricsSink,
 } from '../core/metrics.js';
 import { assertFunction, assertNumber, assertObject, assertString } from '../core/validate.js';
+import { coarseNow, ensureCoarseClock } from './coarse-clock.js';
 import { lazyRequire } from './optional-require.js';
 import { SketchMapping, type SketchSummary, WindowedSketch, summarize } from './sketch.js';
 
@@ -338,6 +339,8 @@ export class Metrics implements MetricsSink {
   private readonly llmRequestsMetric: string;
   private readonly llmRateLimitedMetric: string;
   private readonly now: () => number;
+  /** Stamps histogram observations: the injected clock, else the shared coarse clock. */
+  private readonly stamp: () => number;
   private samples: Sample[];
   private cpuMark: { at: number; usage: NodeJS.CpuUsage };
 
@@ -416,6 +419,7 @@ export class Metrics implements MetricsSink {
       'llmRateLimitedMetric',
     );
     this.now = options.now === undefined ? Date.now : assertFunction(options.now, 'now');
+    this.stamp = options.now === undefined ? coarseNow : this.now;
     this.samples = [{ t: this.now(), counters: new Map(), queueDepth: undefined, cpu: undefined }];
     this.cpuMark = { at: performance.now(), usage: process.cpuUsage() };
   }
@@ -476,7 +480,8 @@ export class Metrics implements MetricsSink {
     if (!cell) {
       this.checkCardinality(fam, fam.series.size);
       const window = new WindowedSketch(this.mapping, this.slots, this.windowMs / this.slots);
-      cell = new HistogramCell(norm, fam.name, fam.bounds, window, this.now);
+      if (this.stamp === coarseNow) ensureCoarseClock();
+      cell = new HistogramCell(norm, fam.name, fam.bounds, window, this.stamp);
       fam.series.set(key, cell);
     }
     return cell;

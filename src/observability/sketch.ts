@@ -206,8 +206,10 @@ export class WindowedSketch {
   private readonly stores: (SketchStore | undefined)[];
   /** Epoch (slot number) each store holds, or -1. */
   private readonly epochs: Float64Array;
-  private curEpoch = -1;
   private cur: SketchStore | undefined;
+  /** Time span [curStart, curEnd) of the current slot; an observation outside it rotates. */
+  private curStart = 0;
+  private curEnd = 0;
 
   constructor(
     private readonly mapping: SketchMapping,
@@ -220,12 +222,12 @@ export class WindowedSketch {
 
   /** Records `value` at time `nowMs`. */
   add(value: number, nowMs: number): void {
-    const epoch = Math.floor(nowMs / this.slotMs);
-    if (epoch !== this.curEpoch) this.rotate(epoch);
+    if (nowMs >= this.curEnd || nowMs < this.curStart) this.rotate(nowMs);
     this.cur!.add(value);
   }
 
-  private rotate(epoch: number): void {
+  private rotate(nowMs: number): void {
+    const epoch = Math.floor(nowMs / this.slotMs);
     const idx = epoch % this.slots;
     let store = this.stores[idx];
     if (!store) {
@@ -235,8 +237,9 @@ export class WindowedSketch {
       store.clear();
     }
     this.epochs[idx] = epoch;
-    this.curEpoch = epoch;
     this.cur = store;
+    this.curStart = epoch * this.slotMs;
+    this.curEnd = this.curStart + this.slotMs;
   }
 
   /** The stores still inside the window at `nowMs`. */

@@ -170,7 +170,7 @@ describe('handlers', () => {
     expect(await res.json()).toMatchObject({ status: 'down', checks: { db: { status: 'down' } } });
     res = await fetch(`${base}/livez`);
     expect(res.status).toBe(200);
-    expect((await res.json()).checks).toHaveProperty('alive');
+    expect(((await res.json()) as { checks: object }).checks).toHaveProperty('alive');
     res = await fetch(`${base}/readyz`, { method: 'HEAD' });
     expect(res.status).toBe(503);
     expect(await res.text()).toBe('');
@@ -187,7 +187,9 @@ describe('handlers', () => {
     setDb(false);
     const res = await fetch(`${base}/health/ready`);
     expect(res.status).toBe(503);
-    expect((await res.json()).checks.db.error).toBe('returned false');
+    expect(((await res.json()) as { checks: { db: { error: string } } }).checks.db.error).toBe(
+      'returned false',
+    );
     expect((await fetch(`${base}/health/live`)).status).toBe(200);
   });
 
@@ -254,7 +256,7 @@ describe('backend checks on real servers', () => {
     const res = await fetch(base);
     const took = performance.now() - t0;
     expect(res.status).toBe(503);
-    const body = await res.json();
+    const body = (await res.json()) as { checks: { redis: { status: string } } };
     expect(body.checks.redis.status).toBe('down');
     expect(took).toBeLessThan(2000);
   });
