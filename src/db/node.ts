@@ -261,29 +261,49 @@ export class DbNode {
           reject(this.failure(err, write));
           return;
         }
-        const done = (qErr: Error | undefined, result: QueryResult<R> | undefined) => {
-          this.inFlight--;
-          if (qErr || !result) {
-            this.release(client, qErr);
-            reject(this.failure(qErr, write));
-            return;
-          }
-          this.release(client);
-          this.served++;
-          (write ? this.m.writes : this.m.reads).inc();
-          this.m.duration.observe((performance.now() - t0) / 1000);
-          const routed = result as QueryResult<R> & { node: DbNodeInfo };
-          routed.node = this.info;
-          resolve(routed);
-        };
+        // Inline callbacks, not named consts: a bundler's keepNames would wrap each named
+        // closure in a defineProperty call, per statement.
         try {
-          if (typeof query === 'string') client.query<R>(query, values as unknown[], done);
-          else client.query<R>(values === undefined ? query : { ...query, values }, done);
+          if (typeof query === 'string') {
+            client.query<R>(query, values as unknown[], (qErr, result) =>
+              this.settle(client, qErr, result, write, t0, resolve, reject),
+            );
+          } else {
+            client.query<R>(values === undefined ? query : { ...query, values }, (qErr, result) =>
+              this.settle(client, qErr, result, write, t0, resolve, reject),
+            );
+          }
         } catch (e) {
-          done(e instanceof Error ? e : new Error(String(e)), undefined);
+          const err = e instanceof Error ? e : new Error(String(e));
+          this.settle<R>(client, err, undefined, write, t0, resolve, reject);
         }
       });
     });
+  }
+
+  /** Ends one statement of {@link DbNode.execute}: releases the client, counts, settles. */
+  private settle<R extends QueryResultRow>(
+    client: PoolClient,
+    qErr: Error | undefined,
+    result: QueryResult<R> | undefined,
+    write: boolean,
+    t0: number,
+    resolve: (r: QueryResult<R> & { node: DbNodeInfo }) => void,
+    reject: (e: unknown) => void,
+  ): void {
+    this.inFlight--;
+    if (qErr || !result) {
+      this.release(client, qErr);
+      reject(this.failure(qErr, write));
+      return;
+    }
+    this.release(client);
+    this.served++;
+    (write ? this.m.writes : this.m.reads).inc();
+    this.m.duration.observe((performance.now() - t0) / 1000);
+    const routed = result as QueryResult<R> & { node: DbNodeInfo };
+    routed.node = this.info;
+    resolve(routed);
   }
 
   /**
