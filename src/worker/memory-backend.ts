@@ -339,9 +339,11 @@ export class MemoryQueueBackend implements QueueBackend {
     const out: FailOutcome[] = [];
     let wake = false;
     for (const f of items) {
-      s.ack(f.entryId);
       const t = s.tasks.get(f.id);
-      if (!t || t.status !== 'processing' || t.attempts !== f.attempt) {
+      const current = t?.status === 'processing' && t.attempts === f.attempt;
+      // A stale attempt must not acknowledge the delivery its successor now holds.
+      if (current || t?.entryId !== f.entryId) s.ack(f.entryId);
+      if (!t || !current) {
         out.push('ignored');
         continue;
       }

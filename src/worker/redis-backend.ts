@@ -101,10 +101,14 @@ export class RedisQueueBackend implements QueueBackend {
     return this.keys;
   }
 
-  private async run(op: string, script: Script, args: readonly Arg[]): Promise<unknown> {
+  private async run(
+    op: string,
+    script: Script,
+    args: readonly Arg[],
+    client?: RedisClient,
+  ): Promise<unknown> {
     try {
-      const client = await this.conn.get();
-      return await script.run(client, this.keys, args);
+      return await script.run(client ?? (await this.conn.get()), this.keys, args);
     } catch (e) {
       throw this.conn.mapError(e, `worker ${op}`);
     }
@@ -144,15 +148,21 @@ export class RedisQueueBackend implements QueueBackend {
   }
 
   async submit(tasks: readonly NewTask[], now: number): Promise<boolean[]> {
-    const out: boolean[] = [];
+    // Chunks go out together: one connection runs them in order, so ids keep their order and
+    // the round trips overlap.
+    const calls: Promise<unknown>[] = [];
+    const client = await this.conn.run('worker submit', async (c) => c);
     for (let i = 0; i < tasks.length; i += SUBMIT_CHUNK) {
       const args: Arg[] = [this.tp, now];
-      for (const t of tasks.slice(i, i + SUBMIT_CHUNK)) {
+      const end = Math.min(tasks.length, i + SUBMIT_CHUNK);
+      for (let j = i; j < end; j++) {
+        const t = tasks[j] as NewTask;
         args.push(t.id, t.data, t.maxAttempts, t.timeout, t.priority, t.delayMs);
       }
-      const r = (await this.run('submit', SCRIPTS.submit, args)) as number[];
-      for (const v of r) out.push(v === 1);
+      calls.push(this.run('submit', SCRIPTS.submit, args, client));
     }
+    const out: boolean[] = [];
+    for (const r of (await Promise.all(calls)) as number[][]) for (const v of r) out.push(v === 1);
     return out;
   }
 

@@ -68,20 +68,25 @@ local out = {}
 for i = 3, #ARGV, 6 do
   local id = ARGV[i]
   local k = tp .. id
-  if redis.call('EXISTS', k) == 1 then
+  -- HSETNX both tests for the id (idempotency) and writes its creation time.
+  if redis.call('HSETNX', k, 'c', now) == 0 then
     out[#out + 1] = 0
   else
     local pr = tonumber(ARGV[i + 4])
     local delay = tonumber(ARGV[i + 5])
+    local st, e = 'queued', ''
     if delay > 0 then
+      st = 'delayed'
       redis.call('ZADD', D, now + delay, id)
-      redis.call('HSET', k, 'st', 'delayed', 'd', ARGV[i + 1], 'ma', ARGV[i + 2], 'to', ARGV[i + 3],
-        'pr', pr, 'a', 0, 'c', now, 'u', now, 'e', '')
     else
-      local e = enqueue(id, pr)
-      redis.call('HSET', k, 'st', 'queued', 'd', ARGV[i + 1], 'ma', ARGV[i + 2], 'to', ARGV[i + 3],
-        'pr', pr, 'a', 0, 'c', now, 'u', now, 'e', e)
+      e = enqueue(id, pr)
     end
+    -- Default-valued fields are left out: readers treat a missing one as 0.
+    local f = { 'st', st, 'd', ARGV[i + 1], 'a', 0, 'u', now, 'e', e }
+    if ARGV[i + 2] ~= '0' then f[#f + 1] = 'ma'; f[#f + 1] = ARGV[i + 2] end
+    if ARGV[i + 3] ~= '0' then f[#f + 1] = 'to'; f[#f + 1] = ARGV[i + 3] end
+    if pr ~= 0 then f[#f + 1] = 'pr'; f[#f + 1] = pr end
+    redis.call('HSET', k, unpack(f))
     out[#out + 1] = 1
   end
 end
@@ -120,7 +125,7 @@ for _, id in ipairs(due) do
   local k = tp .. id
   local f = redis.call('HMGET', k, 'st', 'pr')
   if f[1] == 'delayed' then
-    local e = enqueue(id, tonumber(f[2]))
+    local e = enqueue(id, tonumber(f[2]) or 0)
     redis.call('HSET', k, 'st', 'queued', 'u', now, 'e', e)
   end
 end
@@ -147,8 +152,8 @@ local function take(lane, e, fields, reclaimed)
     redis.call('XDEL', key, e)
     return
   end
-  local a = tonumber(f[3]) + 1
-  local ma = tonumber(f[4])
+  local a = (tonumber(f[3]) or 0) + 1
+  local ma = tonumber(f[4]) or 0
   if ma == 0 then ma = defa end
   if reclaimed and a > ma then
     redis.call('XACK', key, g, e)
@@ -168,8 +173,8 @@ local function take(lane, e, fields, reclaimed)
   out[#out + 1] = id
   out[#out + 1] = f[2] or 'null'
   out[#out + 1] = a
-  out[#out + 1] = f[4]
-  out[#out + 1] = f[5]
+  out[#out + 1] = f[4] or '0'
+  out[#out + 1] = f[5] or '0'
 end
 
 if idle > 0 then
@@ -253,15 +258,18 @@ for i = 5, #ARGV, 6 do
   local e = ARGV[i + 2]
   local attempt = tonumber(ARGV[i + 3])
   local retryAt = tonumber(ARGV[i + 5])
-  redis.call('XACK', key, g, e)
-  redis.call('XDEL', key, e)
   local k = tp .. id
-  local f = redis.call('HMGET', k, 'st', 'a', 'pr')
+  local f = redis.call('HMGET', k, 'st', 'a', 'pr', 'e')
+  -- A stale attempt must not acknowledge the delivery its successor now holds (same entry).
+  if f[4] ~= e or (f[1] == 'processing' and tonumber(f[2]) == attempt) then
+    redis.call('XACK', key, g, e)
+    redis.call('XDEL', key, e)
+  end
   if f[1] ~= 'processing' or tonumber(f[2]) ~= attempt then
     out[#out + 1] = 0
   elseif retryAt >= 0 then
     if retryAt <= now then
-      local ne = enqueue(id, tonumber(f[3]))
+      local ne = enqueue(id, tonumber(f[3]) or 0)
       redis.call('HSET', k, 'st', 'queued', 'er', ARGV[i + 4], 'u', now, 'e', ne)
       woke = true
     else
@@ -331,8 +339,8 @@ for lane = 0, 1 do
         local k = tp .. id
         local f = redis.call('HMGET', k, 'st', 'a', 'pr', 'e')
         if f[1] == 'processing' and f[4] == e then
-          local ne = enqueue(id, tonumber(f[3]))
-          local a = tonumber(f[2]) - 1
+          local ne = enqueue(id, tonumber(f[3]) or 0)
+          local a = (tonumber(f[2]) or 1) - 1
           if a < 0 then a = 0 end
           redis.call('HSET', k, 'st', 'queued', 'a', a, 'u', now, 'e', ne)
           n = n + 1
@@ -394,7 +402,7 @@ for _, id in ipairs(ids) do
     if f[1] == 'failed' then
       redis.call('PERSIST', k)
       redis.call('HDEL', k, 'er', 'pg')
-      local e = enqueue(id, tonumber(f[2]))
+      local e = enqueue(id, tonumber(f[2]) or 0)
       redis.call('HSET', k, 'st', 'queued', 'a', 0, 'u', now, 'e', e)
       n = n + 1
     end

@@ -57,6 +57,9 @@ interface PendingCompletion {
 
 type State = 'idle' | 'running' | 'stopping';
 
+/** Claims a worker keeps in flight at once. */
+const MAX_CLAIMS_IN_FLIGHT = 2;
+
 const DEFAULT_BACKOFF: Required<TaskBackoffOptions> = {
   type: 'exponential',
   delay: 1,
@@ -102,11 +105,18 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
   private state: State = 'idle';
   private readonly running = new Map<string, Running>();
   private completions: PendingCompletion[] = [];
-  private flushScheduled = false;
+  private kickScheduled = false;
   private readonly ops = new Set<Promise<unknown>>();
   private waiter: WorkWaiter | undefined;
-  private loopDone: Promise<void> | undefined;
-  private slotWaiter: (() => void) | undefined;
+  /** Claims sent and not answered yet (at most {@link MAX_CLAIMS_IN_FLIGHT}). */
+  private claimsInFlight = 0;
+  /** Slots promised to claims in flight. */
+  private reserved = 0;
+  /** True while the worker waits for new work (the last claim found the queue empty). */
+  private waiting = false;
+  private errorDelay = 50;
+  private backoffUntil = 0;
+  private drained: (() => void) | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private lastReclaim = 0;
   private stopping: Promise<void> | undefined;
@@ -246,7 +256,8 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
     this.heartbeatTimer = setInterval(() => this.heartbeat(), this.heartbeatMs);
     this.heartbeatTimer.unref();
     this.lastReclaim = 0;
-    this.loopDone = this.loop();
+    this.waiting = false;
+    this.pump();
     if (this.handleSignals && !this.signalHandler) {
       const handler = (sig: NodeJS.Signals) => {
         process.off('SIGTERM', handler);
@@ -293,18 +304,19 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
       process.off('SIGINT', this.signalHandler);
       this.signalHandler = undefined;
     }
-    this.wakeLoop();
     await this.waiter?.close();
-    await this.loopDone?.catch(() => undefined);
+    // Claims in flight still hand us tasks; they run (or are released) like the others.
+    while (this.claimsInFlight > 0) await Promise.allSettled([...this.ops]);
     const deadline = performance.now() + timeout * 1000;
     while (this.running.size > 0 && performance.now() < deadline) {
       await new Promise<void>((resolve) => {
-        this.slotWaiter = resolve;
+        this.drained = resolve;
         setTimeout(resolve, Math.min(50, Math.max(1, deadline - performance.now()))).unref();
       });
     }
+    this.drained = undefined;
     const left: TaskRef[] = [];
-    for (const r of this.running.values()) {
+    for (const r of [...this.running.values()]) {
       r.abandoned = true;
       left.push(r.ref);
       r.ac.abort(new CancelledError(`task ${r.ref.id} was released: the worker is shutting down`));
@@ -315,6 +327,7 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
     this.retryTimers.clear();
     await this.flush();
     while (this.ops.size > 0) await Promise.allSettled([...this.ops]);
+    await this.flush();
     try {
       await this.backend.release(this.consumer, left, Date.now());
     } catch (e) {
@@ -334,56 +347,95 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
     this.finishRun(r);
   }
 
-  private wakeLoop(): void {
-    const w = this.slotWaiter;
-    this.slotWaiter = undefined;
-    w?.();
+  /**
+   * Coalesces wake-ups to once per event-loop turn: every task that finishes in this turn frees
+   * its slot first, so the next claim fetches a batch rather than one task.
+   */
+  private kick(): void {
+    if (this.kickScheduled) return;
+    this.kickScheduled = true;
+    setImmediate(() => {
+      this.kickScheduled = false;
+      this.pump();
+      // Results no claim took along are written on their own, never held back.
+      if (this.completions.length > 0) this.track(this.flush());
+    });
   }
 
-  private async loop(): Promise<void> {
-    let errorDelay = 50;
-    while (this.state === 'running') {
-      const free = this.numWorkers - this.running.size;
-      if (free <= 0) {
-        await new Promise<void>((resolve) => {
-          this.slotWaiter = resolve;
-        });
-        // Let every task that finishes in this turn of the event loop free its slot, so the
-        // next claim fetches a batch instead of one task.
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        continue;
-      }
-      const batch = this.takeCompletions();
-      const now = Date.now();
-      const reclaim = now - this.lastReclaim >= this.reclaimEveryMs;
-      let res: Awaited<ReturnType<QueueBackend['claim']>>;
-      try {
-        res = await this.backend.claim({
-          consumer: this.consumer,
-          count: free,
-          now,
-          reclaimIdleMs: reclaim ? this.visibilityMs : 0,
-          defaultAttempts: this.attempts,
-          completions: batch.map((b) => b.c),
-        });
-        if (reclaim) this.lastReclaim = now;
-        errorDelay = 50;
-      } catch (e) {
-        // Keep the results: they go out with the next call.
-        this.completions = batch.concat(this.completions);
-        this.emitError(e);
-        await sleep(errorDelay);
-        errorDelay = Math.min(errorDelay * 2, 5000);
-        continue;
-      }
-      this.completed(batch);
-      for (const t of res.tasks) this.runTask(t);
-      if (res.tasks.length > 0) continue;
-      if (this.state !== 'running') break;
-      let waitMs = this.reclaimEveryMs;
-      if (res.nextDueAt !== null) waitMs = Math.min(waitMs, res.nextDueAt - Date.now());
-      if (waitMs > 0) await this.waiter?.wait(res.token, waitMs);
+  /**
+   * Sends claims for free slots. Up to two claims are in flight at once (the second only for at
+   * least half the slots), so one batch's round trip overlaps the other batch's processing
+   * without the worker ever holding more tasks than it has slots.
+   */
+  private pump(): void {
+    if (this.state !== 'running' || this.waiting) return;
+    if (Date.now() < this.backoffUntil) return;
+    while (this.claimsInFlight < MAX_CLAIMS_IN_FLIGHT) {
+      const free = this.numWorkers - this.running.size - this.reserved;
+      if (free <= 0) return;
+      if (this.claimsInFlight > 0 && free < Math.ceil(this.numWorkers / 2)) return;
+      // From a standstill, split the slots over two claims so that their round trips overlap.
+      this.sendClaim(this.claimsInFlight === 0 && free >= 2 ? Math.ceil(free / 2) : free);
     }
+  }
+
+  private sendClaim(count: number): void {
+    this.reserved += count;
+    this.claimsInFlight++;
+    const batch = this.takeCompletions();
+    const now = Date.now();
+    const reclaim = now - this.lastReclaim >= this.reclaimEveryMs;
+    if (reclaim) this.lastReclaim = now;
+    const op = this.backend
+      .claim({
+        consumer: this.consumer,
+        count,
+        now,
+        reclaimIdleMs: reclaim ? this.visibilityMs : 0,
+        defaultAttempts: this.attempts,
+        completions: batch.map((b) => b.c),
+      })
+      .then(
+        (res) => {
+          this.reserved -= count;
+          this.claimsInFlight--;
+          this.errorDelay = 50;
+          this.completed(batch);
+          for (const t of res.tasks) this.runTask(t);
+          // A short answer means the queue ran dry: it never triggers another claim itself (two
+          // claims would otherwise chase each other over an empty queue). The last claim to come
+          // back decides: short, wait for new work; full, claim on.
+          const short = res.tasks.length < count;
+          if (this.claimsInFlight > 0) {
+            if (!short) this.pump();
+          } else if (short) void this.idle(res.token, res.nextDueAt);
+          else this.pump();
+        },
+        (e) => {
+          this.reserved -= count;
+          this.claimsInFlight--;
+          if (reclaim) this.lastReclaim = 0;
+          // Keep the results: they go out with the next call.
+          this.completions = batch.concat(this.completions);
+          this.emitError(e);
+          this.backoffUntil = Date.now() + this.errorDelay;
+          setTimeout(() => this.kick(), this.errorDelay).unref();
+          this.errorDelay = Math.min(this.errorDelay * 2, 5000);
+        },
+      );
+    this.track(op);
+  }
+
+  /** The queue looked empty: write pending results, then wait for a sign of new work. */
+  private async idle(token: string, nextDueAt: number | null): Promise<void> {
+    if (this.state !== 'running') return;
+    this.waiting = true;
+    if (this.completions.length > 0) this.track(this.flush());
+    let waitMs = this.reclaimEveryMs;
+    if (nextDueAt !== null) waitMs = Math.min(waitMs, nextDueAt - Date.now());
+    if (waitMs > 0) await this.waiter?.wait(token, waitMs);
+    this.waiting = false;
+    this.pump();
   }
 
   private runTask(t: ClaimedTask): void {
@@ -450,7 +502,8 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
     if (run.timer) clearTimeout(run.timer);
     if (this.running.get(run.ref.id) === run) this.running.delete(run.ref.id);
     this.mActive.dec();
-    this.wakeLoop();
+    if (this.drained && this.running.size === 0) this.drained();
+    this.kick();
     return true;
   }
 
@@ -471,7 +524,6 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
     const duration = (performance.now() - run.started) / 1000;
     this.finishRun(run);
     this.completions.push({ c: { ...run.ref, result: text }, result, duration });
-    this.scheduleFlush();
   }
 
   private onFailure(run: Running, e: unknown, maxAttempts: number, unrecoverable = false): void {
@@ -521,16 +573,6 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
     return c;
   }
 
-  private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    // After the current turn: the loop may take these completions along with its next claim.
-    setImmediate(() => {
-      this.flushScheduled = false;
-      if (this.completions.length > 0) this.track(this.flush());
-    });
-  }
-
   private async flush(): Promise<void> {
     const batch = this.takeCompletions();
     if (batch.length === 0) return;
@@ -543,7 +585,7 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
     } catch (e) {
       this.completions = batch.concat(this.completions);
       this.emitError(e);
-      if (this.state === 'running') setTimeout(() => this.scheduleFlush(), 200).unref();
+      if (this.state === 'running') setTimeout(() => this.kick(), 200).unref();
     }
   }
 
