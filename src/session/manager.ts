@@ -8,7 +8,6 @@ import {
   CallbackError,
   ValidationError,
   describeValue,
-  isAzscaleError,
 } from '../core/errors.js';
 import { type Disposer, Emitter } from '../core/events.js';
 import { KEY_LAYOUT, validateId, validatePrefix } from '../core/keys.js';
@@ -371,7 +370,7 @@ export class DistributedSessionManager<T extends SessionData = SessionData> {
         option: 'message',
       });
     }
-    const item = this.codec.encode(message, 'message');
+    const item = this.encodeValue(message, 'message');
     return this.op('append', () =>
       this.store.append(key, item, {
         ttlMs: this.ttlMs,
@@ -470,13 +469,77 @@ export class DistributedSessionManager<T extends SessionData = SessionData> {
     if (max !== undefined && Array.isArray(value.messages) && value.messages.length > max) {
       value = { ...value, messages: value.messages.slice(value.messages.length - max) };
     }
+    return this.encodeValue(value, what);
+  }
+
+  /**
+   * JSON text of `value`, refusing what JSON cannot hold. Plain `JSON.stringify` plus a walk
+   * that finds functions and symbols (which stringify would silently drop) costs about a third
+   * of a stringify with a replacer function, and this runs on every write.
+   */
+  private encodeValue(value: unknown, what: string): string {
+    let text: string | undefined;
     try {
-      return this.codec.encode(value, what);
+      text = JSON.stringify(value);
     } catch (e) {
-      if (isAzscaleError(e)) throw e;
-      throw new SerializationError(`${what} cannot be encoded as JSON`, { cause: e });
+      // A cycle, a BigInt or a throwing toJSON.
+      throw new SerializationError(
+        `${what} cannot be encoded as JSON: ${e instanceof Error ? e.message : String(e)}`,
+        { cause: e },
+      );
+    }
+    const bad = unencodable(value);
+    if (bad !== undefined || text === undefined) {
+      const path =
+        bad === undefined
+          ? what
+          : what + bad.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('');
+      throw new SerializationError(
+        `${what} cannot be encoded as JSON: ${bad?.type ?? typeof value} at ${path}`,
+        { context: { type: bad?.type ?? typeof value, path } },
+      );
+    }
+    this.codec.checkSize(text, what);
+    return text;
+  }
+}
+
+/**
+ * The first function or symbol inside `value`, with the path to it (built only on the way back
+ * from a find, so the common case allocates nothing), or `undefined`. Only called after
+ * `JSON.stringify` succeeded, so there is no cycle to guard against. Subtrees with a `toJSON`
+ * method are skipped: stringify encodes what that returns, not the object.
+ */
+function unencodable(value: unknown): { type: string; path: (string | number)[] } | undefined {
+  const t = typeof value;
+  if (t === 'function' || t === 'symbol') return { type: t, path: [] };
+  if (t !== 'object' || value === null) return undefined;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const v: unknown = value[i];
+      if (typeof v === 'object' || typeof v === 'function' || typeof v === 'symbol') {
+        const bad = unencodable(v);
+        if (bad) {
+          bad.path.unshift(i);
+          return bad;
+        }
+      }
+    }
+    return undefined;
+  }
+  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return undefined;
+  const obj = value as Record<string, unknown>;
+  for (const k of Object.keys(obj)) {
+    const v = obj[k];
+    if (typeof v === 'object' || typeof v === 'function' || typeof v === 'symbol') {
+      const bad = unencodable(v);
+      if (bad) {
+        bad.path.unshift(k);
+        return bad;
+      }
     }
   }
+  return undefined;
 }
 
 function sleep(ms: number): Promise<void> {

@@ -16,20 +16,29 @@ import type { SessionAppendOptions, SessionStore } from './store.js';
  * layout: no version or lock keys beside `session:{id}`.
  */
 
-// Compare-and-set on the value itself. The expected value travels as its SHA-1 so a large
-// session is not sent twice; any writer (a Python service using SETEX, redis-cli) changes it.
-// ARGV: [1] '1' when a value is expected, '0' when the key must be absent; [2] its SHA-1 hex;
-// [3] new text; [4] expiry in ms.
+// Compare-and-set on the value itself, so any writer (a Python service using SETEX, redis-cli)
+// is caught, not only writers that know of azscale. A small expected value is compared as is
+// (a memcmp on the server); a large one travels as its SHA-1 so it is not sent twice.
+// ARGV: [1] '0' the key must be absent, '1' compare SHA-1, '2' compare text; [2] the SHA-1 or
+// the text; [3] new text; [4] expiry in ms.
 const CAS_SCRIPT = `
 local cur = redis.call('GET', KEYS[1])
-if ARGV[1] == '0' then
+local mode = ARGV[1]
+if mode == '0' then
   if cur then return 0 end
-elseif not cur or redis.sha1hex(cur) ~= ARGV[2] then
+elseif not cur then
+  return 0
+elseif mode == '2' then
+  if cur ~= ARGV[2] then return 0 end
+elseif redis.sha1hex(cur) ~= ARGV[2] then
   return 0
 end
 redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
 return 1
 `;
+
+/** Expected values up to this many UTF-16 units are sent whole to the CAS script. */
+const CAS_INLINE_MAX = 16 * 1024;
 
 // Atomic append. cjson validates the stored text, but the new value is built by splicing the
 // original text, not by re-encoding a decoded table: cjson would turn empty arrays into {} and
@@ -226,40 +235,30 @@ export class RedisSessionStore implements SessionStore {
   }
 
   async get(key: string, touchTtlMs?: number): Promise<string | null> {
-    const conn = this.connection;
-    try {
-      const c = await conn.get();
-      return touchTtlMs === undefined
-        ? await c.get(key)
-        : await c.getex(key, 'PX', Math.max(1, Math.round(touchTtlMs)));
-    } catch (e) {
-      throw conn.mapError(e, 'session get');
-    }
+    return this.exec('session get', (c) =>
+      touchTtlMs === undefined
+        ? c.get(key)
+        : c.getex(key, 'PX', Math.max(1, Math.round(touchTtlMs))),
+    );
   }
 
   async set(key: string, text: string, ttlMs: number): Promise<void> {
-    const conn = this.connection;
-    try {
-      const c = await conn.get();
-      await c.set(key, text, 'PX', Math.max(1, Math.round(ttlMs)));
-    } catch (e) {
-      throw conn.mapError(e, 'session set');
-    }
+    await this.exec('session set', (c) => c.set(key, text, 'PX', Math.max(1, Math.round(ttlMs))));
   }
 
   async delete(key: string): Promise<boolean> {
-    return this.connection.run('session delete', async (c) => (await c.del(key)) === 1);
+    return this.exec('session delete', async (c) => (await c.del(key)) === 1);
   }
 
   async expire(key: string, ttlMs: number): Promise<boolean> {
-    return this.connection.run(
+    return this.exec(
       'session expire',
       async (c) => (await c.pexpire(key, Math.max(1, Math.round(ttlMs)))) === 1,
     );
   }
 
   async ttl(key: string): Promise<number | null> {
-    return this.connection.run('session ttl', async (c) => {
+    return this.exec('session ttl', async (c) => {
       const ms = await c.pttl(key);
       return ms === -2 ? null : ms;
     });
@@ -271,16 +270,14 @@ export class RedisSessionStore implements SessionStore {
     text: string,
     ttlMs: number,
   ): Promise<boolean> {
+    const ms = Math.max(1, Math.round(ttlMs));
     const args =
       expected === null
-        ? ['0', '', text, Math.max(1, Math.round(ttlMs))]
-        : [
-            '1',
-            createHash('sha1').update(expected).digest('hex'),
-            text,
-            Math.max(1, Math.round(ttlMs)),
-          ];
-    return this.connection.run(
+        ? ['0', '', text, ms]
+        : expected.length <= CAS_INLINE_MAX
+          ? ['2', expected, text, ms]
+          : ['1', createHash('sha1').update(expected).digest('hex'), text, ms];
+    return this.exec(
       'session compare-and-set',
       async (c) => (await runScript(c, CAS, key, args)) === 1,
     );
@@ -291,13 +288,7 @@ export class RedisSessionStore implements SessionStore {
       // Read, splice on this (horizontally scalable) client, compare-and-set: two round trips
       // and almost no Redis CPU. Only a call that loses a race pays for the server-side splice,
       // which cannot lose one.
-      const conn = this.connection;
-      let before: string | null;
-      try {
-        before = await (await conn.get()).get(key);
-      } catch (e) {
-        throw conn.mapError(e, 'session append');
-      }
+      const before = await this.exec('session append', (c) => c.get(key));
       const { text, length } = appendToSessionText(before, itemJson, options.maxItems, key);
       const bytes = Buffer.byteLength(text);
       if (bytes > options.maxBytes) {
@@ -313,7 +304,7 @@ export class RedisSessionStore implements SessionStore {
     itemJson: string,
     options: SessionAppendOptions,
   ): Promise<number> {
-    const reply = await this.connection.run('session append', (c) =>
+    const reply = await this.exec('session append', (c) =>
       runScript(c, APPEND, key, [
         itemJson,
         Math.max(1, Math.round(options.ttlMs)),
@@ -354,5 +345,20 @@ export class RedisSessionStore implements SessionStore {
 
   async close(): Promise<void> {
     await this.connection.close();
+  }
+
+  /**
+   * Runs `fn` with the ready client; connection failures become BackendUnavailableError. The
+   * ready client is taken synchronously when there is one: each saved await is a microtask on
+   * every session call.
+   */
+  private async exec<R>(operation: string, fn: (c: RedisClient) => Promise<R>): Promise<R> {
+    try {
+      const c = this.connection.client;
+      if (c !== undefined && c.status === 'ready') return await fn(c);
+      return await fn(await this.connection.get());
+    } catch (e) {
+      throw this.connection.mapError(e, operation);
+    }
   }
 }

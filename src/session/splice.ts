@@ -3,9 +3,14 @@ import { SerializationError } from '../core/errors.js';
 /**
  * Appending to a stored session by editing its JSON text in place: the new message is inserted
  * before the `]` of the top-level `messages` array (and the oldest entries cut when capped).
- * Every other byte stays as it was, so fields this call never meant to touch (numbers beyond
- * 2^53, `NaN`-free floats printed by Python, key order, spacing) survive exactly, whoever wrote
- * them. The Lua script in redis-store.ts implements the same walk server-side.
+ * Every other byte stays as it was, so fields this call never meant to touch (integers beyond
+ * 2^53, floats as Python printed them, key order, spacing) survive exactly, whoever wrote them.
+ * The Lua script in redis-store.ts implements the same walk server-side.
+ *
+ * The walk checks the structure it passes through (the top-level object, its keys, the
+ * messages array and its elements' bracket balance) instead of parsing the whole text: a
+ * full JSON.parse would cost as much as the rest of an append. Text that is broken deeper
+ * inside another field was already unreadable and stays so; it is never made worse.
  */
 
 /** The result of {@link appendToSessionText}. */
@@ -16,12 +21,14 @@ export interface SpliceResult {
   length: number;
 }
 
+class Malformed extends Error {}
+
 function ws(s: string, i: number): number {
   for (; i < s.length; i++) {
     const c = s.charCodeAt(i);
     if (c !== 32 && c !== 9 && c !== 10 && c !== 13) return i;
   }
-  return -1;
+  return s.length;
 }
 
 /** Index of the quote closing the string that opens at `i`. */
@@ -29,7 +36,7 @@ function strEnd(s: string, i: number): number {
   let j = i + 1;
   for (;;) {
     const k = s.indexOf('"', j);
-    if (k < 0) return s.length;
+    if (k < 0) throw new Malformed('unterminated string');
     let m = k - 1;
     while (s.charCodeAt(m) === 92) m--;
     // An even number of backslashes before the quote (including none) means it is not escaped.
@@ -54,17 +61,98 @@ function valueEnd(s: string, i: number): number {
         if (b === 123 || b === 91) depth++;
         else if ((b === 125 || b === 93) && --depth === 0) return p;
       }
-      if (q < 0) return s.length;
+      if (q < 0) throw new Malformed('unbalanced brackets');
       j = strEnd(s, q) + 1;
     }
   }
-  for (let p = i; p < s.length; p++) {
+  // A number, true, false or null.
+  if (!((c >= 48 && c <= 57) || c === 45 || c === 116 || c === 102 || c === 110)) {
+    throw new Malformed('unexpected character');
+  }
+  for (let p = i + 1; p < s.length; p++) {
     const b = s.charCodeAt(p);
     if (b === 44 || b === 125 || b === 93 || b === 32 || b === 9 || b === 10 || b === 13) {
       return p - 1;
     }
   }
   return s.length - 1;
+}
+
+function isMessagesKey(s: string, start: number, end: number): boolean {
+  if (end - start === 9) return s.startsWith('messages', start + 1);
+  // A key written with escapes ("messag\u0065s") still names the field; only then decode it.
+  const backslash = s.indexOf('\\', start);
+  return backslash >= 0 && backslash < end && JSON.parse(s.slice(start, end + 1)) === 'messages';
+}
+
+function walk(s: string, key: string, item: string, maxItems: number | undefined): SpliceResult {
+  const open = ws(s, 0);
+  if (s.charCodeAt(open) !== 123) {
+    throw new SerializationError(`stored session at ${key} is not a JSON object`, {
+      context: { key },
+    });
+  }
+  let i = ws(s, open + 1);
+  const empty = s.charCodeAt(i) === 125;
+  let vs = -1;
+  let ve = -1;
+  let close = i;
+  if (!empty) {
+    for (;;) {
+      if (s.charCodeAt(i) !== 34) throw new Malformed('expected a key');
+      const kend = strEnd(s, i);
+      const found = isMessagesKey(s, i, kend);
+      i = ws(s, kend + 1);
+      if (s.charCodeAt(i) !== 58) throw new Malformed('expected ":"');
+      i = ws(s, i + 1);
+      const e = valueEnd(s, i);
+      // The last duplicate wins, as in JSON.parse and Python's json.loads.
+      if (found) {
+        vs = i;
+        ve = e;
+      }
+      i = ws(s, e + 1);
+      const c = s.charCodeAt(i);
+      if (c === 125) break;
+      if (c !== 44) throw new Malformed('expected "," or "}"');
+      i = ws(s, i + 1);
+    }
+    close = i;
+  }
+  if (ws(s, close + 1) !== s.length) throw new Malformed('text after the object');
+  if (vs < 0) {
+    return {
+      text: `${s.slice(0, open + 1)}"messages":[${item}]${empty ? '' : ','}${s.slice(open + 1)}`,
+      length: 1,
+    };
+  }
+  if (s.charCodeAt(vs) !== 91) {
+    throw new SerializationError(`stored session at ${key} has a "messages" that is not an array`, {
+      context: { key },
+    });
+  }
+  const starts: number[] = [];
+  let last = -1;
+  let j = ws(s, vs + 1);
+  if (s.charCodeAt(j) !== 93) {
+    for (;;) {
+      starts.push(j);
+      last = valueEnd(s, j);
+      j = ws(s, last + 1);
+      const c = s.charCodeAt(j);
+      if (c === 93) break;
+      if (c !== 44) throw new Malformed('expected "," or "]"');
+      j = ws(s, j + 1);
+    }
+  }
+  let length = starts.length + 1;
+  let keepFrom = 0;
+  if (maxItems !== undefined && length > maxItems) {
+    keepFrom = length - maxItems;
+    length = maxItems;
+  }
+  const kept = keepFrom < starts.length ? `${s.slice(starts[keepFrom], last + 1)},` : '';
+  return { text: `${s.slice(0, vs)}[${kept}${item}]${s.slice(ve + 1)}`, length };
 }
 
 /**
@@ -79,85 +167,15 @@ export function appendToSessionText(
   key: string,
 ): SpliceResult {
   if (text === null) return { text: `{"messages":[${item}]}`, length: 1 };
-  let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    return walk(text, key, item, maxItems);
   } catch (e) {
-    throw new SerializationError(`stored session at ${key} is not valid JSON`, {
-      cause: e,
-      context: { key },
-    });
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new SerializationError(`stored session at ${key} is not a JSON object`, {
-      context: { key },
-    });
-  }
-  const messages = (parsed as { messages?: unknown }).messages;
-  if (messages !== undefined && !Array.isArray(messages)) {
-    throw new SerializationError(`stored session at ${key} has a "messages" that is not an array`, {
-      context: { key },
-    });
-  }
-
-  const s = text;
-  const open = ws(s, 0);
-  let i = ws(s, open + 1);
-  const empty = s.charCodeAt(i) === 125;
-  let vs = -1;
-  let ve = -1;
-  if (!empty) {
-    for (;;) {
-      const kend = strEnd(s, i);
-      const isMessages = s.slice(i + 1, kend) === 'messages';
-      i = ws(s, ws(s, kend + 1) + 1);
-      const e = valueEnd(s, i);
-      // The last duplicate wins, as in JSON.parse and Python's json.loads.
-      if (isMessages) {
-        vs = i;
-        ve = e;
-      }
-      i = ws(s, e + 1);
-      if (i < 0 || s.charCodeAt(i) !== 44) break;
-      i = ws(s, i + 1);
+    if (e instanceof Malformed || e instanceof SyntaxError) {
+      throw new SerializationError(`stored session at ${key} is not valid JSON (${e.message})`, {
+        cause: e,
+        context: { key },
+      });
     }
+    throw e;
   }
-  if (messages === undefined) {
-    return {
-      text: `${s.slice(0, open + 1)}"messages":[${item}]${empty ? '' : ','}${s.slice(open + 1)}`,
-      length: 1,
-    };
-  }
-  const starts: number[] = [];
-  let last = -1;
-  if (vs >= 0) {
-    let j = ws(s, vs + 1);
-    if (s.charCodeAt(j) !== 93) {
-      for (;;) {
-        starts.push(j);
-        last = valueEnd(s, j);
-        j = ws(s, last + 1);
-        if (j < 0 || s.charCodeAt(j) !== 44) break;
-        j = ws(s, j + 1);
-      }
-    }
-  }
-  if (vs < 0 || starts.length !== messages.length) {
-    // A key spelled with escapes ("messag\u0065s") or text this walk misread: fall back to
-    // re-encoding, which is correct for every JSON value JavaScript can represent.
-    const next = [...messages, JSON.parse(item)];
-    const kept = maxItems !== undefined && next.length > maxItems ? next.slice(-maxItems) : next;
-    return {
-      text: JSON.stringify({ ...(parsed as object), messages: kept }),
-      length: kept.length,
-    };
-  }
-  let length = starts.length + 1;
-  let keepFrom = 0;
-  if (maxItems !== undefined && length > maxItems) {
-    keepFrom = length - maxItems;
-    length = maxItems;
-  }
-  const kept = keepFrom < starts.length ? `${s.slice(starts[keepFrom], last + 1)},` : '';
-  return { text: `${s.slice(0, vs)}[${kept}${item}]${s.slice(ve + 1)}`, length };
 }

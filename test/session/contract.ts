@@ -286,6 +286,32 @@ export function sessionContract(backend: ContractBackend): void {
       expect(await s.getSession('ext')).toEqual(out);
     });
 
+    it('conflict detection also holds for large sessions (over 16 KiB)', async () => {
+      const s = make();
+      const big = 'x'.repeat(40_000);
+      await s.saveSession('lg', { messages: [{ content: big }] });
+      let calls = 0;
+      const out = await s.updateSession('lg', async (cur) => {
+        if (++calls === 1) {
+          // Same length, one character different: only a real comparison notices.
+          await s.store.set(
+            `${s.prefix}lg`,
+            JSON.stringify({ messages: [{ content: `y${big.slice(1)}` }] }),
+            60_000,
+          );
+        }
+        cur.messages.push({ content: 'ours' });
+        return cur;
+      });
+      expect(calls).toBe(2);
+      expect((out.messages[0]?.content as string).startsWith('y')).toBe(true);
+      let n = 0;
+      for (let i = 0; i < 3; i++) {
+        n = await s.appendMessage('lg', { content: big.slice(0, 100) });
+      }
+      expect(n).toBe(5);
+    });
+
     it('updateSession detects a delete and a create between read and write', async () => {
       const s = make();
       let calls = 0;

@@ -132,15 +132,16 @@ describe('appendToSessionText (JavaScript)', () => {
     expect(out.text).toBe('{"id": 12345678901234567890, "f": 1.10, "messages": [{"c":1}]}');
   });
 
-  it('falls back to re-encoding for a messages key spelled with escapes', () => {
-    const out = appendToSessionText('{"messag\\u0065s": [1]}', '2', undefined, 'k');
-    expect(JSON.parse(out.text)).toEqual({ messages: [1, 2] });
+  it('finds a messages key spelled with escapes', () => {
+    const out = appendToSessionText('{"messag\\u0065s": [1], "x\\"": 2}', '2', undefined, 'k');
+    expect(out.text).toBe('{"messag\\u0065s": [1,2], "x\\"": 2}');
     expect(out.length).toBe(2);
   });
 
   it('refuses text that is not a session', () => {
     for (const t of [
       '',
+      '  ',
       'nope',
       '[]',
       '1',
@@ -148,6 +149,15 @@ describe('appendToSessionText (JavaScript)', () => {
       'null',
       '{"messages": 1}',
       '{"messages": "x"}',
+      '{"messages": [1,]}',
+      '{"messages": [1 2]}',
+      '{"messages": [{]}',
+      '{"a" 1}',
+      '{"a": 1,}',
+      '{"a": 1} x',
+      '{"a": "unterminated}',
+      '{a: 1}',
+      '{"messages": [[1]]',
     ]) {
       expect(() => appendToSessionText(t, '1', undefined, 'k'), t).toThrow(SerializationError);
     }
