@@ -7,7 +7,7 @@ import {
   resolveRedis,
 } from '../core/connection.js';
 import { ValidationError } from '../core/errors.js';
-import { hashTag } from '../core/keys.js';
+import { hashTag, validateId, validatePrefix } from '../core/keys.js';
 import type { SpendStore } from './spend-store.js';
 
 /** Options of {@link RedisSpendStore}. */
@@ -34,6 +34,8 @@ export class RedisSpendStore implements SpendStore {
   private lastKey = '';
 
   constructor(redis: RedisInput, options: RedisSpendStoreOptions = {}) {
+    this.prefix = validatePrefix(options.prefix ?? 'azscale:cost:', 'prefix');
+    this.name = validateId(options.name ?? 'default', 'name', 128);
     const conn = resolveRedis(redis, options.connection);
     if (!conn) {
       throw new ValidationError(
@@ -44,8 +46,6 @@ export class RedisSpendStore implements SpendStore {
       );
     }
     this.conn = conn;
-    this.prefix = options.prefix ?? 'azscale:cost:';
-    this.name = options.name ?? 'default';
   }
 
   /** The key of the hour's total (hour = whole hours since the epoch, UTC). */

@@ -72,6 +72,11 @@ describe('RedisSpendStore keys', () => {
     }
   });
 
+  it('validates prefix and name', () => {
+    expect(() => new RedisSpendStore(s.redisUrl, { name: '' })).toThrow(/name/);
+    expect(() => new RedisSpendStore(s.redisUrl, { prefix: 'a\nb' })).toThrow(/prefix/);
+  });
+
   it('a caller-owned client is left open by close()', async () => {
     const client = new Redis(s.redisUrl);
     const store = new RedisSpendStore(client, { prefix: uniquePrefix('cost') });
@@ -102,6 +107,9 @@ describe('RedisSpendStore keys', () => {
     const err = await store.add(1, 1, undefined, 3600).catch((e: unknown) => e);
     expect(isBackendUnavailableError(err)).toBe(true);
     expect(String((err as Error).message)).not.toContain('hunter2-secret');
+    const err2 = await store.total(1).catch((e: unknown) => e);
+    expect(isBackendUnavailableError(err2)).toBe(true);
+    expect(String((err2 as Error).message)).not.toContain('hunter2-secret');
     await store.close();
   });
 });
