@@ -101,7 +101,7 @@ export interface FastifyInstanceLike {
 
 /** Paths of {@link HealthRegistry.fastifyPlugin} and {@link HealthRegistry.handler}'s router. */
 export interface HealthRoutes {
-  /** @default '/livez' */
+  /** @default '/healthz' */
   livenessPath?: string;
   /** @default '/readyz' */
   readinessPath?: string;
@@ -262,7 +262,7 @@ export class HealthRegistry {
 
   /**
    * A `node:http` handler for one probe: 200 + JSON report when up, 503 when down. Works as an
-   * Express handler too. Given no probe, it routes by path (`/livez`, `/readyz`, else 404).
+   * Express handler too. Given no probe, it routes by path (`/healthz`, `/readyz`, else 404).
    *
    * @example
    * http.createServer(health.handler()).listen(8080);
@@ -271,7 +271,7 @@ export class HealthRegistry {
     probe?: HealthProbe,
     routes: HealthRoutes = {},
   ): (req: IncomingMessage, res: ServerResponse) => void {
-    const live = routes.livenessPath ?? '/livez';
+    const live = routes.livenessPath ?? '/healthz';
     const ready = routes.readinessPath ?? '/readyz';
     return (req, res) => {
       let p = probe;
@@ -318,14 +318,14 @@ export class HealthRegistry {
   }
 
   /**
-   * A Fastify plugin adding `GET /livez` and `GET /readyz` (paths configurable).
+   * A Fastify plugin adding `GET /healthz` (liveness) and `GET /readyz` (paths configurable).
    *
    * @example
    * await fastify.register(health.fastifyPlugin());
    */
   fastifyPlugin(routes: HealthRoutes = {}): (fastify: FastifyInstanceLike) => Promise<void> {
     return async (fastify) => {
-      fastify.get(routes.livenessPath ?? '/livez', this.fastifyHandler('liveness'));
+      fastify.get(routes.livenessPath ?? '/healthz', this.fastifyHandler('liveness'));
       fastify.get(routes.readinessPath ?? '/readyz', this.fastifyHandler('readiness'));
     };
   }

@@ -79,11 +79,14 @@ export interface MetricsOptions {
    * @default 1000
    */
   maxSeriesPerMetric?: number;
-  /** Counter summed for `snapshot().requestRate`. @default 'requests_total' */
+  /** Counter summed for `snapshot().requestRate`. @default 'http_requests_total' */
   requestsMetric?: string;
-  /** Counter summed for `snapshot().errorRate`. @default 'errors_total' */
+  /** Counter summed for `snapshot().errorRate`. @default 'http_errors_total' */
   errorsMetric?: string;
-  /** Histogram (seconds) behind `snapshot()` latency percentiles. @default 'latency_seconds' */
+  /**
+   * Histogram (seconds) behind `snapshot()` latency percentiles.
+   * @default 'http_request_duration_seconds'
+   */
   latencyMetric?: string;
   /**
    * Gauges summed for `snapshot().queueDepth`: every gauge whose unprefixed name ends with this
@@ -401,11 +404,14 @@ export class Metrics implements MetricsSink {
       min: 1,
     });
     this.requestsMetric = assertString(
-      options.requestsMetric ?? 'requests_total',
+      options.requestsMetric ?? 'http_requests_total',
       'requestsMetric',
     );
-    this.errorsMetric = assertString(options.errorsMetric ?? 'errors_total', 'errorsMetric');
-    this.latencyMetric = assertString(options.latencyMetric ?? 'latency_seconds', 'latencyMetric');
+    this.errorsMetric = assertString(options.errorsMetric ?? 'http_errors_total', 'errorsMetric');
+    this.latencyMetric = assertString(
+      options.latencyMetric ?? 'http_request_duration_seconds',
+      'latencyMetric',
+    );
     this.queueDepthMetric = assertString(
       options.queueDepthMetric ?? 'queue_depth',
       'queueDepthMetric',
@@ -539,8 +545,9 @@ export class Metrics implements MetricsSink {
 
   /**
    * The seed's `metrics.record(name, value)`. The kind and Prometheus name follow from `name`:
-   * - `'requests'` / `'errors'` -> counters `requests_total` / `errors_total` (value added);
-   * - `'latency'` -> histogram `latency_seconds` (value in seconds);
+   * - `'requests'` / `'errors'` -> counters `http_requests_total` / `http_errors_total` (value
+   *   added): the requests a service serves, the source of the HPA's `http_requests_per_second`;
+   * - `'latency'` -> histogram `http_request_duration_seconds` (value in seconds);
    * - a name ending in `_total` -> counter; in `_seconds` or `_bytes` -> histogram;
    * - anything else -> gauge (value set);
    * - `recordKinds` overrides all of these (the name is then used as given).
@@ -566,10 +573,10 @@ export class Metrics implements MetricsSink {
     if (explicit) kind = explicit;
     else if (name === 'requests' || name === 'errors') {
       kind = 'counter';
-      metric = `${name}_total`;
+      metric = `http_${name}_total`;
     } else if (name === 'latency') {
       kind = 'histogram';
-      metric = 'latency_seconds';
+      metric = 'http_request_duration_seconds';
     } else if (name.endsWith('_total')) kind = 'counter';
     else if (name.endsWith('_seconds') || name.endsWith('_bytes')) kind = 'histogram';
     else kind = 'gauge';

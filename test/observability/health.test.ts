@@ -168,7 +168,7 @@ describe('handlers', () => {
     res = await fetch(`${base}/readyz?verbose=1`);
     expect(res.status).toBe(503);
     expect(await res.json()).toMatchObject({ status: 'down', checks: { db: { status: 'down' } } });
-    res = await fetch(`${base}/livez`);
+    res = await fetch(`${base}/healthz`);
     expect(res.status).toBe(200);
     expect(((await res.json()) as { checks: object }).checks).toHaveProperty('alive');
     res = await fetch(`${base}/readyz`, { method: 'HEAD' });
@@ -213,10 +213,10 @@ describe('handlers', () => {
     expect(res.status).toBe(503);
     expect(res.headers.get('cache-control')).toBe('no-store');
     expect((await fetch(`${base}/custom/ready`)).status).toBe(503);
-    expect((await fetch(`${base}/livez`)).status).toBe(200);
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
     res = await fetch(`${base}/metrics`);
     expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0.0.4/);
-    expect(sampleValue(parsePrometheus(await res.text()), 'azscale_requests_total')).toBe(3);
+    expect(sampleValue(parsePrometheus(await res.text()), 'azscale_http_requests_total')).toBe(3);
   });
 });
 

@@ -113,12 +113,16 @@ describe('Metrics as the core MetricsSink', () => {
     const before = promGlobalRegister.getMetricsAsArray().length;
     const a = new Metrics();
     const b = new Metrics();
-    a.counter('requests_total').inc(3);
-    b.counter('requests_total').inc(5);
+    a.counter('http_requests_total').inc(3);
+    b.counter('http_requests_total').inc(5);
     expect(promGlobalRegister.getMetricsAsArray().length).toBe(before);
     expect(a.registry).not.toBe(b.registry);
-    expect(sampleValue(parsePrometheus(await a.prometheus()), 'azscale_requests_total')).toBe(3);
-    expect(sampleValue(parsePrometheus(await b.prometheus()), 'azscale_requests_total')).toBe(5);
+    expect(sampleValue(parsePrometheus(await a.prometheus()), 'azscale_http_requests_total')).toBe(
+      3,
+    );
+    expect(sampleValue(parsePrometheus(await b.prometheus()), 'azscale_http_requests_total')).toBe(
+      5,
+    );
   });
 
   it('can share a registry the app already has, next to its own prom-client metrics', async () => {
@@ -127,12 +131,12 @@ describe('Metrics as the core MetricsSink', () => {
     const own = new Counter({ name: 'app_logins_total', help: 'logins', registers: [registry] });
     own.inc(2);
     const m = new Metrics({ registry });
-    m.counter('requests_total').inc();
+    m.counter('http_requests_total').inc();
     const fams = parsePrometheus(await registry.metrics());
     expect(sampleValue(fams, 'app_logins_total')).toBe(2);
-    expect(sampleValue(fams, 'azscale_requests_total')).toBe(1);
+    expect(sampleValue(fams, 'azscale_http_requests_total')).toBe(1);
     // A second instance registering the same name in that registry is refused, by name.
-    expectValidation(() => new Metrics({ registry }).counter('requests_total'), 'name');
+    expectValidation(() => new Metrics({ registry }).counter('http_requests_total'), 'name');
     expect(m.contentType).toBe(registry.contentType);
   });
 
@@ -210,12 +214,12 @@ describe('record(): the seed form', () => {
     m.record('errors', 2);
     m.record('errors', 0);
     const fams = parsePrometheus(await m.prometheus());
-    expect(fams.get('azscale_requests_total')?.type).toBe('counter');
-    expect(sampleValue(fams, 'azscale_requests_total')).toBe(10);
-    expect(sampleValue(fams, 'azscale_errors_total')).toBe(2);
-    expect(fams.get('azscale_latency_seconds')?.type).toBe('histogram');
-    expect(sampleValue(fams, 'azscale_latency_seconds_count')).toBe(10);
-    expect(sampleValue(fams, 'azscale_latency_seconds_sum')).toBeCloseTo(5.5, 10);
+    expect(fams.get('azscale_http_requests_total')?.type).toBe('counter');
+    expect(sampleValue(fams, 'azscale_http_requests_total')).toBe(10);
+    expect(sampleValue(fams, 'azscale_http_errors_total')).toBe(2);
+    expect(fams.get('azscale_http_request_duration_seconds')?.type).toBe('histogram');
+    expect(sampleValue(fams, 'azscale_http_request_duration_seconds_count')).toBe(10);
+    expect(sampleValue(fams, 'azscale_http_request_duration_seconds_sum')).toBeCloseTo(5.5, 10);
   });
 
   it('infers the kind from the unit suffix, else sets a gauge; recordKinds overrides', async () => {
@@ -237,8 +241,8 @@ describe('record(): the seed form', () => {
     expect(sampleValue(fams, 'azscale_queue_depth')).toBe(12);
     expect(fams.get('azscale_tokens')?.type).toBe('counter');
     expect(sampleValue(fams, 'azscale_tokens')).toBe(10);
-    expect(sampleValue(fams, 'azscale_requests_total', { route: '/a' })).toBe(2);
-    expect(sampleValue(fams, 'azscale_requests_total', { route: '/b' })).toBe(1);
+    expect(sampleValue(fams, 'azscale_http_requests_total', { route: '/a' })).toBe(2);
+    expect(sampleValue(fams, 'azscale_http_requests_total', { route: '/b' })).toBe(1);
   });
 
   it('passes bad values on as typed errors', () => {
@@ -325,9 +329,9 @@ describe('snapshot()', () => {
       expect(got).toBeDefined();
       expect(Math.abs(got! - exact(q))).toBeLessThanOrEqual(0.01 * exact(q));
     }
-    expect(s.histograms.latency_seconds!.count).toBe(1000);
-    expect(s.rates.requests_total).toBeCloseTo(100, 10);
-    expect(s.rates.errors_total).toBeCloseTo(2, 10);
+    expect(s.histograms.http_request_duration_seconds!.count).toBe(1000);
+    expect(s.rates.http_requests_total).toBeCloseTo(100, 10);
+    expect(s.rates.http_errors_total).toBeCloseTo(2, 10);
   });
 
   it('honours relativeAccuracy', () => {
@@ -343,7 +347,7 @@ describe('snapshot()', () => {
   it('rates follow the window: old counts leave it', () => {
     const c = clock();
     const m = new Metrics({ now: c.now, window: 60 });
-    const req = m.counter('requests_total');
+    const req = m.counter('http_requests_total');
     req.inc(100);
     c.advance(10);
     expect(m.snapshot().requestRate).toBeCloseTo(10, 10);
@@ -363,15 +367,15 @@ describe('snapshot()', () => {
     for (let i = 0; i < 100; i++) m.record('latency', 5);
     c.advance(30);
     for (let i = 0; i < 100; i++) m.record('latency', 0.1);
-    expect(m.snapshot().histograms.latency_seconds!.count).toBe(200);
+    expect(m.snapshot().histograms.http_request_duration_seconds!.count).toBe(200);
     c.advance(35);
     const s = m.snapshot();
-    expect(s.histograms.latency_seconds!.count).toBe(100);
+    expect(s.histograms.http_request_duration_seconds!.count).toBe(100);
     expect(s.p99LatencyMs).toBeCloseTo(100, 0);
     c.advance(60);
     const empty = m.snapshot();
     expect(empty.p95LatencyMs).toBeUndefined();
-    expect(empty.histograms.latency_seconds!.count).toBe(0);
+    expect(empty.histograms.http_request_duration_seconds!.count).toBe(0);
   });
 
   it('reports queue depth with its history, LLM 429 rate, CPU and memory as fractions', () => {
@@ -475,7 +479,7 @@ describe('/metrics over HTTP', () => {
     const fams = parsePrometheus(text);
     expect(sampleValue(fams, 'azscale_cache_hits_total', { tier: 'l1' })).toBe(3);
     expect(sampleValue(fams, 'azscale_worker_queue_depth')).toBe(12);
-    expect(sampleValue(fams, 'azscale_requests_total')).toBe(7);
+    expect(sampleValue(fams, 'azscale_http_requests_total')).toBe(7);
     expect(
       sampleValue(fams, 'azscale_resilience_call_seconds_bucket', { circuit: 'llm', le: '0.5' }),
     ).toBe(50);
