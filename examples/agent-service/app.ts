@@ -224,6 +224,13 @@ export async function createAgentService(
     ...(redis ? { connection } : {}),
     metrics,
   });
+  let priced = true;
+  try {
+    optimizer.estimateLLMCost({ model: config.llmModel, inputTokens: 1, outputTokens: 1 });
+  } catch {
+    // An unpriced model still works; its spend is just not tracked (logged once at start).
+    priced = false;
+  }
   const advisor = new ScalingAdvisor({ metrics });
   const queue = new TaskQueue({
     name: QUEUE_NAME,
@@ -308,11 +315,14 @@ export async function createAgentService(
     if (ran) {
       stats.cacheMisses++;
       cacheMiss.inc();
-      await optimizer.recordLLMUsage({
-        model: completion.model,
-        inputTokens: completion.inputTokens,
-        outputTokens: completion.outputTokens,
-      });
+      if (priced) {
+        // Priced by the model we asked for: providers answer with dated variants of the name.
+        await optimizer.recordLLMUsage({
+          model: config.llmModel,
+          inputTokens: completion.inputTokens,
+          outputTokens: completion.outputTokens,
+        });
+      }
     } else {
       stats.cacheHits++;
       cacheHit.inc();
@@ -379,9 +389,16 @@ export async function createAgentService(
     // A request id per request in the logs; the instance id in every answer (see onSend).
     requestIdHeader: 'x-request-id',
     return503OnClosing: true,
+    // A number is not a message: no silent type coercion of request bodies.
+    ajv: { customOptions: { coerceTypes: false } },
     forceCloseConnections: 'idle',
   });
 
+  // JSON only: a text/plain body is a 415, not a string that fails validation later.
+  app.removeContentTypeParser('text/plain');
+  if (!priced) {
+    app.log.warn(`LLM_MODEL ${config.llmModel} has no price in the CostOptimizer table; spend is not tracked`);
+  }
   app.addHook('onSend', async (_req, reply) => {
     reply.header('x-instance-id', config.instanceId);
   });

@@ -1,0 +1,274 @@
+/**
+ * The agent service in embedded mode, in process: endpoints, bad input (4xx with a JSON body),
+ * the limiter and the breaker as HTTP answers, config validation, and the OpenAI-compatible client
+ * against a local stand-in server.
+ */
+import { type Server, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AgentService, ROUTES, createAgentService } from '../../examples/agent-service/app.js';
+import { ConfigError, loadConfig } from '../../examples/agent-service/config.js';
+import { LocalModel } from '../../examples/agent-service/llm.js';
+import { servers } from '../harness/env.js';
+import { http, spawnTsx } from './helpers.js';
+
+const quiet = { LOG_LEVEL: 'silent', PORT: '0', HOST: '127.0.0.1' };
+
+async function start(env: Record<string, string>, model?: LocalModel) {
+  const service = await createAgentService(loadConfig({ ...quiet, ...env }), model ? { model } : {});
+  const url = await service.listen();
+  return { service, url };
+}
+
+describe('agent service (embedded)', () => {
+  let service: AgentService;
+  let url: string;
+  let model: LocalModel;
+
+  beforeAll(async () => {
+    model = new LocalModel({ latencyMs: 5 });
+    ({ service, url } = await start({ LLM_LATENCY_MS: '5', TASK_LATENCY_MS: '10', BODY_LIMIT_BYTES: '4096' }, model));
+  });
+  afterAll(async () => {
+    await service?.close();
+  });
+
+  it('chats with history, caches identical requests and records spend', async () => {
+    const first = await http(url, 'POST', ROUTES.chat, { message: 'hello embedded' });
+    expect(first.status).toBe(200);
+    expect(first.json).toMatchObject({ cached: false, messages: 2 });
+    const sid = first.json.session_id as string;
+    expect(sid).toMatch(/^[A-Za-z0-9_-]{16,}$/);
+    const second = await http(url, 'POST', ROUTES.chat, { session_id: sid, message: 'again' });
+    expect(second.json).toMatchObject({ session_id: sid, messages: 4 });
+    expect(second.json.reply).toContain('turn 2');
+    // A new session with the same first message is the same LLM request: a cache hit.
+    const calls = model.calls;
+    const hit = await http(url, 'POST', ROUTES.chat, { message: 'hello embedded' });
+    expect(hit.json.cached).toBe(true);
+    expect(hit.json.reply).toBe(first.json.reply);
+    expect(model.calls).toBe(calls);
+    const session = await http(url, 'GET', `/api/session/${sid}`);
+    expect((session.json.messages as unknown[]).length).toBe(4);
+    const scaling = await http(url, 'GET', ROUTES.scaling);
+    expect(scaling.status).toBe(200);
+    expect((scaling.json.spend as { current: number }).current).toBeGreaterThan(0);
+    expect(['up', 'down', 'hold']).toContain((scaling.json.assessment as { scale: string }).scale);
+  });
+
+  it('runs async tasks and reports unknown ids as 404', async () => {
+    const sub = await http(url, 'POST', ROUTES.agentAsync, { task: 'find three facts' });
+    expect(sub.status).toBe(202);
+    const id = sub.json.task_id as string;
+    let view: Record<string, unknown> = {};
+    for (let i = 0; i < 100 && view.status !== 'completed'; i++) {
+      view = (await http(url, 'GET', `/api/task/${id}`)).json;
+      if (view.status !== 'completed') await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(view).toMatchObject({ task_id: id, status: 'completed', attempts: 1 });
+    expect((view.result as { steps: string[] }).steps).toEqual(['plan', 'llm', 'tool']);
+    const missing = await http(url, 'GET', '/api/task/does-not-exist');
+    expect(missing.status).toBe(404);
+    expect(missing.json.error).toMatchObject({ code: 'task_not_found' });
+  });
+
+  it('answers bad requests with 4xx and a JSON error body', async () => {
+    const raw = (body: string, type = 'application/json') =>
+      fetch(url + ROUTES.chat, { method: 'POST', headers: { 'content-type': type }, body }).then(
+        async (r) => ({ status: r.status, json: (await r.json()) as { error: { code: string; message: string } } }),
+      );
+    const malformed = await raw('{"message": ');
+    expect(malformed.status).toBe(400);
+    expect(malformed.json.error.code).toBe('malformed_json');
+    const missing = await raw('{}');
+    expect(missing.status).toBe(400);
+    expect(missing.json.error.code).toBe('invalid_request');
+    expect(missing.json.error.message).toMatch(/message/);
+    const wrongType = await raw('{"message": 42}');
+    expect(wrongType.status).toBe(400);
+    const big = await raw(JSON.stringify({ message: 'x'.repeat(5000) }));
+    expect(big.status).toBe(413);
+    expect(big.json.error.code).toBe('body_too_large');
+    const media = await raw('message=hi', 'text/plain');
+    expect(media.status).toBe(415);
+    const badSession = await http(url, 'POST', ROUTES.chat, { session_id: 'bad id!', message: 'hi' });
+    expect(badSession.status).toBe(400);
+    const badTask = await http(url, 'GET', `/api/task/${encodeURIComponent('bad id!')}`);
+    expect(badTask.status).toBe(400);
+    const noTask = await http(url, 'POST', ROUTES.agentAsync, { nope: 1 });
+    expect(noTask.status).toBe(400);
+    const route = await http(url, 'GET', '/api/nothing');
+    expect(route.status).toBe(404);
+    expect(route.json.error).toMatchObject({ code: 'not_found' });
+  });
+
+  it('exposes Prometheus metrics, liveness and readiness', async () => {
+    const res = await fetch(url + ROUTES.metrics);
+    expect(res.headers.get('content-type')).toMatch(/text\/plain/);
+    const text = await res.text();
+    expect(text).toMatch(/^azscale_http_requests_total\{method="POST",route="\/api\/chat",status="200"\} \d+/m);
+    expect(text).toMatch(/^azscale_worker_queue_depth\{queue="agent-tasks"\} \d+/m);
+    expect(text).toMatch(/^process_cpu_seconds_total \d/m);
+    expect((await http(url, 'GET', ROUTES.healthz)).status).toBe(200);
+    const ready = await http(url, 'GET', ROUTES.readyz);
+    expect(ready.status).toBe(200);
+    expect(Object.keys(ready.json.checks as object)).toEqual(expect.arrayContaining(['accepting', 'worker']));
+  });
+});
+
+describe('agent service under pressure', () => {
+  it('answers a limiter overflow with 429 + Retry-After and an outage with 503 once the breaker opens', async () => {
+    const model = new LocalModel({ latencyMs: 600 });
+    const { service, url } = await start(
+      { SCALE: 'small', LLM_MAX_QUEUE: '2', BREAKER_FAILURES: '3', BREAKER_RECOVERY: '30', WORKERS: '0' },
+      model,
+    );
+    try {
+      const burst = await Promise.all(
+        Array.from({ length: 15 }, (_, i) => http(url, 'POST', ROUTES.chat, { message: `burst ${i}` })),
+      );
+      const limited = burst.filter((r) => r.status === 429);
+      // 5 slots + 2 waiting places: the other 8 are refused at once.
+      expect(limited).toHaveLength(8);
+      expect(burst.filter((r) => r.status === 200)).toHaveLength(7);
+      for (const r of limited) {
+        expect(Number(r.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+        expect(r.json.error).toMatchObject({ code: 'llm_busy' });
+      }
+      model.outage = true;
+      const statuses: number[] = [];
+      for (let i = 0; i < 6; i++) {
+        const r = await http(url, 'POST', ROUTES.chat, { message: `outage ${i}` });
+        statuses.push(r.status);
+        if (r.status === 503) expect(Number(r.headers.get('retry-after'))).toBe(30);
+      }
+      expect(statuses).toEqual([502, 502, 502, 503, 503, 503]);
+      expect(service.stats.breakerTrips).toBe(1);
+    } finally {
+      await service.close();
+    }
+  });
+
+  it('refuses new work and fails readiness while draining, then closes', async () => {
+    const { service, url } = await start({ WORKERS: '1', LLM_LATENCY_MS: '1', TASK_LATENCY_MS: '300' });
+    const sub = await http(url, 'POST', ROUTES.agentAsync, { task: 'slow' });
+    expect(sub.status).toBe(202);
+    await new Promise((r) => setTimeout(r, 50));
+    const closing = service.close();
+    expect(service.draining).toBe(true);
+    await closing;
+    // The task that was running when the drain began finished before close() resolved.
+    const t = await service.queue.getTask(sub.json.task_id as string).catch(() => null);
+    expect(t === null || t.status === 'completed').toBe(true);
+    await expect(fetch(`${url}/healthz`)).rejects.toThrow();
+  });
+});
+
+describe('configuration', () => {
+  it('reports every bad variable at once, without echoing URLs', () => {
+    let err: unknown;
+    try {
+      loadConfig({
+        PORT: 'eighty',
+        SCALE: 'huge',
+        REDIS_URL: 'redis://user:s3cret@h:6379',
+        REDIS_CLUSTER_NODES: 'a:1,b',
+        LLM_FAILURE_RATE: '2',
+        DATABASE_REPLICA_URLS: 'postgresql://r/db',
+        LLM_BASE_URL: 'not a url',
+      });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    const problems = (err as ConfigError).problems.join('\n');
+    for (const v of ['PORT', 'SCALE', 'REDIS_CLUSTER_NODES', 'LLM_FAILURE_RATE', 'DATABASE_REPLICA_URLS', 'LLM_BASE_URL']) {
+      expect(problems).toContain(v);
+    }
+    expect(problems).toContain('either REDIS_URL or REDIS_CLUSTER_NODES');
+    expect(problems).not.toContain('s3cret');
+  });
+
+  it('has the documented defaults', () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({ port: 3000, host: '127.0.0.1', scale: 'medium', workers: 4, llmModel: 'gpt-4o-mini' });
+    expect(c.redisUrl).toBeUndefined();
+    expect(c.preset.llm_concurrent_requests).toBe(10);
+  });
+
+  it('exits 2 with the problems listed when started with a bad configuration', async () => {
+    const child = spawnTsx('examples/agent-service/main.ts', [], { ...process.env, PORT: '-1', SCALE: 'nope' });
+    expect(await child.exited).toBe(2);
+    expect(child.output()).toMatch(/PORT must be an integer >= 0/);
+    expect(child.output()).toMatch(/SCALE must be one of/);
+  });
+});
+
+describe('OpenAI-compatible LLM and PostgreSQL conversation log', () => {
+  let fake: Server;
+  const seen: { auth?: string; body: Record<string, unknown> }[] = [];
+
+  beforeAll(async () => {
+    fake = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => {
+        body += d;
+      });
+      req.on('end', () => {
+        const parsed = JSON.parse(body) as { messages: { content: string }[] };
+        seen.push({ auth: req.headers.authorization, body: parsed });
+        if (req.url !== '/v1/chat/completions') {
+          res.writeHead(404).end();
+          return;
+        }
+        res.writeHead(200, { 'content-type': 'application/json' }).end(
+          JSON.stringify({
+            model: 'fake-model',
+            choices: [{ message: { role: 'assistant', content: `echo: ${parsed.messages.at(-1)?.content}` } }],
+            usage: { prompt_tokens: 11, completion_tokens: 7 },
+          }),
+        );
+      });
+    });
+    await new Promise<void>((r) => fake.listen(0, '127.0.0.1', r));
+  });
+  afterAll(async () => {
+    fake.closeAllConnections();
+    await new Promise((r) => fake.close(r));
+  });
+
+  it('calls LLM_BASE_URL with the key and model, and logs the conversation through DatabaseRouter', async () => {
+    const s = servers();
+    const { port } = fake.address() as AddressInfo;
+    const { service, url } = await start({
+      LLM_BASE_URL: `http://127.0.0.1:${port}/v1/`,
+      LLM_API_KEY: 'sk-test',
+      LLM_MODEL: 'gpt-4o-mini',
+      WORKERS: '0',
+      DATABASE_URL: s.pgPrimaryUrl,
+      DATABASE_REPLICA_URLS: s.pgReplicaUrls.join(','),
+    });
+    try {
+      const r = await http(url, 'POST', ROUTES.chat, { message: 'ping the fake' });
+      expect(r.status, JSON.stringify(r.json)).toBe(200);
+      expect(r.json.reply).toBe('echo: ping the fake');
+      const last = seen.at(-1)!;
+      expect(last.auth).toBe('Bearer sk-test');
+      expect(last.body).toMatchObject({ model: 'gpt-4o-mini', temperature: 0 });
+      // The provider's usage (11 in, 7 out) priced as gpt-4o-mini.
+      expect(await service.optimizer.currentSpend()).toBeCloseTo((11 * 0.15 + 7 * 0.6) / 1e6, 12);
+      const rows = await service.db!.write<{ role: string; content: string }>(
+        'SELECT role, content FROM agent_conversation_log WHERE session_id = $1 ORDER BY id',
+        [r.json.session_id],
+      );
+      expect(rows.rows).toEqual([
+        { role: 'user', content: 'ping the fake' },
+        { role: 'assistant', content: 'echo: ping the fake' },
+      ]);
+      const ready = await http(url, 'GET', ROUTES.readyz);
+      expect(Object.keys(ready.json.checks as object)).toContain('database');
+    } finally {
+      await service.close();
+    }
+  });
+});
