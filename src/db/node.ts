@@ -476,7 +476,10 @@ export class DbNode {
       attempt.catch(noop);
       if (client) this.release(client, e instanceof Error ? e : new Error(String(e)));
       const cause = e instanceof BackendUnavailableError ? (e.cause ?? e) : e;
-      if (!(e instanceof TimeoutError && isPoolWaitTimeout(e.cause))) {
+      // A check that is still queued for a client of a busy pool says the node is loaded, not
+      // down; ejecting it would push its load onto the others.
+      const queued = client === undefined && this.saturated();
+      if (!queued && !(e instanceof TimeoutError && isPoolWaitTimeout(e.cause))) {
         this.failures++;
         this.m.connErrors.inc();
         this.lastError = cause instanceof Error ? cause.message : String(cause);
@@ -486,6 +489,12 @@ export class DbNode {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** True when every client of the pool is in use. */
+  private saturated(): boolean {
+    const max = (this.pool as unknown as { options?: { max?: number } }).options?.max ?? 10;
+    return this.pool.totalCount >= max && this.pool.idleCount === 0;
   }
 
   /** Records a WAL position; a replica's replay position only moves forward. */

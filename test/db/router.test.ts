@@ -369,6 +369,49 @@ describe('DatabaseRouter: failures', () => {
     await expect(db0.write('SELECT 1')).resolves.toBeDefined();
   });
 
+  it('with no replicas configured, reads use the primary and are not limited', async () => {
+    const db = router({ replicas: [], primaryFallbackLimit: 1 });
+    const reasons: string[] = [];
+    db.on('query', (e) => reasons.push(e.reason));
+    const t0 = performance.now();
+    const rs = await Promise.all(Array.from({ length: 3 }, () => db.read('SELECT pg_sleep(0.2), 1 AS n')));
+    expect(performance.now() - t0).toBeLessThan(550); // in parallel, not one at a time
+    expect(rs.map((r) => r.node.name)).toEqual(['primary', 'primary', 'primary']);
+    expect(reasons).toEqual(['no-replicas', 'no-replicas', 'no-replicas']);
+    expect(db.getReadPool()).toBe(db.getWritePool());
+  });
+
+  it('a read-only transaction whose replica is dead runs on the primary instead', async () => {
+    const dead = await deadUrl();
+    const db = router({ replicas: [dead] });
+    const events: DbQueryEvent[] = [];
+    db.on('query', (e) => events.push(e));
+    const standby = await db.transaction(
+      async (c) => (await c.query('SELECT pg_is_in_recovery() AS r')).rows[0]?.r,
+      { readOnly: true },
+    );
+    expect(standby).toBe(false);
+    const last = events.at(-1);
+    expect(last).toMatchObject({ kind: 'transaction', retry: true, ok: true, reason: 'fallback' });
+    expect(last?.node.name).toBe('primary');
+    // A write transaction on a dead primary fails with BackendUnavailableError.
+    const db2 = router({ primary: dead, replicas: [] });
+    await expect(db2.transaction(async () => 1)).rejects.toBeInstanceOf(BackendUnavailableError);
+  });
+
+  it('getReadPool round-robins over fit replicas and gives the primary when none is fit', async () => {
+    const db = router({ replicas: [replicaUrl, replicaUrl] });
+    const a = db.getReadPool();
+    const b = db.getReadPool();
+    expect(a).not.toBe(b);
+    expect(a).not.toBe(db.getWritePool());
+    expect(db.getReadPool()).toBe(a);
+    const dead = await deadUrl();
+    const db2 = router({ replicas: [dead] });
+    await db2.read('SELECT 1'); // ejects the dead replica
+    expect(db2.getReadPool()).toBe(db2.getWritePool());
+  });
+
   it('prePing replaces connections the server dropped while idle', async () => {
     const seen: string[] = [];
     class Spy extends pg.Client {
