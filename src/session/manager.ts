@@ -21,7 +21,7 @@ import {
 import { assertFunction, assertObject, optionalNumber } from '../core/validate.js';
 import { MemorySessionStore } from './memory-store.js';
 import { RedisSessionStore } from './redis-store.js';
-import type { SessionStore } from './store.js';
+import type { SessionAppendOptions, SessionStore } from './store.js';
 
 /** One entry of a session's history, as the seed stores it: `{ role, content }` plus anything. */
 export interface SessionMessage {
@@ -167,6 +167,7 @@ export class DistributedSessionManager<T extends SessionData = SessionData> {
   readonly store: SessionStore;
 
   private readonly ttlMs: number;
+  private readonly appendOptions: SessionAppendOptions;
   private readonly codec: JsonCodec;
   private readonly events = new Emitter<SessionEvents>();
   private readonly timers: Record<Operation, HistogramHandle>;
@@ -189,6 +190,11 @@ export class DistributedSessionManager<T extends SessionData = SessionData> {
     });
     this.codec = new JsonCodec({ maxValueBytes: options.maxValueBytes });
     this.maxValueBytes = this.codec.maxValueBytes;
+    this.appendOptions = {
+      ttlMs: this.ttlMs,
+      maxItems: this.maxMessages,
+      maxBytes: this.maxValueBytes,
+    };
     if (options.sliding !== undefined && typeof options.sliding !== 'boolean') {
       throw new ValidationError(
         `sliding must be a boolean, received ${describeValue(options.sliding)}`,
@@ -254,10 +260,16 @@ export class DistributedSessionManager<T extends SessionData = SessionData> {
    */
   async getSession(id: string): Promise<T> {
     const key = this.key(id);
-    return this.op('get', async () => {
-      const text = await this.store.get(key, this.sliding ? this.ttlMs : undefined);
-      return this.decode(text, key);
-    });
+    // The hot paths inline what op() does: one async frame less per call.
+    const t0 = this.timed ? performance.now() : 0;
+    try {
+      return this.decode(await this.store.get(key, this.sliding ? this.ttlMs : undefined), key);
+    } catch (e) {
+      this.errors.get.inc();
+      throw e;
+    } finally {
+      if (this.timed) this.timers.get.observe(secondsSince(t0));
+    }
   }
 
   /**
@@ -270,7 +282,15 @@ export class DistributedSessionManager<T extends SessionData = SessionData> {
   async saveSession(id: string, data: T): Promise<void> {
     const key = this.key(id);
     const text = this.encode(data, 'data');
-    await this.op('save', () => this.store.set(key, text, this.ttlMs));
+    const t0 = this.timed ? performance.now() : 0;
+    try {
+      await this.store.set(key, text, this.ttlMs);
+    } catch (e) {
+      this.errors.save.inc();
+      throw e;
+    } finally {
+      if (this.timed) this.timers.save.observe(secondsSince(t0));
+    }
   }
 
   /** Deletes the session; resolves whether it existed. */
@@ -371,13 +391,15 @@ export class DistributedSessionManager<T extends SessionData = SessionData> {
       });
     }
     const item = this.encodeValue(message, 'message');
-    return this.op('append', () =>
-      this.store.append(key, item, {
-        ttlMs: this.ttlMs,
-        maxItems: this.maxMessages,
-        maxBytes: this.maxValueBytes,
-      }),
-    );
+    const t0 = this.timed ? performance.now() : 0;
+    try {
+      return await this.store.append(key, item, this.appendOptions);
+    } catch (e) {
+      this.errors.append.inc();
+      throw e;
+    } finally {
+      if (this.timed) this.timers.append.observe(secondsSince(t0));
+    }
   }
 
   /**

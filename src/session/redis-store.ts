@@ -215,6 +215,7 @@ export class RedisSessionStore implements SessionStore {
 
   /** How {@link append} runs (see {@link RedisSessionStoreOptions.appendMode}). */
   readonly appendMode: 'optimistic' | 'server';
+  private pending: Promise<RedisClient> | undefined;
 
   /**
    * @param redis A URL, an ioredis client (never closed by us), `{ nodes }` for a Cluster, or a
@@ -356,7 +357,12 @@ export class RedisSessionStore implements SessionStore {
     try {
       const c = this.connection.client;
       if (c !== undefined && c.status === 'ready') return await fn(c);
-      return await fn(await this.connection.get());
+      // Callers that arrive while the client is not ready share one wait: each wait adds
+      // listeners to the client, and fifty of them would trip Node's MaxListeners warning.
+      this.pending ??= this.connection.get().finally(() => {
+        this.pending = undefined;
+      });
+      return await fn(await this.pending);
     } catch (e) {
       throw this.connection.mapError(e, operation);
     }
