@@ -51,3 +51,51 @@ describe('Cluster getBatch', () => {
     }
   });
 });
+
+describe('pipeline reply errors are checked', () => {
+  it('a WRONGTYPE reply inside a Cluster pipeline fails the batch instead of reading as a miss', async () => {
+    const { Cluster } = await import('ioredis');
+    const raw = new Cluster(s.clusterNodes);
+    const prefix = 'azs-wrongtype:';
+    const throwing = new DistributedCache({ redis: raw, prefix, onBackendError: 'throw' });
+    const degrading = new DistributedCache({ redis: raw, prefix });
+    try {
+      const keys = Array.from({ length: 50 }, (_, i) => `k${i}`);
+      await throwing.setBatch(keys.map((k) => [k, 'v'] as [string, string]), 30);
+      await raw.del(`${prefix}k17`);
+      await raw.hset(`${prefix}k17`, 'f', 'v');
+      const e = await throwing.getBatch(keys).catch((x: unknown) => x);
+      expect(String((e as Error).message)).toMatch(/WRONGTYPE/);
+      const events: string[] = [];
+      degrading.on('backendError', (ev) => events.push(`${ev.operation}:${ev.error.message}`));
+      expect(await degrading.getBatch(keys)).toEqual(keys.map(() => null));
+      expect(events.some((x) => x.startsWith('getBatch:') && x.includes('WRONGTYPE'))).toBe(true);
+      await raw.del(`${prefix}k17`);
+      expect(await throwing.getBatch(keys)).toEqual(keys.map((k) => (k === 'k17' ? null : 'v')));
+    } finally {
+      await throwing.close();
+      await degrading.close();
+      raw.disconnect();
+    }
+  });
+});
+
+describe('password-protected Redis', () => {
+  it('works with the password in the URL; a wrong one fails typed and redacted', async () => {
+    const ok = new DistributedCache({ redis: s.redisAuthUrl, prefix: 'azs-auth:' });
+    const badUrl = s.redisAuthUrl.replace(/:[^:@/]+@/, ':wrong-pass-123@');
+    const bad = new DistributedCache({ redis: badUrl, onBackendError: 'throw' });
+    try {
+      await ok.set('k', 'v');
+      expect(await ok.get('k')).toBe('v');
+      const e = (await bad.get('k').catch((x: unknown) => x)) as Error & { code?: string };
+      expect(e.code).toBe('AZS_BACKEND_UNAVAILABLE');
+      expect(`${e.message} ${String((e.cause as Error | undefined)?.message)}`).not.toContain(
+        'wrong-pass-123',
+      );
+    } finally {
+      await ok.close();
+      await bad.close();
+    }
+  });
+});
