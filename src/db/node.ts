@@ -1,10 +1,10 @@
-import pg from 'pg';
 import type { Pool, PoolClient, PoolConfig, QueryConfig, QueryResult, QueryResultRow } from 'pg';
 import { BackendUnavailableError, TimeoutError } from '../core/errors.js';
 import type { CounterHandle, GaugeHandle, HistogramHandle, MetricsSink } from '../core/metrics.js';
 import { isConnectionError, isPoolWaitTimeout, isServerError } from './classify.js';
 import { compareWalLsn } from './lsn.js';
 import { type DbNodeAddress, type DbNodeInput, addressOf, isPgPool } from './options.js';
+import { loadPg } from './pg-loader.js';
 
 /** Which part a node plays. */
 export type DbNodeRole = 'primary' | 'replica';
@@ -129,7 +129,7 @@ export class DbNode {
         typeof input === 'string'
           ? { ...settings.poolConfig, connectionString: input }
           : { ...settings.poolConfig, ...input };
-      this.pool = new pg.Pool(config);
+      this.pool = new (loadPg().Pool)(config);
       this.owned = true;
     }
     // An idle client whose server went away makes the pool emit 'error'; with no listener that
