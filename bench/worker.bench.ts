@@ -83,7 +83,13 @@ async function cleanup(redisUrl: string, pattern: string): Promise<void> {
 }
 
 function perTask(m: Measurement, n: number): Measurement {
-  return { ...m, opsPerSec: m.opsPerSec * n, meanMs: m.meanMs / n, p50Ms: m.p50Ms / n, p99Ms: m.p99Ms / n };
+  return {
+    ...m,
+    opsPerSec: m.opsPerSec * n,
+    meanMs: m.meanMs / n,
+    p50Ms: m.p50Ms / n,
+    p99Ms: m.p99Ms / n,
+  };
 }
 
 const suite: BenchSuite = async (ctx) => {

@@ -376,7 +376,7 @@ export class MemoryQueueBackend implements QueueBackend {
       const t = s.tasks.get(r.id);
       if (t?.status === 'cancelled') return 'cancelled';
       const h = s.held.get(r.entryId);
-      if (!t || t.status !== 'processing' || t.attempts !== r.attempt || !h) return 'lost';
+      if (t?.status !== 'processing' || t.attempts !== r.attempt || !h) return 'lost';
       h.consumer = consumer;
       h.leaseAt = now;
       return 'ok';
@@ -388,7 +388,7 @@ export class MemoryQueueBackend implements QueueBackend {
     for (const r of items) {
       s.ack(r.entryId);
       const t = s.tasks.get(r.id);
-      if (!t || t.status !== 'processing' || t.attempts !== r.attempt) continue;
+      if (t?.status !== 'processing' || t.attempts !== r.attempt) continue;
       t.attempts--;
       s.enqueue(t, now);
     }
@@ -397,7 +397,7 @@ export class MemoryQueueBackend implements QueueBackend {
 
   async progress(ref: TaskRef, value: number, now: number): Promise<boolean> {
     const t = this.s.tasks.get(ref.id);
-    if (!t || t.status !== 'processing' || t.attempts !== ref.attempt) return false;
+    if (t?.status !== 'processing' || t.attempts !== ref.attempt) return false;
     t.progress = value;
     t.updatedAt = now;
     return true;
@@ -487,7 +487,7 @@ export class MemoryQueueBackend implements QueueBackend {
       if (!s.dead.has(id)) continue;
       s.dead.delete(id);
       const t = s.tasks.get(id);
-      if (!t || t.status !== 'failed') continue;
+      if (t?.status !== 'failed') continue;
       t.attempts = 0;
       t.error = undefined;
       t.expiresAt = undefined;

@@ -13,7 +13,13 @@ import {
 import { validateId, validatePrefix } from '../core/keys.js';
 import { type CounterHandle, noopMetrics } from '../core/metrics.js';
 import { assertNumber, assertObject, assertSeconds } from '../core/validate.js';
-import { MAX_PRIORITY, type NewTask, type QueueBackend, TERMINAL, type TaskRecord } from './backend.js';
+import {
+  MAX_PRIORITY,
+  type NewTask,
+  type QueueBackend,
+  TERMINAL,
+  type TaskRecord,
+} from './backend.js';
 import { MemoryQueueBackend } from './memory-backend.js';
 import { RedisQueueBackend } from './redis-backend.js';
 import type {
@@ -123,8 +129,7 @@ export class TaskQueue {
   async submitTask(data: unknown, options: SubmitTaskOptions = {}): Promise<string> {
     this.assertOpen();
     assertObject(options, 'options');
-    const id =
-      options.taskId === undefined ? randomUUID() : validateId(options.taskId, 'taskId');
+    const id = options.taskId === undefined ? randomUUID() : validateId(options.taskId, 'taskId');
     const task = this.buildTask(id, data, options, 'data');
     const [created] = await this.backend.submit([task], Date.now());
     if (created) this.submitted.inc();
@@ -135,7 +140,10 @@ export class TaskQueue {
    * Adds many tasks in one pipelined call (a few server round trips for thousands of tasks);
    * returns their ids in order. Validation happens before anything is written.
    */
-  async submitTasks(items: readonly unknown[], options: SubmitTasksOptions = {}): Promise<string[]> {
+  async submitTasks(
+    items: readonly unknown[],
+    options: SubmitTasksOptions = {},
+  ): Promise<string[]> {
     this.assertOpen();
     if (!Array.isArray(items)) {
       throw new ValidationError(`tasks must be an array, received ${describeValue(items)}`, {
@@ -143,9 +151,12 @@ export class TaskQueue {
       });
     }
     if (items.length > MAX_BULK) {
-      throw new ValidationError(`tasks holds ${items.length} items, over the limit of ${MAX_BULK}`, {
-        option: 'tasks',
-      });
+      throw new ValidationError(
+        `tasks holds ${items.length} items, over the limit of ${MAX_BULK}`,
+        {
+          option: 'tasks',
+        },
+      );
     }
     assertObject(options, 'options');
     const ids = options.taskIds;
@@ -229,7 +240,11 @@ export class TaskQueue {
           context: { taskId: id, status: rec.status, timeout },
         });
       }
-      await this.pause(id, hasSettle(this.backend) ? Math.min(left, 1000) : Math.min(delay, left), signal);
+      await this.pause(
+        id,
+        hasSettle(this.backend) ? Math.min(left, 1000) : Math.min(delay, left),
+        signal,
+      );
       delay = Math.min(delay * 1.5, 250);
     }
   }
@@ -253,7 +268,9 @@ export class TaskQueue {
 
   private settle<R>(rec: TaskRecord): R {
     if (rec.status === 'completed') {
-      return (rec.result === undefined ? null : this.resultCodec.decode(rec.result, 'task result')) as R;
+      return (
+        rec.result === undefined ? null : this.resultCodec.decode(rec.result, 'task result')
+      ) as R;
     }
     if (rec.status === 'cancelled') {
       throw new CancelledError(`task ${rec.id} was cancelled`, { context: { taskId: rec.id } });
@@ -322,11 +339,14 @@ export class TaskQueue {
     this.assertOpen();
     if (ids !== undefined) {
       if (!Array.isArray(ids)) {
-        throw new ValidationError(`ids must be an array of task ids, received ${describeValue(ids)}`, {
-          option: 'ids',
-        });
+        throw new ValidationError(
+          `ids must be an array of task ids, received ${describeValue(ids)}`,
+          {
+            option: 'ids',
+          },
+        );
       }
-      ids.forEach((id, i) => validateId(id, `ids[${i}]`));
+      for (const [i, id] of ids.entries()) validateId(id, `ids[${i}]`);
     }
     return this.backend.redrive(ids, Date.now());
   }
@@ -383,7 +403,7 @@ export function encodeError(e: unknown): string {
   }
   let message: string;
   try {
-    message = typeof e === 'string' ? e : JSON.stringify(e) ?? String(e);
+    message = typeof e === 'string' ? e : (JSON.stringify(e) ?? String(e));
   } catch {
     message = String(e);
   }

@@ -172,7 +172,12 @@ export class RedisQueueBackend implements QueueBackend {
   }
 
   async cancel(id: string, now: number): Promise<CancelOutcome> {
-    const r = (await this.run('cancelTask', SCRIPTS.cancel, [this.tp, id, now, this.ttlMs])) as number;
+    const r = (await this.run('cancelTask', SCRIPTS.cancel, [
+      this.tp,
+      id,
+      now,
+      this.ttlMs,
+    ])) as number;
     return r === -1 ? 'missing' : r === 0 ? 'terminal' : r === 2 ? 'running' : 'cancelled';
   }
 

@@ -141,7 +141,8 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
         ? 3
         : assertNumber(options.attempts, 'attempts', { integer: true, min: 1, max: 1000 });
     this.backoff = parseBackoff(options.backoff);
-    this.timeout = options.timeout === undefined ? undefined : assertSeconds(options.timeout, 'timeout');
+    this.timeout =
+      options.timeout === undefined ? undefined : assertSeconds(options.timeout, 'timeout');
     const vt =
       options.visibilityTimeout === undefined
         ? 30
@@ -645,17 +646,23 @@ function parseBackoff(b: TaskBackoffOptions | undefined): Required<TaskBackoffOp
   assertObject(b, 'backoff');
   return {
     type:
-      b.type === undefined ? 'exponential' : assertOneOf(b.type, 'backoff.type', ['exponential', 'fixed']),
+      b.type === undefined
+        ? 'exponential'
+        : assertOneOf(b.type, 'backoff.type', ['exponential', 'fixed']),
     delay: b.delay === undefined ? 1 : assertNumber(b.delay, 'backoff.delay (seconds)', { min: 0 }),
     jitter: b.jitter === undefined ? true : assertBoolean(b.jitter, 'backoff.jitter'),
     maxDelay:
-      b.maxDelay === undefined ? 3600 : assertNumber(b.maxDelay, 'backoff.maxDelay (seconds)', { min: 0 }),
+      b.maxDelay === undefined
+        ? 3600
+        : assertNumber(b.maxDelay, 'backoff.maxDelay (seconds)', { min: 0 }),
   };
 }
 
 function assertBoolean(v: unknown, option: string): boolean {
   if (typeof v !== 'boolean') {
-    throw new ValidationError(`${option} must be a boolean, received ${describeValue(v)}`, { option });
+    throw new ValidationError(`${option} must be a boolean, received ${describeValue(v)}`, {
+      option,
+    });
   }
   return v;
 }
@@ -665,8 +672,4 @@ export function backoffSeconds(b: Required<TaskBackoffOptions>, attempt: number)
   const base = b.type === 'fixed' ? b.delay : b.delay * 2 ** Math.max(0, attempt - 1);
   const d = Math.min(base, b.maxDelay);
   return b.jitter ? d / 2 + (Math.random() * d) / 2 : d;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }

@@ -198,12 +198,17 @@ describe.each<Kind>(['memory', 'redis', 'cluster'])('worker contract: %s', (kind
     w.on('failed', (e) => failed.push(e.error.message));
     await w.start();
     const id = await q.submitTask(null);
-    const err = await q.waitForResult(id, { timeout: 5 }).catch((e) => e);
+    const err = (await q.waitForResult(id, { timeout: 5 }).catch((e) => e)) as Error;
     expect(isTaskFailedError(err)).toBe(true);
     expect(err.message).toContain('always broken');
     expect((err.cause as Error).name).toBe('TypeError');
     const t = await q.getTask(id);
-    expect(t).toMatchObject({ status: 'failed', attempts: 2, error: 'always broken', errorName: 'TypeError' });
+    expect(t).toMatchObject({
+      status: 'failed',
+      attempts: 2,
+      error: 'always broken',
+      errorName: 'TypeError',
+    });
     await until(() => dead.length === 1);
     expect(dead).toEqual([id]);
     expect(failed).toEqual(['always broken']);
@@ -296,7 +301,11 @@ describe.each<Kind>(['memory', 'redis', 'cluster'])('worker contract: %s', (kind
 
   it('a running task is cancelled from another queue handle within a heartbeat', async () => {
     const q = queue();
-    const other = new TaskQueue({ name: q.name, redis: redisFor(kind), prefix: 'azs-test-worker:' });
+    const other = new TaskQueue({
+      name: q.name,
+      redis: redisFor(kind),
+      prefix: 'azs-test-worker:',
+    });
     opened.push(other);
     let aborted = false;
     const w = worker(q, {
@@ -341,7 +350,7 @@ describe.each<Kind>(['memory', 'redis', 'cluster'])('worker contract: %s', (kind
     expect(await q.waitForResult(stuck, { timeout: 3 })).toBe('stuck by w2');
   });
 
-  it('reclaims a dead consumer\'s task after visibilityTimeout; the first result sticks', async () => {
+  it("reclaims a dead consumer's task after visibilityTimeout; the first result sticks", async () => {
     const q = queue();
     const b = q.backend;
     await q.submitTask({ v: 1 }, { taskId: 'reclaim-me' });
@@ -371,9 +380,12 @@ describe.each<Kind>(['memory', 'redis', 'cluster'])('worker contract: %s', (kind
     const cur = second.tasks[0]!;
     // The old holder's heartbeat and failure no longer count.
     expect(await b.heartbeat('dead-one', [old], Date.now())).toEqual(['lost']);
-    expect(await b.fail([{ ...old, error: '{"name":"Error","message":"x"}', retryAt: null }], Date.now())).toEqual([
-      'ignored',
-    ]);
+    expect(
+      await b.fail(
+        [{ ...old, error: '{"name":"Error","message":"x"}', retryAt: null }],
+        Date.now(),
+      ),
+    ).toEqual(['ignored']);
     expect(await b.heartbeat('alive', [cur], Date.now())).toEqual(['ok']);
     await b.complete([{ ...cur, result: '"second"' }], Date.now());
     await b.complete([{ ...old, result: '"late duplicate"' }], Date.now());
@@ -395,7 +407,10 @@ describe.each<Kind>(['memory', 'redis', 'cluster'])('worker contract: %s', (kind
       defaultAttempts: 3,
     });
     expect(r.tasks).toEqual([]);
-    expect(await q.getTask('poison')).toMatchObject({ status: 'failed', errorName: 'WorkerLostError' });
+    expect(await q.getTask('poison')).toMatchObject({
+      status: 'failed',
+      errorName: 'WorkerLostError',
+    });
     expect((await q.deadLetters()).map((t) => t.id)).toEqual(['poison']);
   });
 
@@ -439,7 +454,7 @@ describe.each<Kind>(['memory', 'redis', 'cluster'])('worker contract: %s', (kind
     expect(await q.stats()).toMatchObject({ queued: 1, processing: 2 });
   });
 
-  it('the worker owns a queue given by name and offers the seed\'s single-process form', async () => {
+  it("the worker owns a queue given by name and offers the seed's single-process form", async () => {
     const name = `wq-${randomBytes(5).toString('hex')}`;
     const w = new BackgroundWorker<{ query: string }, string>({
       queue: name,
