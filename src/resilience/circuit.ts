@@ -217,11 +217,13 @@ export class CircuitBreaker {
     rejected: CounterHandle;
   };
   private readonly openGauge: GaugeHandle;
+  private readonly countCalls: boolean;
 
   constructor(options: CircuitOptions = {}) {
     this.o = resolveOptions(options, 'circuit');
     this.name = this.o.name;
     const metrics = options.metrics ?? noopMetrics;
+    this.countCalls = metrics !== noopMetrics;
     const labels = { circuit: this.name };
     this.calls = {
       success: metrics.counter('resilience_circuit_calls_total', { ...labels, outcome: 'success' }),
@@ -351,6 +353,16 @@ export class CircuitBreaker {
     const r = await this.call(fn as AnyMethod, undefined, []);
     if (r === REJECTED) throw this.openError();
     return r as T;
+  }
+
+  /**
+   * @internal The cockatiel policy when a call can go straight to it: closed, not shared, no
+   * metrics to count. Then cockatiel cannot refuse the call and nothing needs wrapping.
+   */
+  fast(): CircuitBreakerPolicy | undefined {
+    return this.store || this.countCalls || this.policy.state !== CircuitState.Closed
+      ? undefined
+      : this.policy;
   }
 
   /** @internal Runs `fn.apply(self, args)`; resolves {@link REJECTED} when the breaker refuses. */
@@ -619,11 +631,17 @@ export type CircuitGuarded<A extends unknown[], R> = ((...args: A) => Promise<Aw
 };
 
 function guard(breaker: CircuitBreaker, fn: AnyMethod, fallback: AnyMethod | undefined): AnyMethod {
-  return async function guarded(this: unknown, ...args: unknown[]): Promise<unknown> {
-    const r = await breaker.call(fn, this, args);
+  const slow = async (self: unknown, args: unknown[]): Promise<unknown> => {
+    const r = await breaker.call(fn, self, args);
     if (r !== REJECTED) return r;
-    if (fallback) return fallback.apply(this, args);
+    if (fallback) return fallback.apply(self, args);
     throw breaker.openError();
+  };
+  // Not async itself: on the hot path (closed breaker) the caller gets cockatiel's own promise.
+  return function guarded(this: unknown, ...args: unknown[]): Promise<unknown> {
+    const policy = breaker.fast();
+    if (policy) return policy.execute(() => fn.apply(this, args));
+    return slow(this, args);
   };
 }
 

@@ -130,6 +130,13 @@ export class ConcurrencyLimiter {
   private heldWeight = 0;
   private waitingCalls = 0;
   private waitingWeight = 0;
+  // Local mode counts on p-limit's own activeCount/pendingCount (so the hot path adds nothing);
+  // these correct them for the slow path, where a call of weight w is w p-limit jobs.
+  private slowUnstarted = 0; // slow-path jobs queued in p-limit, not started (ghosts included)
+  private ghosts = 0; // unstarted jobs of calls that were cancelled while waiting
+  private slowHeld = 0; // slow-path jobs holding a p-limit slot
+  private slowRunning = 0;
+  private slowWaiting = 0;
   private readonly waiters: Waiter[] = [];
   private pumping = false;
   private wake: (() => void) | undefined;
@@ -203,17 +210,22 @@ export class ConcurrencyLimiter {
 
   /** Calls running in this process. */
   get activeCount(): number {
-    return this.activeCalls;
+    const l = this.plimit;
+    // p-limit counts a job at dequeue, a microtask before it runs: clamp that moment away.
+    return l ? Math.max(0, l.activeCount - this.slowHeld) + this.slowRunning : this.activeCalls;
   }
 
   /** Calls waiting for a slot in this process. */
   get pendingCount(): number {
-    return this.waitingCalls;
+    const l = this.plimit;
+    return l
+      ? Math.max(0, l.pendingCount - this.slowUnstarted) + this.slowWaiting
+      : this.waitingCalls;
   }
 
-  /** Weight (slots) held by calls running in this process. */
+  /** Weight (slots) held in this process (by running calls, and by a weighted call gathering its slots). */
   get activeWeight(): number {
-    return this.heldWeight;
+    return this.plimit ? this.plimit.activeCount : this.heldWeight;
   }
 
   /**
@@ -221,7 +233,7 @@ export class ConcurrencyLimiter {
    * from the backend, expired leases reclaimed first), this process otherwise.
    */
   async inFlight(): Promise<number> {
-    return this.store ? this.store.used(this.key) : this.heldWeight;
+    return this.store ? this.store.used(this.key) : this.activeWeight;
   }
 
   /** Adds an event listener; returns a disposer. */
@@ -268,7 +280,11 @@ export class ConcurrencyLimiter {
         return Promise.reject(e);
       }
     }
-    if (this.heldWeight + this.waitingWeight + weight > this.concurrency + this.maxQueue) {
+    const l = this.plimit;
+    const admitted = l
+      ? l.activeCount + l.pendingCount - this.ghosts
+      : this.heldWeight + this.waitingWeight;
+    if (admitted + weight > this.concurrency + this.maxQueue) {
       this.m.rejected.inc();
       return Promise.reject(
         new LimitExceededError(
@@ -280,26 +296,11 @@ export class ConcurrencyLimiter {
     if (signal?.aborted) return Promise.reject(this.cancelledError(signal));
     if (this.store) return this.runDistributed(fn, weight, signal) as Promise<Awaited<T>>;
     if (weight === 1 && signal === undefined && this.queueTimeoutMs === undefined) {
-      // The hot path: p-limit directly, counters only.
-      this.waitingCalls++;
-      this.waitingWeight++;
-      return (this.plimit as LimitFunction)(this.runPlain, fn) as Promise<Awaited<T>>;
+      // The hot path: p-limit itself, nothing added.
+      return (l as LimitFunction)(fn) as Promise<Awaited<T>>;
     }
     return this.runLocal(fn, weight, signal) as Promise<Awaited<T>>;
   }
-
-  private readonly runPlain = async (fn: (signal?: AbortSignal) => unknown): Promise<unknown> => {
-    this.waitingCalls--;
-    this.waitingWeight--;
-    this.activeCalls++;
-    this.heldWeight++;
-    try {
-      return await fn();
-    } finally {
-      this.activeCalls--;
-      this.heldWeight--;
-    }
-  };
 
   // p-limit with cancellation and weights: a call of weight w queues w p-limit jobs. They are
   // enqueued back to back and p-limit starts jobs in order, so at most one call holds part of
@@ -316,9 +317,10 @@ export class ConcurrencyLimiter {
       let held = 0;
       const holds: (() => void)[] = [];
       let timer: NodeJS.Timeout | undefined;
-      this.waitingCalls++;
-      this.waitingWeight += weight;
+      this.slowWaiting++;
+      this.slowUnstarted += weight;
       const freeHolds = () => {
+        this.slowHeld -= holds.length;
         for (const h of holds.splice(0)) h();
       };
       const cleanup = () => {
@@ -328,8 +330,8 @@ export class ConcurrencyLimiter {
       const cancel = (e: unknown) => {
         if (state !== 0) return;
         state = 2;
-        this.waitingCalls--;
-        this.waitingWeight -= weight;
+        this.slowWaiting--;
+        this.ghosts += weight - held;
         cleanup();
         freeHolds();
         reject(e);
@@ -344,19 +346,22 @@ export class ConcurrencyLimiter {
       }
       signal?.addEventListener('abort', onAbort, { once: true });
       const job = (): Promise<void> | undefined => {
-        if (state !== 0) return undefined;
+        this.slowUnstarted--;
+        if (state !== 0) {
+          this.ghosts--;
+          return undefined;
+        }
         held++;
+        this.slowHeld++;
         if (held < weight) return new Promise<void>((r) => holds.push(r));
         state = 1;
         cleanup();
-        this.waitingCalls--;
-        this.waitingWeight -= weight;
-        this.activeCalls++;
-        this.heldWeight += weight;
+        this.slowWaiting--;
+        this.slowRunning++;
         this.m.wait.observe((performance.now() - t0) / 1000);
         const done = () => {
-          this.activeCalls--;
-          this.heldWeight -= weight;
+          this.slowRunning--;
+          this.slowHeld--; // this job's own slot; freeHolds releases the others
           freeHolds();
         };
         return (async () => fn(signal))().then(

@@ -283,3 +283,38 @@ describe('limit()', () => {
     expect(() => limit({} as never)).toThrow(ValidationError);
   });
 });
+
+describe('local accounting with weights and cancellations', () => {
+  it('cancelled waiters free their queue places at once; counts return to zero', async () => {
+    const l = new ConcurrencyLimiter({ concurrency: 3, maxQueue: 4 });
+    let release = () => {};
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const holder = l.run(() => gate, { weight: 2 });
+    const ac = new AbortController();
+    // weight 2 gathers 1 slot and waits for the other; the next two wait entirely.
+    const waiting = [
+      l.run(() => 'w2', { weight: 2, signal: ac.signal }),
+      l.run(() => 'w3', { weight: 3, signal: ac.signal }),
+    ];
+    await sleep(10);
+    expect(l.activeCount).toBe(1);
+    expect(l.pendingCount).toBe(2);
+    expect(l.activeWeight).toBe(3);
+    // 2 + 2 + 3 = 7 = concurrency + maxQueue: full.
+    await expect(l.run(() => 1)).rejects.toBeInstanceOf(LimitExceededError);
+    ac.abort();
+    await Promise.allSettled(waiting);
+    expect(l.pendingCount).toBe(0);
+    // The cancelled calls' places are free again although their p-limit jobs are still queued.
+    const later = [l.run(() => 'a'), l.run(() => 'b', { weight: 3 })];
+    release();
+    await holder;
+    expect(await Promise.all(later)).toEqual(['a', 'b']);
+    await sleep(1); // p-limit frees a slot a tick after the call settles
+    expect(l.activeCount).toBe(0);
+    expect(l.pendingCount).toBe(0);
+    expect(l.activeWeight).toBe(0);
+  });
+});
