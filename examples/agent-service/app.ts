@@ -213,7 +213,9 @@ export async function createAgentService(
     recoveryTimeout: config.breakerRecovery,
     // Only provider trouble opens the circuit: a full limiter or a bad request does not.
     isFailure: (e) =>
-      e instanceof LLMCallError ? e.isProviderFailure : !isLimitExceededError(e) && !isValidationError(e),
+      e instanceof LLMCallError
+        ? e.isProviderFailure
+        : !isLimitExceededError(e) && !isValidationError(e),
     ...(redis ? { redis, connection } : {}),
     metrics,
   });
@@ -282,7 +284,9 @@ export async function createAgentService(
   );
 
   /** One LLM call: cache first; on a miss, the breaker, then a limiter slot, then the model. */
-  async function llm(messages: ChatMessage[]): Promise<{ completion: ChatCompletion; cached: boolean }> {
+  async function llm(
+    messages: ChatMessage[],
+  ): Promise<{ completion: ChatCompletion; cached: boolean }> {
     const request: ChatRequest = {
       model: config.llmModel,
       messages,
@@ -335,17 +339,18 @@ export async function createAgentService(
     const step = (ms: number) =>
       new Promise<void>((resolve, reject) => {
         const t = setTimeout(resolve, ms);
-        ctx.signal.addEventListener('abort', () => {
-          clearTimeout(t);
-          reject(ctx.signal.reason ?? new Error('aborted'));
-        }, { once: true });
+        ctx.signal.addEventListener(
+          'abort',
+          () => {
+            clearTimeout(t);
+            reject(ctx.signal.reason ?? new Error('aborted'));
+          },
+          { once: true },
+        );
       });
     await ctx.progress(10);
     await step(config.taskLatencyMs / 2);
-    const { completion, cached } = await llm([
-      SYSTEM_PROMPT,
-      { role: 'user', content: data.task },
-    ]);
+    const { completion, cached } = await llm([SYSTEM_PROMPT, { role: 'user', content: data.task }]);
     await ctx.progress(90);
     await step(config.taskLatencyMs / 2);
     return {
@@ -397,7 +402,9 @@ export async function createAgentService(
   // JSON only: a text/plain body is a 415, not a string that fails validation later.
   app.removeContentTypeParser('text/plain');
   if (!priced) {
-    app.log.warn(`LLM_MODEL ${config.llmModel} has no price in the CostOptimizer table; spend is not tracked`);
+    app.log.warn(
+      `LLM_MODEL ${config.llmModel} has no price in the CostOptimizer table; spend is not tracked`,
+    );
   }
   app.addHook('onSend', async (_req, reply) => {
     reply.header('x-instance-id', config.instanceId);
@@ -405,26 +412,34 @@ export async function createAgentService(
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';
     const status = reply.statusCode;
-    metrics.counter(SERVICE_METRICS.requests, { method: req.method, route, status: String(status) }).inc();
+    metrics
+      .counter(SERVICE_METRICS.requests, { method: req.method, route, status: String(status) })
+      .inc();
     metrics.histogram(SERVICE_METRICS.latency, { route }).observe(reply.elapsedTime / 1000);
     if (status >= 500) metrics.counter(SERVICE_METRICS.errors, { route }).inc();
   });
 
   const sendError = (reply: FastifyReply, e: HttpError) => {
-    if (e.retryAfter !== undefined) reply.header('retry-after', String(Math.max(1, Math.ceil(e.retryAfter))));
+    if (e.retryAfter !== undefined)
+      reply.header('retry-after', String(Math.max(1, Math.ceil(e.retryAfter))));
     return reply.code(e.statusCode).send({ error: { code: e.code, message: e.message } });
   };
 
   /** Every error becomes a JSON body with a status that says whose fault it was. */
   function classify(e: unknown): HttpError {
     const fe = e as Partial<FastifyError>;
-    if (fe.validation) return new HttpError(400, 'invalid_request', fe.message ?? 'invalid request');
+    if (fe.validation)
+      return new HttpError(400, 'invalid_request', fe.message ?? 'invalid request');
     switch (fe.code) {
       case 'FST_ERR_CTP_INVALID_JSON_BODY':
       case 'FST_ERR_CTP_EMPTY_JSON_BODY':
         return new HttpError(400, 'malformed_json', fe.message ?? 'malformed JSON');
       case 'FST_ERR_CTP_BODY_TOO_LARGE':
-        return new HttpError(413, 'body_too_large', `request body is over ${config.bodyLimitBytes} bytes`);
+        return new HttpError(
+          413,
+          'body_too_large',
+          `request body is over ${config.bodyLimitBytes} bytes`,
+        );
       case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
         return new HttpError(415, 'unsupported_media_type', 'send application/json');
     }
@@ -436,21 +451,42 @@ export async function createAgentService(
       return new HttpError(429, 'budget_exceeded', e.message, (next - Date.now()) / 1000);
     }
     if (isLimitExceededError(e)) {
-      return new HttpError(429, 'llm_busy', 'too many LLM calls in flight, retry shortly', e.retryAfter ?? 1);
+      return new HttpError(
+        429,
+        'llm_busy',
+        'too many LLM calls in flight, retry shortly',
+        e.retryAfter ?? 1,
+      );
     }
     if (isCircuitOpenError(e)) {
-      return new HttpError(503, 'llm_unavailable', 'the LLM provider is failing; circuit open', config.breakerRecovery);
+      return new HttpError(
+        503,
+        'llm_unavailable',
+        'the LLM provider is failing; circuit open',
+        config.breakerRecovery,
+      );
     }
     if (isBackendUnavailableError(e) || isTimeoutError(e)) {
-      return new HttpError(503, 'backend_unavailable', 'a backend (Redis/PostgreSQL) is unavailable', 5);
+      return new HttpError(
+        503,
+        'backend_unavailable',
+        'a backend (Redis/PostgreSQL) is unavailable',
+        5,
+      );
     }
-    if (isClosedError(e)) return new HttpError(503, 'shutting_down', 'this instance is shutting down', 1);
+    if (isClosedError(e))
+      return new HttpError(503, 'shutting_down', 'this instance is shutting down', 1);
     if (e instanceof LLMCallError) {
-      if (e.status === 429) return new HttpError(503, 'llm_rate_limited', e.message, e.retryAfter ?? 5);
+      if (e.status === 429)
+        return new HttpError(503, 'llm_rate_limited', e.message, e.retryAfter ?? 5);
       return new HttpError(502, 'llm_error', e.message, e.retryAfter);
     }
     if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
-      return new HttpError(fe.statusCode, (fe.code ?? 'bad_request').toLowerCase(), fe.message ?? 'bad request');
+      return new HttpError(
+        fe.statusCode,
+        (fe.code ?? 'bad_request').toLowerCase(),
+        fe.message ?? 'bad request',
+      );
     }
     return new HttpError(500, 'internal_error', 'internal error');
   }
@@ -461,7 +497,10 @@ export async function createAgentService(
     return sendError(reply, e);
   });
   app.setNotFoundHandler((req, reply) =>
-    sendError(reply, new HttpError(404, 'not_found', `no route ${req.method} ${req.url.split('?')[0]}`)),
+    sendError(
+      reply,
+      new HttpError(404, 'not_found', `no route ${req.method} ${req.url.split('?')[0]}`),
+    ),
   );
 
   app.get('/', async () => ({
@@ -513,7 +552,11 @@ export async function createAgentService(
 
   app.get<{ Params: { id: string } }>(
     ROUTES.session,
-    { schema: { params: { type: 'object', properties: { id: { type: 'string', pattern: ID_PATTERN } } } } },
+    {
+      schema: {
+        params: { type: 'object', properties: { id: { type: 'string', pattern: ID_PATTERN } } },
+      },
+    },
     async (req) => {
       const s = await sessions.getSession(req.params.id);
       return { session_id: req.params.id, messages: s.messages };
@@ -534,7 +577,10 @@ export async function createAgentService(
     },
     async (req, reply) => {
       if (draining) throw new HttpError(503, 'shutting_down', 'this instance is shutting down', 1);
-      const taskId = await queue.submitTask({ task: req.body.task, submitted_by: config.instanceId });
+      const taskId = await queue.submitTask({
+        task: req.body.task,
+        submitted_by: config.instanceId,
+      });
       stats.tasksSubmitted++;
       return reply.code(202).send({ task_id: taskId, status: 'queued' });
     },
@@ -544,7 +590,10 @@ export async function createAgentService(
     ROUTES.task,
     {
       schema: {
-        params: { type: 'object', properties: { id: { type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,128}$' } } },
+        params: {
+          type: 'object',
+          properties: { id: { type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,128}$' } },
+        },
       },
     },
     async (req) => {
@@ -572,7 +621,10 @@ export async function createAgentService(
       errorRate: snap.errorRate,
       queueDepth: lastDepth,
     });
-    const [spent, byCategory] = await Promise.all([optimizer.currentSpend(), optimizer.spendByCategory()]);
+    const [spent, byCategory] = await Promise.all([
+      optimizer.currentSpend(),
+      optimizer.spendByCategory(),
+    ]);
     return {
       instance: config.instanceId,
       region: config.region,

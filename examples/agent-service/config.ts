@@ -129,7 +129,9 @@ export function loadConfig(env: Env = process.env): AgentServiceConfig {
     try {
       const u = new URL(raw);
       if (!protocols.includes(u.protocol)) {
-        problems.push(`${name} must be a ${protocols.join(' or ')} URL, got protocol ${u.protocol}`);
+        problems.push(
+          `${name} must be a ${protocols.join(' or ')} URL, got protocol ${u.protocol}`,
+        );
       }
     } catch {
       // Never echo a URL back: it may hold a password.
@@ -143,7 +145,9 @@ export function loadConfig(env: Env = process.env): AgentServiceConfig {
   try {
     preset = getConfigForScale(scale);
   } catch {
-    problems.push(`SCALE must be one of small, medium, large, xlarge, got ${JSON.stringify(scale)}`);
+    problems.push(
+      `SCALE must be one of small, medium, large, xlarge, got ${JSON.stringify(scale)}`,
+    );
     preset = getConfigForScale('medium');
   }
 
@@ -152,7 +156,10 @@ export function loadConfig(env: Env = process.env): AgentServiceConfig {
   const nodes = str('REDIS_CLUSTER_NODES');
   if (nodes !== undefined) {
     redisClusterNodes = [];
-    for (const part of nodes.split(',').map((p) => p.trim()).filter(Boolean)) {
+    for (const part of nodes
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean)) {
       const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(part);
       const port = m ? Number(m[2]) : 0;
       if (!m || port < 1 || port > 65535) {
@@ -189,7 +196,9 @@ export function loadConfig(env: Env = process.env): AgentServiceConfig {
   const llmBaseUrl = url('LLM_BASE_URL', ['http:', 'https:']);
   const logLevel = (str('LOG_LEVEL') ?? 'info').toLowerCase();
   if (!LOG_LEVELS.includes(logLevel)) {
-    problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
+    problems.push(
+      `LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`,
+    );
   }
 
   const host = str('HOST') ?? '127.0.0.1';

@@ -55,10 +55,11 @@ async function main(): Promise<void> {
   const model = new LocalModel({ latencyMs: config.llmLatencyMs, seed: config.llmSeed });
   const service = await createAgentService(config, { model });
   const base = await service.listen();
-  out.write(`azscale demo: agent service on ${base} (embedded, preset small, LLM stand-in ${config.llmLatencyMs} ms)\n\n`);
+  out.write(
+    `azscale demo: agent service on ${base} (embedded, preset small, LLM stand-in ${config.llmLatencyMs} ms)\n\n`,
+  );
 
-  const total =
-    SESSIONS * SCRIPTS[0]!.length + TASKS * 2 + BURST + OUTAGE_CALLS + 1;
+  const total = SESSIONS * SCRIPTS[0]!.length + TASKS * 2 + BURST + OUTAGE_CALLS + 1;
   let done = 0;
   let phase = '';
   const samples: Sample[] = [];
@@ -98,8 +99,12 @@ async function main(): Promise<void> {
       let sessionId: string | undefined;
       let length = 0;
       for (const message of script) {
-        const r = await call('POST', '/api/chat', { ...(sessionId ? { session_id: sessionId } : {}), message });
-        if (r.status !== 200) throw new Error(`chat answered ${r.status}: ${JSON.stringify(r.json)}`);
+        const r = await call('POST', '/api/chat', {
+          ...(sessionId ? { session_id: sessionId } : {}),
+          message,
+        });
+        if (r.status !== 200)
+          throw new Error(`chat answered ${r.status}: ${JSON.stringify(r.json)}`);
         sessionId = r.json.session_id as string;
         length = r.json.messages as number;
         tick();
@@ -137,7 +142,9 @@ async function main(): Promise<void> {
   setPhase('3/4 burst: overflow the LLM limiter');
   const burst = await Promise.all(
     Array.from({ length: BURST }, async (_, i) => {
-      const r = await call('POST', '/api/chat', { message: `burst question ${i} at ${Date.now()}` });
+      const r = await call('POST', '/api/chat', {
+        message: `burst question ${i} at ${Date.now()}`,
+      });
       tick();
       return r;
     }),
@@ -171,18 +178,31 @@ async function main(): Promise<void> {
 
   const lat = samples.map((s) => s.ms).sort((a, b) => a - b);
   const p = (q: number) => lat[Math.min(lat.length - 1, Math.ceil(q * lat.length) - 1)] ?? 0;
-  const byClass = (lo: number) => samples.filter((s) => s.status >= lo && s.status < lo + 100).length;
+  const byClass = (lo: number) =>
+    samples.filter((s) => s.status >= lo && s.status < lo + 100).length;
   const lookups = st.cacheHits + st.cacheMisses;
   const rows: [string, string][] = [
-    ['requests', `${samples.length} (2xx ${byClass(200)}, 4xx ${byClass(400)}, 5xx ${byClass(500)})`],
+    [
+      'requests',
+      `${samples.length} (2xx ${byClass(200)}, 4xx ${byClass(400)}, 5xx ${byClass(500)})`,
+    ],
     ['latency p50 / p95', `${p(0.5).toFixed(1)} ms / ${p(0.95).toFixed(1)} ms`],
-    ['conversations', `${SESSIONS} sessions, ${finalLengths.reduce((a, b) => a + b, 0)} messages kept`],
-    ['LLM cache hit ratio', `${lookups ? ((st.cacheHits / lookups) * 100).toFixed(1) : '0.0'} % (${st.cacheHits}/${lookups})`],
+    [
+      'conversations',
+      `${SESSIONS} sessions, ${finalLengths.reduce((a, b) => a + b, 0)} messages kept`,
+    ],
+    [
+      'LLM cache hit ratio',
+      `${lookups ? ((st.cacheHits / lookups) * 100).toFixed(1) : '0.0'} % (${st.cacheHits}/${lookups})`,
+    ],
     ['LLM calls made', String(st.llmCalls)],
     ['tasks completed', `${completed}/${TASKS}`],
     ['limiter rejections', `${limited.length} of ${BURST} burst requests (429 + Retry-After)`],
     ['breaker trips', `${st.breakerTrips} (${fastFails} calls failed fast with 503 + Retry-After)`],
-    ['after recovery', recovered.status === 200 ? 'chat answered 200' : `chat answered ${recovered.status}`],
+    [
+      'after recovery',
+      recovered.status === 200 ? 'chat answered 200' : `chat answered ${recovered.status}`,
+    ],
     ['spend this hour', `$${scaling.spend.current.toFixed(6)} of $${scaling.spend.budget} budget`],
     ['advisor', `${scaling.assessment.scale} (${scaling.assessment.reasons[0] ?? 'no signal'})`],
     ['wall time', `${((performance.now() - started) / 1000).toFixed(1)} s`],

@@ -117,7 +117,12 @@ export class LocalModel implements ChatModel {
     const turns = request.messages.filter((m) => m.role === 'user').length;
     const content = `You said "${last.length > 200 ? `${last.slice(0, 200)}...` : last}". This is turn ${turns} of our conversation. [${request.model} stand-in, answer ${digest}]`;
     const input = request.messages.reduce((n, m) => n + estimateTokens(m.content), 0);
-    return { content, model: request.model, inputTokens: input, outputTokens: estimateTokens(content) };
+    return {
+      content,
+      model: request.model,
+      inputTokens: input,
+      outputTokens: estimateTokens(content),
+    };
   }
 }
 

@@ -25,7 +25,11 @@ async function main(): Promise<void> {
     await service.close().catch(() => {});
     process.exit(1);
   }
-  const mode = config.redisClusterNodes ? 'Redis Cluster' : config.redisUrl ? 'Redis' : 'embedded (in memory)';
+  const mode = config.redisClusterNodes
+    ? 'Redis Cluster'
+    : config.redisUrl
+      ? 'Redis'
+      : 'embedded (in memory)';
   // One machine-readable line first (tests and scripts wait for it), then the human summary.
   process.stdout.write(`listening ${url}\n`);
   if (config.logLevel !== 'silent') {
@@ -53,10 +57,13 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     // A hard deadline, in case something refuses to drain.
-    const deadline = setTimeout(() => {
-      process.stderr.write('agent-service: shutdown timed out\n');
-      process.exit(1);
-    }, (config.shutdownTimeout + 10) * 1000);
+    const deadline = setTimeout(
+      () => {
+        process.stderr.write('agent-service: shutdown timed out\n');
+        process.exit(1);
+      },
+      (config.shutdownTimeout + 10) * 1000,
+    );
     deadline.unref();
     service.close().then(
       () => {
@@ -74,6 +81,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((e: unknown) => {
-  process.stderr.write(`agent-service: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.stderr.write(
+    `agent-service: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`,
+  );
   process.exit(1);
 });

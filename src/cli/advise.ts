@@ -49,7 +49,10 @@ export interface SnapshotOptions {
 }
 
 /** Builds the advisor's snapshot from scrapes (oldest first): deltas when there are two or more. */
-export function snapshotFromScrapes(scrapes: readonly Scrape[], options: SnapshotOptions = {}): ScalingSnapshot {
+export function snapshotFromScrapes(
+  scrapes: readonly Scrape[],
+  options: SnapshotOptions = {},
+): ScalingSnapshot {
   const last = scrapes.at(-1);
   if (!last) throw new ValidationError('need at least one scrape', { option: 'scrapes' });
   const first = scrapes.length > 1 ? scrapes[0] : undefined;
@@ -98,9 +101,12 @@ export function snapshotFromScrapes(scrapes: readonly Scrape[], options: Snapsho
 export function parseMemoryQuantity(text: string): number {
   const m = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|K|M|G|T)?$/.exec(text.trim());
   if (!m) {
-    throw new ValidationError(`memory limit must look like 8Gi, 512Mi or a byte count, received "${text}"`, {
-      option: 'memory-limit',
-    });
+    throw new ValidationError(
+      `memory limit must look like 8Gi, 512Mi or a byte count, received "${text}"`,
+      {
+        option: 'memory-limit',
+      },
+    );
   }
   const mult: Record<string, number> = {
     Ki: 1024,

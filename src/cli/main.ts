@@ -61,7 +61,14 @@ function num(value: string | undefined, option: string): number | undefined {
 
 function pad(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return `${rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n')}\n`;
+  return `${rows
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n')}\n`;
 }
 
 /**
@@ -100,10 +107,12 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
           allowPositionals: true,
           options: { json: { type: 'boolean' } },
         });
-        if (positionals.length !== 1) throw new UsageError('preset takes one name: small, medium, large or xlarge');
+        if (positionals.length !== 1)
+          throw new UsageError('preset takes one name: small, medium, large or xlarge');
         const p = getConfigForScale(positionals[0]!);
         if (values.json) io.out(`${JSON.stringify(p, null, 2)}\n`);
-        else io.out(pad([['setting', 'value'], ...Object.entries(p).map(([k, v]) => [k, String(v)])]));
+        else
+          io.out(pad([['setting', 'value'], ...Object.entries(p).map(([k, v]) => [k, String(v)])]));
         return 0;
       }
       case 'manifests': {
@@ -126,7 +135,10 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
         }
         const m = buildManifests({
           scale: values.scale,
-          regions: values.regions.split(',').map((r) => r.trim()).filter(Boolean),
+          regions: values.regions
+            .split(',')
+            .map((r) => r.trim())
+            .filter(Boolean),
           image: values.image,
           name: values.name,
           namespace: values.namespace,
@@ -138,7 +150,9 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
         if (values.only !== undefined && !(values.only in groups)) {
           throw new UsageError(`--only must be one of ${Object.keys(groups).join(', ')}`);
         }
-        const docs = values.only ? groups[values.only as keyof typeof groups] : Object.values(groups).flat();
+        const docs = values.only
+          ? groups[values.only as keyof typeof groups]
+          : Object.values(groups).flat();
         io.out(
           toYamlDocuments(
             docs,
@@ -160,7 +174,8 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
             json: { type: 'boolean' },
           },
         });
-        if (!values.metrics) throw new UsageError('advise needs --metrics http://host:port/metrics');
+        if (!values.metrics)
+          throw new UsageError('advise needs --metrics http://host:port/metrics');
         let url: URL;
         try {
           url = new URL(values.metrics);
@@ -181,7 +196,11 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
           return 0;
         }
         const fmt = (v: number | undefined, unit: 'ms' | '%') =>
-          v === undefined ? 'n/a' : unit === 'ms' ? `${v.toFixed(1)} ms` : `${(v * 100).toFixed(1)} %`;
+          v === undefined
+            ? 'n/a'
+            : unit === 'ms'
+              ? `${v.toFixed(1)} ms`
+              : `${(v * 100).toFixed(1)} %`;
         const q = snapshot.queueDepthHistory;
         io.out(
           pad([

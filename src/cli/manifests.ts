@@ -76,7 +76,7 @@ function halfCpu(limit: string): string {
 function halfMemory(limit: string): string {
   const m = /^(\d+)(Gi|Mi)$/.exec(limit);
   if (!m) return limit;
-  const mi = Number(m[1]) * (m[2] === 'Gi' ? 1024 : 1) / 2;
+  const mi = (Number(m[1]) * (m[2] === 'Gi' ? 1024 : 1)) / 2;
   return mi % 1024 === 0 ? `${mi / 1024}Gi` : `${Math.round(mi)}Mi`;
 }
 
@@ -201,7 +201,10 @@ export function buildManifests(options: ManifestOptions): Manifests {
                 },
               ],
               resources: {
-                requests: { cpu: halfCpu(preset.cpu_limit), memory: halfMemory(preset.memory_limit) },
+                requests: {
+                  cpu: halfCpu(preset.cpu_limit),
+                  memory: halfMemory(preset.memory_limit),
+                },
                 limits: { cpu: preset.cpu_limit, memory: preset.memory_limit },
               },
               livenessProbe: {

@@ -75,7 +75,11 @@ export function spawnTsx(script: string, args: string[], env: NodeJS.ProcessEnv)
 }
 
 /** Waits until `child` printed a line matching `re`; rejects on exit or after `timeoutMs`. */
-export async function waitForOutput(child: Child, re: RegExp, timeoutMs = 20_000): Promise<RegExpMatchArray> {
+export async function waitForOutput(
+  child: Child,
+  re: RegExp,
+  timeoutMs = 20_000,
+): Promise<RegExpMatchArray> {
   const t0 = Date.now();
   for (;;) {
     const m = child.output().match(re);
@@ -83,7 +87,8 @@ export async function waitForOutput(child: Child, re: RegExp, timeoutMs = 20_000
     if (child.proc.exitCode !== null || child.proc.signalCode !== null) {
       throw new Error(`process exited before printing ${re}:\n${child.output()}`);
     }
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${re}:\n${child.output()}`);
+    if (Date.now() - t0 > timeoutMs)
+      throw new Error(`timed out waiting for ${re}:\n${child.output()}`);
     await new Promise((r) => setTimeout(r, 25));
   }
 }
@@ -169,7 +174,13 @@ export async function nginxTest(siteConfig: string): Promise<string> {
   try {
     writeFileSync(join(dir, 'site.conf'), siteConfig);
     writeFileSync(join(dir, 'nginx.conf'), mainConf(dir, join(dir, 'site.conf')));
-    const { stdout, stderr } = await run(NGINX_BIN, ['-t', '-p', dir, '-c', join(dir, 'nginx.conf')]);
+    const { stdout, stderr } = await run(NGINX_BIN, [
+      '-t',
+      '-p',
+      dir,
+      '-c',
+      join(dir, 'nginx.conf'),
+    ]);
     return stdout + stderr;
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -200,7 +211,9 @@ export async function startNginx(siteConfig: string, port: number): Promise<Ngin
   const t0 = Date.now();
   for (;;) {
     if (proc.exitCode !== null) {
-      const log = existsSync(join(dir, 'error.log')) ? readFileSync(join(dir, 'error.log'), 'utf8') : '';
+      const log = existsSync(join(dir, 'error.log'))
+        ? readFileSync(join(dir, 'error.log'), 'utf8')
+        : '';
       throw new Error(`nginx exited: ${out}\n${log}`);
     }
     try {

@@ -20,7 +20,11 @@ interface TaskView {
   result?: { worker: string; submitted_by: string; answer: string };
 }
 
-async function waitAllDone(base: string, ids: string[], timeoutMs: number): Promise<Map<string, TaskView>> {
+async function waitAllDone(
+  base: string,
+  ids: string[],
+  timeoutMs: number,
+): Promise<Map<string, TaskView>> {
   const done = new Map<string, TaskView>();
   const t0 = Date.now();
   while (done.size < ids.length && Date.now() - t0 < timeoutMs) {
@@ -103,7 +107,9 @@ describe('scale-out behind nginx (least_conn)', () => {
       expect(messages).toHaveLength(2 * turns + 20);
       const users = messages.filter((m) => m.role === 'user').map((m) => m.content);
       expect(users.slice(0, turns)).toEqual(Array.from({ length: turns }, (_, i) => `turn ${i}`));
-      expect(users.slice(turns).sort()).toEqual(Array.from({ length: 10 }, (_, i) => `parallel ${i}`).sort());
+      expect(users.slice(turns).sort()).toEqual(
+        Array.from({ length: 10 }, (_, i) => `parallel ${i}`).sort(),
+      );
     }
   });
 

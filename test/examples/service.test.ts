@@ -15,7 +15,10 @@ import { http, spawnTsx } from './helpers.js';
 const quiet = { LOG_LEVEL: 'silent', PORT: '0', HOST: '127.0.0.1' };
 
 async function start(env: Record<string, string>, model?: LocalModel) {
-  const service = await createAgentService(loadConfig({ ...quiet, ...env }), model ? { model } : {});
+  const service = await createAgentService(
+    loadConfig({ ...quiet, ...env }),
+    model ? { model } : {},
+  );
   const url = await service.listen();
   return { service, url };
 }
@@ -27,7 +30,10 @@ describe('agent service (embedded)', () => {
 
   beforeAll(async () => {
     model = new LocalModel({ latencyMs: 5 });
-    ({ service, url } = await start({ LLM_LATENCY_MS: '5', TASK_LATENCY_MS: '10', BODY_LIMIT_BYTES: '4096' }, model));
+    ({ service, url } = await start(
+      { LLM_LATENCY_MS: '5', TASK_LATENCY_MS: '10', BODY_LIMIT_BYTES: '4096' },
+      model,
+    ));
   });
   afterAll(async () => {
     await service?.close();
@@ -75,7 +81,10 @@ describe('agent service (embedded)', () => {
   it('answers bad requests with 4xx and a JSON error body', async () => {
     const raw = (body: string, type = 'application/json') =>
       fetch(url + ROUTES.chat, { method: 'POST', headers: { 'content-type': type }, body }).then(
-        async (r) => ({ status: r.status, json: (await r.json()) as { error: { code: string; message: string } } }),
+        async (r) => ({
+          status: r.status,
+          json: (await r.json()) as { error: { code: string; message: string } },
+        }),
       );
     const malformed = await raw('{"message": ');
     expect(malformed.status).toBe(400);
@@ -91,7 +100,10 @@ describe('agent service (embedded)', () => {
     expect(big.json.error.code).toBe('body_too_large');
     const media = await raw('message=hi', 'text/plain');
     expect(media.status).toBe(415);
-    const badSession = await http(url, 'POST', ROUTES.chat, { session_id: 'bad id!', message: 'hi' });
+    const badSession = await http(url, 'POST', ROUTES.chat, {
+      session_id: 'bad id!',
+      message: 'hi',
+    });
     expect(badSession.status).toBe(400);
     const badTask = await http(url, 'GET', `/api/task/${encodeURIComponent('bad id!')}`);
     expect(badTask.status).toBe(400);
@@ -106,13 +118,17 @@ describe('agent service (embedded)', () => {
     const res = await fetch(url + ROUTES.metrics);
     expect(res.headers.get('content-type')).toMatch(/text\/plain/);
     const text = await res.text();
-    expect(text).toMatch(/^azscale_http_requests_total\{method="POST",route="\/api\/chat",status="200"\} \d+/m);
+    expect(text).toMatch(
+      /^azscale_http_requests_total\{method="POST",route="\/api\/chat",status="200"\} \d+/m,
+    );
     expect(text).toMatch(/^azscale_worker_queue_depth\{queue="agent-tasks"\} \d+/m);
     expect(text).toMatch(/^process_cpu_seconds_total \d/m);
     expect((await http(url, 'GET', ROUTES.healthz)).status).toBe(200);
     const ready = await http(url, 'GET', ROUTES.readyz);
     expect(ready.status).toBe(200);
-    expect(Object.keys(ready.json.checks as object)).toEqual(expect.arrayContaining(['accepting', 'worker']));
+    expect(Object.keys(ready.json.checks as object)).toEqual(
+      expect.arrayContaining(['accepting', 'worker']),
+    );
   });
 });
 
@@ -120,12 +136,20 @@ describe('agent service under pressure', () => {
   it('answers a limiter overflow with 429 + Retry-After and an outage with 503 once the breaker opens', async () => {
     const model = new LocalModel({ latencyMs: 600 });
     const { service, url } = await start(
-      { SCALE: 'small', LLM_MAX_QUEUE: '2', BREAKER_FAILURES: '3', BREAKER_RECOVERY: '30', WORKERS: '0' },
+      {
+        SCALE: 'small',
+        LLM_MAX_QUEUE: '2',
+        BREAKER_FAILURES: '3',
+        BREAKER_RECOVERY: '30',
+        WORKERS: '0',
+      },
       model,
     );
     try {
       const burst = await Promise.all(
-        Array.from({ length: 15 }, (_, i) => http(url, 'POST', ROUTES.chat, { message: `burst ${i}` })),
+        Array.from({ length: 15 }, (_, i) =>
+          http(url, 'POST', ROUTES.chat, { message: `burst ${i}` }),
+        ),
       );
       const limited = burst.filter((r) => r.status === 429);
       // 5 slots + 2 waiting places: the other 8 are refused at once.
@@ -150,7 +174,11 @@ describe('agent service under pressure', () => {
   });
 
   it('refuses new work and fails readiness while draining, then closes', async () => {
-    const { service, url } = await start({ WORKERS: '1', LLM_LATENCY_MS: '1', TASK_LATENCY_MS: '300' });
+    const { service, url } = await start({
+      WORKERS: '1',
+      LLM_LATENCY_MS: '1',
+      TASK_LATENCY_MS: '300',
+    });
     const sub = await http(url, 'POST', ROUTES.agentAsync, { task: 'slow' });
     expect(sub.status).toBe(202);
     await new Promise((r) => setTimeout(r, 50));
@@ -182,7 +210,14 @@ describe('configuration', () => {
     }
     expect(err).toBeInstanceOf(ConfigError);
     const problems = (err as ConfigError).problems.join('\n');
-    for (const v of ['PORT', 'SCALE', 'REDIS_CLUSTER_NODES', 'LLM_FAILURE_RATE', 'DATABASE_REPLICA_URLS', 'LLM_BASE_URL']) {
+    for (const v of [
+      'PORT',
+      'SCALE',
+      'REDIS_CLUSTER_NODES',
+      'LLM_FAILURE_RATE',
+      'DATABASE_REPLICA_URLS',
+      'LLM_BASE_URL',
+    ]) {
       expect(problems).toContain(v);
     }
     expect(problems).toContain('either REDIS_URL or REDIS_CLUSTER_NODES');
@@ -191,13 +226,23 @@ describe('configuration', () => {
 
   it('has the documented defaults', () => {
     const c = loadConfig({});
-    expect(c).toMatchObject({ port: 3000, host: '127.0.0.1', scale: 'medium', workers: 4, llmModel: 'gpt-4o-mini' });
+    expect(c).toMatchObject({
+      port: 3000,
+      host: '127.0.0.1',
+      scale: 'medium',
+      workers: 4,
+      llmModel: 'gpt-4o-mini',
+    });
     expect(c.redisUrl).toBeUndefined();
     expect(c.preset.llm_concurrent_requests).toBe(10);
   });
 
   it('exits 2 with the problems listed when started with a bad configuration', async () => {
-    const child = spawnTsx('examples/agent-service/main.ts', [], { ...process.env, PORT: '-1', SCALE: 'nope' });
+    const child = spawnTsx('examples/agent-service/main.ts', [], {
+      ...process.env,
+      PORT: '-1',
+      SCALE: 'nope',
+    });
     expect(await child.exited).toBe(2);
     expect(child.output()).toMatch(/PORT must be an integer >= 0/);
     expect(child.output()).toMatch(/SCALE must be one of/);
@@ -224,7 +269,11 @@ describe('OpenAI-compatible LLM and PostgreSQL conversation log', () => {
         res.writeHead(200, { 'content-type': 'application/json' }).end(
           JSON.stringify({
             model: 'fake-model',
-            choices: [{ message: { role: 'assistant', content: `echo: ${parsed.messages.at(-1)?.content}` } }],
+            choices: [
+              {
+                message: { role: 'assistant', content: `echo: ${parsed.messages.at(-1)?.content}` },
+              },
+            ],
             usage: { prompt_tokens: 11, completion_tokens: 7 },
           }),
         );
