@@ -19,12 +19,18 @@ export function coarseNow(): number {
   return current;
 }
 
-/** Starts the refresh timer once per process (idempotent). */
+/**
+ * Starts the refresh timer once per process. Also restarts it when the clock has gone stale
+ * (its timer was lost, e.g. created under a test's fake timers that were later uninstalled).
+ */
 export function ensureCoarseClock(): void {
-  if (timer !== undefined) return;
-  current = Date.now();
+  const now = Date.now();
+  if (timer !== undefined && Math.abs(now - current) < 10 * COARSE_CLOCK_PERIOD_MS) return;
+  current = now;
+  if (timer !== undefined) clearInterval(timer);
   timer = setInterval(() => {
     current = Date.now();
   }, COARSE_CLOCK_PERIOD_MS);
+  // Never keeps the process alive.
   timer.unref();
 }

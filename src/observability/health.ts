@@ -6,8 +6,9 @@ import { noopMetrics } from '../core/metrics.js';
 import { assertFunction, assertObject, assertSeconds, assertString } from '../core/validate.js';
 
 /**
- * A health check. It passes when it returns (or resolves to) anything but `false`, and fails
- * when it returns `false`, throws, rejects or outlives its timeout. The signal aborts at the
+ * A health check. It fails when it returns (or resolves to) `false` or an object saying so
+ * (`{ ok: false }`, `{ healthy: false }`, `{ status: 'down' | 'fail' | 'error' | 'unhealthy' }`),
+ * throws, rejects or outlives its timeout; anything else passes. The signal aborts at the
  * timeout, so a check can stop its work.
  */
 export type HealthCheck = (signal: AbortSignal) => unknown;
@@ -240,8 +241,13 @@ export class HealthRegistry {
           error: `timed out after ${e.timeoutMs / 1000}s`,
           timedOut: true,
         };
-      } else if (r === false) {
-        result = { status: 'down', critical: e.critical, duration, error: 'returned false' };
+      } else if (r === false || saysDown(r)) {
+        result = {
+          status: 'down',
+          critical: e.critical,
+          duration,
+          error: r === false ? 'returned false' : `reported ${describeResult(r)}`,
+        };
       } else {
         result = { status: 'up', critical: e.critical, duration };
       }
@@ -328,6 +334,26 @@ export class HealthRegistry {
       fastify.get(routes.livenessPath ?? '/healthz', this.fastifyHandler('liveness'));
       fastify.get(routes.readinessPath ?? '/readyz', this.fastifyHandler('readiness'));
     };
+  }
+}
+
+const DOWN_WORDS = new Set(['down', 'fail', 'failed', 'error', 'unhealthy']);
+
+function saysDown(r: unknown): boolean {
+  if (typeof r !== 'object' || r === null) return false;
+  const o = r as { ok?: unknown; healthy?: unknown; status?: unknown };
+  return (
+    o.ok === false ||
+    o.healthy === false ||
+    (typeof o.status === 'string' && DOWN_WORDS.has(o.status.toLowerCase()))
+  );
+}
+
+function describeResult(r: unknown): string {
+  try {
+    return (JSON.stringify(r) ?? String(r)).slice(0, 200);
+  } catch {
+    return 'a failing status object';
   }
 }
 

@@ -140,6 +140,11 @@ export interface MetricsSnapshot {
   timestampMs: number;
   /** Seconds the rates cover (up to `window`; less just after start). */
   windowSeconds: number;
+  /**
+   * Window summary of `latencyMetric`, in seconds (count 0 and NaN figures when nothing was
+   * recorded in the window).
+   */
+  latency: HistogramSummary;
   /** Latency percentiles of `latencyMetric` in milliseconds; absent when nothing was recorded. */
   p50LatencyMs?: number;
   p95LatencyMs?: number;
@@ -424,7 +429,8 @@ export class Metrics implements MetricsSink {
       options.llmRateLimitedMetric ?? 'llm_rate_limited_total',
       'llmRateLimitedMetric',
     );
-    this.now = options.now === undefined ? Date.now : assertFunction(options.now, 'now');
+    // Read Date.now at each call (not once), so test fake timers that replace Date apply.
+    this.now = options.now === undefined ? () => Date.now() : assertFunction(options.now, 'now');
     this.stamp = options.now === undefined ? coarseNow : this.now;
     this.samples = [{ t: this.now(), counters: new Map(), queueDepth: undefined, cpu: undefined }];
     this.cpuMark = { at: performance.now(), usage: process.cpuUsage() };
@@ -648,13 +654,14 @@ export class Metrics implements MetricsSink {
    */
   snapshot(): MetricsSnapshot {
     const now = this.now();
+    if (this.stamp === coarseNow) ensureCoarseClock();
     const cpu = this.sampleCpu();
     const totals = new Map<string, number>();
     const rates: Record<string, number> = {};
     const gauges: Record<string, number> = {};
     const histograms: Record<string, HistogramSummary> = {};
     let queueDepth: number | undefined;
-    let latency: SketchSummary | undefined;
+    let latency: HistogramSummary | undefined;
 
     // The reference sample: the oldest earlier one still inside the window, else the newest
     // earlier one (snapshots further apart than the window), else the creation baseline.
@@ -690,18 +697,9 @@ export class Metrics implements MetricsSink {
       } else {
         const stores = [];
         for (const c of fam.series.values()) stores.push(...c.window.live(now));
-        const s = summarize(this.mapping, stores, QUANTILES);
-        histograms[fam.base] = {
-          count: s.count,
-          sum: s.sum,
-          mean: s.count > 0 ? s.sum / s.count : Number.NaN,
-          min: s.min,
-          max: s.max,
-          p50: s.quantiles[0]!,
-          p95: s.quantiles[1]!,
-          p99: s.quantiles[2]!,
-        };
-        if (fam.base === this.latencyMetric) latency = s;
+        const s = toSummary(summarize(this.mapping, stores, QUANTILES));
+        histograms[fam.base] = s;
+        if (fam.name === this.fullName(this.latencyMetric)) latency = s;
       }
     }
 
@@ -729,6 +727,7 @@ export class Metrics implements MetricsSink {
         ...(queueDepth === undefined ? [] : [queueDepth]),
       ],
       cpuHistory: [...inWindow.flatMap((s) => (s.cpu === undefined ? [] : [s.cpu])), cpu],
+      latency: latency ?? toSummary(summarize(this.mapping, [], QUANTILES)),
       rates,
       gauges,
       histograms,
@@ -736,9 +735,9 @@ export class Metrics implements MetricsSink {
     if (queueDepth !== undefined) snap.queueDepth = queueDepth;
     if (llmCalls > 0) snap.llmRateLimitRate = Math.min(1, llmLimited / llmCalls);
     if (latency && latency.count > 0) {
-      snap.p50LatencyMs = latency.quantiles[0]! * 1000;
-      snap.p95LatencyMs = latency.quantiles[1]! * 1000;
-      snap.p99LatencyMs = latency.quantiles[2]! * 1000;
+      snap.p50LatencyMs = latency.p50 * 1000;
+      snap.p95LatencyMs = latency.p95 * 1000;
+      snap.p99LatencyMs = latency.p99 * 1000;
     }
     return snap;
   }
@@ -951,6 +950,19 @@ export class Metrics implements MetricsSink {
     }
     return out;
   }
+}
+
+function toSummary(s: SketchSummary): HistogramSummary {
+  return {
+    count: s.count,
+    sum: s.sum,
+    mean: s.count > 0 ? s.sum / s.count : Number.NaN,
+    min: s.min,
+    max: s.max,
+    p50: s.quantiles[0]!,
+    p95: s.quantiles[1]!,
+    p99: s.quantiles[2]!,
+  };
 }
 
 function checkBuckets(value: unknown, option: string): readonly number[] {

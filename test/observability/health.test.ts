@@ -89,6 +89,21 @@ describe('HealthRegistry', () => {
     expect(took).toBeLessThan(450);
   });
 
+  it('a status object saying down fails the check', async () => {
+    const h = new HealthRegistry();
+    h.register('ok-false', () => ({ ok: false, reason: 'draining' }));
+    h.register('healthy-false', async () => ({ healthy: false }));
+    h.register('status-down', () => ({ status: 'DOWN' }));
+    h.register('status-up', () => ({ status: 'up', ok: true }));
+    const r = await h.readiness();
+    expect(r.status).toBe('down');
+    expect(r.checks['ok-false']).toMatchObject({ status: 'down' });
+    expect(r.checks['ok-false']!.error).toContain('draining');
+    expect(r.checks['healthy-false']!.status).toBe('down');
+    expect(r.checks['status-down']!.status).toBe('down');
+    expect(r.checks['status-up']!.status).toBe('up');
+  });
+
   it('a non-critical failure is reported but does not fail the probe', async () => {
     const h = new HealthRegistry();
     h.register('cache-l2', () => false, { critical: false });

@@ -3,7 +3,7 @@ import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { Registry, register as promGlobalRegister } from 'prom-client';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { isValidationError } from '../../src/core/errors.js';
 import type { MetricsSink } from '../../src/core/metrics.js';
 import { Metrics } from '../../src/observability/index.js';
@@ -330,6 +330,8 @@ describe('snapshot()', () => {
       expect(Math.abs(got! - exact(q))).toBeLessThanOrEqual(0.01 * exact(q));
     }
     expect(s.histograms.http_request_duration_seconds!.count).toBe(1000);
+    expect(s.latency).toEqual(s.histograms.http_request_duration_seconds);
+    expect(s.latency.p95 * 1000).toBe(s.p95LatencyMs);
     expect(s.rates.http_requests_total).toBeCloseTo(100, 10);
     expect(s.rates.http_errors_total).toBeCloseTo(2, 10);
   });
@@ -447,6 +449,27 @@ describe('snapshot()', () => {
     c.advance(15);
     const a = new ScalingAdvisor({ now: c.now }).assess({ ...m.snapshot(), cpu: 0.1, memory: 0.1 });
     expect(a.scale).not.toBe('up');
+  });
+
+  it('follows test fake timers, and recovers its clock once they are uninstalled', () => {
+    vi.useFakeTimers();
+    try {
+      const m = new Metrics();
+      m.record('latency', 0.5);
+      expect(m.snapshot().latency.count).toBe(1);
+      vi.advanceTimersByTime(70_000);
+      expect(m.snapshot().latency.count).toBe(0);
+      m.record('latency', 0.25);
+      const s = m.snapshot();
+      expect(s.latency.count).toBe(1);
+      expect(s.latency.max).toBe(0.25);
+    } finally {
+      vi.useRealTimers();
+    }
+    // The shared clock's timer was a fake one: a new instance must still see fresh observations.
+    const m = new Metrics();
+    m.record('latency', 0.1);
+    expect(m.snapshot().latency.count).toBe(1);
   });
 
   it('snapshots in a tight loop keep the sample ring bounded', () => {
