@@ -294,7 +294,10 @@ export class DistributedCache {
       options.backendTimeout === undefined
         ? 1
         : assertSeconds(options.backendTimeout, 'backendTimeout');
-    this.timeoutMs = Math.max(1, Math.round(this.backendTimeout * 1000));
+    // Give up a little before the bound (5%, at most 50 ms) so that timer lateness and the
+    // fallback work still finish inside backendTimeout as the caller measures it.
+    const boundMs = this.backendTimeout * 1000;
+    this.timeoutMs = Math.max(1, Math.floor(boundMs - Math.min(50, boundMs * 0.05)));
     this._codec = new JsonCodec(
       options.maxValueBytes === undefined ? {} : { maxValueBytes: options.maxValueBytes },
     );
