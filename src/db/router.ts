@@ -8,6 +8,7 @@ import {
 } from '../core/errors.js';
 import { type Disposer, Emitter } from '../core/events.js';
 import { type CounterHandle, type MetricsSink, noopMetrics } from '../core/metrics.js';
+import { type SpanHandle, type WithSpanOptions, withSpan } from '../observability/tracing.js';
 import { assertNumber, assertObject } from '../core/validate.js';
 import { isConnectionError, isServerError } from './classify.js';
 import { Gate } from './gate.js';
@@ -125,6 +126,17 @@ type Node = DbNode;
 type Plan =
   | { node: Node; reason: DbRouteReason; check?: undefined }
   | { check: Node; target: string; node?: undefined };
+
+const CLIENT_SPAN: WithSpanOptions = { kind: 'client' };
+
+/** Adds the serving node to a recorded span once the statement is done. */
+function traced<T extends { node: DbNodeInfo }>(span: SpanHandle, p: Promise<T>): Promise<T> {
+  if (!span.isRecording()) return p;
+  return p.then((r) => {
+    span.setAttributes({ 'azscale.db.node': r.node.name, 'azscale.db.role': r.node.role });
+    return r;
+  });
+}
 
 const ISOLATION = new Set(['read committed', 'repeatable read', 'serializable']);
 
@@ -310,6 +322,19 @@ export class DatabaseRouter {
     params?: unknown[],
     ctx?: DbContext,
   ): Promise<RoutedQueryResult<R>> {
+    return withSpan(
+      'azscale.db.read',
+      undefined,
+      (span) => traced(span, this.readNow<R>(sql, params, ctx)),
+      CLIENT_SPAN,
+    );
+  }
+
+  private readNow<R extends QueryResultRow>(
+    sql: DbQuery,
+    params: unknown[] | undefined,
+    ctx: DbContext | undefined,
+  ): Promise<RoutedQueryResult<R>> {
     let text: string;
     try {
       this.assertOpen();
@@ -389,6 +414,19 @@ export class DatabaseRouter {
     params?: unknown[],
     ctx?: DbContext,
   ): Promise<RoutedQueryResult<R>> {
+    return withSpan(
+      'azscale.db.write',
+      undefined,
+      (span) => traced(span, this.writeNow<R>(sql, params, ctx)),
+      CLIENT_SPAN,
+    );
+  }
+
+  private writeNow<R extends QueryResultRow>(
+    sql: DbQuery,
+    params: unknown[] | undefined,
+    ctx: DbContext | undefined,
+  ): Promise<RoutedQueryResult<R>> {
     try {
       this.assertOpen();
       checkQuery(sql);
@@ -433,9 +471,22 @@ export class DatabaseRouter {
    * (retried on another node if the first cannot be reached before `fn` starts). `fn` gets a pg
    * client; do not release it. A throw rolls back and rethrows.
    */
-  async transaction<T>(
+  transaction<T>(
     fn: (client: PoolClient) => Promise<T>,
     options: DbTransactionOptions = {},
+  ): Promise<T> {
+    return withSpan(
+      'azscale.db.transaction',
+      undefined,
+      (span) => this.transactionNow(fn, options, span),
+      CLIENT_SPAN,
+    );
+  }
+
+  private async transactionNow<T>(
+    fn: (client: PoolClient) => Promise<T>,
+    options: DbTransactionOptions,
+    span: SpanHandle,
   ): Promise<T> {
     this.assertOpen();
     if (typeof fn !== 'function') {
@@ -454,10 +505,12 @@ export class DatabaseRouter {
       );
     }
     const readOnly = o.readOnly === true;
+    span.setAttribute('azscale.db.read_only', readOnly);
     const begin = `BEGIN${iso ? ` ISOLATION LEVEL ${iso.toUpperCase()}` : ''}${readOnly ? ' READ ONLY' : ''}`;
     const t0 = performance.now();
     if (!readOnly) {
       const wantLsn = ctx !== undefined && this.ryw !== false && this.ryw.mode === 'lsn';
+      span.setAttribute('azscale.db.node', this.primary.info.name);
       try {
         return await this.runTransaction(this.primary, 'write', begin, fn, ctx, wantLsn, t0, false);
       } catch (e) {
@@ -466,6 +519,7 @@ export class DatabaseRouter {
     }
     let plan = this.plan(ctx, undefined);
     if (plan.check) plan = await this.confirm(plan.check, plan.target);
+    span.setAttribute('azscale.db.node', plan.node.info.name);
     try {
       return await this.runTransaction(plan.node, plan.reason, begin, fn, undefined, false, t0, false);
     } catch (e) {
@@ -480,6 +534,7 @@ export class DatabaseRouter {
       if (this.events.has('retry')) this.events.emit('retry', { from: plan.node.info, error: e.error });
       let second = this.plan(ctx, plan.node);
       if (second.check) second = await this.confirm(second.check, second.target);
+      span.setAttribute('azscale.db.node', second.node.info.name);
       try {
         return await this.runTransaction(second.node, second.reason, begin, fn, undefined, false, t0, true);
       } catch (e2) {
