@@ -1,0 +1,116 @@
+/**
+ * A smoke run of every example, as a user would start it: each copyable example under examples/
+ * (embedded, and on the test Redis / PostgreSQL where it supports them), `npm run demo`, and
+ * `npm start` answering and then draining on SIGTERM.
+ */
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { servers, uniquePrefix } from '../harness/env.js';
+import { ROOT, http, spawnTsx, startService } from './helpers.js';
+
+interface Case {
+  file: string;
+  env?: () => Record<string, string>;
+  expect: RegExp;
+}
+
+const CASES: Case[] = [
+  { file: 'sessions-express.ts', expect: /22 messages \(expected 22\)/ },
+  {
+    file: 'sessions-express.ts',
+    env: () => ({ REDIS_URL: servers().redisUrl }),
+    expect: /22 messages/,
+  },
+  { file: 'cached-llm-call.ts', expect: /provider calls: 4 \(expected 4\)/ },
+  {
+    file: 'cached-llm-call.ts',
+    env: () => ({ REDIS_URL: servers().redisUrl }),
+    expect: /same answer: true/,
+  },
+  { file: 'worker-process.ts', expect: /10 tasks completed; first: completed/ },
+  {
+    file: 'worker-process.ts',
+    env: () => ({ REDIS_URL: servers().redisUrl, QUEUE: uniquePrefix('example').slice(0, -1) }),
+    expect: /10 tasks completed/,
+  },
+  {
+    file: 'db-router.ts',
+    env: () => ({
+      DATABASE_URL: servers().pgPrimaryUrl,
+      DATABASE_REPLICA_URLS: servers().pgReplicaUrls.join(','),
+    }),
+    expect: /read my own write: true/,
+  },
+  { file: 'nestjs-decorators.ts', expect: /circuit opened: 3 of 8 calls failed fast/ },
+];
+
+describe('examples smoke run', () => {
+  it('lists every example file', () => {
+    const files = readdirSync(join(ROOT, 'examples')).filter((f) => f.endsWith('.ts'));
+    expect(files.sort()).toEqual([...new Set(CASES.map((c) => c.file))].sort());
+  });
+
+  it.each(CASES.map((c) => [`${c.file}${c.env ? ' (servers)' : ''}`, c] as const))(
+    '%s',
+    async (_name, c) => {
+      const child = spawnTsx(`examples/${c.file}`, [], { ...process.env, ...(c.env?.() ?? {}) });
+      const code = await child.exited;
+      expect(code, child.output()).toBe(0);
+      expect(child.output()).toMatch(c.expect);
+    },
+  );
+
+  it('npm run demo ends with its summary and exit 0', async () => {
+    const t0 = Date.now();
+    const child = spawnTsx('examples/agent-service/demo.ts', [], process.env);
+    const code = await child.exited;
+    expect(code, child.output()).toBe(0);
+    const out = child.output();
+    for (const row of [
+      'requests',
+      'latency p50 / p95',
+      'LLM cache hit ratio',
+      'tasks completed',
+      'breaker trips',
+      'spend this hour',
+    ]) {
+      expect(out).toContain(`| ${row}`);
+    }
+    expect(out).toMatch(/tasks completed\s+\| 20\/20/);
+    expect(out).toMatch(/demo OK/);
+    expect(Date.now() - t0).toBeLessThan(45_000);
+  });
+
+  it('npm start serves every endpoint embedded, then drains on SIGTERM with exit 0', async () => {
+    const env: Record<string, string> = { LLM_LATENCY_MS: '5', TASK_LATENCY_MS: '10' };
+    // A fresh clone has no servers: make sure none is picked up from the environment.
+    for (const k of [
+      'REDIS_URL',
+      'REDIS_CLUSTER_NODES',
+      'DATABASE_URL',
+      'DATABASE_REPLICA_URLS',
+      'LLM_BASE_URL',
+    ])
+      env[k] = '';
+    const svc = await startService(env);
+    try {
+      const chat = await http(svc.url, 'POST', '/api/chat', { message: 'hi' });
+      expect(chat.status).toBe(200);
+      const task = await http(svc.url, 'POST', '/api/agent/async', { task: 't' });
+      expect(task.status).toBe(202);
+      for (const path of [
+        '/api/scaling',
+        '/metrics',
+        '/healthz',
+        '/readyz',
+        `/api/task/${task.json.task_id}`,
+      ]) {
+        expect((await fetch(svc.url + path)).status, path).toBe(200);
+      }
+      expect((await http(svc.url, 'GET', '/')).json.mode).toBe('embedded');
+    } finally {
+      expect(await svc.stop('SIGTERM')).toBe(0);
+    }
+  });
+});
