@@ -407,3 +407,26 @@ export function postgresHealthCheck(pool: { query(sql: string): Promise<unknown>
     await pool.query('SELECT 1');
   };
 }
+
+/**
+ * A readiness check that a background worker is running: anything with an `isRunning` getter or
+ * method (azscale's `BackgroundWorker`), or a function returning a boolean.
+ *
+ * @example
+ * health.register('worker', workerHealthCheck(worker));
+ */
+export function workerHealthCheck(
+  worker: { readonly isRunning: boolean | (() => boolean) } | (() => boolean),
+): HealthCheck {
+  if (typeof worker === 'function') return () => worker() === true;
+  if (!worker || typeof worker !== 'object' || !('isRunning' in worker)) {
+    throw new ValidationError(
+      `worker must have an isRunning property or method, received ${describeValue(worker)}`,
+      { option: 'worker' },
+    );
+  }
+  return () => {
+    const r = typeof worker.isRunning === 'function' ? worker.isRunning() : worker.isRunning;
+    return r === true;
+  };
+}

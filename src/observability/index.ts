@@ -38,6 +38,7 @@ export {
   health,
   postgresHealthCheck,
   redisHealthCheck,
+  workerHealthCheck,
   type FastifyInstanceLike,
   type FastifyReplyLike,
   type HealthCheck,

@@ -12,6 +12,7 @@ import {
   health as defaultHealth,
   postgresHealthCheck,
   redisHealthCheck,
+  workerHealthCheck,
 } from '../../src/observability/index.js';
 import { servers, startRedisServer } from '../harness/env.js';
 import { parsePrometheus, sampleValue } from './prom-parse.js';
@@ -288,6 +289,38 @@ describe('backend checks on real servers', () => {
     expect(r.status).toBe('down');
     expect(r.checks.postgres!.error).toBeTruthy();
     expect(r.checks.postgres!.error).not.toMatch(/password/i);
+  });
+
+  it('Redis Cluster PING passes', async () => {
+    const { Cluster } = await import('ioredis');
+    const cluster = new Cluster(servers().clusterNodes);
+    closers.push(async () => cluster.quit());
+    const h = new HealthRegistry({ timeout: 3 });
+    h.register('redis-cluster', redisHealthCheck(cluster));
+    expect((await h.readiness()).checks['redis-cluster']!.status).toBe('up');
+  });
+
+  it('worker running: a property, a method or a function', async () => {
+    let running = true;
+    const h = new HealthRegistry();
+    h.register(
+      'prop',
+      workerHealthCheck({
+        get isRunning() {
+          return running;
+        },
+      }),
+    );
+    h.register('method', workerHealthCheck({ isRunning: () => running }));
+    h.register(
+      'fn',
+      workerHealthCheck(() => running),
+    );
+    expect((await h.readiness()).status).toBe('up');
+    running = false;
+    const r = await h.readiness();
+    expect(Object.values(r.checks).map((c) => c.status)).toEqual(['down', 'down', 'down']);
+    expectValidation(() => workerHealthCheck({} as never), 'worker');
   });
 
   it('rejects clients without the needed method', () => {
