@@ -23,7 +23,12 @@ import {
   noopMetrics,
 } from '../core/metrics.js';
 import { assertFunction, assertNumber, assertOneOf } from '../core/validate.js';
-import { type AnyMethod, type MethodDecorator, classNameOf, methodDecorator } from './decorate.js';
+import {
+  type AnyMethod,
+  type ResilienceDecorator,
+  classNameOf,
+  methodDecorator,
+} from './decorate.js';
 import { optionsObject, positiveInt, seconds } from './options.js';
 import { RedisBreakerStore } from './redis-store.js';
 import type { BreakerStateStore, SharedBreakerView } from './store.js';
@@ -663,7 +668,7 @@ export function circuit<A extends unknown[], R>(
   fn: (...args: A) => R,
   options?: CircuitOptions<A, Awaited<R>>,
 ): CircuitGuarded<A, R>;
-export function circuit(options?: CircuitOptions): MethodDecorator;
+export function circuit(options?: CircuitOptions): ResilienceDecorator;
 export function circuit(...args: unknown[]): unknown {
   const [first, second] = args;
   if (typeof first === 'function' && !(args.length >= 2 && isDecoratorContext(second))) {
@@ -705,7 +710,7 @@ function validName(n: string): string {
   }
 }
 
-function circuitDecorator(options: CircuitOptions | undefined): MethodDecorator {
+function circuitDecorator(options: CircuitOptions | undefined): ResilienceDecorator {
   // Validate now, so a bad option fails at class definition rather than at the first call.
   const o = optionsObject<CircuitOptions>(options, 'options');
   resolveOptions(o, 'circuit');

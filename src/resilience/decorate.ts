@@ -18,7 +18,7 @@ export interface MethodInfo {
 }
 
 /** A method decorator usable as TC39 or legacy decorator. */
-export interface MethodDecorator {
+export interface ResilienceDecorator {
   <F extends AnyMethod>(value: F, context: ClassMethodDecoratorContext): F;
   (
     target: object,
@@ -40,7 +40,7 @@ function isTc39Context(v: unknown): v is Tc39Context {
 export function methodDecorator(
   decoratorName: string,
   wrap: (original: AnyMethod, info: MethodInfo) => AnyMethod,
-): MethodDecorator {
+): ResilienceDecorator {
   function decorator(...args: unknown[]): unknown {
     if (args.length === 2 && isTc39Context(args[1])) {
       const ctx = args[1];
@@ -83,7 +83,7 @@ export function methodDecorator(
       { option: decoratorName },
     );
   }
-  return decorator as MethodDecorator;
+  return decorator as ResilienceDecorator;
 }
 
 /** The class name for `this` inside a method (static or instance). */

@@ -52,4 +52,4 @@ export type {
   SharedBreakerView,
   TrialResult,
 } from './store.js';
-export type { MethodDecorator } from './decorate.js';
+export type { ResilienceDecorator } from './decorate.js';

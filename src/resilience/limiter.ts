@@ -19,7 +19,7 @@ import {
   noopMetrics,
 } from '../core/metrics.js';
 import { assertFunction, assertNumber } from '../core/validate.js';
-import { type AnyMethod, type MethodDecorator, methodDecorator } from './decorate.js';
+import { type AnyMethod, type ResilienceDecorator, methodDecorator } from './decorate.js';
 import { assertSignal, optionsObject, seconds } from './options.js';
 import { RedisSemaphoreStore } from './redis-store.js';
 import type { SemaphoreStore } from './store.js';
@@ -627,7 +627,7 @@ export interface LimitOptions {
  * }
  * const invoke = limit(llm, (prompt: string) => model.invoke(prompt));
  */
-export function limit(limiter: ConcurrencyLimiter, options?: LimitOptions): MethodDecorator;
+export function limit(limiter: ConcurrencyLimiter, options?: LimitOptions): ResilienceDecorator;
 export function limit<A extends unknown[], R>(
   limiter: ConcurrencyLimiter,
   fn: (...args: A) => R,
