@@ -114,3 +114,36 @@ describe('examples smoke run', () => {
     }
   });
 });
+
+describe('agent service on real backends', () => {
+  it('runs on a Redis Cluster (REDIS_CLUSTER_NODES) with PostgreSQL (DATABASE_URL)', async () => {
+    const s = servers();
+    const svc = await startService({
+      REDIS_CLUSTER_NODES: s.clusterNodes.map((n) => `${n.host}:${n.port}`).join(','),
+      DATABASE_URL: s.pgPrimaryUrl,
+      DATABASE_REPLICA_URLS: s.pgReplicaUrls.join(','),
+      LLM_LATENCY_MS: '5',
+      TASK_LATENCY_MS: '10',
+      WORKERS: '2',
+    });
+    try {
+      const first = await http(svc.url, 'POST', '/api/chat', { message: 'cluster hello' });
+      expect(first.status, JSON.stringify(first.json)).toBe(200);
+      const second = await http(svc.url, 'POST', '/api/chat', { session_id: first.json.session_id, message: 'again' });
+      expect(second.json.messages).toBe(4);
+      const task = await http(svc.url, 'POST', '/api/agent/async', { task: 'on the cluster' });
+      let status = '';
+      for (let i = 0; i < 100 && status !== 'completed'; i++) {
+        status = (await http(svc.url, 'GET', `/api/task/${task.json.task_id}`)).json.status as string;
+        if (status !== 'completed') await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(status).toBe('completed');
+      const ready = await http(svc.url, 'GET', '/readyz');
+      expect(ready.status, JSON.stringify(ready.json)).toBe(200);
+      expect(Object.keys(ready.json.checks as object).sort()).toEqual(['accepting', 'database', 'redis', 'worker']);
+      expect((await http(svc.url, 'GET', '/')).json.mode).toBe('redis-cluster');
+    } finally {
+      expect(await svc.stop('SIGTERM')).toBe(0);
+    }
+  });
+});
