@@ -412,6 +412,40 @@ describe('DatabaseRouter: failures', () => {
     expect(db2.getReadPool()).toBe(db2.getWritePool());
   });
 
+  it('connection loss mid-statement: a write gets BackendUnavailableError, a read is retried', async () => {
+    const app = `azs-kill-${Math.random().toString(36).slice(2, 8)}`;
+    const db = router({
+      primary: { connectionString: primaryUrl, application_name: app },
+      replicas: [{ connectionString: replicaUrl, application_name: app }],
+    });
+    const kill = (url: string) =>
+      waitFor('backend to kill', async () => {
+        const rows = await sql<{ ok: boolean }>(
+          url,
+          "SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name = $1 AND query LIKE '%azs-kill-me%' AND state = 'active'",
+          [app],
+        );
+        return rows.length > 0;
+      });
+    const w = db.write('SELECT /* azs-kill-me */ pg_sleep(3)').catch((e: unknown) => e);
+    await kill(primaryUrl);
+    const we = await w;
+    expect(we).toBeInstanceOf(BackendUnavailableError);
+    expect(((we as Error).cause as { code?: string }).code).toBe('57P01');
+    expect(dbNodeOf(we)?.name).toBe('primary');
+    const retries: string[] = [];
+    db.on('retry', (e) => retries.push(e.from.name));
+    // Sleeps on the replica (where it is killed), not on the primary (where it is retried).
+    const r = db.read<{ r: boolean }>(
+      'SELECT /* azs-kill-me */ pg_sleep(CASE WHEN pg_is_in_recovery() THEN 3 ELSE 0 END), pg_is_in_recovery() AS r',
+    );
+    await kill(replicaUrl);
+    const got = await r;
+    expect(retries).toEqual(['replica-0']);
+    expect(got.node.name).toBe('primary');
+    expect(got.rows[0]?.r).toBe(false);
+  });
+
   it('prePing replaces connections the server dropped while idle', async () => {
     const seen: string[] = [];
     class Spy extends pg.Client {
