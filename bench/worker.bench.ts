@@ -36,8 +36,15 @@ async function oursRun(redisUrl: string, concurrency: number, n: number): Promis
   await worker.start();
   await finished;
   await worker.stop();
-  await cleanup(redisUrl, `azsbench:{${name}}*`);
   await queue.close();
+  // Deleting the keys is not part of the timed work.
+  garbage.push(() => cleanup(redisUrl, `azsbench:{${name}}*`));
+}
+
+/** Clean-ups deferred until a comparison is over, for both sides alike. */
+const garbage: (() => Promise<unknown>)[] = [];
+async function collect(): Promise<void> {
+  for (const g of garbage.splice(0)) await g();
 }
 
 /** BullMQ: addBulk, then a Worker of `concurrency` until every job completed. */
@@ -62,9 +69,11 @@ async function bullRun(redisUrl: string, concurrency: number, n: number): Promis
   });
   await finished;
   await worker.close();
-  await queue.obliterate({ force: true }).catch(() => undefined);
-  await queue.close();
-  connection.disconnect();
+  garbage.push(async () => {
+    await queue.obliterate({ force: true }).catch(() => undefined);
+    await queue.close();
+    connection.disconnect();
+  });
 }
 
 async function cleanup(redisUrl: string, pattern: string): Promise<void> {
@@ -97,6 +106,7 @@ const suite: BenchSuite = async (ctx) => {
   // Warm both sides (JIT, script caches) outside the timed rounds.
   await oursRun(ctx.redisUrl, 10, 2000);
   await bullRun(ctx.redisUrl, 10, 2000);
+  await collect();
   for (const concurrency of [1, 10, 50]) {
     const row = await compare({
       group: 'worker',
@@ -109,6 +119,7 @@ const suite: BenchSuite = async (ctx) => {
       rounds: 2,
       ...(concurrency === 1 ? { maxRatio: 1 } : { minSpeedup: 2 }),
     });
+    await collect();
     row.ours = perTask(row.ours, TASKS);
     row.theirs = perTask(row.theirs, TASKS);
     rows.push(row);

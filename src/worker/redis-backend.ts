@@ -57,6 +57,7 @@ const SCRIPTS = {
 };
 
 const GROUP = 'workers';
+const INFO_FIELDS = ['st', 'r', 'er', 'pg', 'a', 'ma', 'to', 'pr', 'c', 'u'] as const;
 /** Tasks per submit script call: bounds how long one call holds the server. */
 const SUBMIT_CHUNK = 500;
 
@@ -167,7 +168,13 @@ export class RedisQueueBackend implements QueueBackend {
   }
 
   async get(id: string): Promise<TaskRecord | null> {
-    const h = await this.conn.run('worker getTask', (c) => c.hgetall(this.tp + id));
+    // Every field but the data, which may be large and is not part of what getTask shows.
+    const v = await this.conn.run('worker getTask', (c) => c.hmget(this.tp + id, ...INFO_FIELDS));
+    const h: Record<string, string> = {};
+    INFO_FIELDS.forEach((f, i) => {
+      const x = v[i];
+      if (x !== null && x !== undefined) h[f] = x;
+    });
     return parseRecord(id, h);
   }
 
@@ -317,12 +324,18 @@ export class RedisQueueBackend implements QueueBackend {
       const ids = await c.zrange(dl, 0, limit - 1);
       if (ids.length === 0) return [];
       const p = c.pipeline();
-      for (const id of ids) p.hgetall(this.tp + id);
+      for (const id of ids) p.hmget(this.tp + id, ...INFO_FIELDS);
       const res = (await p.exec()) ?? [];
       const out: TaskRecord[] = [];
       const gone: string[] = [];
       ids.forEach((id, i) => {
-        const rec = parseRecord(id, res[i]?.[1] as Record<string, string> | undefined);
+        const v = (res[i]?.[1] ?? []) as (string | null)[];
+        const h: Record<string, string> = {};
+        INFO_FIELDS.forEach((f, j) => {
+          const x = v[j];
+          if (x !== null && x !== undefined) h[f] = x;
+        });
+        const rec = parseRecord(id, h);
         if (rec) out.push(rec);
         else gone.push(id);
       });

@@ -100,8 +100,8 @@ return out
  * processing.
  * ARGV: tp, group, consumer, now, count, reclaimIdleMs, defaultAttempts, ttlMs, nCompletions,
  * then per completion: id, lane, entryId, result.
- * Returns: nextDue (-1 none), wake token, then per task: lane, entryId, id, data, attempt,
- * maxAttempts, timeout.
+ * Returns: nextDue (-1 none), wake token ('' when the batch is full), then per task: lane,
+ * entryId, id, data, attempt, maxAttempts, timeout.
  */
 export const CLAIM = `${PRELUDE}${COMPLETE_FN}
 local tp, g, c = ARGV[1], ARGV[2], ARGV[3]
@@ -219,11 +219,15 @@ for iter = 1, 20 do
 end
 if failed > 0 then redis.call('HINCRBY', M, 'failed', failed) end
 
-local nd = redis.call('ZRANGE', D, 0, 0, 'WITHSCORES')
-local head = { -1, '0-0' }
-if nd[2] then head[1] = tonumber(nd[2]) end
-local lw = redis.call('XREVRANGE', W, '+', '-', 'COUNT', 1)
-if lw[1] then head[2] = lw[1][1] end
+-- The next due time and the wake token matter only to a worker about to wait (a short batch).
+local head = { -1, '' }
+if n < count then
+  local nd = redis.call('ZRANGE', D, 0, 0, 'WITHSCORES')
+  if nd[2] then head[1] = tonumber(nd[2]) end
+  local lw = redis.call('XREVRANGE', W, '+', '-', 'COUNT', 1)
+  head[2] = '0-0'
+  if lw[1] then head[2] = lw[1][1] end
+end
 for j = 1, #out do head[#head + 1] = out[j] end
 return head
 `;

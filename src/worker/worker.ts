@@ -633,7 +633,10 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
 
   private track(p: Promise<unknown>): void {
     this.ops.add(p);
-    void p.finally(() => this.ops.delete(p));
+    const done = () => {
+      this.ops.delete(p);
+    };
+    p.then(done, done);
   }
 
   private emitError(e: unknown): void {

@@ -454,6 +454,29 @@ describe.each<Kind>(['memory', 'redis', 'cluster'])('worker contract: %s', (kind
     expect(await q.stats()).toMatchObject({ queued: 1, processing: 2 });
   });
 
+  it.skipIf(kind === 'memory')(
+    'recovers when the server forgets its scripts (NOSCRIPT)',
+    async () => {
+      const q = queue();
+      const w = worker<number, number>(q, { handler: (n) => n + 1 });
+      await w.start();
+      expect(await q.waitForResult(await q.submitTask(1), { timeout: 5 })).toBe(2);
+      const { Redis, Cluster } = await import('ioredis');
+      if (kind === 'redis') {
+        const r = new Redis(servers().redisUrl);
+        await r.script('FLUSH');
+        r.disconnect();
+      } else {
+        const c = new Cluster(servers().clusterNodes);
+        await new Promise((resolve) => c.once('ready', resolve));
+        await Promise.all(c.nodes('master').map((n) => n.script('FLUSH')));
+        c.disconnect();
+      }
+      expect(await q.waitForResult(await q.submitTask(2), { timeout: 5 })).toBe(3);
+      expect((await q.stats()).completed).toBe(2);
+    },
+  );
+
   it("the worker owns a queue given by name and offers the seed's single-process form", async () => {
     const name = `wq-${randomBytes(5).toString('hex')}`;
     const w = new BackgroundWorker<{ query: string }, string>({
