@@ -326,6 +326,8 @@ describe('DatabaseRouter: failures', () => {
     await db.read('SELECT 1');
     await waitFor('probe', () => (db.stats().replicas[0]?.failures ?? 0) >= 2);
     expect(db.stats().replicas[0]?.healthy).toBe(false);
+    expect(db.stats().nodes.map((n) => n.inFlight)).toEqual([0, 0]);
+    expect(db.stats().fallback.inFlight).toBe(0);
   });
 
   it('a dead primary fails writes with BackendUnavailableError naming the node', async () => {
@@ -470,6 +472,17 @@ describe('DatabaseRouter: failures', () => {
     const r = await db.write('SELECT 3 AS n');
     expect(r.rows[0]?.n).toBe(3);
     expect(db.stats().primary.failures).toBe(0);
+    // prePing: false never pings.
+    seen.length = 0;
+    const db2 = router({
+      primary: { connectionString: primaryUrl, Client: Spy as unknown as pg.PoolConfig['Client'] },
+      replicas: [],
+      pool: { poolSize: 1, maxOverflow: 0, prePing: false, prePingAfter: 0 },
+    });
+    await db2.write('SELECT 1');
+    await new Promise((r) => setTimeout(r, 5));
+    await db2.write('SELECT 2');
+    expect(seen).toEqual(['SELECT 1', 'SELECT 2']);
   });
 });
 
@@ -482,6 +495,16 @@ describe('DatabaseRouter: health, stats and close', () => {
     expect(st.replicas[0]).toMatchObject({ role: 'replica', healthy: true, inRecovery: true });
     expect(typeof st.replicas[0]?.lag).toBe('number');
     expect(st.replicas[0]?.lsn).toMatch(/\//);
+  });
+
+  it('a health check stuck behind a busy pool does not eject the replica', async () => {
+    const db = router({ pool: { poolSize: 1, maxOverflow: 0 }, healthCheckTimeout: 0.2 });
+    const busy = db.read('SELECT pg_sleep(0.8)');
+    await waitFor('busy', () => db.stats().replicas[0]?.inFlight === 1);
+    const st = await db.checkHealth();
+    expect(st.replicas[0]?.healthy).toBe(true);
+    expect(st.replicas[0]?.ejections).toBe(0);
+    await busy;
   });
 
   it('runs health checks every healthCheckInterval seconds', async () => {
