@@ -179,8 +179,7 @@ export class DistributedSessionManager<T extends SessionData = SessionData> {
 
   constructor(options: DistributedSessionManagerOptions = {}) {
     assertObject(options, 'options');
-    this.ttl =
-      optionalNumber(options.ttl, 'ttl (seconds)', { positive: true, max: 2 ** 31 / 1000 }) ?? 3600;
+    this.ttl = optionalNumber(options.ttl, 'ttl (seconds)', { positive: true }) ?? 3600;
     this.ttlMs = Math.max(1, Math.round(this.ttl * 1000));
     this.prefix =
       options.prefix === undefined ? KEY_LAYOUT.session : validatePrefix(options.prefix, 'prefix');
