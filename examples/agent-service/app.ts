@@ -408,6 +408,8 @@ export async function createAgentService(
   }
   app.addHook('onSend', async (_req, reply) => {
     reply.header('x-instance-id', config.instanceId);
+    // A keep-alive connection whose request finishes during the drain would hold close() open.
+    if (draining) reply.header('connection', 'close');
   });
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';

@@ -173,6 +173,16 @@ describe('scale-out behind nginx (least_conn)', () => {
     expect(r.status).toBe(503);
     expect(Number(r.headers.get('retry-after'))).toBeGreaterThan(0);
     expect(r.json.error).toMatchObject({ code: 'backend_unavailable' });
+    for (const [method, path, body] of [
+      ['POST', '/api/agent/async', { task: 'while redis is down' }],
+      ['GET', '/api/task/some-task', undefined],
+    ] as const) {
+      const t1 = Date.now();
+      const res = await http(a.url, method, path, body, 10_000);
+      expect(Date.now() - t1, path).toBeLessThan(4500);
+      expect(res.status, path).toBe(503);
+      expect(res.headers.get('retry-after'), path).not.toBeNull();
+    }
     const ready = await http(a.url, 'GET', '/readyz', undefined, 5000);
     expect(ready.status).toBe(503);
     const live = await http(a.url, 'GET', '/healthz', undefined, 5000);

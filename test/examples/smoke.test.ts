@@ -113,6 +113,22 @@ describe('examples smoke run', () => {
       expect(await svc.stop('SIGTERM')).toBe(0);
     }
   });
+
+  it('finishes a request that is in flight when SIGTERM arrives', async () => {
+    const svc = await startService({
+      LLM_LATENCY_MS: '800',
+      REDIS_URL: '',
+      REDIS_CLUSTER_NODES: '',
+      DATABASE_URL: '',
+    });
+    const inFlight = http(svc.url, 'POST', '/api/chat', { message: 'slow answer please' });
+    await new Promise((r) => setTimeout(r, 200));
+    const exited = svc.stop('SIGTERM');
+    const r = await inFlight;
+    expect(r.status).toBe(200);
+    expect(r.json.reply).toContain('slow answer please');
+    expect(await exited).toBe(0);
+  });
 });
 
 describe('agent service on real backends', () => {
@@ -129,18 +145,27 @@ describe('agent service on real backends', () => {
     try {
       const first = await http(svc.url, 'POST', '/api/chat', { message: 'cluster hello' });
       expect(first.status, JSON.stringify(first.json)).toBe(200);
-      const second = await http(svc.url, 'POST', '/api/chat', { session_id: first.json.session_id, message: 'again' });
+      const second = await http(svc.url, 'POST', '/api/chat', {
+        session_id: first.json.session_id,
+        message: 'again',
+      });
       expect(second.json.messages).toBe(4);
       const task = await http(svc.url, 'POST', '/api/agent/async', { task: 'on the cluster' });
       let status = '';
       for (let i = 0; i < 100 && status !== 'completed'; i++) {
-        status = (await http(svc.url, 'GET', `/api/task/${task.json.task_id}`)).json.status as string;
+        status = (await http(svc.url, 'GET', `/api/task/${task.json.task_id}`)).json
+          .status as string;
         if (status !== 'completed') await new Promise((r) => setTimeout(r, 50));
       }
       expect(status).toBe('completed');
       const ready = await http(svc.url, 'GET', '/readyz');
       expect(ready.status, JSON.stringify(ready.json)).toBe(200);
-      expect(Object.keys(ready.json.checks as object).sort()).toEqual(['accepting', 'database', 'redis', 'worker']);
+      expect(Object.keys(ready.json.checks as object).sort()).toEqual([
+        'accepting',
+        'database',
+        'redis',
+        'worker',
+      ]);
       expect((await http(svc.url, 'GET', '/')).json.mode).toBe('redis-cluster');
     } finally {
       expect(await svc.stop('SIGTERM')).toBe(0);
