@@ -73,7 +73,7 @@ export interface HealthReport {
   /** Per check, by name. */
   checks: Record<string, HealthCheckResult>;
   /** When the probe ran, milliseconds since the epoch. */
-  timestamp: number;
+  timestampMs: number;
 }
 
 interface Entry {
@@ -215,7 +215,7 @@ export class HealthRegistry {
       checks[e.name] = r;
       if (r.status === 'down' && e.critical) ok = false;
     });
-    return { status: ok ? 'up' : 'down', ok, probe, checks, timestamp: Date.now() };
+    return { status: ok ? 'up' : 'down', ok, probe, checks, timestampMs: Date.now() };
   }
 
   private async runOne(e: Entry): Promise<HealthCheckResult> {
