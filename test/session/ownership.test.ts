@@ -2,7 +2,7 @@
 import { Cluster, Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { BackendUnavailableError } from '../../src/core/errors.js';
-import { DistributedSessionManager } from '../../src/session/index.js';
+import { DistributedSessionManager, RedisSessionStore } from '../../src/session/index.js';
 import { servers, uniquePrefix } from '../harness/env.js';
 
 describe('session manager with clients it does not own', () => {
@@ -55,5 +55,31 @@ describe('session manager with requirepass', () => {
     expect(e.message).not.toContain('wrong-pass-xyz');
     expect(String(e.cause?.message ?? '')).not.toContain('wrong-pass-xyz');
     await s.close();
+  });
+});
+
+describe('Lua script cache loss (SCRIPT FLUSH, failover to a fresh node)', () => {
+  it('falls back from EVALSHA to EVAL on standalone and on every Cluster master', async () => {
+    const flushAll = async (c: Redis | Cluster) => {
+      if (c instanceof Cluster) await Promise.all(c.nodes('master').map((n) => n.script('FLUSH')));
+      else await c.script('FLUSH');
+    };
+    const targets: [string, Redis | Cluster][] = [
+      ['standalone', new Redis(servers().redisUrl)],
+      ['cluster', new Cluster(servers().clusterNodes)],
+    ];
+    for (const [name, client] of targets) {
+      const store = new RedisSessionStore(client, { appendMode: 'server' });
+      const s = new DistributedSessionManager({ store, prefix: uniquePrefix('flush') });
+      for (const id of ['a', 'b', 'c', 'd']) {
+        await flushAll(client);
+        expect(await s.appendMessage(id, { content: 1 }), name).toBe(1);
+        await flushAll(client);
+        const out = await s.updateSession(id, (x) => ({ ...x, v: 2 }));
+        expect(out, name).toEqual({ messages: [{ content: 1 }], v: 2 });
+      }
+      await s.close();
+      client.disconnect();
+    }
   });
 });
