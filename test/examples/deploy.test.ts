@@ -201,6 +201,24 @@ describe('examples/deploy YAML', () => {
   });
 });
 
+describe('examples/deploy Dockerfile', () => {
+  it('exposes the port the manifests use and starts the service entry point', () => {
+    const text = readFileSync(join(DEPLOY, 'Dockerfile'), 'utf8');
+    expect(text).toMatch(new RegExp(`^EXPOSE ${SERVICE_CONTRACT.port}$`, 'm'));
+    expect(text).toMatch(new RegExp(`PORT=${SERVICE_CONTRACT.port}\\b`));
+    expect(text).toMatch(/HOST=0\.0\.0\.0/);
+    const cmd = JSON.parse(/^CMD (\[.*\])$/m.exec(text)![1]!) as string[];
+    expect(cmd.slice(0, 3)).toEqual(['node', '--import', 'tsx']);
+    expect(statSync(join(ROOT, cmd[3]!)).isFile()).toBe(true);
+    for (const m of text.matchAll(/^COPY (\S+)/gm)) {
+      if (m[1] !== 'package.json')
+        expect(
+          statSync(join(ROOT, m[1]!)).isDirectory() || statSync(join(ROOT, m[1]!)).isFile(),
+        ).toBe(true);
+    }
+  });
+});
+
 describe.skipIf(!NGINX_BIN)('examples/deploy nginx configs', () => {
   const backends: Server[] = [];
   const addrs: string[] = [];
