@@ -299,7 +299,12 @@ export class DatabaseRouter {
     params?: unknown[],
     options: DbQueryOptions = {},
   ): Promise<RoutedQueryResult<R>> {
-    const o = assertObject(options, 'options', true) ?? {};
+    let o: Record<string, unknown>;
+    try {
+      o = assertObject(options, 'options', true) ?? {};
+    } catch (e) {
+      return Promise.reject(e);
+    }
     const role = o.role ?? 'write';
     if (role === 'read') return this.read<R>(sql, params, o.ctx as DbContext | undefined);
     if (role !== 'write') {
