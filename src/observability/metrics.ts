@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { availableParallelism, totalmem } from 'node:os';
 import type { Registry } from 'prom-client';
-import { ValidationError, describeValue } from '../core/errors.js';
+import { TimeoutError, ValidationError, describeValue } from '../core/errors.js';
 import { type Disposer, Emitter } from '../core/events.js';
 import type {
   CounterHandle,
@@ -10,7 +10,13 @@ import type {
   Labels,
   MetricsSink,
 } from '../core/metrics.js';
-import { assertFunction, assertNumber, assertObject, assertString } from '../core/validate.js';
+import {
+  assertFunction,
+  assertNumber,
+  assertObject,
+  assertSeconds,
+  assertString,
+} from '../core/validate.js';
 import { coarseNow, ensureCoarseClock } from './coarse-clock.js';
 import { lazyRequire } from './optional-require.js';
 import { SketchMapping, type SketchSummary, WindowedSketch, summarize } from './sketch.js';
@@ -71,6 +77,12 @@ export interface MetricsOptions {
    * @default 6
    */
   windowSlots?: number;
+  /**
+   * Seconds an async gauge callback may take during `prometheus()`; a slower one is left out of
+   * that scrape (with a `collectError` event carrying a TimeoutError).
+   * @default 5
+   */
+  gaugeTimeout?: number;
   /** HELP text per metric name (unprefixed). @default a generated line */
   help?: Readonly<Record<string, string>>;
   /**
@@ -340,6 +352,7 @@ export class Metrics implements MetricsSink {
   private readonly windowMs: number;
   private readonly slots: number;
   private readonly maxSeries: number;
+  private readonly gaugeTimeoutMs: number;
   private readonly requestsMetric: string;
   private readonly errorsMetric: string;
   private readonly latencyMetric: string;
@@ -393,6 +406,7 @@ export class Metrics implements MetricsSink {
       min: 2,
       max: 60,
     });
+    this.gaugeTimeoutMs = assertSeconds(options.gaugeTimeout ?? 5, 'gaugeTimeout') * 1000;
     this.help = checkStringMap(options.help, 'help');
     const kinds = checkStringMap(options.recordKinds, 'recordKinds');
     for (const [k, v] of Object.entries(kinds)) {
@@ -742,6 +756,24 @@ export class Metrics implements MetricsSink {
     return snap;
   }
 
+  /** Bounds an async gauge callback so one stuck backend cannot hang the whole scrape. */
+  private withGaugeTimeout(metric: string, value: number | Promise<number>): Promise<number> {
+    if (typeof value === 'number') return Promise.resolve(value);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new TimeoutError(`gauge callback ${metric} took over ${this.gaugeTimeoutMs / 1000}s`, {
+              context: { metric },
+            }),
+          ),
+        this.gaugeTimeoutMs,
+      );
+    });
+    return Promise.race([Promise.resolve(value), timeout]).finally(() => clearTimeout(timer));
+  }
+
   private deltaOf(base: string, totals: Map<string, number>, ref: Sample): number {
     const name = this.fullName(base);
     const now = totals.get(name);
@@ -913,7 +945,7 @@ export class Metrics implements MetricsSink {
       const read = await Promise.all(
         cbs.map(async (cb) => {
           try {
-            const v = await cb.fn();
+            const v = await this.withGaugeTimeout(fam.name, cb.fn());
             if (typeof v !== 'number' || Number.isNaN(v)) {
               this.events.emit('collectError', fam.name, badValue(fam.name, 'a number', v));
               return undefined;

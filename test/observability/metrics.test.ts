@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { Registry, register as promGlobalRegister } from 'prom-client';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { isValidationError } from '../../src/core/errors.js';
+import { isTimeoutError, isValidationError } from '../../src/core/errors.js';
 import type { MetricsSink } from '../../src/core/metrics.js';
 import { Metrics } from '../../src/observability/index.js';
 import { ScalingAdvisor, type ScalingSnapshot } from '../../src/scaling/index.js';
@@ -290,6 +290,21 @@ describe('gauge callbacks', () => {
       'azscale_nan',
       'azscale_rejects',
     ]);
+  });
+
+  it('a stuck async callback is cut at gaugeTimeout instead of hanging the scrape', async () => {
+    const m = new Metrics({ gaugeTimeout: 0.05 });
+    const errors: unknown[] = [];
+    m.on('collectError', (_name, e) => errors.push(e));
+    m.gauge('stuck', () => new Promise<number>(() => {}));
+    m.gauge('fine', async () => 2);
+    const t0 = performance.now();
+    const fams = parsePrometheus(await m.prometheus());
+    expect(performance.now() - t0).toBeLessThan(1000);
+    expect(sampleValue(fams, 'azscale_fine')).toBe(2);
+    expect(sampleValue(fams, 'azscale_stuck')).toBeUndefined();
+    expect(isTimeoutError(errors[0])).toBe(true);
+    expectValidation(() => new Metrics({ gaugeTimeout: 0 }), 'gaugeTimeout (seconds)');
   });
 
   it('refuses a callback and a settable gauge on the same series', () => {
