@@ -643,9 +643,15 @@ function guard(breaker: CircuitBreaker, fn: AnyMethod, fallback: AnyMethod | und
     throw breaker.openError();
   };
   // Not async itself: on the hot path (closed breaker) the caller gets cockatiel's own promise.
+  // A call without arguments or `this` (the common `guarded()`) needs no closure per call.
+  const bare = () => fn();
   return function guarded(this: unknown, ...args: unknown[]): Promise<unknown> {
     const policy = breaker.fast();
-    if (policy) return policy.execute(() => fn.apply(this, args));
+    if (policy) {
+      return policy.execute(
+        args.length === 0 && this === undefined ? bare : () => fn.apply(this, args),
+      );
+    }
     return slow(this, args);
   };
 }

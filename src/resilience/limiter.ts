@@ -22,7 +22,7 @@ import { assertFunction, assertNumber } from '../core/validate.js';
 import { type AnyMethod, type ResilienceDecorator, methodDecorator } from './decorate.js';
 import { assertSignal, optionsObject, seconds } from './options.js';
 import { RedisSemaphoreStore } from './redis-store.js';
-import type { SemaphoreStore } from './store.js';
+import type { SemaphoreAcquireResult, SemaphoreStore } from './store.js';
 
 /** Options of {@link ConcurrencyLimiter}. */
 export interface ConcurrencyLimiterOptions {
@@ -96,6 +96,8 @@ interface Waiter {
 }
 
 const DEFAULT_MAX_QUEUE = 1000;
+// Most acquire scripts one process has in flight at once.
+const MAX_BATCH = 32;
 
 /**
  * Bounds the calls in flight. Without `redis` it is p-limit with a bounded queue, a queue
@@ -137,7 +139,7 @@ export class ConcurrencyLimiter {
   private slowHeld = 0; // slow-path jobs holding a p-limit slot
   private slowRunning = 0;
   private slowWaiting = 0;
-  private readonly waiters: Waiter[] = [];
+  private waiters: Waiter[] = [];
   private pumping = false;
   private wake: (() => void) | undefined;
   private closed = false;
@@ -502,56 +504,68 @@ export class ConcurrencyLimiter {
     this.pumping = true;
     const store = this.store as SemaphoreStore;
     let inLine = false;
+    // Slots believed free after the last reply: that many waiters are tried at once (one script
+    // each, pipelined on one connection), so a process with many callers is not held to one
+    // acquire per round trip.
+    let free = 1;
     try {
       for (;;) {
-        while (this.waiters.length > 0 && (this.waiters[0] as Waiter).state !== 0)
-          this.waiters.shift();
+        if (this.waiters.length > 0 && this.waiters.some((w) => w.state !== 0)) {
+          this.waiters = this.waiters.filter((w) => w.state === 0);
+        }
         if (this.waiters.length === 0 || this.closed) {
           if (!inLine || this.closed) return;
           inLine = false;
           await store.leave(this.key, this.waiterId).catch((e) => this.events.emit('error', e));
           continue; // a caller may have arrived during the await
         }
-        const head = this.waiters[0] as Waiter;
-        let more = false;
-        for (let i = 1; i < this.waiters.length && !more; i++)
-          more = (this.waiters[i] as Waiter).state === 0;
+        const batch = this.waiters.slice(0, Math.max(1, Math.min(free, MAX_BATCH)));
+        const total = this.waiters.length;
+        const results = await Promise.all(
+          batch.map((w, i) =>
+            store
+              .acquire(this.key, w.leaseId, w.weight, this.concurrency, this.leaseTtlMs, {
+                id: this.waiterId,
+                more: i + 1 < total,
+                staleMs: this.staleMs,
+              })
+              .then(
+                (r) => ({ r, e: undefined }),
+                (e: unknown) => ({ r: undefined, e }),
+              ),
+          ),
+        );
+        let granted = 0;
         let hint = this.pollMs;
-        try {
-          const r = await store.acquire(
-            this.key,
-            head.leaseId,
-            head.weight,
-            this.concurrency,
-            this.leaseTtlMs,
-            {
-              id: this.waiterId,
-              more,
-              staleMs: this.staleMs,
-            },
-          );
-          if (r.acquired) {
-            inLine = more;
-            this.waiters.shift();
-            if (head.state === 0) {
-              head.state = 1;
-              head.resolve();
-            } else {
-              // Cancelled while the script ran: hand the slot straight back.
-              store.release(this.key, head.leaseId).catch((e) => this.events.emit('error', e));
+        let used = 0;
+        for (let i = 0; i < batch.length; i++) {
+          const w = batch[i] as Waiter;
+          const { r, e } = results[i] as { r: SemaphoreAcquireResult | undefined; e: unknown };
+          if (!r) {
+            if (w.state === 0) {
+              w.state = 2;
+              w.reject(e);
             }
             continue;
           }
-          inLine = true;
-          hint = Math.min(this.pollMs, r.retryHintMs);
-        } catch (e) {
-          this.waiters.shift();
-          if (head.state === 0) {
-            head.state = 2;
-            head.reject(e);
+          used = Math.max(used, r.used);
+          if (r.acquired) {
+            granted++;
+            inLine = i + 1 < total;
+            if (w.state === 0) {
+              w.state = 1;
+              w.resolve();
+            } else {
+              // Cancelled while the script ran: hand the slot straight back.
+              store.release(this.key, w.leaseId).catch((err) => this.events.emit('error', err));
+            }
+          } else {
+            inLine = true;
+            hint = Math.min(hint, r.retryHintMs);
           }
-          continue;
         }
+        free = Math.max(0, this.concurrency - used);
+        if (granted > 0 || results.some((x) => x.e !== undefined)) continue;
         // Jitter spreads the polls of many processes apart.
         const ms = hint * (0.5 + Math.random());
         await new Promise<void>((r) => {
@@ -564,6 +578,7 @@ export class ConcurrencyLimiter {
             r();
           };
         });
+        free = 1;
       }
     } finally {
       this.pumping = false;
