@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import type { Socket } from 'node:net';
+import type { Redis } from 'ioredis';
 import {
   type RedisClient,
   RedisConnection,
@@ -216,6 +218,8 @@ export class RedisSessionStore implements SessionStore {
   /** How {@link append} runs (see {@link RedisSessionStoreOptions.appendMode}). */
   readonly appendMode: 'optimistic' | 'server';
   private pending: Promise<RedisClient> | undefined;
+  private readonly batchWrites: boolean;
+  private corked = false;
 
   /**
    * @param redis A URL, an ioredis client (never closed by us), `{ nodes }` for a Cluster, or a
@@ -229,6 +233,7 @@ export class RedisSessionStore implements SessionStore {
       redis instanceof RedisConnection
         ? redis
         : new RedisConnection(redis, connectionOptions, 'redis');
+    this.batchWrites = this.connection.owned && !this.connection.isCluster;
     this.appendMode =
       appendMode === undefined
         ? 'optimistic'
@@ -353,10 +358,31 @@ export class RedisSessionStore implements SessionStore {
    * ready client is taken synchronously when there is one: each saved await is a microtask on
    * every session call.
    */
+  /**
+   * Holds the socket's writes until the end of the current tick, so the commands of concurrent
+   * calls leave in one write instead of one syscall each (what node-redis does by default; with
+   * 50 callers in flight it is worth more than a third of the throughput, and it delays a lone
+   * command by a nextTick only). Only on a standalone client we created: a Cluster routes each
+   * command to its own node's socket, and a client passed in keeps its owner's behaviour.
+   */
+  private cork(c: RedisClient): void {
+    const stream = (c as Redis).stream as Socket | undefined;
+    if (stream === undefined || typeof stream.cork !== 'function' || stream.destroyed) return;
+    stream.cork();
+    this.corked = true;
+    process.nextTick(() => {
+      this.corked = false;
+      stream.uncork();
+    });
+  }
+
   private async exec<R>(operation: string, fn: (c: RedisClient) => Promise<R>): Promise<R> {
     try {
       const c = this.connection.client;
-      if (c !== undefined && c.status === 'ready') return await fn(c);
+      if (c !== undefined && c.status === 'ready') {
+        if (this.batchWrites && !this.corked) this.cork(c);
+        return await fn(c);
+      }
       // Callers that arrive while the client is not ready share one wait: each wait adds
       // listeners to the client, and fifty of them would trip Node's MaxListeners warning.
       this.pending ??= this.connection.get().finally(() => {
