@@ -615,6 +615,8 @@ export async function createAgentService(
   );
 
   app.get(ROUTES.scaling, async () => {
+    const qs = await queue.stats().catch(() => undefined);
+    if (qs) lastDepth = qs.queued + qs.delayed;
     const snap = metrics.snapshot();
     const assessment: ScalingAssessment = advisor.assess({
       ...(snap.p95LatencyMs !== undefined ? { p95LatencyMs: snap.p95LatencyMs } : {}),
