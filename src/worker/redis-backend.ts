@@ -152,7 +152,22 @@ export class RedisQueueBackend implements QueueBackend {
     // Chunks go out together: one connection runs them in order, so ids keep their order and
     // the round trips overlap.
     const calls: Promise<unknown>[] = [];
-    const client = await this.conn.run('worker submit', async (c) => c);
+    let client: RedisClient;
+    try {
+      client = await this.conn.get();
+    } catch (e) {
+      throw this.conn.mapError(e, 'worker submit');
+    }
+    if (tasks.length === 1) {
+      const t = tasks[0] as NewTask;
+      const r = (await this.run(
+        'submit',
+        SCRIPTS.submit,
+        [this.tp, now, t.id, t.data, t.maxAttempts, t.timeout, t.priority, t.delayMs],
+        client,
+      )) as number[];
+      return [r[0] === 1];
+    }
     for (let i = 0; i < tasks.length; i += SUBMIT_CHUNK) {
       const args: Arg[] = [this.tp, now];
       const end = Math.min(tasks.length, i + SUBMIT_CHUNK);

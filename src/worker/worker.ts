@@ -53,6 +53,8 @@ interface PendingCompletion {
   c: Completion;
   result: unknown;
   duration: number;
+  /** Only acknowledges the delivery of a cancelled task (its status stays `cancelled`). */
+  ackOnly?: boolean;
 }
 
 type State = 'idle' | 'running' | 'stopping';
@@ -346,6 +348,21 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
     r.abandoned = true;
     r.ac.abort(new CancelledError(`task ${taskId} was cancelled`));
     this.finishRun(r);
+    this.ackCancelled(r);
+  }
+
+  /**
+   * A cancelled task is terminal, so a "completion" of it changes nothing but acknowledges the
+   * delivery: the task stops counting as processing at once instead of after a reclaim.
+   */
+  private ackCancelled(r: Running): void {
+    this.completions.push({
+      c: { ...r.ref, result: 'null' },
+      result: null,
+      duration: 0,
+      ackOnly: true,
+    });
+    this.kick();
   }
 
   /**
@@ -592,6 +609,7 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
 
   private completed(batch: PendingCompletion[]): void {
     for (const b of batch) {
+      if (b.ackOnly) continue;
       this.mCompleted.inc();
       this.mDuration.observe(b.duration);
       if (this.events.has('completed')) {
@@ -625,6 +643,8 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
               : new CancelledError(`task ${r.ref.id} was taken over by another worker`),
           );
           this.finishRun(r);
+          // A lost delivery belongs to its new holder now: only a cancelled one is ours to ack.
+          if (o === 'cancelled') this.ackCancelled(r);
         });
       })
       .catch((e) => this.emitError(e));

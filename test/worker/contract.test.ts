@@ -295,6 +295,8 @@ describe.each<Kind>(['memory', 'redis', 'cluster'])('worker contract: %s', (kind
     await sleep(100);
     expect(started).toEqual(['long']);
     expect((await q.getTask(long))?.status).toBe('cancelled');
+    // The cancelled delivery is acknowledged at once, not left for a reclaim.
+    await until(async () => (await q.stats()).processing === 0, 2000);
     expect(await q.cancelTask(long)).toBe(false);
     await expect(q.cancelTask('missing-id')).rejects.toSatisfy(isNotFoundError);
   });
@@ -323,6 +325,8 @@ describe.each<Kind>(['memory', 'redis', 'cluster'])('worker contract: %s', (kind
     await until(async () => (await q.getTask(id))?.status === 'processing');
     expect(await other.cancelTask(id)).toBe(true);
     await until(() => aborted, 2000);
+    await until(async () => (await q.stats()).processing === 0, 2000);
+    expect((await q.getTask(id))?.status).toBe('cancelled');
   });
 
   it('stop() lets in-flight tasks finish, releases unfinished ones at once', async () => {
