@@ -18,7 +18,7 @@ import {
   isBackendUnavailableError,
 } from '../core/errors.js';
 import { type Disposer, Emitter } from '../core/events.js';
-import { validateId, validatePrefix } from '../core/keys.js';
+import { MAX_ID_LENGTH, validateId, validatePrefix } from '../core/keys.js';
 import {
   type CounterHandle,
   type HistogramHandle,
@@ -33,7 +33,9 @@ import {
   type CacheInvalidationBus,
   type CacheStore,
   LocalEntry,
+  type CacheTtlReader,
   hasInvalidationBus,
+  hasTtlReader,
 } from './store.js';
 
 /** The in-process tier (L1) in front of Redis. */
@@ -245,6 +247,9 @@ export class DistributedCache {
   private readonly l1: LRUCache<string, LocalEntry> | undefined;
   private readonly l1TtlMs: number;
   private readonly bus: (CacheStore & CacheInvalidationBus) | undefined;
+  // With an L1 and a store that reports TTLs, reads fetch the remaining TTL along with the value
+  // (same round trip), so an L1 copy never outlives the shared entry.
+  private readonly ttlReader: (CacheStore & CacheTtlReader) | undefined;
   private readonly timeoutMs: number;
   private readonly circuit: CircuitBreakerPolicy | undefined;
   private readonly defaultLock: ResolvedLock | undefined;
@@ -347,6 +352,7 @@ export class DistributedCache {
         : assertBoolean(options.invalidation, 'invalidation');
     this.bus =
       this.shared && invalidation && hasInvalidationBus(this.store) ? this.store : undefined;
+    this.ttlReader = this.l1 && hasTtlReader(this.store) ? this.store : undefined;
     this.channel = `${this.prefix}${INVALIDATION_CHANNEL}`;
     this.defaultLock = resolveLock(options.lock, 'lock');
 
@@ -439,7 +445,11 @@ export class DistributedCache {
     const n = keys.length;
     const full = new Array<string>(n);
     const p = this.prefix;
-    for (let i = 0; i < n; i++) full[i] = p + validateId(keys[i], `keys[${i}]`);
+    for (let i = 0; i < n; i++) {
+      const k = keys[i];
+      // The option name is built only on failure: no allocation per valid key.
+      full[i] = p + (isPlainKey(k) ? k : validateId(k, `keys[${i}]`));
+    }
     this.ensureOpen();
     if (n === 0) return [];
     const l1 = this.l1;
@@ -465,13 +475,24 @@ export class DistributedCache {
     this.startSubscription();
     const s0 = this.beginRead();
     try {
-      const vals = await this.degrade('getBatch', () => this.store.getMany(missKeys), null);
+      const reader = this.ttlReader;
+      const vals = await this.degrade(
+        'getBatch',
+        (): Promise<(string | null)[] | [string | null, number][]> =>
+          reader ? reader.getManyWithTtl(missKeys) : this.store.getMany(missKeys),
+        null,
+      );
       if (vals === null) return out;
       for (let j = 0; j < missIdx.length; j++) {
-        const v = vals[j] ?? null;
+        const r = vals[j];
+        const v =
+          (reader ? (r as [string | null, number] | undefined)?.[0] : (r as string | null)) ?? null;
         const k = missKeys[j] as string;
         out[missIdx[j] as number] = v;
-        if (v !== null && this.mayFill(k, s0)) l1.set(k, new LocalEntry(v), { ttl: this.l1TtlMs });
+        if (v !== null && this.mayFill(k, s0)) {
+          const ttl = reader ? (r as [string | null, number])[1] : -1;
+          l1.set(k, new LocalEntry(v), { ttl: this.l1Ttl(ttl) });
+        }
       }
       return out;
     } finally {
@@ -651,6 +672,11 @@ export class DistributedCache {
 
   // ---- internals ---------------------------------------------------------------------------
 
+  /** L1 lifetime of an entry whose remote TTL is `remoteMs` (-1: none): never beyond it. */
+  private l1Ttl(remoteMs: number): number {
+    return remoteMs > 0 ? Math.min(this.l1TtlMs, remoteMs) : this.l1TtlMs;
+  }
+
   private beginRead(): number {
     this.readsInFlight++;
     return this.seq;
@@ -732,7 +758,7 @@ export class DistributedCache {
       );
     }
     return pairs.map(([k, v], i) => {
-      const key = this.prefix + validateId(k, `entries[${i}] key`);
+      const key = this.prefix + (isPlainKey(k) ? k : validateId(k, `entries[${i}] key`));
       this.checkValue(v, 'value');
       return [key, v];
     });
@@ -756,14 +782,23 @@ export class DistributedCache {
     this.startSubscription();
     const s0 = this.beginRead();
     try {
-      const v = await this.degrade('get', () => this.store.get(k), null, b);
+      const reader = this.ttlReader;
+      let v: string | null;
+      let ttl = -1;
+      if (reader) {
+        const r = await this.degrade('get', () => reader.getWithTtl(k), null, b);
+        v = r === null ? null : r[0];
+        if (r !== null) ttl = r[1];
+      } else {
+        v = await this.degrade('get', () => this.store.get(k), null, b);
+      }
       if (v === null) {
         this.m.misses.inc();
         return null;
       }
       this.m.remoteHits.inc();
       if (this.l1 !== undefined && this.mayFill(k, s0)) {
-        this.l1.set(k, new LocalEntry(v), { ttl: this.l1TtlMs });
+        this.l1.set(k, new LocalEntry(v), { ttl: this.l1Ttl(ttl) });
       }
       return v;
     } finally {
@@ -1017,6 +1052,13 @@ export class DistributedCache {
       { context: { backend: this.backend, timeout: this.backendTimeout } },
     );
   }
+}
+
+// Same rule as validateId (core/keys.ts), as a boolean for loops over many keys.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the point is to find them
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+function isPlainKey(k: unknown): k is string {
+  return typeof k === 'string' && k.length > 0 && k.length <= MAX_ID_LENGTH && !CONTROL.test(k);
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {

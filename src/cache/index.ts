@@ -25,5 +25,11 @@ export {
   type LLMRequest,
 } from './llm.js';
 export { MemoryCacheStore, type MemoryCacheStoreOptions } from './memory-store.js';
-export { RedisCacheStore } from './redis-store.js';
-export { hasInvalidationBus, type CacheInvalidationBus, type CacheStore } from './store.js';
+export { RedisCacheStore, type ValueWithTtl } from './redis-store.js';
+export {
+  hasInvalidationBus,
+  hasTtlReader,
+  type CacheInvalidationBus,
+  type CacheStore,
+  type CacheTtlReader,
+} from './store.js';

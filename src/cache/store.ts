@@ -45,6 +45,23 @@ export interface CacheInvalidationBus {
   ): Promise<() => Promise<void>>;
 }
 
+/**
+ * Optional capability: reads that also return the remaining time to live, so an in-process copy
+ * never outlives the shared entry. Without it, L1 copies live `local.ttl` seconds.
+ */
+export interface CacheTtlReader {
+  /** `[value, remaining ms]` (`-1`: no expiry, `-2`: missing). */
+  getWithTtl(key: string): Promise<[value: string | null, ttlMs: number]>;
+  /** {@link getWithTtl} for many keys, in their order. */
+  getManyWithTtl(keys: readonly string[]): Promise<[value: string | null, ttlMs: number][]>;
+}
+
+/** True when `store` also implements {@link CacheTtlReader}. */
+export function hasTtlReader(store: CacheStore): store is CacheStore & CacheTtlReader {
+  const s = store as Partial<CacheTtlReader>;
+  return typeof s.getWithTtl === 'function' && typeof s.getManyWithTtl === 'function';
+}
+
 /** True when `store` also implements {@link CacheInvalidationBus}. */
 export function hasInvalidationBus(store: CacheStore): store is CacheStore & CacheInvalidationBus {
   const s = store as Partial<CacheInvalidationBus>;

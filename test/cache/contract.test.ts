@@ -99,3 +99,60 @@ describe('password-protected Redis', () => {
     }
   });
 });
+
+describe('GET batching', () => {
+  it('50 concurrent gets in one tick cost one MGET on standalone Redis', async () => {
+    const { Redis } = await import('ioredis');
+    const admin = new Redis(s.redisUrl);
+    const own = await import('../harness/env.js').then((m) => m.startRedisServer());
+    const cache = new DistributedCache({ redis: own.url, prefix: 'azs-batch:' });
+    const probe = new Redis(own.url);
+    try {
+      await cache.setBatch(Array.from({ length: 50 }, (_, i) => [`k${i}`, `v${i}`] as [string, string]));
+      const mgets = async () => {
+        const info = await probe.info('commandstats');
+        return Number(/cmdstat_mget:calls=(\d+)/.exec(info)?.[1] ?? 0);
+      };
+      const before = await mgets();
+      const got = await Promise.all(Array.from({ length: 50 }, (_, i) => cache.get(`k${i}`)));
+      expect(got).toEqual(Array.from({ length: 50 }, (_, i) => `v${i}`));
+      expect((await mgets()) - before).toBe(1);
+    } finally {
+      await cache.close();
+      probe.disconnect();
+      admin.disconnect();
+      await own.stop();
+    }
+  });
+});
+
+describe.each(['redis', 'cluster'] as const)('L1 copies never outlive the Redis entry (%s)', (mode) => {
+  it('an entry read into L1 expires from L1 when it expires in Redis', async () => {
+    const { Cluster, Redis } = await import('ioredis');
+    const raw = mode === 'cluster' ? new Cluster(s.clusterNodes) : new Redis(s.redisUrl);
+    const prefix = `azs-l1ttl-${mode}-${Date.now()}:`;
+    const cache = new DistributedCache({
+      redis: mode === 'cluster' ? { nodes: s.clusterNodes } : s.redisUrl,
+      prefix,
+      local: { ttl: 60 },
+    });
+    try {
+      await cache.ready();
+      await raw.set(`${prefix}short`, 'v', 'PX', 400);
+      await raw.set(`${prefix}b1`, 'x', 'PX', 400);
+      await raw.set(`${prefix}b2`, 'y', 'PX', 60_000);
+      expect(await cache.get('short')).toBe('v');
+      expect(await cache.getBatch(['b1', 'b2'])).toEqual(['x', 'y']);
+      // Served from L1 now: a bypassing write is not seen...
+      await raw.set(`${prefix}b2`, 'changed', 'PX', 60_000);
+      expect(await cache.getBatch(['b1', 'b2'])).toEqual(['x', 'y']);
+      await new Promise((r) => setTimeout(r, 600));
+      // ...but the short entries left L1 with their Redis TTL, not after local.ttl (60 s).
+      expect(await cache.get('short')).toBeNull();
+      expect(await cache.getBatch(['b1', 'b2'])).toEqual([null, 'y']);
+    } finally {
+      await cache.close();
+      raw.disconnect();
+    }
+  });
+});

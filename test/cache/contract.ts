@@ -66,6 +66,17 @@ export function storeContract(name: string, make: () => Promise<CacheStore> | Ca
       expect(await store.getMany(tagged)).toEqual(['A', 'B', 'A', got[1]]);
     });
 
+    it('concurrent single gets each get their own key (reads issued together may be batched)', async () => {
+      fresh();
+      const keys = manyKeys(p, 120);
+      await store.setMany(
+        keys.filter((_, i) => i % 4 !== 0).map((k) => [k, `v:${k}`] as const),
+        60,
+      );
+      const got = await Promise.all(keys.map((k) => store.get(k)));
+      for (const [i, k] of keys.entries()) expect(got[i]).toBe(i % 4 === 0 ? null : `v:${k}`);
+    });
+
     it('setIfAbsent / deleteIfEquals behave as a lock', async () => {
       fresh();
       expect(await store.setIfAbsent(`${p}lock`, 'me', 5)).toBe(true);
