@@ -559,6 +559,11 @@ export class CircuitBreaker {
     this.refresh();
   }
 
+  /** Same as {@link toJSON}. */
+  exportState(): CircuitSnapshot {
+    return this.toJSON();
+  }
+
   /** Exports the state (JSON-safe); pass it back as `initialState` to restore it. */
   toJSON(): CircuitSnapshot {
     return {
@@ -629,10 +634,23 @@ export async function closeCircuitBreakers(): Promise<void> {
   registry.clear();
 }
 
-/** A function guarded by a breaker: same arguments, always async, with its breaker attached. */
+/**
+ * A function guarded by a breaker: same arguments, always async, with its breaker attached and
+ * the breaker's state and events also readable on the function itself.
+ */
 export type CircuitGuarded<A extends unknown[], R> = ((...args: A) => Promise<Awaited<R>>) & {
   /** The breaker guarding this function. */
   readonly breaker: CircuitBreaker;
+  /** The breaker's state (see {@link CircuitBreaker.state}). */
+  readonly state: CircuitStateName;
+  /** See {@link CircuitBreaker.onOpen}. */
+  onOpen(listener: CircuitEvents['open']): Disposer;
+  /** See {@link CircuitBreaker.onHalfOpen}. */
+  onHalfOpen(listener: CircuitEvents['halfOpen']): Disposer;
+  /** See {@link CircuitBreaker.onClose}. */
+  onClose(listener: CircuitEvents['close']): Disposer;
+  /** See {@link CircuitBreaker.exportState}. */
+  exportState(): CircuitSnapshot;
 };
 
 function guard(breaker: CircuitBreaker, fn: AnyMethod, fallback: AnyMethod | undefined): AnyMethod {
@@ -684,7 +702,14 @@ export function circuit(...args: unknown[]): unknown {
         ? new CircuitBreaker({ ...o, name: validName(first.name) })
         : circuitBreaker({ ...o, name: o.name });
     const guarded = guard(breaker, first as AnyMethod, resolveOptions(o, breaker.name).fallback);
-    Object.defineProperty(guarded, 'breaker', { value: breaker, enumerable: true });
+    Object.defineProperties(guarded, {
+      breaker: { value: breaker, enumerable: true },
+      state: { get: () => breaker.state, enumerable: true },
+      onOpen: { value: (l: CircuitEvents['open']) => breaker.onOpen(l) },
+      onHalfOpen: { value: (l: CircuitEvents['halfOpen']) => breaker.onHalfOpen(l) },
+      onClose: { value: (l: CircuitEvents['close']) => breaker.onClose(l) },
+      exportState: { value: () => breaker.toJSON() },
+    });
     Object.defineProperty(guarded, 'name', { value: first.name, configurable: true });
     return guarded;
   }

@@ -37,7 +37,8 @@ export interface RateLimiterOptions {
   tokensPerMinute?: number;
   /**
    * Longest wait, in seconds, `acquire` accepts; when the budget frees later than that it throws
-   * {@link LimitExceededError} with `retryAfter` at once instead. `0` never waits. @default 60
+   * {@link LimitExceededError} with `retryAfter` at once instead (so a request handler can answer
+   * 429/503 rather than hang). `0` never waits; raise it for batch workers. @default 5
    */
   maxWait?: number;
   /** A rate store (advanced; e.g. a {@link MemoryRateStore} shared in-process). Overrides `redis`. */
@@ -130,7 +131,7 @@ export class RateLimiter {
     this.reqIntervalMs = this.requestsPerMinute ? 60_000 / this.requestsPerMinute : 0;
     this.tokIntervalMs = this.tokensPerMinute ? 60_000 / this.tokensPerMinute : 0;
     this.maxWaitMs =
-      (o.maxWait === undefined ? 60 : assertNumber(o.maxWait, 'maxWait', { min: 0 })) * 1000;
+      (o.maxWait === undefined ? 5 : assertNumber(o.maxWait, 'maxWait', { min: 0 })) * 1000;
     if (o.store !== undefined) {
       if (typeof o.store !== 'object' || o.store === null || typeof o.store.take !== 'function') {
         throw new ValidationError(`store must be a RateStore, received ${describeValue(o.store)}`, {

@@ -118,11 +118,18 @@ describe('circuit (function form, in memory)', () => {
     healthy = true;
     await guarded();
     expect(seen).toEqual(['open', 'half', 'close']);
+    // The same events and state are on the guarded function itself.
+    expect(guarded.state).toBe('closed');
+    const viaFn: string[] = [];
+    const d2 = guarded.onOpen(() => viaFn.push('open'));
     d1();
     healthy = false;
     await guarded().catch(() => {});
     expect(b.state).toBe('open');
     expect(seen).toEqual(['open', 'half', 'close']);
+    expect(viaFn).toEqual(['open']);
+    expect(guarded.exportState().state).toBe('open');
+    d2();
   });
 
   it('keeps breakers in a registry by name: same name, same breaker', async () => {

@@ -85,7 +85,15 @@ describe.each(backends)('RateLimiter: $name', ({ name, redis }) => {
     while ((await rate.tryAcquire()).allowed) {}
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 50);
-    await expect(rate.acquire({ signal: ac.signal })).rejects.toBeInstanceOf(CancelledError);
+    await expect(rate.acquire({ signal: ac.signal, maxWait: 60 })).rejects.toBeInstanceOf(
+      CancelledError,
+    );
+    // By default (maxWait 5 s) a 30 s wait is refused at once, with the time to retry.
+    const t0 = Date.now();
+    const e = await rate.acquire().catch((x: unknown) => x);
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(e).toBeInstanceOf(LimitExceededError);
+    expect((e as LimitExceededError).retryAfter).toBeGreaterThan(25);
   });
 });
 
