@@ -241,7 +241,7 @@ export class RedisSessionStore implements SessionStore {
   }
 
   async get(key: string, touchTtlMs?: number): Promise<string | null> {
-    return this.exec('session get', (c) =>
+    return this.exec('session get', key, (c) =>
       touchTtlMs === undefined
         ? c.get(key)
         : c.getex(key, 'PX', Math.max(1, Math.round(touchTtlMs))),
@@ -249,22 +249,25 @@ export class RedisSessionStore implements SessionStore {
   }
 
   async set(key: string, text: string, ttlMs: number): Promise<void> {
-    await this.exec('session set', (c) => c.set(key, text, 'PX', Math.max(1, Math.round(ttlMs))));
+    await this.exec('session set', key, (c) =>
+      c.set(key, text, 'PX', Math.max(1, Math.round(ttlMs))),
+    );
   }
 
   async delete(key: string): Promise<boolean> {
-    return this.exec('session delete', async (c) => (await c.del(key)) === 1);
+    return this.exec('session delete', key, async (c) => (await c.del(key)) === 1);
   }
 
   async expire(key: string, ttlMs: number): Promise<boolean> {
     return this.exec(
       'session expire',
+      key,
       async (c) => (await c.pexpire(key, Math.max(1, Math.round(ttlMs)))) === 1,
     );
   }
 
   async ttl(key: string): Promise<number | null> {
-    return this.exec('session ttl', async (c) => {
+    return this.exec('session ttl', key, async (c) => {
       const ms = await c.pttl(key);
       return ms === -2 ? null : ms;
     });
@@ -285,6 +288,7 @@ export class RedisSessionStore implements SessionStore {
           : ['1', createHash('sha1').update(expected).digest('hex'), text, ms];
     return this.exec(
       'session compare-and-set',
+      key,
       async (c) => (await runScript(c, CAS, key, args)) === 1,
     );
   }
@@ -294,7 +298,7 @@ export class RedisSessionStore implements SessionStore {
       // Read, splice on this (horizontally scalable) client, compare-and-set: two round trips
       // and almost no Redis CPU. Only a call that loses a race pays for the server-side splice,
       // which cannot lose one.
-      const before = await this.exec('session append', (c) => c.get(key));
+      const before = await this.exec('session append', key, (c) => c.get(key));
       const { text, length } = appendToSessionText(before, itemJson, options.maxItems, key);
       const bytes = Buffer.byteLength(text);
       if (bytes > options.maxBytes) {
@@ -310,7 +314,7 @@ export class RedisSessionStore implements SessionStore {
     itemJson: string,
     options: SessionAppendOptions,
   ): Promise<number> {
-    const reply = await this.exec('session append', (c) =>
+    const reply = await this.exec('session append', key, (c) =>
       runScript(c, APPEND, key, [
         itemJson,
         Math.max(1, Math.round(options.ttlMs)),
@@ -376,7 +380,11 @@ export class RedisSessionStore implements SessionStore {
     });
   }
 
-  private async exec<R>(operation: string, fn: (c: RedisClient) => Promise<R>): Promise<R> {
+  private async exec<R>(
+    operation: string,
+    key: string,
+    fn: (c: RedisClient) => Promise<R>,
+  ): Promise<R> {
     try {
       const c = this.connection.client;
       if (c !== undefined && c.status === 'ready') {
@@ -390,6 +398,13 @@ export class RedisSessionStore implements SessionStore {
       });
       return await fn(await this.pending);
     } catch (e) {
+      if (e instanceof Error && e.message.startsWith('WRONGTYPE')) {
+        // Someone stored a hash or a list under the session's key.
+        throw new SerializationError(`stored value at ${key} is not a string (${operation})`, {
+          cause: e,
+          context: { key, operation },
+        });
+      }
       throw this.connection.mapError(e, operation);
     }
   }

@@ -1,7 +1,7 @@
 /** Clients passed in are used as they are and never closed; AUTH works and fails cleanly. */
 import { Cluster, Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import { BackendUnavailableError } from '../../src/core/errors.js';
+import { BackendUnavailableError, SerializationError } from '../../src/core/errors.js';
 import { DistributedSessionManager, RedisSessionStore } from '../../src/session/index.js';
 import { servers, uniquePrefix } from '../harness/env.js';
 
@@ -79,6 +79,33 @@ describe('Lua script cache loss (SCRIPT FLUSH, failover to a fresh node)', () =>
         expect(out, name).toEqual({ messages: [{ content: 1 }], v: 2 });
       }
       await s.close();
+      client.disconnect();
+    }
+  });
+});
+
+describe('a session key holding another Redis type', () => {
+  it('is a SerializationError for reads, appends and updates (standalone and Cluster)', async () => {
+    const targets: [string, Redis | Cluster][] = [
+      ['standalone', new Redis(servers().redisUrl)],
+      ['cluster', new Cluster(servers().clusterNodes)],
+    ];
+    for (const [name, client] of targets) {
+      for (const appendMode of ['optimistic', 'server'] as const) {
+        const store = new RedisSessionStore(client, { appendMode });
+        const s = new DistributedSessionManager({ store, prefix: uniquePrefix('type') });
+        await client.hset(`${s.prefix}h`, 'a', '1');
+        await expect(s.getSession('h'), name).rejects.toBeInstanceOf(SerializationError);
+        await expect(s.appendMessage('h', { c: 1 }), name).rejects.toBeInstanceOf(
+          SerializationError,
+        );
+        await expect(
+          s.updateSession('h', (x) => x),
+          name,
+        ).rejects.toBeInstanceOf(SerializationError);
+        expect(await client.type(`${s.prefix}h`)).toBe('hash');
+        await s.close();
+      }
       client.disconnect();
     }
   });
