@@ -95,6 +95,9 @@ export class LocalModel implements ChatModel {
   outage = false;
   /** Calls that reached the model (cache misses). */
   calls = 0;
+  /** Calls running now, and the most seen at once (what the concurrency limiter bounds). */
+  inFlight = 0;
+  maxInFlight = 0;
   latencyMs: number;
   failureRate: number;
   private readonly random: () => number;
@@ -107,6 +110,15 @@ export class LocalModel implements ChatModel {
 
   async complete(request: ChatRequest, signal?: AbortSignal): Promise<ChatCompletion> {
     this.calls++;
+    this.maxInFlight = Math.max(this.maxInFlight, ++this.inFlight);
+    try {
+      return await this.answer(request, signal);
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  private async answer(request: ChatRequest, signal?: AbortSignal): Promise<ChatCompletion> {
     if (this.latencyMs > 0) await sleep(this.latencyMs, undefined, { signal });
     if (this.outage) throw new LLMCallError('local model unavailable (injected outage)', 503);
     if (this.failureRate > 0 && this.random() < this.failureRate) {
