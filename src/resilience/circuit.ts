@@ -747,13 +747,20 @@ function circuitDecorator(options: CircuitOptions | undefined): ResilienceDecora
   resolveOptions(o, 'circuit');
   return methodDecorator('circuit', (original, info) => {
     let guarded: AnyMethod | undefined;
+    // Built on the first call (so `redis` connects only when used), once per decorated method.
     const build = (self: unknown): AnyMethod => {
-      const cls = info.className ?? classNameOf(self) ?? 'anonymous';
-      const name = o.name ?? `${cls}.${info.methodName}`;
+      let name = o.name;
+      if (name === undefined) {
+        // The default name belongs to this method definition: another class that happens to
+        // have the same name (two `Client` classes in one process) gets `Client.method#2`
+        // rather than sharing its breaker. An explicit `name` shares on purpose.
+        const base = `${info.className ?? classNameOf(self) ?? 'anonymous'}.${info.methodName}`;
+        name = base;
+        for (let i = 2; registry.has(name); i++) name = `${base}#${i}`;
+      }
       const breaker = circuitBreaker({ ...o, name });
       return guard(breaker, original, resolveOptions(o, name).fallback);
     };
-    if (info.className !== undefined) guarded = build(undefined);
     return function circuitGuarded(this: unknown, ...args: unknown[]): Promise<unknown> {
       guarded ??= build(this);
       return guarded.apply(this, args);

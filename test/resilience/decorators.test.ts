@@ -153,6 +153,26 @@ describe('decorators', () => {
     await expect(Service.staticOne()).resolves.toBe('static');
   });
 
+  it('two classes with the same name get separate default-named breakers', async () => {
+    const make = () => {
+      class Twin {
+        @circuit({ failureThreshold: 1 })
+        async call(fail: boolean): Promise<string> {
+          if (fail) throw new Error('x');
+          return 'ok';
+        }
+      }
+      return new Twin();
+    };
+    const a = make();
+    const b = make();
+    await a.call(true).catch(() => {});
+    await expect(a.call(false)).rejects.toBeInstanceOf(CircuitOpenError);
+    await expect(b.call(false)).resolves.toBe('ok');
+    expect(getCircuitBreaker('Twin.call')?.state).toBe('open');
+    expect(getCircuitBreaker('Twin.call#2')?.state).toBe('closed');
+  });
+
   it('refuses to decorate a field', () => {
     expect(() => {
       class Bad {
