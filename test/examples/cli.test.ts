@@ -14,7 +14,7 @@ import {
   parsePrometheusText,
 } from '../../src/cli/prometheus-text.js';
 import { type YamlValue, toYaml } from '../../src/cli/yaml.js';
-import { ResourceConfig } from '../../src/scaling/index.js';
+import { ResourceConfig, ScalingAdvisor } from '../../src/scaling/index.js';
 import { spawnTsx } from './helpers.js';
 
 async function cli(...args: string[]) {
@@ -219,6 +219,12 @@ describe('azscale advise', () => {
     expect(snap.cpu).toBeCloseTo(0.5, 10);
     expect(snap.memory).toBeCloseTo(0.5, 10);
     expect(snap.queueDepthHistory).toEqual([1, 9]);
+    // What `advise` then concludes: P95 4.5 s and 10 % errors are both over the seed's limits.
+    const verdict = new ScalingAdvisor({ cpuSustainSeconds: 0 }).assess(snap);
+    expect(verdict.scale).toBe('up');
+    expect(verdict.signals.filter((x) => x.firing).map((x) => x.indicator)).toEqual(
+      expect.arrayContaining(['p95-latency', 'error-rate']),
+    );
   });
 });
 
