@@ -180,6 +180,16 @@ end
 if idle > 0 then
   for lane = 0, 1 do
     local key = lanekey(lane)
+    -- Consumers left by crashed workers: once they hold nothing and have been silent for ten
+    -- visibility timeouts, drop them (a live one that is merely idle is recreated by its next
+    -- read, losing nothing).
+    for _, info in ipairs(redis.call('XINFO', 'CONSUMERS', key, g)) do
+      local f = {}
+      for j = 1, #info, 2 do f[info[j]] = info[j + 1] end
+      if f['name'] ~= c and tonumber(f['pending']) == 0 and tonumber(f['idle']) > idle * 10 then
+        redis.call('XGROUP', 'DELCONSUMER', key, g, f['name'])
+      end
+    end
     local cursor = '0-0'
     for iter = 1, 4 do
       if n >= count then break end

@@ -7,6 +7,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   BackgroundWorker,
   type BackgroundWorkerOptions,
+  type ClaimedTask,
+  type RedisQueueBackend,
   TaskQueue,
   type TaskQueueOptions,
 } from '../../src/worker/index.js';
@@ -457,6 +459,43 @@ describe.each<Kind>(['memory', 'redis', 'cluster'])('worker contract: %s', (kind
     await q.backend.claim({ consumer: 'c', count: 2, now: Date.now(), defaultAttempts: 3 });
     expect(await q.stats()).toMatchObject({ queued: 1, processing: 2 });
   });
+
+  it.skipIf(kind === 'memory')(
+    'removes consumers of crashed workers once they hold nothing',
+    async () => {
+      const q = queue();
+      const b = q.backend as RedisQueueBackend;
+      await q.submitTask(1);
+      const got = await b.claim({
+        consumer: 'ghost',
+        count: 1,
+        now: Date.now(),
+        defaultAttempts: 3,
+      });
+      await b.complete([{ ...(got.tasks[0] as ClaimedTask), result: '1' }], Date.now());
+      const { Redis, Cluster } = await import('ioredis');
+      const client =
+        kind === 'redis' ? new Redis(servers().redisUrl) : new Cluster(servers().clusterNodes);
+      try {
+        const names = async () =>
+          (
+            (await client.xinfo('CONSUMERS', b.queueKeys[0] as string, 'workers')) as string[][]
+          ).map((c) => c[1]);
+        expect(await names()).toContain('ghost');
+        await sleep(150);
+        await b.claim({
+          consumer: 'alive',
+          count: 1,
+          now: Date.now(),
+          reclaimIdleMs: 10,
+          defaultAttempts: 3,
+        });
+        expect(await names()).not.toContain('ghost');
+      } finally {
+        client.disconnect();
+      }
+    },
+  );
 
   it.skipIf(kind === 'memory')(
     'recovers when the server forgets its scripts (NOSCRIPT)',
