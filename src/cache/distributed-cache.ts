@@ -206,6 +206,9 @@ export interface ResolvedLock {
 
 const INVALIDATION_CHANNEL = '__azscale:cache:invalidate';
 
+/** Instances with an L1, by Redis target and channel (see `invalidateSiblings`). */
+const SIBLINGS = new Map<string, Set<WeakRef<DistributedCache>>>();
+
 /**
  * A two-tier cache: an optional in-process LRU (L1) in front of Redis (standalone or Cluster),
  * or an in-process cache alone when no `redis` is given. Same API either way.
@@ -250,6 +253,8 @@ export class DistributedCache {
   // With an L1 and a store that reports TTLs, reads fetch the remaining TTL along with the value
   // (same round trip), so an L1 copy never outlives the shared entry.
   private readonly ttlReader: (CacheStore & CacheTtlReader) | undefined;
+  private siblings: Set<WeakRef<DistributedCache>> | undefined;
+  private selfRef: WeakRef<DistributedCache> | undefined;
   private readonly timeoutMs: number;
   private readonly circuit: CircuitBreakerPolicy | undefined;
   private readonly defaultLock: ResolvedLock | undefined;
@@ -350,10 +355,21 @@ export class DistributedCache {
       options.invalidation === undefined
         ? true
         : assertBoolean(options.invalidation, 'invalidation');
+    this.channel = `${this.prefix}${INVALIDATION_CHANNEL}`;
     this.bus =
       this.shared && invalidation && hasInvalidationBus(this.store) ? this.store : undefined;
     this.ttlReader = this.l1 && hasTtlReader(this.store) ? this.store : undefined;
-    this.channel = `${this.prefix}${INVALIDATION_CHANNEL}`;
+    if (this.bus && this.store instanceof RedisCacheStore) {
+      // Instances of one process on one Redis invalidate each other's L1 directly and at once;
+      // pub/sub is for other processes (and on a Cluster its messages take a hop between
+      // nodes). A mistaken match only costs an extra L1 miss.
+      const id = `${this.store.description}|${this.channel}`;
+      let group = SIBLINGS.get(id);
+      if (!group) SIBLINGS.set(id, (group = new Set()));
+      this.siblings = group;
+      this.selfRef = new WeakRef(this);
+      if (this.l1) group.add(this.selfRef);
+    }
     this.defaultLock = resolveLock(options.lock, 'lock');
 
     const metrics = options.metrics ?? noopMetrics;
@@ -528,6 +544,7 @@ export class DistributedCache {
     if (!this.shared) return this.store.delete(k);
     const b = this.newBudget();
     const existed = await this.degrade('delete', () => this.store.delete(k), false, b);
+    this.invalidateSiblings([k]);
     await this.publish([k], b);
     return existed;
   }
@@ -616,6 +633,7 @@ export class DistributedCache {
     if (this.closed) return;
     this.closed = true;
     this._hot = undefined;
+    if (this.selfRef) this.siblings?.delete(this.selfRef);
     for (const d of this.disposers) d.dispose();
     await this.subscribing?.catch(() => undefined);
     const unsub = this.unsubscribe;
@@ -844,11 +862,9 @@ export class DistributedCache {
       const ms = Math.min(this.l1TtlMs, Math.max(1, Math.round(ttl * 1000)));
       for (const [k, v] of entries) l1.set(k, new LocalEntry(v), { ttl: ms });
     }
-    if (ok)
-      await this.publish(
-        entries.map((e) => e[0]),
-        b,
-      );
+    const keys = entries.map((e) => e[0]);
+    this.invalidateSiblings(keys);
+    if (ok) await this.publish(keys, b);
   }
 
   private async publish(keys: string[], b: Budget): Promise<void> {
@@ -856,6 +872,29 @@ export class DistributedCache {
     if (!bus) return;
     const msg = `${this.instanceId}|${keys.join('\n')}`;
     await this.degrade('publish', () => bus.publish(this.channel, msg), undefined, b);
+  }
+
+  /** Drops `keys` from the L1 of this process's other instances on the same Redis, at once. */
+  private invalidateSiblings(keys: readonly string[]): void {
+    const group = this.siblings;
+    if (group === undefined || group.size < 2) return;
+    for (const ref of group) {
+      const other = ref.deref();
+      if (other === undefined) {
+        group.delete(ref);
+        continue;
+      }
+      if (other !== this) other.dropLocal(keys);
+    }
+  }
+
+  private dropLocal(keys: readonly string[]): void {
+    const l1 = this.l1;
+    if (!l1 || this.closed) return;
+    for (const k of keys) {
+      this.stamp(k);
+      l1.delete(k);
+    }
   }
 
   private onInvalidation(msg: string): void {

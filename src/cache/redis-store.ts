@@ -83,7 +83,12 @@ export class RedisCacheStore implements CacheStore, CacheInvalidationBus, CacheT
   readonly kind = 'redis';
   private readonly subscribers: RedisClient[] = [];
 
-  constructor(private readonly conn: RedisConnection) {}
+  /** Host/port (or Cluster seed) description, never a password. */
+  readonly description: string;
+
+  constructor(private readonly conn: RedisConnection) {
+    this.description = conn.description;
+  }
 
   /**
    * Single-key reads issued in the same tick are sent together (one `MGET` on standalone, one

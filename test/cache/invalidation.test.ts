@@ -105,3 +105,29 @@ describe('Redis lock: one loader per cluster', () => {
     expect(here + Number(await child.call('loads')) - before).toBe(2);
   });
 });
+
+describe.each(['redis', 'cluster'] as const)('L1 invalidation between instances in one process (%s)', (mode) => {
+  it('after await a.set(), b.get() sees the new value', async () => {
+    const s = servers();
+    const prefix = uniquePrefix('inv1');
+    const redis = mode === 'cluster' ? { nodes: s.clusterNodes } : s.redisUrl;
+    const a = new DistributedCache({ redis, prefix, local: { ttl: 30 } });
+    const b = new DistributedCache({ redis, prefix, local: { ttl: 30 } });
+    try {
+      await Promise.all([a.ready(), b.ready()]);
+      let stale = 0;
+      for (let i = 0; i < 30; i++) {
+        await a.set('k', `v${i}`);
+        if ((await b.get('k')) !== `v${i}`) stale++;
+        await b.set('k', `w${i}`);
+        if ((await a.get('k')) !== `w${i}`) stale++;
+      }
+      expect(stale).toBe(0);
+      await a.delete('k');
+      expect(await b.get('k')).toBeNull();
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});
