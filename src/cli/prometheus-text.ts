@@ -14,12 +14,14 @@ export interface PromSample {
   value: number;
 }
 
+// Prometheus parses values with Go's ParseFloat: NaN and Inf in any letter case (prom-client,
+// for one, writes `Nan`).
 function parseValue(text: string): number {
-  if (text === '+Inf' || text === 'Inf') return Number.POSITIVE_INFINITY;
-  if (text === '-Inf') return Number.NEGATIVE_INFINITY;
-  if (text === 'NaN') return Number.NaN;
+  if (/^\+?inf(inity)?$/i.test(text)) return Number.POSITIVE_INFINITY;
+  if (/^-inf(inity)?$/i.test(text)) return Number.NEGATIVE_INFINITY;
+  if (/^nan$/i.test(text)) return Number.NaN;
   const v = Number(text);
-  if (text.trim() === '' || (Number.isNaN(v) && text !== 'NaN')) {
+  if (text.trim() === '' || Number.isNaN(v)) {
     throw new SyntaxError(`not a sample value: ${JSON.stringify(text)}`);
   }
   return v;

@@ -231,7 +231,7 @@ describe('azscale advise', () => {
 describe('Prometheus text reader', () => {
   it('parses labels with escapes and special values', () => {
     const s = parsePrometheusText(
-      'a_total{x="q\\"uote",y="new\\nline"} 3 1700000000\nb NaN\nc_bucket{le="+Inf"} +Inf\n',
+      'a_total{x="q\\"uote",y="new\\nline"} 3 1700000000\nb Nan\nc_bucket{le="+Inf"} +Inf\n',
     );
     expect(s).toEqual([
       { name: 'a_total', labels: { x: 'q"uote', y: 'new\nline' }, value: 3 },
@@ -239,6 +239,7 @@ describe('Prometheus text reader', () => {
       { name: 'c_bucket', labels: { le: '+Inf' }, value: Number.POSITIVE_INFINITY },
     ]);
     expect(() => parsePrometheusText('bad-name 1')).toThrow(/line 1/);
+    expect(() => parsePrometheusText('x one')).toThrow(/not a sample value/);
     expect(() => parsePrometheusText('x{a="1"')).toThrow(SyntaxError);
     expect(histogramQuantile(0.5, histogramBuckets([], 'none'))).toBeUndefined();
   });
