@@ -12,7 +12,12 @@
  *
  * In your project, import from 'azscale/...' instead of '../../src/...'.
  */
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  LogController,
+} from 'fastify';
 import { collectDefaultMetrics } from 'prom-client';
 import { DistributedCache, cachedLLMCall } from '../../src/cache/index.js';
 import {
@@ -391,6 +396,10 @@ export async function createAgentService(
   const app = Fastify({
     bodyLimit: config.bodyLimitBytes,
     logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
+    // One log line per request only when asked for (LOG_LEVEL=debug or trace); errors always.
+    logController: new LogController({
+      disableRequestLogging: !['debug', 'trace'].includes(config.logLevel),
+    }),
     // A request id per request in the logs; the instance id in every answer (see onSend).
     requestIdHeader: 'x-request-id',
     return503OnClosing: true,

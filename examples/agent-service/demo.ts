@@ -195,7 +195,10 @@ async function main(): Promise<void> {
       'LLM cache hit ratio',
       `${lookups ? ((st.cacheHits / lookups) * 100).toFixed(1) : '0.0'} % (${st.cacheHits}/${lookups})`,
     ],
-    ['LLM calls made', `${st.llmCalls}, at most ${model.maxInFlight} at once (limit ${config.preset.llm_concurrent_requests})`],
+    [
+      'LLM calls made',
+      `${st.llmCalls}, at most ${model.maxInFlight} at once (limit ${config.preset.llm_concurrent_requests})`,
+    ],
     ['tasks completed', `${completed}/${TASKS}`],
     ['limiter rejections', `${limited.length} of ${BURST} burst requests (429 + Retry-After)`],
     ['breaker trips', `${st.breakerTrips} (${fastFails} calls failed fast with 503 + Retry-After)`],
@@ -217,7 +220,9 @@ async function main(): Promise<void> {
     completed === TASKS ? '' : `only ${completed}/${TASKS} tasks completed`,
     st.cacheHits > 0 ? '' : 'no LLM cache hits',
     limited.length > 0 ? '' : 'the burst never tripped the limiter',
-    model.maxInFlight <= config.preset.llm_concurrent_requests ? '' : 'the limiter let too many calls run',
+    model.maxInFlight <= config.preset.llm_concurrent_requests
+      ? ''
+      : 'the limiter let too many calls run',
     st.breakerTrips > 0 && fastFails > 0 ? '' : 'the outage never opened the breaker',
     recovered.status === 200 ? '' : 'the service did not recover after the outage',
   ].filter(Boolean);
