@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import {
   type RedisClient,
   RedisConnection,
+  isRedisConnectionError,
   type RedisConnectionOptions,
   type RedisInput,
 } from '../core/connection.js';
@@ -220,6 +221,8 @@ export class RedisSessionStore implements SessionStore {
   private pending: Promise<RedisClient> | undefined;
   private readonly batchWrites: boolean;
   private corked = false;
+  private watched: RedisClient | undefined;
+  private down: Error | undefined;
 
   /**
    * @param redis A URL, an ioredis client (never closed by us), `{ nodes }` for a Cluster, or a
@@ -380,6 +383,60 @@ export class RedisSessionStore implements SessionStore {
     });
   }
 
+  /**
+   * `connection.get()`, but failing at the first refused connection attempt instead of after
+   * the whole `connectTimeout`: a server that answers "connection refused" is down now, and the
+   * caller should hear so at once (the client keeps reconnecting in the background).
+   */
+  private async waitReady(): Promise<RedisClient> {
+    const conn = this.connection;
+    const ready = conn.get();
+    let timer: NodeJS.Timeout | undefined;
+    let client: RedisClient | undefined;
+    let onError: ((e: Error) => void) | undefined;
+    const refused = new Promise<never>((_, reject) => {
+      onError = (e: Error) => {
+        const code = (e as { code?: unknown }).code;
+        if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH') {
+          reject(conn.unavailable('is not reachable', e));
+        }
+      };
+      // The client is created asynchronously (ioredis is imported lazily) by get() above.
+      const attach = () => {
+        client = conn.client;
+        if (client) client.on('error', onError as (e: Error) => void);
+        else timer = setTimeout(attach, 5);
+      };
+      attach();
+    });
+    try {
+      const c = await Promise.race([ready, refused]);
+      if (this.watched !== c) this.watch(c);
+      return c;
+    } catch (e) {
+      if (client !== undefined && this.watched !== client) this.watch(client);
+      if (client !== undefined && e instanceof Error && isRedisConnectionError(e.cause)) {
+        this.down = e.cause as Error;
+      }
+      throw e;
+    } finally {
+      if (timer) clearTimeout(timer);
+      if (client && onError) client.off('error', onError);
+    }
+  }
+
+  /** Tracks whether `c` is known to be down: failed since it was last ready. */
+  private watch(c: RedisClient): void {
+    this.watched = c;
+    this.down = undefined;
+    c.on('error', (e: Error) => {
+      if (c === this.watched && isRedisConnectionError(e)) this.down = e;
+    });
+    c.on('ready', () => {
+      if (c === this.watched) this.down = undefined;
+    });
+  }
+
   private async exec<R>(
     operation: string,
     key: string,
@@ -388,12 +445,19 @@ export class RedisSessionStore implements SessionStore {
     try {
       const c = this.connection.client;
       if (c !== undefined && c.status === 'ready') {
+        if (this.watched !== c) this.watch(c);
         if (this.batchWrites && !this.corked) this.cork(c);
         return await fn(c);
       }
+      if (c !== undefined && this.down !== undefined) {
+        // Its last connection attempt failed and it has not been ready since: known down. (The
+        // status alone does not say so: between a failed attempt and the next it may still
+        // read "connecting".)
+        throw this.connection.unavailable('is not reachable', this.down);
+      }
       // Callers that arrive while the client is not ready share one wait: each wait adds
       // listeners to the client, and fifty of them would trip Node's MaxListeners warning.
-      this.pending ??= this.connection.get().finally(() => {
+      this.pending ??= this.waitReady().finally(() => {
         this.pending = undefined;
       });
       return await fn(await this.pending);

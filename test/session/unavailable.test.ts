@@ -57,19 +57,20 @@ describe('session manager with Redis down', () => {
     expect((await sessions.getSession('s2')).messages).toEqual([{ content: 'after' }]);
   });
 
-  it('a server that was never there fails the first call within connectTimeout', async () => {
+  it('a server that was never there fails the first call at once, not after connectTimeout', async () => {
     const port = await freePort();
-    const sessions = new DistributedSessionManager({
-      redis: `redis://127.0.0.1:${port}`,
-      connectTimeout: 1,
-    });
+    // The default connectTimeout (5 s): a refused connection must not wait it out.
+    const sessions = new DistributedSessionManager({ redis: `redis://127.0.0.1:${port}` });
     cleanup.push(() => sessions.close());
-    const { error, ms } = await timed(sessions.getSession('x'));
-    expect(error).toBeInstanceOf(BackendUnavailableError);
-    expect(ms).toBeLessThan(2500);
-    const second = await timed(sessions.appendMessage('x', { content: 'y' }));
-    expect(second.error).toBeInstanceOf(BackendUnavailableError);
-    expect(second.ms).toBeLessThan(1500);
+    const first = await timed(sessions.getSession('x'));
+    expect(first.error).toBeInstanceOf(BackendUnavailableError);
+    expect(first.ms).toBeLessThan(1500);
+    for (let i = 0; i < 5; i++) {
+      const next = await timed(sessions.appendMessage('x', { content: 'y' }));
+      expect(next.error).toBeInstanceOf(BackendUnavailableError);
+      expect(next.ms).toBeLessThan(1500);
+      await new Promise((r) => setTimeout(r, 50 * i));
+    }
   });
 
   it('error messages carry no password', async () => {
