@@ -429,12 +429,11 @@ export class ConcurrencyLimiter {
       this.activeCalls--;
       this.heldWeight -= weight;
       this.m.active.set(this.heldWeight);
-      try {
-        await store.release(this.key, leaseId);
-      } catch (e) {
-        // The lease then runs out by itself within leaseTtl.
-        this.events.emit('error', e);
-      }
+      // Not awaited: the caller has its result one round trip sooner. Commands on one connection
+      // (one node for the key's slot on a Cluster) run in order, so this process's next acquire,
+      // inFlight() or close() still comes after the release. If it fails, the lease runs out by
+      // itself within leaseTtl.
+      store.release(this.key, leaseId).catch((e) => this.events.emit('error', e));
       this.kick();
     }
   }
