@@ -470,11 +470,13 @@ export async function createAgentService(
       );
     }
     if (isCircuitOpenError(e)) {
+      // The breaker knows when it lets a trial call through (with Redis: fleet-wide).
+      const ra = e.context.retryAfter;
       return new HttpError(
         503,
         'llm_unavailable',
         'the LLM provider is failing; circuit open',
-        config.breakerRecovery,
+        typeof ra === 'number' && ra > 0 ? ra : config.breakerRecovery,
       );
     }
     if (isBackendUnavailableError(e) || isTimeoutError(e)) {

@@ -57,6 +57,7 @@ describe('scale-out behind nginx (least_conn)', () => {
       LLM_LATENCY_MS: '20',
       TASK_LATENCY_MS: '150',
       SHUTDOWN_TIMEOUT: '10',
+      BREAKER_RECOVERY: '5',
     };
     [a, b] = await Promise.all([
       startService({ ...common, INSTANCE_ID: 'A' }),
@@ -162,6 +163,36 @@ describe('scale-out behind nginx (least_conn)', () => {
     const views = [...done.values()];
     // Work B accepted but had not run when it stopped was finished by A.
     expect(views.some((v) => v.result?.submitted_by === 'B' && v.result.worker === 'A')).toBe(true);
+  });
+
+  it('shares the LLM circuit: failures on one instance open it for the others', async () => {
+    // C's model fails every call; A's is healthy. They share the breaker through Redis.
+    const c = await startService({
+      REDIS_URL: redis.url,
+      INSTANCE_ID: 'C',
+      WORKERS: '0',
+      LLM_LATENCY_MS: '5',
+      LLM_FAILURE_RATE: '1',
+      BREAKER_RECOVERY: '5',
+    });
+    try {
+      for (let i = 0; i < 5; i++) {
+        const r = await http(c.url, 'POST', '/api/chat', { message: `failing on C ${i}` });
+        expect(r.status).toBe(502);
+      }
+      expect((await http(c.url, 'POST', '/api/chat', { message: 'C again' })).status).toBe(503);
+      let seen: { status: number; json: Record<string, unknown> } | undefined;
+      const t0 = Date.now();
+      while (Date.now() - t0 < 3000) {
+        seen = await http(a.url, 'POST', '/api/chat', { message: `A during the outage ${Date.now()}` });
+        if (seen.status === 503) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(seen?.status).toBe(503);
+      expect(seen?.json.error).toMatchObject({ code: 'llm_unavailable' });
+    } finally {
+      await c.stop('SIGTERM');
+    }
   });
 
   it('answers 503 with Retry-After, without hanging, while Redis is down', async () => {
