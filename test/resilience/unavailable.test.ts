@@ -69,3 +69,52 @@ describe('resilience with Redis down', () => {
     }
   });
 });
+
+describe('resilience Redis ownership and auth', () => {
+  it('a client passed in is used and never closed by the primitive', async () => {
+    const { Redis } = await import('ioredis');
+    const { servers } = await import('../harness/env.js');
+    const client = new Redis(servers().redisUrl);
+    const limiter = new ConcurrencyLimiter({
+      concurrency: 1,
+      redis: client,
+      key: uniquePrefix('own'),
+    });
+    const rate = new RateLimiter({
+      redis: client,
+      key: uniquePrefix('own'),
+      requestsPerMinute: 10,
+    });
+    try {
+      await expect(limiter.run(() => 'ran')).resolves.toBe('ran');
+      await rate.acquire();
+    } finally {
+      await limiter.close();
+      await rate.close();
+    }
+    expect(client.status).toBe('ready');
+    expect(await client.ping()).toBe('PONG');
+    client.disconnect();
+  });
+
+  it('a wrong password fails with BackendUnavailableError that does not contain it', async () => {
+    const { servers } = await import('../harness/env.js');
+    const url = new URL(servers().redisAuthUrl);
+    url.password = 'not-the-password-s3cret';
+    const limiter = new ConcurrencyLimiter({
+      concurrency: 1,
+      redis: url.toString(),
+      key: uniquePrefix('auth'),
+      connection: { connectTimeout: 2 },
+    });
+    try {
+      const e = await limiter.run(() => 1).catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(BackendUnavailableError);
+      expect(
+        JSON.stringify({ m: (e as Error).message, c: (e as BackendUnavailableError).context }),
+      ).not.toContain('not-the-password-s3cret');
+    } finally {
+      await limiter.close();
+    }
+  });
+});
