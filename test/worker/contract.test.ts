@@ -130,6 +130,22 @@ describe.each<Kind>(['memory', 'redis', 'cluster'])('worker contract: %s', (kind
     expect(await q.waitForResult(ids[777] as string)).toBe(777 * 2);
     const s = await q.stats();
     expect(s).toMatchObject({ queued: 0, delayed: 0, processing: 0, completed: n, failed: 0 });
+    if (kind !== 'memory') {
+      // Acknowledged entries are deleted: the streams do not grow with finished tasks.
+      const { Redis, Cluster } = await import('ioredis');
+      const client =
+        kind === 'redis' ? new Redis(servers().redisUrl) : new Cluster(servers().clusterNodes);
+      try {
+        const keys = (q.backend as RedisQueueBackend).queueKeys;
+        expect(await client.xlen(keys[0] as string)).toBe(0);
+        expect(await client.xlen(keys[1] as string)).toBe(0);
+        // Finished task hashes carry their expiry.
+        const ttl = await client.pttl(`azs-test-worker:{${q.name}}:t:${ids[0]}`);
+        expect(ttl).toBeGreaterThan(0);
+      } finally {
+        client.disconnect();
+      }
+    }
   });
 
   it('holds delayed tasks until due and runs higher priorities first', async () => {
