@@ -288,7 +288,29 @@ export async function createAgentService(
     { queue: QUEUE_NAME },
   );
 
-  /** One LLM call: cache first; on a miss, the breaker, then a limiter slot, then the model. */
+  /**
+   * A provider call on a cache miss: refused once the hour's budget is spent (BudgetExceededError),
+   * then the circuit breaker (fails fast while the provider is down), then a slot of the
+   * concurrency limiter (fleet-wide with Redis), then the model with a timeout.
+   */
+  const callProvider = optimizer.guard((req: ChatRequest) =>
+    breaker.execute(() =>
+      limiter.run(async () => {
+        stats.llmCalls++;
+        const signal = AbortSignal.timeout(config.llmTimeout * 1000);
+        try {
+          return await model.complete(req, signal);
+        } catch (e) {
+          if (signal.aborted) {
+            throw new LLMCallError(`LLM call timed out after ${config.llmTimeout}s`, 504);
+          }
+          throw e;
+        }
+      }),
+    ),
+  );
+
+  /** One LLM call: the cache first, the provider on a miss. */
   async function llm(
     messages: ChatMessage[],
   ): Promise<{ completion: ChatCompletion; cached: boolean }> {
@@ -301,20 +323,7 @@ export async function createAgentService(
     const completion = await cachedLLMCall(cache, request, async (req) => {
       ran = true;
       try {
-        return await breaker.execute(() =>
-          limiter.run(async () => {
-            stats.llmCalls++;
-            const signal = AbortSignal.timeout(config.llmTimeout * 1000);
-            try {
-              return await model.complete(req, signal);
-            } catch (e) {
-              if (signal.aborted) {
-                throw new LLMCallError(`LLM call timed out after ${config.llmTimeout}s`, 504);
-              }
-              throw e;
-            }
-          }),
-        );
+        return await callProvider(req);
       } catch (e) {
         if (isLimitExceededError(e)) stats.rejectedByLimiter++;
         if (isCircuitOpenError(e)) stats.rejectedByBreaker++;

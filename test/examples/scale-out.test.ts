@@ -184,7 +184,9 @@ describe('scale-out behind nginx (least_conn)', () => {
       let seen: { status: number; json: Record<string, unknown> } | undefined;
       const t0 = Date.now();
       while (Date.now() - t0 < 3000) {
-        seen = await http(a.url, 'POST', '/api/chat', { message: `A during the outage ${Date.now()}` });
+        seen = await http(a.url, 'POST', '/api/chat', {
+          message: `A during the outage ${Date.now()}`,
+        });
         if (seen.status === 503) break;
         await new Promise((r) => setTimeout(r, 100));
       }

@@ -176,6 +176,31 @@ describe('agent service under pressure', () => {
     }
   });
 
+  it('refuses provider calls once the hourly budget is spent, but still serves cache hits', async () => {
+    const { service, url } = await start({
+      HOURLY_BUDGET: '0.000001',
+      LLM_LATENCY_MS: '1',
+      WORKERS: '0',
+    });
+    try {
+      const first = await http(url, 'POST', ROUTES.chat, { message: 'spend it all' });
+      expect(first.status).toBe(200);
+      expect(await service.optimizer.currentSpend()).toBeGreaterThan(0.000001);
+      const refused = await http(url, 'POST', ROUTES.chat, { message: 'one more, please' });
+      expect(refused.status).toBe(429);
+      expect(refused.json.error).toMatchObject({ code: 'budget_exceeded' });
+      const retryAfter = Number(refused.headers.get('retry-after'));
+      expect(retryAfter).toBeGreaterThan(0);
+      expect(retryAfter).toBeLessThanOrEqual(3600);
+      // The same first question in a new session is a cache hit: no provider call, no cost.
+      const hit = await http(url, 'POST', ROUTES.chat, { message: 'spend it all' });
+      expect(hit.status).toBe(200);
+      expect(hit.json.cached).toBe(true);
+    } finally {
+      await service.close();
+    }
+  });
+
   it('refuses new work and fails readiness while draining, then closes', async () => {
     const { service, url } = await start({
       WORKERS: '1',
