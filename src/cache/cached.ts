@@ -3,8 +3,9 @@ import { sha256Hex, validateId } from '../core/keys.js';
 import { assertFunction, assertSeconds } from '../core/validate.js';
 import {
   type CacheLockOptions,
-  DistributedCache,
+  type DistributedCache,
   getDefaultCache,
+  isDistributedCache,
   resolveLock,
 } from './distributed-cache.js';
 import { argsKeyText } from './stable-json.js';
@@ -166,7 +167,7 @@ function readSpec(o: unknown): Spec {
     });
   }
   const opts = (o ?? {}) as CachedOptions;
-  if (opts.cache !== undefined && !(opts.cache instanceof DistributedCache)) {
+  if (opts.cache !== undefined && !isDistributedCache(opts.cache)) {
     throw new ValidationError(
       `cache must be a DistributedCache, received ${describeValue(opts.cache)}`,
       { option: 'cache' },

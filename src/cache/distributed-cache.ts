@@ -1163,6 +1163,20 @@ export function resolveLock(v: unknown, option: string): ResolvedLock | undefine
   return { ttl, waitMs: wait * 1000, pollMs: poll * 1000 };
 }
 
+/**
+ * True for a {@link DistributedCache}, also one from the other (ESM or CJS) copy of azscale
+ * loaded in the same process, where `instanceof` would say no.
+ */
+export function isDistributedCache(v: unknown): v is DistributedCache {
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    typeof (v as DistributedCache).getOrSetJSON === 'function' &&
+    typeof (v as DistributedCache)._cachedMiss === 'function' &&
+    typeof (v as DistributedCache)._decodeEntry === 'function'
+  );
+}
+
 let defaultCache: DistributedCache | undefined;
 
 /**

@@ -6,6 +6,7 @@
 export {
   DistributedCache,
   getDefaultCache,
+  isDistributedCache,
   type CacheBackendErrorEvent,
   type CacheBatchEntries,
   type CacheCircuitOptions,

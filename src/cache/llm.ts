@@ -1,7 +1,11 @@
 import { ValidationError, describeValue } from '../core/errors.js';
 import { KEY_LAYOUT, sha256Hex, validatePrefix } from '../core/keys.js';
 import { assertFunction } from '../core/validate.js';
-import { type CacheLockOptions, DistributedCache } from './distributed-cache.js';
+import {
+  type CacheLockOptions,
+  type DistributedCache,
+  isDistributedCache,
+} from './distributed-cache.js';
 import { stableStringify } from './stable-json.js';
 
 /**
@@ -129,7 +133,7 @@ export async function cachedLLMCall<T, R extends LLMRequest = LLMRequest>(
   call: (request: R) => T | Promise<T>,
   options: CachedLLMCallOptions = {},
 ): Promise<T> {
-  if (!(cache instanceof DistributedCache)) {
+  if (!isDistributedCache(cache)) {
     throw new ValidationError(
       `cache must be a DistributedCache, received ${describeValue(cache)}`,
       {
