@@ -402,6 +402,49 @@ export class DistributedSessionManager<T extends SessionData = SessionData> {
   }
 
   /**
+   * Appends several messages in one atomic step, in order and next to each other (a user turn
+   * and the reply, say): no concurrent append can land between them. Otherwise as
+   * {@link appendMessage}; with `maxMessages`, a batch longer than the cap keeps its last
+   * `maxMessages` entries.
+   * @returns the new number of messages.
+   * @throws ValidationError when `messages` is not a non-empty array; as `appendMessage`
+   *   otherwise.
+   */
+  async appendMessages(id: string, messages: readonly T['messages'][number][]): Promise<number> {
+    const key = this.key(id);
+    if (!Array.isArray(messages) || messages.length === 0) {
+      throw new ValidationError(
+        `messages must be a non-empty array, received ${describeValue(messages)}`,
+        { option: 'messages' },
+      );
+    }
+    const index = messages.indexOf(undefined as never);
+    if (index >= 0) {
+      throw new ValidationError(`messages[${index}] must be a JSON value, received undefined`, {
+        option: 'messages',
+      });
+    }
+    const max = this.maxMessages;
+    const skip = max !== undefined && messages.length > max ? messages.length - max : 0;
+    const items: string[] = [];
+    for (let i = skip; i < messages.length; i++) {
+      items.push(this.encodeValue(messages[i], `messages[${i}]`));
+    }
+    const t0 = this.timed ? performance.now() : 0;
+    try {
+      return await this.store.append(key, items.join(','), {
+        ...this.appendOptions,
+        count: items.length,
+      });
+    } catch (e) {
+      this.errors.append.inc();
+      throw e;
+    } finally {
+      if (this.timed) this.timers.append.observe(secondsSince(t0));
+    }
+  }
+
+  /**
    * Loads the session, runs `fn` with it and saves what `fn` left in it, atomically (an
    * {@link updateSession} whose function mutates the session in place). Resolves `fn`'s result.
    * Like `updateSession`, `fn` runs again when another writer changed the session meanwhile.

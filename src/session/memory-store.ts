@@ -93,6 +93,7 @@ export class MemorySessionStore implements SessionStore {
       itemJson,
       options.maxItems,
       key,
+      options.count ?? 1,
     );
     const bytes = Buffer.byteLength(text);
     if (bytes > options.maxBytes) {

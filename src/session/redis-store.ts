@@ -48,7 +48,8 @@ const CAS_INLINE_MAX = 16 * 1024;
 // round numbers to 14 digits, silently rewriting fields this call never meant to touch.
 // The scanner below only walks the top-level object and the messages array; it may assume
 // well-formed JSON because cjson.decode accepted it.
-// ARGV: [1] item JSON; [2] expiry in ms; [3] max items (0: no cap); [4] max bytes.
+// ARGV: [1] JSON of the new items, comma-separated; [2] expiry in ms; [3] max items (0: no cap);
+// [4] max bytes; [5] number of new items (at most the cap).
 // Returns {0, newLength} or {code, detail}: 1 not JSON, 2 not an object, 3 messages not an
 // array, 4 too large (detail: bytes), 5 the walk and cjson disagree (escaped key spelling).
 // The default 'optimistic' mode runs this only for a call that lost a compare-and-set race.
@@ -56,11 +57,12 @@ const APPEND_SCRIPT = String.raw`
 local s = redis.call('GET', KEYS[1])
 local item = ARGV[1]
 local maxItems = tonumber(ARGV[3])
+local count = tonumber(ARGV[5])
 local maxBytes = tonumber(ARGV[4])
 local out, n
 if not s then
   out = '{"messages":[' .. item .. ']}'
-  n = 1
+  n = count
 else
   local ok, d = pcall(cjson.decode, s)
   if not ok then return {1, 0} end
@@ -126,7 +128,7 @@ else
     -- cjson sees a messages field the walk did not (a key spelled with escapes): refuse rather
     -- than add a second "messages" key.
     if type(d) == 'table' and d.messages ~= nil then return {5, 0} end
-    n = 1
+    n = count
     out = sub(s, 1, open) .. '"messages":[' .. item .. ']' .. (empty and '' or ',') .. sub(s, open + 1)
   else
     if byte(s, vs) ~= 91 then return {3, 0} end
@@ -142,7 +144,7 @@ else
       end
     end
     if type(d.messages) ~= 'table' or #d.messages ~= #starts then return {5, 0} end
-    n = #starts + 1
+    n = #starts + count
     local keepFrom = 1
     if maxItems > 0 and n > maxItems then
       keepFrom = n - maxItems + 1
@@ -302,7 +304,13 @@ export class RedisSessionStore implements SessionStore {
       // and almost no Redis CPU. Only a call that loses a race pays for the server-side splice,
       // which cannot lose one.
       const before = await this.exec('session append', key, (c) => c.get(key));
-      const { text, length } = appendToSessionText(before, itemJson, options.maxItems, key);
+      const { text, length } = appendToSessionText(
+        before,
+        itemJson,
+        options.maxItems,
+        key,
+        options.count ?? 1,
+      );
       const bytes = Buffer.byteLength(text);
       if (bytes > options.maxBytes) {
         throw new ValueTooLargeError(`session at ${key} after the append`, bytes, options.maxBytes);
@@ -323,6 +331,7 @@ export class RedisSessionStore implements SessionStore {
         Math.max(1, Math.round(options.ttlMs)),
         options.maxItems ?? 0,
         options.maxBytes,
+        options.count ?? 1,
       ]),
     );
     const [code, detail] = reply as [number, number];

@@ -85,7 +85,13 @@ function isMessagesKey(s: string, start: number, end: number): boolean {
   return backslash >= 0 && backslash < end && JSON.parse(s.slice(start, end + 1)) === 'messages';
 }
 
-function walk(s: string, key: string, item: string, maxItems: number | undefined): SpliceResult {
+function walk(
+  s: string,
+  key: string,
+  item: string,
+  count: number,
+  maxItems: number | undefined,
+): SpliceResult {
   const open = ws(s, 0);
   if (s.charCodeAt(open) !== 123) {
     throw new SerializationError(`stored session at ${key} is not a JSON object`, {
@@ -123,7 +129,7 @@ function walk(s: string, key: string, item: string, maxItems: number | undefined
   if (vs < 0) {
     return {
       text: `${s.slice(0, open + 1)}"messages":[${item}]${empty ? '' : ','}${s.slice(open + 1)}`,
-      length: 1,
+      length: count,
     };
   }
   if (s.charCodeAt(vs) !== 91) {
@@ -145,7 +151,7 @@ function walk(s: string, key: string, item: string, maxItems: number | undefined
       j = ws(s, j + 1);
     }
   }
-  let length = starts.length + 1;
+  let length = starts.length + count;
   let keepFrom = 0;
   if (maxItems !== undefined && length > maxItems) {
     keepFrom = length - maxItems;
@@ -156,8 +162,9 @@ function walk(s: string, key: string, item: string, maxItems: number | undefined
 }
 
 /**
- * Appends the JSON text `item` to the `messages` array of the session text `text` (`null`: no
- * session yet), keeping at most `maxItems` messages (oldest dropped).
+ * Appends `item`, the JSON text of `count` comma-separated values, to the `messages` array of
+ * the session text `text` (`null`: no session yet), keeping at most `maxItems` messages (oldest
+ * dropped; `count` must not exceed it).
  * @throws SerializationError when `text` is not a JSON object or its `messages` is not an array.
  */
 export function appendToSessionText(
@@ -165,10 +172,11 @@ export function appendToSessionText(
   item: string,
   maxItems: number | undefined,
   key: string,
+  count = 1,
 ): SpliceResult {
-  if (text === null) return { text: `{"messages":[${item}]}`, length: 1 };
+  if (text === null) return { text: `{"messages":[${item}]}`, length: count };
   try {
-    return walk(text, key, item, maxItems);
+    return walk(text, key, item, count, maxItems);
   } catch (e) {
     if (e instanceof Malformed || e instanceof SyntaxError) {
       throw new SerializationError(`stored session at ${key} is not valid JSON (${e.message})`, {

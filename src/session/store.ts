@@ -12,6 +12,12 @@ export interface SessionAppendOptions {
   maxItems?: number;
   /** Largest allowed encoded session after the append, in bytes (UTF-8). */
   maxBytes: number;
+  /**
+   * How many comma-separated values `itemJson` holds (appended together, in order). At most
+   * `maxItems`.
+   * @default 1
+   */
+  count?: number;
 }
 
 /**
@@ -51,7 +57,8 @@ export interface SessionStore {
     ttlMs: number,
   ): Promise<boolean>;
   /**
-   * Appends the JSON text `itemJson` to the `messages` array of the session object at `key` in
+   * Appends the JSON text `itemJson` (one value, or `count` comma-separated values) to the
+   * `messages` array of the session object at `key` in
    * one atomic step (creating `{"messages":[item]}` when the key does not exist), trims the array
    * to `maxItems` (oldest first), writes it with expiry `ttlMs` and resolves the new length.
    * Rejects with `SerializationError` (stored text is not a JSON object, or its `messages` is

@@ -176,6 +176,56 @@ export function sessionContract(backend: ContractBackend): void {
       expect((await one.getSession('cap')).messages).toEqual([{ content: '6' }]);
     });
 
+    it('appendMessages appends a batch in order, atomically, honouring maxMessages', async () => {
+      const s = make({ maxMessages: 4 });
+      expect(await s.appendMessages('b1', [{ content: '1' }, { content: '2' }])).toBe(2);
+      expect(await s.appendMessages('b1', [{ content: '3' }])).toBe(3);
+      expect(await s.appendMessages('b1', [{ content: '4' }, { content: '5' }])).toBe(4);
+      expect((await s.getSession('b1')).messages.map((m) => m.content)).toEqual([
+        '2',
+        '3',
+        '4',
+        '5',
+      ]);
+      // A batch longer than the cap keeps its own last entries.
+      expect(
+        await s.appendMessages(
+          'b1',
+          ['a', 'b', 'c', 'd', 'e', 'f'].map((content) => ({ content })),
+        ),
+      ).toBe(4);
+      expect((await s.getSession('b1')).messages.map((m) => m.content)).toEqual([
+        'c',
+        'd',
+        'e',
+        'f',
+      ]);
+      const before = await s.store.get(`${s.prefix}b1`);
+      for (const bad of [[], 'x', null, [{ content: 'ok' }, undefined]]) {
+        await expect(s.appendMessages('b1', bad as never)).rejects.toBeInstanceOf(ValidationError);
+      }
+      await expect(s.appendMessages('b1', [{ n: 1n }])).rejects.toBeInstanceOf(SerializationError);
+      expect(await s.store.get(`${s.prefix}b1`)).toBe(before);
+    });
+
+    it('concurrent appendMessages batches stay whole and adjacent', async () => {
+      const s = make();
+      await Promise.all(
+        Array.from({ length: 30 }, (_, i) =>
+          s.appendMessages('b2', [
+            { role: 'user', content: `q${i}` },
+            { role: 'assistant', content: `a${i}` },
+          ]),
+        ),
+      );
+      const contents = (await s.getSession('b2')).messages.map((m) => m.content as string);
+      expect(contents).toHaveLength(60);
+      for (let j = 0; j < 60; j += 2) {
+        expect(contents[j + 1], contents.join(' ')).toBe(`a${(contents[j] as string).slice(1)}`);
+      }
+      expect(new Set(contents).size).toBe(60);
+    });
+
     it('maxMessages also caps saveSession and updateSession', async () => {
       const s = make({ maxMessages: 2 });
       const msgs = [1, 2, 3, 4].map((n) => ({ role: 'user', content: String(n) }));

@@ -101,8 +101,8 @@ function randomSession(r: () => number): { text: string; messages: unknown[] | u
 
 const CASES = 300;
 
-function expected(text: string, messages: unknown[] | undefined, item: unknown, max?: number) {
-  const all = [...(messages ?? []), item];
+function expected(text: string, messages: unknown[] | undefined, items: unknown[], max?: number) {
+  const all = [...(messages ?? []), ...items];
   const kept = max !== undefined && all.length > max ? all.slice(-max) : all;
   return { session: { ...(JSON.parse(text) as object), messages: kept }, length: kept.length };
 }
@@ -112,10 +112,11 @@ describe('appendToSessionText (JavaScript)', () => {
     for (let seed = 1; seed <= CASES; seed++) {
       const r = rng(seed);
       const { text, messages } = randomSession(r);
-      const item = randomValue(r, 2);
-      const max = r() < 0.3 ? 1 + Math.floor(r() * 4) : undefined;
-      const out = appendToSessionText(text, JSON.stringify(item), max, 'k');
-      const want = expected(text, messages, item, max);
+      const items = Array.from({ length: 1 + Math.floor(r() * 3) }, () => randomValue(r, 2));
+      const max = r() < 0.3 ? items.length + Math.floor(r() * 4) : undefined;
+      const itemText = items.map((x) => JSON.stringify(x)).join(',');
+      const out = appendToSessionText(text, itemText, max, 'k', items.length);
+      const want = expected(text, messages, items, max);
       expect(JSON.parse(out.text), `seed ${seed}: ${text}`).toEqual(want.session);
       expect(out.length).toBe(want.length);
       if (messages !== undefined && messages.length > 0 && max === undefined) {
@@ -173,20 +174,22 @@ describe('server-side append (Lua) on standalone Redis', () => {
     for (let seed = 1; seed <= CASES; seed++) {
       const r = rng(seed);
       const { text, messages } = randomSession(r);
-      const item = randomValue(r, 2);
-      const max = r() < 0.3 ? 1 + Math.floor(r() * 4) : undefined;
+      const items = Array.from({ length: 1 + Math.floor(r() * 3) }, () => randomValue(r, 2));
+      const max = r() < 0.3 ? items.length + Math.floor(r() * 4) : undefined;
+      const itemText = items.map((x) => JSON.stringify(x)).join(',');
       const key = `${prefix}${seed}`;
       await store.set(key, text, 60_000);
-      const n = await store.append(key, JSON.stringify(item), {
+      const n = await store.append(key, itemText, {
         ttlMs: 60_000,
         maxItems: max,
         maxBytes: 1 << 20,
+        count: items.length,
       });
-      const want = expected(text, messages, item, max);
+      const want = expected(text, messages, items, max);
       const stored = (await store.get(key)) as string;
       expect(JSON.parse(stored), `seed ${seed}: ${text}`).toEqual(want.session);
       expect(n).toBe(want.length);
-      expect(JSON.parse(appendToSessionText(text, JSON.stringify(item), max, key).text)).toEqual(
+      expect(JSON.parse(appendToSessionText(text, itemText, max, key, items.length).text)).toEqual(
         JSON.parse(stored),
       );
     }
