@@ -56,6 +56,7 @@ export interface DistributedSessionManagerOptions {
   /**
    * A custom backend implementing {@link SessionStore}; excludes `redis`. The manager closes it
    * in {@link DistributedSessionManager.close}.
+   * @default undefined (chosen from `redis`)
    */
   store?: SessionStore;
   /**
@@ -119,7 +120,10 @@ export type SessionEvents = {
 
 /** Options of {@link DistributedSessionManager.updateSession}. */
 export interface UpdateSessionOptions {
-  /** Overrides the manager's `maxRetries` for this call. */
+  /**
+   * Re-runs of the update function after a lost race, for this call only.
+   * @default the manager's `maxRetries` (10 unless configured)
+   */
   maxRetries?: number;
 }
 
@@ -374,10 +378,11 @@ export class DistributedSessionManager<T extends SessionData = SessionData> {
   }
 
   /**
-   * Appends `message` to the session's history in one atomic server-side step (creating the
-   * session when it does not exist), keeps at most `maxMessages` (oldest dropped), resets the
-   * TTL and resolves the new number of messages. Concurrent appends from any number of
-   * instances are all kept, each once; no retry loop is involved.
+   * Appends `message` to the session's history in one atomic step (creating the session when
+   * it does not exist), keeps at most `maxMessages` (oldest dropped), resets the TTL and
+   * resolves the new number of messages. Concurrent appends from any number of instances are
+   * all kept, each once, and it never fails with `ConflictError`: on Redis a call that loses a
+   * compare-and-set race finishes with a server-side script that cannot lose one.
    * @throws SerializationError when `message` cannot be encoded or the stored session is not a
    *   JSON object with an array `messages`; ValueTooLargeError when the result would exceed
    *   `maxValueBytes`. The stored session is then unchanged.

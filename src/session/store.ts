@@ -8,7 +8,10 @@
 export interface SessionAppendOptions {
   /** Expiry of the written value, in milliseconds (SETEX semantics: every write resets it). */
   ttlMs: number;
-  /** Keep at most this many items, dropping the oldest first. `undefined`: no cap. */
+  /**
+   * Keep at most this many items, dropping the oldest first.
+   * @default undefined (no cap)
+   */
   maxItems?: number;
   /** Largest allowed encoded session after the append, in bytes (UTF-8). */
   maxBytes: number;
