@@ -32,6 +32,7 @@ import {
 import { optionsObject, positiveInt, seconds } from './options.js';
 import { RedisBreakerStore } from './redis-store.js';
 import type { BreakerStateStore, SharedBreakerView } from './store.js';
+import { isTracingEnabled, withSpan } from '../observability/tracing.js';
 
 /** The state of a breaker. `isolated` means held open by hand with {@link CircuitBreaker.isolate}. */
 export type CircuitStateName = 'closed' | 'open' | 'half-open' | 'isolated';
@@ -365,13 +366,25 @@ export class CircuitBreaker {
    * metrics to count. Then cockatiel cannot refuse the call and nothing needs wrapping.
    */
   fast(): CircuitBreakerPolicy | undefined {
-    return this.store || this.countCalls || this.policy.state !== CircuitState.Closed
+    return this.store ||
+      this.countCalls ||
+      this.policy.state !== CircuitState.Closed ||
+      isTracingEnabled()
       ? undefined
       : this.policy;
   }
 
   /** @internal Runs `fn.apply(self, args)`; resolves {@link REJECTED} when the breaker refuses. */
-  async call(fn: AnyMethod, self: unknown, args: unknown[]): Promise<unknown> {
+  call(fn: AnyMethod, self: unknown, args: unknown[]): Promise<unknown> {
+    if (!isTracingEnabled()) return this.callUntraced(fn, self, args);
+    return withSpan(
+      'azscale.circuit.call',
+      { 'azscale.circuit': this.name, 'azscale.circuit.state': this.state },
+      () => this.callUntraced(fn, self, args),
+    );
+  }
+
+  private async callUntraced(fn: AnyMethod, self: unknown, args: unknown[]): Promise<unknown> {
     if (this.store && this.sharedState !== 'closed') {
       if (this.policy.state === CircuitState.Isolated) return this.reject();
       if (this.sharedState === 'open' && Date.now() < this.sharedUntil) return this.reject();

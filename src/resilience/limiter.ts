@@ -23,6 +23,7 @@ import { type AnyMethod, type ResilienceDecorator, methodDecorator } from './dec
 import { assertSignal, optionsObject, seconds } from './options.js';
 import { RedisSemaphoreStore } from './redis-store.js';
 import type { SemaphoreAcquireResult, SemaphoreStore } from './store.js';
+import { isTracingEnabled, withSpan } from '../observability/tracing.js';
 
 /** Options of {@link ConcurrencyLimiter}. */
 export interface ConcurrencyLimiterOptions {
@@ -252,6 +253,23 @@ export class ConcurrencyLimiter {
    * signal that also aborts if the call's lease is lost.
    */
   run<T>(
+    fn: (signal?: AbortSignal) => T | PromiseLike<T>,
+    options?: LimiterRunOptions,
+  ): Promise<Awaited<T>> {
+    if (!isTracingEnabled()) return this.runUntraced(fn, options);
+    return withSpan(
+      'azscale.limiter.run',
+      {
+        'azscale.limiter.key': this.key,
+        'azscale.limiter.distributed': this.store !== undefined,
+        'azscale.limiter.active': this.activeCount,
+        'azscale.limiter.pending': this.pendingCount,
+      },
+      () => this.runUntraced(fn, options),
+    );
+  }
+
+  private runUntraced<T>(
     fn: (signal?: AbortSignal) => T | PromiseLike<T>,
     options?: LimiterRunOptions,
   ): Promise<Awaited<T>> {
