@@ -284,7 +284,7 @@ export class DistributedCache {
   private closed = false;
   private unsubscribe: (() => Promise<void>) | undefined;
   private subscribing: Promise<void> | undefined;
-  private lastSubscribeFailure = 0;
+  private lastSubscribeFailure = Number.NEGATIVE_INFINITY;
   private readonly disposers: { dispose(): void }[] = [];
 
   constructor(options: DistributedCacheOptions = {}) {
@@ -563,16 +563,18 @@ export class DistributedCache {
   /**
    * The value of `key`; on a miss runs `loader`, stores its string and returns it. Concurrent
    * misses of one key in this process share one loader call; with `lock` one per cluster.
-   * The third argument is the TTL in seconds or {@link GetOrSetOptions}.
+   * The third argument is the TTL in seconds or {@link GetOrSetOptions}; options may also come
+   * fourth, after a TTL: `getOrSet(key, loader, 60, { lock: true })`.
    */
   async getOrSet(
     key: string,
     loader: () => string | Promise<string>,
     ttlOrOptions?: number | GetOrSetOptions,
+    options?: GetOrSetOptions,
   ): Promise<string> {
     const k = this.fullKey(key);
     assertFunction(loader, 'loader');
-    const { ttl, lock } = this.callOptions(ttlOrOptions);
+    const { ttl, lock } = this.callOptions(ttlOrOptions, options);
     this.ensureOpen();
     const hot = this._hot;
     const e = hot?.get(k);
@@ -593,10 +595,11 @@ export class DistributedCache {
     key: string,
     loader: () => T | Promise<T>,
     ttlOrOptions?: number | GetOrSetOptions,
+    options?: GetOrSetOptions,
   ): Promise<T> {
     const k = this.fullKey(key);
     assertFunction(loader, 'loader');
-    const { ttl, lock } = this.callOptions(ttlOrOptions);
+    const { ttl, lock } = this.callOptions(ttlOrOptions, options);
     this.ensureOpen();
     const e = this._hot?.get(k);
     if (e !== undefined) {
@@ -723,10 +726,27 @@ export class DistributedCache {
     return this._ttlOf(ttl);
   }
 
-  private callOptions(o: number | GetOrSetOptions | undefined): {
+  private callOptions(
+    o: number | GetOrSetOptions | undefined,
+    extra: GetOrSetOptions | undefined,
+  ): {
     ttl: number;
     lock: ResolvedLock | undefined;
   } {
+    if (extra !== undefined) {
+      if (typeof extra !== 'object' || extra === null) {
+        throw new ValidationError(
+          `the fourth argument must be { ttl, lock }, received ${describeValue(extra)}`,
+          { option: 'options' },
+        );
+      }
+      if (o !== undefined && typeof o !== 'number') {
+        throw new ValidationError('give the TTL either as the third argument or in options', {
+          option: 'ttl',
+        });
+      }
+      return { ttl: this.ttlOf(o ?? extra.ttl), lock: this._lockOf(extra.lock, 'lock') };
+    }
     if (o === undefined || typeof o === 'number') {
       return { ttl: this.ttlOf(o), lock: this.defaultLock };
     }

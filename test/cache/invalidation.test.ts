@@ -103,6 +103,15 @@ describe('Redis lock: one loader per cluster', () => {
       sleep(30).then(() => unlocked.getOrSet('U', loader)),
     ]);
     expect(here + Number(await child.call('loads')) - before).toBe(2);
+
+    // A per-call lock (4th argument after a TTL) works like the cache-wide one.
+    here = 0;
+    const before2 = Number(await child.call('loads'));
+    await Promise.all([
+      child.call('load', { key: 'M', ms: 300 }),
+      sleep(30).then(() => unlocked.getOrSet('M', loader, 60, { lock: true })),
+    ]);
+    expect(here + Number(await child.call('loads')) - before2).toBe(1);
   });
 });
 

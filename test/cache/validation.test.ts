@@ -79,6 +79,9 @@ describe('DistributedCache bad input', () => {
       [() => c.getOrSet('k', async () => 'v', { ttl: 0 }), 'ttl (seconds)'],
       [() => c.getOrSet('k', async () => 'v', 'x' as never), 'ttl'],
       [() => c.delete(''), 'key'],
+      [() => c.getOrSet('k', async () => 'v', 60, 'x' as never), 'options'],
+      [() => c.getOrSet('k', async () => 'v', { ttl: 5 }, { lock: true }), 'ttl'],
+      [() => c.getOrSet('k', async () => 'v', 60, { lock: { ttl: -1 } }), 'lock.ttl (seconds)'],
     ];
     for (const [fn, option] of cases) {
       const e = await errorOf(fn);
