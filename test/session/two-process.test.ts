@@ -60,7 +60,7 @@ describe.each(targets)('two OS processes on Redis $name', ({ name, redis }) => {
     await Promise.all(managers.map((m) => m.close()));
   });
 
-  async function race(mode: 'append' | 'update' | 'naive', count: number) {
+  async function race(mode: 'append' | 'batch' | 'update' | 'naive', count: number) {
     const prefix = uniquePrefix('session2p');
     const id = newSessionId();
     const a = startWorker([name, prefix, id, 'A', String(count), mode]);
@@ -87,6 +87,19 @@ describe.each(targets)('two OS processes on Redis $name', ({ name, redis }) => {
     // Every append observed a distinct length: each one ran alone on the server.
     const lengths = [...ra.lengths, ...rb.lengths].sort((x, y) => x - y);
     expect(lengths).toEqual(Array.from({ length: 1000 }, (_, i) => i + 1));
+  });
+
+  it('250 + 250 concurrent two-message appendMessages batches: all kept, each pair adjacent', async () => {
+    const { session, ra, rb } = await race('batch', 250);
+    const contents = session.messages.map((m) => m.content as string);
+    expect(contents).toHaveLength(1000);
+    expect(new Set(contents).size).toBe(1000);
+    for (let j = 0; j < 1000; j += 2) {
+      expect(contents[j]?.endsWith('-q')).toBe(true);
+      expect(contents[j + 1]).toBe(`${contents[j]?.slice(0, -2)}-a`);
+    }
+    const lengths = [...ra.lengths, ...rb.lengths].sort((x, y) => x - y);
+    expect(lengths).toEqual(Array.from({ length: 500 }, (_, i) => 2 * (i + 1)));
   });
 
   it('control: the seed pattern (getSession + saveSession) loses messages under the same load', async () => {
