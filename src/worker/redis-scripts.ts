@@ -167,6 +167,8 @@ local function take(lane, e, fields, reclaimed)
     return
   end
   redis.call('HSET', k, 'st', 'processing', 'a', a, 'u', now)
+  -- A new attempt starts without the previous attempt's progress.
+  if a > 1 then redis.call('HDEL', k, 'pg') end
   n = n + 1
   out[#out + 1] = lane
   out[#out + 1] = e
