@@ -1056,8 +1056,15 @@ export class DistributedCache {
       if (b.leftMs < 1) return Promise.reject(this.timeoutError('call budget used up'));
       ms = Math.min(ms, b.leftMs);
     }
-    const t0 = b === undefined ? 0 : performance.now();
-    const run = () => withTimeout(fn(), ms, () => this.timeoutError('call'));
+    const t0 = performance.now();
+    // The deadline counts from here: time spent waiting on a half-open circuit's trial call
+    // comes out of this call's allowance too.
+    const deadline = t0 + ms;
+    const run = () => {
+      const left = deadline - performance.now();
+      if (left < 1) return Promise.reject(this.timeoutError('call'));
+      return withTimeout(fn(), left, () => this.timeoutError('call'));
+    };
     const p = this.circuit ? this.circuit.execute(run) : run();
     return p.then(
       (v) => {
