@@ -11,6 +11,7 @@ import {
   describeValue,
 } from '../core/errors.js';
 import { validateId, validatePrefix } from '../core/keys.js';
+import { isTracingEnabled, withSpan } from '../observability/tracing.js';
 import { type CounterHandle, noopMetrics } from '../core/metrics.js';
 import { assertNumber, assertObject, assertSeconds } from '../core/validate.js';
 import {
@@ -126,7 +127,21 @@ export class TaskQueue {
    * @throws ValidationError for bad options, SerializationError for data JSON cannot hold,
    * ValueTooLargeError for data over `maxDataBytes`.
    */
-  async submitTask(data: unknown, options: SubmitTaskOptions = {}): Promise<string> {
+  submitTask(data: unknown, options: SubmitTaskOptions = {}): Promise<string> {
+    if (!isTracingEnabled()) return this.submitUntraced(data, options);
+    return withSpan(
+      'azscale.worker.submit',
+      { 'azscale.queue': this.name },
+      async (span) => {
+        const id = await this.submitUntraced(data, options);
+        span.setAttribute('azscale.task_id', id);
+        return id;
+      },
+      { kind: 'producer' },
+    );
+  }
+
+  private async submitUntraced(data: unknown, options: SubmitTaskOptions): Promise<string> {
     this.assertOpen();
     assertObject(options, 'options');
     const id = options.taskId === undefined ? randomUUID() : validateId(options.taskId, 'taskId');

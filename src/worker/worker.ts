@@ -10,6 +10,7 @@ import {
   isValidationError,
 } from '../core/errors.js';
 import { type Disposer, Emitter } from '../core/events.js';
+import { isTracingEnabled, withSpan } from '../observability/tracing.js';
 import {
   type CounterHandle,
   type GaugeHandle,
@@ -504,7 +505,20 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
     };
     let p: Promise<R>;
     try {
-      p = Promise.resolve(this.handler(data, ctx));
+      p = Promise.resolve(
+        isTracingEnabled()
+          ? withSpan(
+              'azscale.worker.process',
+              {
+                'azscale.queue': this.q.name,
+                'azscale.task_id': t.id,
+                'azscale.task.attempt': t.attempt,
+              },
+              () => this.handler(data, ctx),
+              { kind: 'consumer' },
+            )
+          : this.handler(data, ctx),
+      );
     } catch (e) {
       p = Promise.reject(e);
     }
