@@ -223,6 +223,7 @@ export class RedisSessionStore implements SessionStore {
   private pending: Promise<RedisClient> | undefined;
   private readonly batchWrites: boolean;
   private corked = false;
+  private inflight = 0;
   private watched: RedisClient | undefined;
   private down: Error | undefined;
 
@@ -370,16 +371,12 @@ export class RedisSessionStore implements SessionStore {
   }
 
   /**
-   * Runs `fn` with the ready client; connection failures become BackendUnavailableError. The
-   * ready client is taken synchronously when there is one: each saved await is a microtask on
-   * every session call.
-   */
-  /**
    * Holds the socket's writes until the end of the current tick, so the commands of concurrent
    * calls leave in one write instead of one syscall each (what node-redis does by default; with
-   * 50 callers in flight it is worth more than a third of the throughput, and it delays a lone
-   * command by a nextTick only). Only on a standalone client we created: a Cluster routes each
-   * command to its own node's socket, and a client passed in keeps its owner's behaviour.
+   * 50 callers in flight it is worth more than a third of the throughput). Used only while other
+   * commands are in flight, so a lone command is never held. Only on a standalone client we
+   * created: a Cluster routes each command to its own node's socket, and a client passed in
+   * keeps its owner's behaviour.
    */
   private cork(c: RedisClient): void {
     const stream = (c as Redis).stream as Socket | undefined;
@@ -446,6 +443,11 @@ export class RedisSessionStore implements SessionStore {
     });
   }
 
+  /**
+   * Runs `fn` with the ready client; connection failures become BackendUnavailableError. The
+   * ready client is taken synchronously when there is one: each saved await is a microtask on
+   * every session call.
+   */
   private async exec<R>(
     operation: string,
     key: string,
@@ -455,8 +457,15 @@ export class RedisSessionStore implements SessionStore {
       const c = this.connection.client;
       if (c !== undefined && c.status === 'ready') {
         if (this.watched !== c) this.watch(c);
-        if (this.batchWrites && !this.corked) this.cork(c);
-        return await fn(c);
+        if (!this.batchWrites) return await fn(c);
+        // Batch only when other commands are in flight: a lone command goes out at once.
+        if (this.inflight > 0 && !this.corked) this.cork(c);
+        this.inflight++;
+        try {
+          return await fn(c);
+        } finally {
+          this.inflight--;
+        }
       }
       if (c !== undefined && this.down !== undefined) {
         // Its last connection attempt failed and it has not been ready since: known down. (The
