@@ -251,6 +251,7 @@ export class RedisConnection {
     Pick<RedisConnectionOptions, 'connectionName'>;
   private creating: Promise<RedisClient> | undefined;
   private lastError: Error | undefined;
+  private waiting: Promise<void> | undefined;
   private readonly extra: RedisClient[] = [];
   private closed = false;
 
@@ -302,11 +303,17 @@ export class RedisConnection {
       if (!this.owned) throw this.unavailable('the client passed in is closed', this.lastError);
       // An owned client that gave up is reconnected; ioredis keeps its options.
     }
-    if (client.status === 'reconnecting' && this.lastError) {
+    if ((client.status === 'reconnecting' || client.status === 'connecting') && this.lastError) {
       // Known down: fail now rather than make every caller wait out the connect timeout.
       throw this.unavailable('is not reachable', this.lastError);
     }
-    await this.waitReady(client);
+    // One shared wait per attempt: concurrent callers must not each add listeners to the client.
+    if (!this.waiting) {
+      this.waiting = this.waitReady(client).finally(() => {
+        this.waiting = undefined;
+      });
+    }
+    await this.waiting;
     return client;
   }
 
@@ -426,9 +433,13 @@ export class RedisConnection {
         resolve();
       };
       const onError = (e: Error) => {
+        // Refused, unresolvable or unreachable: fail now rather than wait out the timeout.
         if (isAuthError(e)) {
           cleanup();
           reject(this.unavailable('refused authentication', e));
+        } else if (isRedisConnectionError(e)) {
+          cleanup();
+          reject(this.unavailable('is not reachable', e));
         }
       };
       const onEnd = () => {

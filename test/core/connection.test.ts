@@ -130,6 +130,29 @@ describe('RedisConnection', () => {
     expect(performance.now() - t1).toBeLessThan(600);
   });
 
+  it('a refused connection fails at once, not after connectTimeout', async () => {
+    const port = await freePort();
+    const c = conn(`redis://127.0.0.1:${port}`, { connectTimeout: 10 });
+    const t0 = performance.now();
+    await expect(c.get()).rejects.toBeInstanceOf(BackendUnavailableError);
+    expect(performance.now() - t0).toBeLessThan(1000);
+  });
+
+  it('concurrent callers before ready share one wait (no listener pile-up)', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on('warning', onWarning);
+    try {
+      const c = conn(servers().redisUrl);
+      const clients = await Promise.all(Array.from({ length: 200 }, () => c.get()));
+      expect(new Set(clients).size).toBe(1);
+      await new Promise((r) => setTimeout(r, 20));
+      expect(warnings).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   it('commands fail fast with BackendUnavailableError once the server dies, and recover', async () => {
     const srv = await startRedisServer();
     const c = conn(srv.url, { connectTimeout: 1 });
