@@ -1,3 +1,4 @@
+import type { LRUCache } from 'lru-cache';
 import { ValidationError, describeValue } from '../core/errors.js';
 import { sha256Hex, validateId } from '../core/keys.js';
 import { assertFunction, assertSeconds } from '../core/validate.js';
@@ -9,6 +10,7 @@ import {
   resolveLock,
 } from './distributed-cache.js';
 import { argsKeyText } from './stable-json.js';
+import type { LocalEntry } from './store.js';
 
 /** Options of {@link cached}. */
 export interface CachedOptions<Args extends unknown[] = unknown[]> {
@@ -220,30 +222,58 @@ function makeCaller(
     return c;
   };
 
+  const fullKeyOf = (c: DistributedCache, text: string): string => {
+    if (userKey !== undefined) return c.prefix + text;
+    return text.length <= MAX_INLINE_ARGS ? base + text : `${base}#${sha256Hex(text)}`;
+  };
+
+  // Argument text -> the in-process entry last found for it. A hit then costs one Map lookup
+  // on the arguments' JSON, like a hand-written memo, instead of building the full key (a
+  // concatenation the LRU must flatten and hash). The entries are the LRU's own; it marks them
+  // dead when it drops them, and TTLs are checked here too.
+  const recent = new Map<string, LocalEntry>();
+  let recentOf: LRUCache<string, LocalEntry> | undefined;
+
   return function cachedCall(this: unknown, ...args: unknown[]): Promise<unknown> {
     let c = cache;
     // The default cache is replaced after it was closed; a given cache is used as is.
     if (c === undefined || (spec.cache === undefined && c._hot === undefined)) c = setup(this);
-    let k: string;
+    let text: string;
     try {
-      if (userKey !== undefined) {
-        k = c.prefix + validateId(userKey.apply(this, args), 'key() result');
-      } else {
-        const text = argsKeyText(args);
-        k = text.length <= MAX_INLINE_ARGS ? base + text : `${base}#${sha256Hex(text)}`;
-      }
+      text =
+        userKey !== undefined
+          ? validateId(userKey.apply(this, args), 'key() result')
+          : argsKeyText(args);
     } catch (e) {
       return Promise.reject(e);
     }
     const hot = c._hot;
     if (hot !== undefined) {
-      const e = hot.get(k);
+      if (hot !== recentOf) {
+        recent.clear();
+        recentOf = hot;
+      }
+      let e = recent.get(text);
       if (e !== undefined) {
+        if (e.alive && e.expiresAt > performance.now()) {
+          // Touch the LRU now and then, so an entry hit only through here is not evicted as idle.
+          if ((++e.hits & 31) === 0) hot.get(e.key);
+          c._localHits.inc();
+          return Promise.resolve(e.decoded ? e.value : c._decodeEntry(e));
+        }
+        recent.delete(text);
+      }
+      const k = fullKeyOf(c, text);
+      e = hot.get(k);
+      if (e !== undefined) {
+        if (recent.size >= hot.max) recent.clear();
+        recent.set(text, e);
         c._localHits.inc();
         return Promise.resolve(e.decoded ? e.value : c._decodeEntry(e));
       }
+      return c._cachedMiss(k, () => fn.apply(this, args), ttl, lock);
     }
-    return c._cachedMiss(k, () => fn.apply(this, args), ttl, lock);
+    return c._cachedMiss(fullKeyOf(c, text), () => fn.apply(this, args), ttl, lock);
   };
 }
 

@@ -6,7 +6,7 @@ import {
   handleWhen,
   isBrokenCircuitError,
 } from 'cockatiel';
-import { LRUCache } from 'lru-cache';
+import type { LRUCache } from 'lru-cache';
 import { JsonCodec } from '../core/codec.js';
 import { type RedisInput, resolveRedis } from '../core/connection.js';
 import {
@@ -32,10 +32,12 @@ import { RedisCacheStore } from './redis-store.js';
 import {
   type CacheInvalidationBus,
   type CacheStore,
-  LocalEntry,
   type CacheTtlReader,
+  type LocalEntry,
   hasInvalidationBus,
   hasTtlReader,
+  newEntryLru,
+  putEntry,
 } from './store.js';
 
 /** The in-process tier (L1) in front of Redis. */
@@ -345,7 +347,7 @@ export class DistributedCache {
     this.backend = this.store.kind;
 
     if (this.shared && local) {
-      this.l1 = new LRUCache<string, LocalEntry>({ max: local.max ?? 10_000 });
+      this.l1 = newEntryLru(local.max ?? 10_000);
       this.l1TtlMs = Math.max(1, Math.round((local.ttl ?? 60) * 1000));
       this._hot = this.l1;
     } else {
@@ -507,7 +509,7 @@ export class DistributedCache {
         out[missIdx[j] as number] = v;
         if (v !== null && this.mayFill(k, s0)) {
           const ttl = reader ? (r as [string | null, number])[1] : -1;
-          l1.set(k, new LocalEntry(v), { ttl: this.l1Ttl(ttl) });
+          putEntry(l1, k, v, this.l1Ttl(ttl));
         }
       }
       return out;
@@ -836,7 +838,7 @@ export class DistributedCache {
       }
       this.m.remoteHits.inc();
       if (this.l1 !== undefined && this.mayFill(k, s0)) {
-        this.l1.set(k, new LocalEntry(v), { ttl: this.l1Ttl(ttl) });
+        putEntry(this.l1, k, v, this.l1Ttl(ttl));
       }
       return v;
     } finally {
@@ -880,7 +882,7 @@ export class DistributedCache {
       // Also on a dropped write: this process reads its own write back. The tier is cleared
       // when the subscription comes back, so this cannot outlive the outage unnoticed.
       const ms = Math.min(this.l1TtlMs, Math.max(1, Math.round(ttl * 1000)));
-      for (const [k, v] of entries) l1.set(k, new LocalEntry(v), { ttl: ms });
+      for (const [k, v] of entries) putEntry(l1, k, v, ms);
     }
     const keys = entries.map((e) => e[0]);
     this.invalidateSiblings(keys);

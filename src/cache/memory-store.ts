@@ -1,6 +1,6 @@
-import { LRUCache } from 'lru-cache';
+import type { LRUCache } from 'lru-cache';
 import { assertNumber } from '../core/validate.js';
-import { type CacheStore, LocalEntry } from './store.js';
+import { type CacheStore, type LocalEntry, newEntryLru, putEntry } from './store.js';
 
 /** Options of {@link MemoryCacheStore}. */
 export interface MemoryCacheStoreOptions {
@@ -25,7 +25,7 @@ export class MemoryCacheStore implements CacheStore {
       options.max === undefined
         ? 10_000
         : assertNumber(options.max, 'local.max', { integer: true, positive: true });
-    this.entries = new LRUCache<string, LocalEntry>({ max });
+    this.entries = newEntryLru(max);
   }
 
   get(key: string): Promise<string | null> {
@@ -37,13 +37,13 @@ export class MemoryCacheStore implements CacheStore {
   }
 
   set(key: string, value: string, ttl: number): Promise<void> {
-    this.entries.set(key, new LocalEntry(value), { ttl: ttlMs(ttl) });
+    putEntry(this.entries, key, value, ttlMs(ttl));
     return Promise.resolve();
   }
 
   setMany(entries: ReadonlyArray<readonly [string, string]>, ttl: number): Promise<void> {
     const ms = ttlMs(ttl);
-    for (const [k, v] of entries) this.entries.set(k, new LocalEntry(v), { ttl: ms });
+    for (const [k, v] of entries) putEntry(this.entries, k, v, ms);
     return Promise.resolve();
   }
 
@@ -53,7 +53,7 @@ export class MemoryCacheStore implements CacheStore {
 
   setIfAbsent(key: string, value: string, ttl: number): Promise<boolean> {
     if (this.entries.has(key)) return Promise.resolve(false);
-    this.entries.set(key, new LocalEntry(value), { ttl: ttlMs(ttl) });
+    putEntry(this.entries, key, value, ttlMs(ttl));
     return Promise.resolve(true);
   }
 

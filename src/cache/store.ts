@@ -1,3 +1,5 @@
+import { LRUCache } from 'lru-cache';
+
 /**
  * The backend contract of {@link DistributedCache}. Keys arrive validated and already prefixed;
  * values are strings; TTLs are seconds (> 0, fractions allowed, millisecond precision).
@@ -70,11 +72,39 @@ export function hasInvalidationBus(store: CacheStore): store is CacheStore & Cac
 
 /**
  * One entry of an in-process tier: the stored text and, once somebody asked for it, its decoded
- * value (shared by later hits, so `cached` hits cost no JSON parse).
+ * value (shared by later hits, so `cached` hits cost no JSON parse). `alive` turns false when the
+ * LRU drops it (eviction, delete, overwrite, clear), so a reference kept elsewhere (the `cached`
+ * fast path) can tell it is gone; `expiresAt` is its TTL deadline in `performance.now()` ms.
  * @internal
  */
 export class LocalEntry {
   value: unknown = undefined;
   decoded = false;
-  constructor(readonly text: string) {}
+  alive = true;
+  hits = 0;
+  constructor(
+    readonly key: string,
+    readonly text: string,
+    readonly expiresAt: number,
+  ) {}
+}
+
+/** @internal An LRU of entries that marks each entry dead when it leaves. */
+export function newEntryLru(max: number): LRUCache<string, LocalEntry> {
+  return new LRUCache<string, LocalEntry>({
+    max,
+    dispose: (e) => {
+      e.alive = false;
+    },
+  });
+}
+
+/** @internal Stores `text` under `key` for `ttlMs` milliseconds. */
+export function putEntry(
+  lru: LRUCache<string, LocalEntry>,
+  key: string,
+  text: string,
+  ttlMs: number,
+): void {
+  lru.set(key, new LocalEntry(key, text, performance.now() + ttlMs), { ttl: ttlMs });
 }
