@@ -461,12 +461,20 @@ export class DistributedCache {
       );
     }
     const n = keys.length;
-    const full = new Array<string>(n);
     const p = this.prefix;
-    for (let i = 0; i < n; i++) {
-      const k = keys[i];
-      // The option name is built only on failure: no allocation per valid key.
-      full[i] = p + (isPlainKey(k) ? k : validateId(k, `keys[${i}]`));
+    // The option name is built only on failure: no allocation per valid key. Without a prefix
+    // the caller's array is sent as is (the stores never mutate it).
+    let full: readonly string[];
+    if (p === '') {
+      for (let i = 0; i < n; i++) if (!isPlainKey(keys[i])) validateId(keys[i], `keys[${i}]`);
+      full = keys;
+    } else {
+      const withPrefix = new Array<string>(n);
+      for (let i = 0; i < n; i++) {
+        const k = keys[i];
+        withPrefix[i] = p + (isPlainKey(k) ? k : validateId(k, `keys[${i}]`));
+      }
+      full = withPrefix;
     }
     this.ensureOpen();
     if (n === 0) return [];
