@@ -102,17 +102,22 @@ export function cached<Args extends unknown[] = unknown[]>(
 ): CachedDecorator;
 export function cached(...a: unknown[]): unknown {
   const [first, second, third] = a;
+  if (
+    a.length === 3 &&
+    isDescriptor(third) &&
+    (typeof second === 'string' || typeof second === 'symbol') &&
+    ((typeof first === 'object' && first !== null) || typeof first === 'function')
+  ) {
+    // Bare `@cached` (legacy), on an instance method (prototype) or a static one (class).
+    decorateLegacy(first, second, third, readSpec(undefined));
+    return undefined;
+  }
   if (typeof first === 'function') {
     if (isMethodContext(second)) {
       // Bare `@cached` (TC39).
       return decorateTc39(first as Method, second, readSpec(undefined));
     }
     return wrapFunction(first as Method, readSpec(second));
-  }
-  if (a.length === 3 && isDescriptor(third) && typeof first === 'object' && first !== null) {
-    // Bare `@cached` (legacy).
-    decorateLegacy(first, second as string | symbol, third, readSpec(undefined));
-    return undefined;
   }
   const spec = readSpec(first);
   const decorator = (target: unknown, ctxOrKey: unknown, descriptor?: unknown): unknown => {

@@ -226,6 +226,22 @@ export function make(cache: DistributedCache) {
   }
   return Svc;
 }
+
+// Bare decorators (no call) use the process-wide default cache.
+const bare = cached as unknown as (...a: unknown[]) => void;
+export class Bare {
+  static runs = 0;
+  @bare
+  async inc(n: number): Promise<number> {
+    Bare.runs++;
+    return n + 1;
+  }
+  @bare
+  static async dec(n: number): Promise<number> {
+    Bare.runs++;
+    return n - 1;
+  }
+}
 `;
 
 // Parsed files are shared by both compilations (parsing src and @types/node is most of the cost).
@@ -280,6 +296,12 @@ function load(js: string): { make(cache: DistributedCache): new (f: number) => F
   return module.exports as never;
 }
 
+interface BareClass {
+  new (): { inc(n: number): Promise<number> };
+  runs: number;
+  dec(n: number): Promise<number>;
+}
+
 interface FixtureSvc {
   calls: number;
   mul(a: number, o: { x: number; y: number }): Promise<number>;
@@ -307,6 +329,16 @@ describe.each([
     expect(s.calls).toBe(2);
     expect(await cache.get('cached:Svc.mul:v1:[2,{"x":1,"y":1}]')).toBe('8');
     expect(await cache.get('fixture:ab')).toBe('"AB"');
+    const B = (load(js) as unknown as { Bare: BareClass }).Bare;
+    const b = new B();
+    const u = legacy ? 1000 : 2000; // distinct arguments per run: the default cache is shared
+    expect([await b.inc(u), await b.inc(u), await B.dec(u), await B.dec(u)]).toEqual([
+      u + 1,
+      u + 1,
+      u - 1,
+      u - 1,
+    ]);
+    expect(B.runs).toBe(2);
     const twice = (Svc as unknown as { twice(s: string): Promise<string> }).twice;
     expect(await twice('o')).toBe('oo');
     expect(await cache.get('cached:Svc.twice:v1:["o"]')).toBe('"oo"');
