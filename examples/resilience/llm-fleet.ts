@@ -3,8 +3,13 @@
  * one Redis, and the provider sees at most 10 requests in flight, 500 requests and 200k tokens a
  * minute, whatever the replica count. A provider outage opens one shared breaker for all.
  *
- *   REDIS_URL=redis://localhost:6379 node --import tsx examples/resilience/llm-fleet.ts
+ *   REDIS_URL=redis://localhost:6379 LLM_BASE_URL=https://api.example.com \
+ *     node --import tsx examples/resilience/llm-fleet.ts
+ *
+ * Without LLM_BASE_URL it starts a local stand-in provider on 127.0.0.1, so it runs offline.
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import {
   ConcurrencyLimiter,
   RateLimiter,
@@ -15,7 +20,7 @@ import {
   withTimeout,
 } from '../../src/resilience/index.js';
 
-const redis = process.env.REDIS_URL;
+const redis = process.env.REDIS_URL || undefined;
 const pool = sharedHttpPool({ maxConnections: 100 });
 const inFlight = new ConcurrencyLimiter({
   concurrency: 10,
@@ -30,9 +35,23 @@ const budget = new RateLimiter({
   tokensPerMinute: 200_000,
 });
 
-// Stand-in for the provider call: replace the URL and body with a real API.
+// The provider: LLM_BASE_URL, or a local stand-in that answers like one (started on demand).
+let baseUrl = process.env.LLM_BASE_URL;
+let standIn: ReturnType<typeof createServer> | undefined;
+async function providerUrl(): Promise<string> {
+  if (baseUrl) return baseUrl;
+  standIn = createServer((_req, res) => {
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ choices: [{ message: { role: 'assistant', content: 'ok' } }] }));
+  });
+  await new Promise<void>((resolve) => standIn?.listen(0, '127.0.0.1', resolve));
+  baseUrl = `http://127.0.0.1:${(standIn.address() as AddressInfo).port}`;
+  return baseUrl;
+}
+
+// Replace the path and body with your provider's API.
 async function complete(prompt: string, signal: AbortSignal): Promise<string> {
-  const res = await pool.fetch('https://httpbin.org/delay/0', { signal });
+  const res = await pool.fetch(`${await providerUrl()}/v1/chat/completions`, { signal });
   if (res.status === 429) {
     budget.penalize(Number(res.headers.get('retry-after') ?? 1));
     throw new Error('rate limited');
@@ -58,4 +77,5 @@ export async function ask(prompt: string): Promise<string> {
 if (import.meta.url === `file://${process.argv[1]}`) {
   console.log(await ask('What is horizontal scaling?'));
   await Promise.all([inFlight.close(), budget.close(), closeCircuitBreakers(), pool.close()]);
+  standIn?.close();
 }

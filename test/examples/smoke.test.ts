@@ -52,12 +52,8 @@ const MODULE_CASES: { file: string; env?: () => Record<string, string>; needsHos
   { file: 'session/concurrent-turns.ts', env: () => ({ REDIS_URL: servers().redisUrl }) },
   { file: 'scaling/autoscale.ts' },
   { file: 'scaling/autoscale.ts', env: () => ({ REDIS_URL: servers().redisUrl }) },
-  // Calls a public HTTP endpoint as its stand-in provider: runs only where it resolves.
-  {
-    file: 'resilience/llm-fleet.ts',
-    env: () => ({ REDIS_URL: servers().redisUrl }),
-    needsHost: 'httpbin.org',
-  },
+  // Its provider is a local stand-in on 127.0.0.1 unless LLM_BASE_URL is set.
+  { file: 'resilience/llm-fleet.ts', env: () => ({ REDIS_URL: servers().redisUrl }) },
 ];
 
 /** Examples that are servers: started on a free port, exercised over HTTP, then stopped. */
