@@ -8,6 +8,10 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     teardownTimeout: 60_000,
-    reporters: ['default'],
+    // Under CI the JSON results also go to a file, from which .ci/run prints one plain
+    // "N passed, N failed" line.
+    reporters: process.env.CI
+      ? ['default', ['json', { outputFile: 'node_modules/.cache/azscale/vitest-results.json' }]]
+      : ['default'],
   },
 });
