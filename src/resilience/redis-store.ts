@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import type { RedisClient, RedisConnection } from '../core/connection.js';
+import { LuaScript } from '../core/lua-script.js';
 import { hashTag } from '../core/keys.js';
 import type {
   BreakerStateStore,
@@ -20,26 +20,6 @@ import type {
  * server's.
  */
 
-/** A Lua script run with EVALSHA, falling back to EVAL once when the node lacks it. */
-class Script {
-  readonly sha: string;
-  constructor(readonly lua: string) {
-    this.sha = createHash('sha1').update(lua).digest('hex');
-  }
-
-  async run(client: RedisClient, keys: string[], args: (string | number)[]): Promise<unknown> {
-    try {
-      return await client.evalsha(this.sha, keys.length, ...keys, ...args);
-    } catch (e) {
-      // Each Cluster node has its own script cache (and a failover empties it): EVAL loads it.
-      if (e instanceof Error && e.message.startsWith('NOSCRIPT')) {
-        return client.eval(this.lua, keys.length, ...keys, ...args);
-      }
-      throw e;
-    }
-  }
-}
-
 const NOW_MS = `
 local __t = redis.call('TIME')
 local now = tonumber(__t[1]) * 1000 + math.floor(tonumber(__t[2]) / 1000)
@@ -48,7 +28,7 @@ local now = tonumber(__t[1]) * 1000 + math.floor(tonumber(__t[2]) / 1000)
 async function exec(
   conn: RedisConnection,
   op: string,
-  script: Script,
+  script: LuaScript,
   keys: string[],
   args: (string | number)[],
 ): Promise<unknown> {
@@ -74,11 +54,11 @@ local function keep(ms)
 end
 `;
 
-const BREAKER_READ = new Script(`${NOW_MS}${BREAKER_VIEW}
+const BREAKER_READ = new LuaScript(`${NOW_MS}${BREAKER_VIEW}
 return view(now)`);
 
 // ARGV: openMs
-const BREAKER_OPEN = new Script(`${NOW_MS}${BREAKER_VIEW}
+const BREAKER_OPEN = new LuaScript(`${NOW_MS}${BREAKER_VIEW}
 if redis.call('EXISTS', KEYS[1]) == 0 then
   local openMs = tonumber(ARGV[1])
   local gen = redis.call('INCR', KEYS[2])
@@ -88,7 +68,7 @@ end
 return view(now)`);
 
 // ARGV: owner, trialTtlMs
-const BREAKER_TRIAL = new Script(`${NOW_MS}${BREAKER_VIEW}
+const BREAKER_TRIAL = new LuaScript(`${NOW_MS}${BREAKER_VIEW}
 local s = redis.call('HMGET', KEYS[1], 'state', 'until', 'tuntil')
 local ok = false
 if s[1] == 'open' and now >= tonumber(s[2]) then ok = true end
@@ -105,7 +85,7 @@ local v = view(now)
 return {0, v[1], v[2], v[3]}`);
 
 // ARGV: owner, success (1/0), openMs
-const BREAKER_SETTLE = new Script(`${NOW_MS}${BREAKER_VIEW}
+const BREAKER_SETTLE = new LuaScript(`${NOW_MS}${BREAKER_VIEW}
 local s = redis.call('HMGET', KEYS[1], 'state', 'owner')
 if s[1] == 'half' and s[2] == ARGV[1] then
   local gen = redis.call('INCR', KEYS[2])
@@ -120,7 +100,7 @@ if s[1] == 'half' and s[2] == ARGV[1] then
 end
 return view(now)`);
 
-const BREAKER_RESET = new Script(`
+const BREAKER_RESET = new LuaScript(`
 if redis.call('DEL', KEYS[1]) == 1 then redis.call('INCR', KEYS[2]) end
 return 1`);
 
@@ -213,7 +193,7 @@ end
 // KEYS[3] the line of waiting processes (id -> arrival number from the KEYS[5] counter, so ties
 // cannot happen), KEYS[4] id -> when last heard from.
 // ARGV: leaseId, weight, limit, ttlMs, waiterId ('' = none), more (1/0), staleMs
-const SEM_ACQUIRE = new Script(`${SEM_RECLAIM}
+const SEM_ACQUIRE = new LuaScript(`${SEM_RECLAIM}
 if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return {1, used, 0} end
 local waiter = ARGV[5]
 if waiter ~= '' then
@@ -257,7 +237,7 @@ if first[2] then hint = math.max(1, tonumber(first[2]) - now) end
 return {0, used, hint}`);
 
 // ARGV: leaseId, ttlMs
-const SEM_RENEW = new Script(`${SEM_RECLAIM}
+const SEM_RENEW = new LuaScript(`${SEM_RECLAIM}
 if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
   local ttl = tonumber(ARGV[2])
   redis.call('ZADD', KEYS[1], 'XX', now + ttl, ARGV[1])
@@ -267,16 +247,16 @@ end
 return 0`);
 
 // ARGV: leaseId
-const SEM_RELEASE = new Script(`
+const SEM_RELEASE = new LuaScript(`
 local n = redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
 return n`);
 
-const SEM_USED = new Script(`${SEM_RECLAIM}
+const SEM_USED = new LuaScript(`${SEM_RECLAIM}
 return used`);
 
 // ARGV: waiterId
-const SEM_LEAVE = new Script(`
+const SEM_LEAVE = new LuaScript(`
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('ZREM', KEYS[4], ARGV[1])
 return 1`);
@@ -353,7 +333,7 @@ export class RedisSemaphoreStore implements SemaphoreStore {
 // as integers printed with %.0f: Lua's default number format would round them to 14 digits) and
 // pause (microseconds).
 
-const RATE_TAKE = new Script(`
+const RATE_TAKE = new LuaScript(`
 local __t = redis.call('TIME')
 local now = tonumber(__t[1]) * 1000000 + tonumber(__t[2])
 local reqI = tonumber(ARGV[1])
@@ -382,7 +362,7 @@ if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) en
 return {1, 0}`);
 
 // ARGV: pause in microseconds
-const RATE_PAUSE = new Script(`
+const RATE_PAUSE = new LuaScript(`
 local __t = redis.call('TIME')
 local now = tonumber(__t[1]) * 1000000 + tonumber(__t[2])
 local untilUs = now + tonumber(ARGV[1])

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import {
   type RedisClient,
   type RedisConnection,
@@ -9,6 +8,7 @@ import {
 import { ValidationError } from '../core/errors.js';
 import { hashTag, validateId, validatePrefix } from '../core/keys.js';
 import type { SpendStore } from './spend-store.js';
+import { LuaScript } from '../core/lua-script.js';
 
 /** Options of {@link RedisSpendStore}. */
 export interface RedisSpendStoreOptions {
@@ -68,7 +68,7 @@ export class RedisSpendStore implements SpendStore {
     const ttl = String(Math.max(1, Math.ceil(ttlSeconds)));
     const keys = category === undefined ? [key] : [key, `${key}:categories`];
     const args = category === undefined ? [String(amount), ttl] : [String(amount), ttl, category];
-    const total = await this.conn.run('cost.recordSpend', (c) => evalAdd(c, keys, args));
+    const total = await this.conn.run('cost.recordSpend', (c) => ADD.run(c, keys, args));
     return Number(total);
   }
 
@@ -117,17 +117,4 @@ if #KEYS > 1 then
   redis.call('EXPIRE', KEYS[2], ARGV[2])
 end
 return t`;
-const ADD_SHA = createHash('sha1').update(ADD_SCRIPT).digest('hex');
-
-async function evalAdd(client: RedisClient, keys: string[], args: string[]): Promise<unknown> {
-  try {
-    return await client.evalsha(ADD_SHA, keys.length, ...keys, ...args);
-  } catch (e) {
-    // A node that has not seen the script yet (restart, failover, another Cluster master): EVAL
-    // runs it and caches it there for the next EVALSHA.
-    if (e instanceof Error && e.message.startsWith('NOSCRIPT')) {
-      return await client.eval(ADD_SCRIPT, keys.length, ...keys, ...args);
-    }
-    throw e;
-  }
-}
+const ADD = new LuaScript(ADD_SCRIPT);

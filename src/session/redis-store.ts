@@ -12,6 +12,7 @@ import { SerializationError, ValueTooLargeError } from '../core/errors.js';
 import { assertOneOf } from '../core/validate.js';
 import { appendToSessionText } from './splice.js';
 import type { SessionAppendOptions, SessionStore } from './store.js';
+import { LuaScript } from '../core/lua-script.js';
 
 /**
  * Redis backend. Every operation touches one key, so it works unchanged on Redis Cluster (a
@@ -164,39 +165,8 @@ redis.call('SET', KEYS[1], out, 'PX', ARGV[2])
 return {0, n}
 `;
 
-interface Script {
-  source: string;
-  sha: string;
-}
-
-function script(source: string): Script {
-  return { source, sha: createHash('sha1').update(source).digest('hex') };
-}
-
-const CAS = script(CAS_SCRIPT);
-const APPEND = script(APPEND_SCRIPT);
-
-/**
- * EVALSHA, falling back to EVAL when the node does not have the script cached (a fresh node, a
- * failover, SCRIPT FLUSH). On a Cluster the command goes to the node owning the key; EVAL then
- * caches the script on that node only, which is why the fallback is per call, not a one-time
- * SCRIPT LOAD.
- */
-async function runScript(
-  client: RedisClient,
-  s: Script,
-  key: string,
-  args: (string | number)[],
-): Promise<unknown> {
-  try {
-    return await client.evalsha(s.sha, 1, key, ...args);
-  } catch (e) {
-    if (e instanceof Error && e.message.startsWith('NOSCRIPT')) {
-      return client.eval(s.source, 1, key, ...args);
-    }
-    throw e;
-  }
-}
+const CAS = new LuaScript(CAS_SCRIPT);
+const APPEND = new LuaScript(APPEND_SCRIPT);
 
 /** Options of {@link RedisSessionStore}: connection defaults plus the append strategy. */
 export interface RedisSessionStoreOptions extends RedisConnectionOptions {
@@ -295,7 +265,7 @@ export class RedisSessionStore implements SessionStore {
     return this.exec(
       'session compare-and-set',
       key,
-      async (c) => (await runScript(c, CAS, key, args)) === 1,
+      async (c) => (await CAS.run(c, [key], args)) === 1,
     );
   }
 
@@ -327,7 +297,7 @@ export class RedisSessionStore implements SessionStore {
     options: SessionAppendOptions,
   ): Promise<number> {
     const reply = await this.exec('session append', key, (c) =>
-      runScript(c, APPEND, key, [
+      APPEND.run(c, [key], [
         itemJson,
         Math.max(1, Math.round(options.ttlMs)),
         options.maxItems ?? 0,

@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { RedisClient, RedisConnection } from '../core/connection.js';
+import { LuaScript } from '../core/lua-script.js';
 import { hashTag } from '../core/keys.js';
 import type {
   BackendStats,
@@ -23,37 +23,17 @@ import type { TaskStatus } from './types.js';
 
 type Arg = string | number;
 
-/** A Lua script run by EVALSHA, falling back to EVAL when the node does not know it (NOSCRIPT). */
-class Script {
-  readonly sha: string;
-  constructor(readonly source: string) {
-    this.sha = createHash('sha1').update(source).digest('hex');
-  }
-  async run(client: RedisClient, keys: readonly string[], args: readonly Arg[]): Promise<unknown> {
-    try {
-      return await client.evalsha(this.sha, keys.length, ...keys, ...args);
-    } catch (e) {
-      // Each Cluster node has its own script cache, and a restarted or failed-over node an empty
-      // one: EVAL sends the source and loads it there.
-      if (e instanceof Error && e.message.startsWith('NOSCRIPT')) {
-        return client.eval(this.source, keys.length, ...keys, ...args);
-      }
-      throw e;
-    }
-  }
-}
-
 const SCRIPTS = {
-  submit: new Script(L.SUBMIT),
-  claim: new Script(L.CLAIM),
-  complete: new Script(L.COMPLETE),
-  fail: new Script(L.FAIL),
-  heartbeat: new Script(L.HEARTBEAT),
-  release: new Script(L.RELEASE),
-  progress: new Script(L.PROGRESS),
-  cancel: new Script(L.CANCEL),
-  redrive: new Script(L.REDRIVE),
-  stats: new Script(L.STATS),
+  submit: new LuaScript(L.SUBMIT),
+  claim: new LuaScript(L.CLAIM),
+  complete: new LuaScript(L.COMPLETE),
+  fail: new LuaScript(L.FAIL),
+  heartbeat: new LuaScript(L.HEARTBEAT),
+  release: new LuaScript(L.RELEASE),
+  progress: new LuaScript(L.PROGRESS),
+  cancel: new LuaScript(L.CANCEL),
+  redrive: new LuaScript(L.REDRIVE),
+  stats: new LuaScript(L.STATS),
 };
 
 const GROUP = 'workers';
@@ -104,7 +84,7 @@ export class RedisQueueBackend implements QueueBackend {
 
   private async run(
     op: string,
-    script: Script,
+    script: LuaScript,
     args: readonly Arg[],
     client?: RedisClient,
   ): Promise<unknown> {

@@ -1,0 +1,38 @@
+import { createHash } from 'node:crypto';
+import type { RedisClient } from './connection.js';
+
+/** A Lua script argument. */
+export type LuaArg = string | number;
+
+/**
+ * A Lua script run by EVALSHA (only the 40-byte hash travels), falling back to EVAL when the
+ * node does not have it cached. The fallback is per call, not a one-time SCRIPT LOAD: every
+ * Cluster master has its own script cache, and a restart, a failover or SCRIPT FLUSH empties
+ * one; EVAL then caches it on the node that owns the keys.
+ *
+ * Every key a script touches must be passed in `keys` and, on a Cluster, share one hash slot.
+ */
+export class LuaScript {
+  /** SHA-1 of the source, as Redis names cached scripts. */
+  readonly sha: string;
+
+  constructor(readonly source: string) {
+    this.sha = createHash('sha1').update(source).digest('hex');
+  }
+
+  /** Runs the script with `keys` (KEYS[]) and `args` (ARGV[]). */
+  async run(
+    client: RedisClient,
+    keys: readonly string[],
+    args: readonly LuaArg[],
+  ): Promise<unknown> {
+    try {
+      return await client.evalsha(this.sha, keys.length, ...keys, ...args);
+    } catch (e) {
+      if (e instanceof Error && e.message.startsWith('NOSCRIPT')) {
+        return client.eval(this.source, keys.length, ...keys, ...args);
+      }
+      throw e;
+    }
+  }
+}
