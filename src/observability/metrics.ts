@@ -18,7 +18,7 @@ import {
   assertString,
 } from '../core/validate.js';
 import { coarseNow, ensureCoarseClock } from './coarse-clock.js';
-import { lazyRequire } from './optional-require.js';
+import { lazyRequire } from '../core/lazy-require.js';
 import { SketchMapping, type SketchSummary, WindowedSketch, summarize } from './sketch.js';
 
 /** Kinds of metric a {@link Metrics} instance holds. */
@@ -157,6 +157,14 @@ export interface MetricsSnapshot {
    * recorded in the window).
    */
   latency: HistogramSummary;
+  /**
+   * Latency percentiles of `latencyMetric` in seconds (the unit `record('latency', seconds)`
+   * takes): the same figures as `latency.p50` / `latency.p95` / `latency.p99`, NaN when nothing
+   * was recorded in the window.
+   */
+  p50: number;
+  p95: number;
+  p99: number;
   /** Latency percentiles of `latencyMetric` in milliseconds; absent when nothing was recorded. */
   p50LatencyMs?: number;
   p95LatencyMs?: number;
@@ -728,6 +736,7 @@ export class Metrics implements MetricsSink {
 
     this.keepSample({ t: now, counters: totals, queueDepth, cpu });
 
+    const lat = latency ?? toSummary(summarize(this.mapping, [], QUANTILES));
     const snap: MetricsSnapshot = {
       timestampMs: now,
       windowSeconds: dt,
@@ -741,7 +750,10 @@ export class Metrics implements MetricsSink {
         ...(queueDepth === undefined ? [] : [queueDepth]),
       ],
       cpuHistory: [...inWindow.flatMap((s) => (s.cpu === undefined ? [] : [s.cpu])), cpu],
-      latency: latency ?? toSummary(summarize(this.mapping, [], QUANTILES)),
+      latency: lat,
+      p50: lat.p50,
+      p95: lat.p95,
+      p99: lat.p99,
       rates,
       gauges,
       histograms,

@@ -10,7 +10,7 @@
  */
 import { ValidationError, describeValue } from '../core/errors.js';
 import { assertObject, assertString } from '../core/validate.js';
-import { lazyRequire } from './optional-require.js';
+import { lazyRequire } from '../core/lazy-require.js';
 
 /** Span attribute values OpenTelemetry accepts. */
 export type SpanAttributeValue =
