@@ -34,3 +34,13 @@ export {
   type CacheStore,
   type CacheTtlReader,
 } from './store.js';
+// The error classes this module throws, so `import { ..., X } from 'azscale/cache'` works too
+// (the same classes as the root export).
+export {
+  AzscaleError,
+  BackendUnavailableError,
+  ClosedError,
+  SerializationError,
+  ValidationError,
+  ValueTooLargeError,
+} from '../core/errors.js';

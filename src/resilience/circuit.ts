@@ -701,10 +701,10 @@ function guard(breaker: CircuitBreaker, fn: AnyMethod, fallback: AnyMethod | und
  * const guarded = circuit(fetchQuote, { name: 'quotes', failureThreshold: 5, recoveryTimeout: 60 });
  * guarded.breaker.onOpen(() => alert('quotes down'));
  */
-export function circuit<A extends unknown[], R>(
+export function circuit<A extends unknown[], R, F = Awaited<R>>(
   fn: (...args: A) => R,
-  options?: CircuitOptions<A, Awaited<R>>,
-): CircuitGuarded<A, R>;
+  options?: CircuitOptions<A, F>,
+): CircuitGuarded<A, R | F>;
 export function circuit(options?: CircuitOptions): ResilienceDecorator;
 export function circuit(...args: unknown[]): unknown {
   const [first, second] = args;

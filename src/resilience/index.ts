@@ -53,3 +53,16 @@ export type {
   TrialResult,
 } from './store.js';
 export type { ResilienceDecorator } from './decorate.js';
+// The error classes this module throws, so `import { ..., X } from 'azscale/resilience'` works too
+// (the same classes as the root export).
+export {
+  AzscaleError,
+  BackendUnavailableError,
+  CancelledError,
+  CircuitOpenError,
+  ClosedError,
+  LimitExceededError,
+  QueueTimeoutError,
+  TimeoutError,
+  ValidationError,
+} from '../core/errors.js';

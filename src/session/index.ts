@@ -15,3 +15,15 @@ export {
 export type { SessionAppendOptions, SessionStore } from './store.js';
 export { MemorySessionStore, type MemorySessionStoreOptions } from './memory-store.js';
 export { RedisSessionStore, type RedisSessionStoreOptions } from './redis-store.js';
+// The error classes this module throws, so `import { ..., X } from 'azscale/session'` works too
+// (the same classes as the root export).
+export {
+  AzscaleError,
+  BackendUnavailableError,
+  CallbackError,
+  ClosedError,
+  ConflictError,
+  SerializationError,
+  ValidationError,
+  ValueTooLargeError,
+} from '../core/errors.js';

@@ -45,6 +45,8 @@ describe('issue 3: exports', () => {
   it('is exported from azscale and azscale/session', () => {
     expect(sessionModule.DistributedSessionManager).toBe(root.DistributedSessionManager);
     expect(sessionModule.newSessionId).toBe(root.newSessionId);
+    expect(sessionModule.BackendUnavailableError).toBe(BackendUnavailableError);
+    expect(sessionModule.ValidationError).toBe(ValidationError);
     expect(typeof DistributedSessionManager).toBe('function');
   });
 

@@ -48,6 +48,8 @@ describe('issue 4: exports and defaults', () => {
     expect(cacheModule.cached).toBe(root.cached);
     expect(cacheModule.llmCacheKey).toBe(root.llmCacheKey);
     expect(cacheModule.cachedLLMCall).toBe(root.cachedLLMCall);
+    expect(cacheModule.BackendUnavailableError).toBe(BackendUnavailableError);
+    expect(cacheModule.ValidationError).toBe(ValidationError);
   });
 
   it('ttl defaults to 3600 seconds and onBackendError to degrade', async () => {
