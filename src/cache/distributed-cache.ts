@@ -27,6 +27,7 @@ import {
   secondsSince,
 } from '../core/metrics.js';
 import { assertFunction, assertNumber, assertOneOf, assertSeconds } from '../core/validate.js';
+import { type SpanHandle, isTracingEnabled, withSpan } from '../observability/tracing.js';
 import { MemoryCacheStore } from './memory-store.js';
 import { RedisCacheStore } from './redis-store.js';
 import {
@@ -210,6 +211,15 @@ const INVALIDATION_CHANNEL = '__azscale:cache:invalidate';
 
 /** Instances with an L1, by Redis target and channel (see `invalidateSiblings`). */
 const SIBLINGS = new Map<string, Set<WeakRef<DistributedCache>>>();
+
+const KEY_COUNT_1 = Object.freeze({ 'azscale.key_count': 1 });
+
+/** Marks a traced single-key read as a hit or a miss. */
+async function traceHit(span: SpanHandle, p: Promise<string | null>): Promise<string | null> {
+  const v = await p;
+  span.setAttribute('azscale.cache.hit', v !== null);
+  return v;
+}
 
 /**
  * A two-tier cache: an optional in-process LRU (L1) in front of Redis (standalone or Cluster),
@@ -429,7 +439,13 @@ export class DistributedCache {
   }
 
   /** The value of `key`, or `null` on a miss. */
-  async get(key: string): Promise<string | null> {
+  get(key: string): Promise<string | null> {
+    if (!isTracingEnabled()) return this.getNow(key);
+    return withSpan('azscale.cache.get', KEY_COUNT_1, (span) => traceHit(span, this.getNow(key)));
+  }
+
+  /** The value of `key`, or `null` on a miss. */
+  private async getNow(key: string): Promise<string | null> {
     const k = this.fullKey(key);
     this.ensureOpen();
     const hot = this._hot;
@@ -451,7 +467,22 @@ export class DistributedCache {
    * Values of `keys` in their order, `null` for each miss. Keys found in the in-process tier are
    * not asked for; the rest cost one round trip per Redis node.
    */
-  async getBatch(keys: readonly string[]): Promise<(string | null)[]> {
+  getBatch(keys: readonly string[]): Promise<(string | null)[]> {
+    if (!isTracingEnabled()) return this.getBatchNow(keys);
+    return withSpan(
+      'azscale.cache.getBatch',
+      { 'azscale.key_count': Array.isArray(keys) ? keys.length : 0 },
+      async (span) => {
+        const out = await this.getBatchNow(keys);
+        let hits = 0;
+        for (const v of out) if (v !== null) hits++;
+        span.setAttribute('azscale.cache.hits', hits);
+        return out;
+      },
+    );
+  }
+
+  private async getBatchNow(keys: readonly string[]): Promise<(string | null)[]> {
     if (!Array.isArray(keys)) {
       throw new ValidationError(
         `keys must be an array of strings, received ${describeValue(keys)}`,
@@ -527,7 +558,12 @@ export class DistributedCache {
   }
 
   /** Stores `value` (a string) for `ttl` seconds (default: the cache's `ttl`). */
-  async set(key: string, value: string, ttl?: number): Promise<void> {
+  set(key: string, value: string, ttl?: number): Promise<void> {
+    if (!isTracingEnabled()) return this.setNow(key, value, ttl);
+    return withSpan('azscale.cache.set', KEY_COUNT_1, () => this.setNow(key, value, ttl));
+  }
+
+  private async setNow(key: string, value: string, ttl?: number): Promise<void> {
     const k = this.fullKey(key);
     this.checkValue(value, 'value');
     const t = this.ttlOf(ttl);
@@ -536,7 +572,12 @@ export class DistributedCache {
   }
 
   /** Stores every entry for `ttl` seconds: one round trip per Redis node. */
-  async setBatch(entries: CacheBatchEntries, ttl?: number): Promise<void> {
+  setBatch(entries: CacheBatchEntries, ttl?: number): Promise<void> {
+    if (!isTracingEnabled()) return this.setBatchNow(entries, ttl);
+    return withSpan('azscale.cache.setBatch', undefined, () => this.setBatchNow(entries, ttl));
+  }
+
+  private async setBatchNow(entries: CacheBatchEntries, ttl?: number): Promise<void> {
     const list = this.normalizeEntries(entries);
     const t = this.ttlOf(ttl);
     this.ensureOpen();
@@ -545,7 +586,12 @@ export class DistributedCache {
   }
 
   /** Removes `key` from every tier; true when Redis (or memory) held it. */
-  async delete(key: string): Promise<boolean> {
+  delete(key: string): Promise<boolean> {
+    if (!isTracingEnabled()) return this.deleteNow(key);
+    return withSpan('azscale.cache.delete', KEY_COUNT_1, () => this.deleteNow(key));
+  }
+
+  private async deleteNow(key: string): Promise<boolean> {
     const k = this.fullKey(key);
     this.ensureOpen();
     this.stamp(k);
@@ -576,7 +622,19 @@ export class DistributedCache {
    * The third argument is the TTL in seconds or {@link GetOrSetOptions}; options may also come
    * fourth, after a TTL: `getOrSet(key, loader, 60, { lock: true })`.
    */
-  async getOrSet(
+  getOrSet(
+    key: string,
+    loader: () => string | Promise<string>,
+    ttlOrOptions?: number | GetOrSetOptions,
+    options?: GetOrSetOptions,
+  ): Promise<string> {
+    if (!isTracingEnabled()) return this.getOrSetNow(key, loader, ttlOrOptions, options);
+    return withSpan('azscale.cache.getOrSet', KEY_COUNT_1, () =>
+      this.getOrSetNow(key, loader, ttlOrOptions, options),
+    );
+  }
+
+  private async getOrSetNow(
     key: string,
     loader: () => string | Promise<string>,
     ttlOrOptions?: number | GetOrSetOptions,
@@ -601,7 +659,19 @@ export class DistributedCache {
   }
 
   /** {@link getOrSet} for JSON values: the loader's result is stored through the codec. */
-  async getOrSetJSON<T>(
+  getOrSetJSON<T>(
+    key: string,
+    loader: () => T | Promise<T>,
+    ttlOrOptions?: number | GetOrSetOptions,
+    options?: GetOrSetOptions,
+  ): Promise<T> {
+    if (!isTracingEnabled()) return this.getOrSetJSONNow(key, loader, ttlOrOptions, options);
+    return withSpan('azscale.cache.getOrSet', KEY_COUNT_1, () =>
+      this.getOrSetJSONNow(key, loader, ttlOrOptions, options),
+    );
+  }
+
+  private async getOrSetJSONNow<T>(
     key: string,
     loader: () => T | Promise<T>,
     ttlOrOptions?: number | GetOrSetOptions,

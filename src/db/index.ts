@@ -28,3 +28,14 @@ export { dbNodeOf } from './node.js';
 export type { DbNodeInfo, DbNodeRole, DbNodeStats, DbQuery } from './node.js';
 export { compareWalLsn, isWalLsn } from './lsn.js';
 export { isWriteSql } from './sql.js';
+// The error classes this module throws, so `import { ..., X } from 'azscale/db'` works too
+// (the same classes as the root export).
+export {
+  AzscaleError,
+  BackendUnavailableError,
+  ClosedError,
+  LimitExceededError,
+  QueryRoutingError,
+  TimeoutError,
+  ValidationError,
+} from '../core/errors.js';

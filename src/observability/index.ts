@@ -49,3 +49,6 @@ export {
   type HealthReport,
   type HealthRoutes,
 } from './health.js';
+// The error classes this module throws, so `import { ..., X } from 'azscale/observability'` works
+// too (the same classes as the root export).
+export { AzscaleError, TimeoutError, ValidationError } from '../core/errors.js';

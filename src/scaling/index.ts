@@ -53,3 +53,11 @@ export {
 export type { SpendStore } from './spend-store.js';
 export { MemorySpendStore } from './memory-store.js';
 export { RedisSpendStore, type RedisSpendStoreOptions } from './redis-store.js';
+// The error classes this module throws, so `import { ..., X } from 'azscale/scaling'` works too
+// (the same classes as the root export).
+export {
+  AzscaleError,
+  BackendUnavailableError,
+  BudgetExceededError,
+  ValidationError,
+} from '../core/errors.js';

@@ -44,3 +44,18 @@ export type {
   WorkerEventMap,
   WorkerStopOptions,
 } from './types.js';
+// The error classes this module throws, so `import { ..., X } from 'azscale/worker'` works too
+// (the same classes as the root export).
+export {
+  AzscaleError,
+  BackendUnavailableError,
+  CancelledError,
+  ClosedError,
+  NotFoundError,
+  SerializationError,
+  TaskFailedError,
+  TimeoutError,
+  UnrecoverableError,
+  ValidationError,
+  ValueTooLargeError,
+} from '../core/errors.js';
