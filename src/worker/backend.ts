@@ -85,6 +85,8 @@ export interface NewTask {
   timeout: number;
   priority: number;
   delayMs: number;
+  /** W3C `traceparent` of the submitter's span, so the handler's span joins its trace. */
+  trace?: string;
 }
 
 /** Identifies one attempt of a task held by a worker. */
@@ -102,6 +104,8 @@ export interface ClaimedTask extends TaskRef {
   data: string;
   maxAttempts: number;
   timeout: number;
+  /** The submitter's `traceparent`, when it was traced. */
+  trace?: string;
 }
 
 /** A finished attempt's result (JSON). */

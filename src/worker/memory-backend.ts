@@ -23,6 +23,8 @@ interface MemTask extends TaskRecord {
   seq: number;
   dueAt?: number;
   expiresAt?: number;
+  /** The submitter's `traceparent`. */
+  trace?: string;
 }
 
 interface Held {
@@ -197,6 +199,7 @@ export class MemoryQueueBackend implements QueueBackend {
         maxAttempts: n.maxAttempts,
         timeout: n.timeout,
         priority: n.priority,
+        ...(n.trace ? { trace: n.trace } : {}),
         createdAt: now,
         updatedAt: now,
         lane: 0,
@@ -312,6 +315,7 @@ export class MemoryQueueBackend implements QueueBackend {
       data: t.data ?? 'null',
       maxAttempts: t.maxAttempts,
       timeout: t.timeout,
+      ...(t.trace ? { trace: t.trace } : {}),
     });
   }
 

@@ -11,7 +11,7 @@ import {
   describeValue,
 } from '../core/errors.js';
 import { validateId, validatePrefix } from '../core/keys.js';
-import { isTracingEnabled, withSpan } from '../observability/tracing.js';
+import { currentTraceContext, isTracingEnabled, withSpan } from '../observability/tracing.js';
 import { type CounterHandle, noopMetrics } from '../core/metrics.js';
 import { assertNumber, assertObject, assertSeconds } from '../core/validate.js';
 import {
@@ -210,6 +210,7 @@ export class TaskQueue {
       timeout,
       priority,
       delayMs: Math.round(delay * 1000),
+      ...(isTracingEnabled() ? traceField() : {}),
     };
   }
 
@@ -437,4 +438,10 @@ function parseError(text: string | undefined): StoredError {
   } catch {
     return { name: 'Error', message: text };
   }
+}
+
+/** The active span's `traceparent`, as a task field, so the worker's span joins the trace. */
+function traceField(): { trace?: string } {
+  const carrier = currentTraceContext();
+  return carrier ? { trace: carrier.traceparent } : {};
 }

@@ -143,7 +143,17 @@ export class RedisQueueBackend implements QueueBackend {
       const r = (await this.run(
         'submit',
         SCRIPTS.submit,
-        [this.tp, now, t.id, t.data, t.maxAttempts, t.timeout, t.priority, t.delayMs],
+        [
+          this.tp,
+          now,
+          t.id,
+          t.data,
+          t.maxAttempts,
+          t.timeout,
+          t.priority,
+          t.delayMs,
+          t.trace ?? '',
+        ],
         client,
       )) as number[];
       return [r[0] === 1];
@@ -153,7 +163,7 @@ export class RedisQueueBackend implements QueueBackend {
       const end = Math.min(tasks.length, i + SUBMIT_CHUNK);
       for (let j = i; j < end; j++) {
         const t = tasks[j] as NewTask;
-        args.push(t.id, t.data, t.maxAttempts, t.timeout, t.priority, t.delayMs);
+        args.push(t.id, t.data, t.maxAttempts, t.timeout, t.priority, t.delayMs, t.trace ?? '');
       }
       calls.push(this.run('submit', SCRIPTS.submit, args, client));
     }
@@ -199,7 +209,8 @@ export class RedisQueueBackend implements QueueBackend {
     for (const c of comps) args.push(c.id, c.lane, c.entryId, c.result);
     const r = (await this.withGroup(() => this.run('claim', SCRIPTS.claim, args))) as Arg[];
     const tasks: ClaimedTask[] = [];
-    for (let i = 2; i + 6 < r.length; i += 7) {
+    for (let i = 2; i + 7 < r.length; i += 8) {
+      const trace = String(r[i + 7]);
       tasks.push({
         lane: Number(r[i]),
         entryId: String(r[i + 1]),
@@ -208,6 +219,7 @@ export class RedisQueueBackend implements QueueBackend {
         attempt: Number(r[i + 4]),
         maxAttempts: Number(r[i + 5]),
         timeout: Number(r[i + 6]),
+        ...(trace ? { trace } : {}),
       });
     }
     const due = Number(r[0]);

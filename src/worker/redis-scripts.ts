@@ -60,12 +60,12 @@ local function complete(tp, g, id, lane, e, res, now, ttl)
 end
 `;
 
-/** ARGV: tp, now, then per task: id, data, maxAttempts, timeout, priority, delayMs. */
+/** ARGV: tp, now, then per task: id, data, maxAttempts, timeout, priority, delayMs, trace. */
 export const SUBMIT = `${PRELUDE}
 local tp = ARGV[1]
 local now = tonumber(ARGV[2])
 local out = {}
-for i = 3, #ARGV, 6 do
+for i = 3, #ARGV, 7 do
   local id = ARGV[i]
   local k = tp .. id
   -- HSETNX both tests for the id (idempotency) and writes its creation time.
@@ -86,6 +86,7 @@ for i = 3, #ARGV, 6 do
     if ARGV[i + 2] ~= '0' then f[#f + 1] = 'ma'; f[#f + 1] = ARGV[i + 2] end
     if ARGV[i + 3] ~= '0' then f[#f + 1] = 'to'; f[#f + 1] = ARGV[i + 3] end
     if pr ~= 0 then f[#f + 1] = 'pr'; f[#f + 1] = pr end
+    if ARGV[i + 6] ~= '' then f[#f + 1] = 'tc'; f[#f + 1] = ARGV[i + 6] end
     redis.call('HSET', k, unpack(f))
     out[#out + 1] = 1
   end
@@ -101,7 +102,7 @@ return out
  * ARGV: tp, group, consumer, now, count, reclaimIdleMs, defaultAttempts, ttlMs, nCompletions,
  * then per completion: id, lane, entryId, result.
  * Returns: nextDue (-1 none), wake token ('' when the batch is full), then per task: lane,
- * entryId, id, data, attempt, maxAttempts, timeout.
+ * entryId, id, data, attempt, maxAttempts, timeout, trace ('' when none).
  */
 export const CLAIM = `${PRELUDE}${COMPLETE_FN}
 local tp, g, c = ARGV[1], ARGV[2], ARGV[3]
@@ -142,7 +143,7 @@ local function take(lane, e, fields, reclaimed)
     return
   end
   local k = tp .. id
-  local f = redis.call('HMGET', k, 'st', 'd', 'a', 'ma', 'to', 'e')
+  local f = redis.call('HMGET', k, 'st', 'd', 'a', 'ma', 'to', 'e', 'tc')
   local st = f[1]
   local want = 'queued'
   if reclaimed then want = 'processing' end
@@ -177,6 +178,7 @@ local function take(lane, e, fields, reclaimed)
   out[#out + 1] = a
   out[#out + 1] = f[4] or '0'
   out[#out + 1] = f[5] or '0'
+  out[#out + 1] = f[7] or ''
 end
 
 if idle > 0 then

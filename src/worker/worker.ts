@@ -10,7 +10,7 @@ import {
   isValidationError,
 } from '../core/errors.js';
 import { type Disposer, Emitter } from '../core/events.js';
-import { isTracingEnabled, withSpan } from '../observability/tracing.js';
+import { isTracingEnabled, withSpan, withTraceContext } from '../observability/tracing.js';
 import {
   type CounterHandle,
   type GaugeHandle,
@@ -507,15 +507,18 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
     try {
       p = Promise.resolve(
         isTracingEnabled()
-          ? withSpan(
-              'azscale.worker.process',
-              {
-                'azscale.queue': this.q.name,
-                'azscale.task_id': t.id,
-                'azscale.task.attempt': t.attempt,
-              },
-              () => this.handler(data, ctx),
-              { kind: 'consumer' },
+          ? // The span joins the submitter's trace (its traceparent travels with the task).
+            withTraceContext(t.trace ? { traceparent: t.trace } : undefined, () =>
+              withSpan(
+                'azscale.worker.process',
+                {
+                  'azscale.queue': this.q.name,
+                  'azscale.task_id': t.id,
+                  'azscale.task.attempt': t.attempt,
+                },
+                () => this.handler(data, ctx),
+                { kind: 'consumer' },
+              ),
             )
           : this.handler(data, ctx),
       );

@@ -13,7 +13,7 @@ import {
   type ReadableSpan,
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as obsModule from '../../src/observability/index.js';
 import {
   BackgroundWorker,
@@ -27,7 +27,7 @@ import {
   setupTracing,
 } from '../../src/index.js';
 import { parsePrometheus } from '../observability/prom-parse.js';
-import { uniquePrefix } from '../harness/env.js';
+import { servers, uniquePrefix } from '../harness/env.js';
 
 function serve(handler: (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void) {
   return new Promise<{ url: string; server: Server }>((resolve) => {
@@ -204,34 +204,60 @@ describe('issue 9: tracing through real primitives', () => {
   });
 });
 
-describe('issue 9: tracing across the queue (known gap)', () => {
-  // The issue asks for the span tree of one request through the worker. The worker does not
-  // store the submitter's trace context with the task yet, so azscale.worker.process starts a
-  // new trace. `it.fails` keeps this visible: it turns red once the context is carried.
-  it.fails('azscale.worker.process joins the trace of the span that submitted the task', async () => {
-    const exporter = new InMemorySpanExporter();
-    const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
-    const tracing = setupTracing({ serviceName: 'agent-api', tracerProvider: provider });
-    const q = new TaskQueue({ name: uniquePrefix('c9g').replace(/:$/, '') });
-    const w = new BackgroundWorker({ queue: q, handler: async () => 1 });
-    await w.start();
-    let traceId = '';
-    try {
-      await provider.getTracer('app').startActiveSpan('request', async (root) => {
-        traceId = root.spanContext().traceId;
-        const id = await q.submitTask('x');
-        await q.waitForResult(id, { timeout: 5 });
-        root.end();
-      });
-    } finally {
-      await w.stop({ timeout: 1 });
-      await q.close();
-      tracing.disable();
-      await provider.shutdown();
-    }
-    const processSpan = exporter.getFinishedSpans().find((s) => s.name === 'azscale.worker.process');
-    expect(processSpan?.spanContext().traceId).toBe(traceId);
+describe('issue 9: tracing across the queue', () => {
+  // Parents follow `await` only with a context manager, as in any traced Node app.
+  beforeAll(() => {
+    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
   });
+  afterAll(() => {
+    context.disable();
+  });
+  const parentOf = (s: ReadableSpan): string | undefined =>
+    (s as unknown as { parentSpanContext?: { spanId: string } }).parentSpanContext?.spanId ??
+    (s as unknown as { parentSpanId?: string }).parentSpanId;
+
+  // The submitter's traceparent travels with the task, so the worker's span joins the request's
+  // trace, as a child of the submit span, on every backend.
+  it.each(['memory', 'redis', 'cluster'] as const)(
+    'azscale.worker.process joins the trace of the span that submitted the task (%s)',
+    async (backend) => {
+      const exporter = new InMemorySpanExporter();
+      const provider = new BasicTracerProvider({
+        spanProcessors: [new SimpleSpanProcessor(exporter)],
+      });
+      const tracing = setupTracing({ serviceName: 'agent-api', tracerProvider: provider });
+      const redis =
+        backend === 'memory'
+          ? undefined
+          : backend === 'redis'
+            ? servers().redisUrl
+            : { nodes: servers().clusterNodes };
+      const q = new TaskQueue({ name: uniquePrefix('c9g').replace(/:$/, ''), redis });
+      const w = new BackgroundWorker({ queue: q, handler: async () => 1 });
+      await w.start();
+      let traceId = '';
+      // Read before provider.shutdown(): shutting down an InMemorySpanExporter empties it.
+      let spans: ReadableSpan[] = [];
+      try {
+        await provider.getTracer('app').startActiveSpan('request', async (root) => {
+          traceId = root.spanContext().traceId;
+          const id = await q.submitTask('x');
+          await q.waitForResult(id, { timeout: 5 });
+          root.end();
+        });
+        spans = exporter.getFinishedSpans();
+      } finally {
+        await w.stop({ timeout: 1 });
+        await q.close();
+        tracing.disable();
+        await provider.shutdown();
+      }
+      const processSpan = spans.find((s) => s.name === 'azscale.worker.process');
+      const submitSpan = spans.find((s) => s.name === 'azscale.worker.submit');
+      expect(processSpan?.spanContext().traceId).toBe(traceId);
+      expect(parentOf(processSpan as ReadableSpan)).toBe(submitSpan?.spanContext().spanId);
+    },
+  );
 });
 
 describe('issue 9: health', () => {
