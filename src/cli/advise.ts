@@ -123,7 +123,15 @@ export function parseMemoryQuantity(text: string): number {
 
 /** Fetches one scrape of `url` with a timeout (seconds). */
 export async function scrape(url: string, timeoutSeconds = 5): Promise<Scrape> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutSeconds * 1000) });
+  let res: Response;
+  try {
+    res = await fetch(url, { signal: AbortSignal.timeout(timeoutSeconds * 1000) });
+  } catch (e) {
+    // fetch's own message is only "fetch failed"; the reason is in its cause.
+    const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+    const why = cause?.code ?? cause?.message ?? (e as Error).message;
+    throw new Error(`cannot read ${url}: ${why}`, { cause: e });
+  }
   if (!res.ok) throw new Error(`GET ${url} answered ${res.status} ${res.statusText}`);
   const text = await res.text();
   return { t: Date.now(), samples: parsePrometheusText(text) };
