@@ -243,6 +243,7 @@ export async function createAgentService(
     name: QUEUE_NAME,
     ...(redis ? { redis, redisOptions: connection } : {}),
     metrics,
+    metricsInterval: 5,
   });
   const db = config.databaseUrl
     ? new DatabaseRouter({
@@ -273,20 +274,9 @@ export async function createAgentService(
     stats.breakerTrips++;
     trips.inc();
   });
+  // The queue itself publishes worker_queue_depth{queue} (and the other depth gauges) every
+  // metricsInterval seconds; /api/scaling reads the depth fresh.
   let lastDepth = 0;
-  metrics.gauge(
-    SERVICE_METRICS.queueDepth,
-    async () => {
-      try {
-        const s = await queue.stats();
-        lastDepth = s.queued + s.delayed;
-      } catch {
-        // Redis away: keep the last known depth rather than fail the scrape.
-      }
-      return lastDepth;
-    },
-    { queue: QUEUE_NAME },
-  );
 
   /**
    * A provider call on a cache miss: refused once the hour's budget is spent (BudgetExceededError),

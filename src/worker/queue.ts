@@ -12,7 +12,7 @@ import {
 } from '../core/errors.js';
 import { validateId, validatePrefix } from '../core/keys.js';
 import { currentTraceContext, isTracingEnabled, withSpan } from '../observability/tracing.js';
-import { type CounterHandle, noopMetrics } from '../core/metrics.js';
+import { type CounterHandle, type GaugeHandle, noopMetrics } from '../core/metrics.js';
 import { assertNumber, assertObject, assertSeconds } from '../core/validate.js';
 import {
   MAX_PRIORITY,
@@ -83,6 +83,15 @@ export class TaskQueue {
   private readonly dataCodec: JsonCodec;
   private readonly conn: RedisConnection | undefined;
   private readonly submitted: CounterHandle;
+  private readonly depth: {
+    queued: GaugeHandle;
+    delayed: GaugeHandle;
+    processing: GaugeHandle;
+    deadLettered: GaugeHandle;
+    oldestAge: GaugeHandle;
+    errors: CounterHandle;
+  };
+  private depthTimer: NodeJS.Timeout | undefined;
   private closed = false;
 
   constructor(options: TaskQueueOptions = {}) {
@@ -97,7 +106,20 @@ export class TaskQueue {
     this.dataCodec = new JsonCodec({ maxValueBytes: options.maxDataBytes });
     this.resultCodec = new JsonCodec({ maxValueBytes: options.maxResultBytes });
     const metrics = options.metrics ?? noopMetrics;
-    this.submitted = metrics.counter('worker_tasks_submitted_total', { queue: this.name });
+    const labels = { queue: this.name };
+    this.submitted = metrics.counter('worker_tasks_submitted_total', labels);
+    this.depth = {
+      queued: metrics.gauge('worker_queue_depth', labels),
+      delayed: metrics.gauge('worker_tasks_delayed', labels),
+      processing: metrics.gauge('worker_tasks_processing', labels),
+      deadLettered: metrics.gauge('worker_dead_letters', labels),
+      oldestAge: metrics.gauge('worker_oldest_task_age_seconds', labels),
+      errors: metrics.counter('worker_queue_stats_errors_total', labels),
+    };
+    const metricsInterval =
+      options.metricsInterval === undefined
+        ? 15
+        : assertNumber(options.metricsInterval, 'metricsInterval (seconds)', { min: 0 });
     if (options.backend !== undefined) {
       const b = options.backend as Partial<QueueBackend> | null;
       if (typeof b !== 'object' || b === null || typeof b.claim !== 'function') {
@@ -113,6 +135,14 @@ export class TaskQueue {
       this.backend = this.conn
         ? new RedisQueueBackend(this.conn, { name: this.name, prefix, resultTtl: this.resultTtl })
         : new MemoryQueueBackend({ name: this.name, resultTtl: this.resultTtl });
+    }
+    if (options.metrics !== undefined && metricsInterval > 0) {
+      // Gauges an autoscaler reads must move without anyone calling stats(); unref'd, so the
+      // timer never keeps a process alive.
+      this.depthTimer = setInterval(() => {
+        this.stats().catch(() => this.depth.errors.inc());
+      }, metricsInterval * 1000);
+      this.depthTimer.unref();
     }
   }
 
@@ -324,7 +354,7 @@ export class TaskQueue {
     this.assertOpen();
     const now = Date.now();
     const s = await this.backend.stats(now);
-    return {
+    const out: TaskQueueStats = {
       queued: s.queued,
       delayed: s.delayed,
       processing: s.processing,
@@ -333,6 +363,13 @@ export class TaskQueue {
       deadLettered: s.deadLettered,
       oldestAge: s.oldestQueuedAt === null ? 0 : Math.max(0, (now - s.oldestQueuedAt) / 1000),
     };
+    const d = this.depth;
+    d.queued.set(out.queued);
+    d.delayed.set(out.delayed);
+    d.processing.set(out.processing);
+    d.deadLettered.set(out.deadLettered);
+    d.oldestAge.set(out.oldestAge);
+    return out;
   }
 
   /** Failed tasks in the dead-letter list, oldest first, each with its last `error`. */
@@ -371,6 +408,7 @@ export class TaskQueue {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.depthTimer) clearInterval(this.depthTimer);
     await this.backend.close();
     await this.conn?.close();
   }

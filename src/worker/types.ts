@@ -129,6 +129,13 @@ export interface TaskQueueOptions {
   maxResultBytes?: number;
   /** Where to report metrics. @default noopMetrics */
   metrics?: MetricsSink;
+  /**
+   * Seconds between the queue-depth gauges' refreshes (`worker_queue_depth` and friends, what
+   * an autoscaler scales on) while `metrics` is given. Each refresh is one `stats()` call;
+   * `stats()` called by the app refreshes them too. `0` turns the timer off.
+   * @default 15
+   */
+  metricsInterval?: number;
 }
 
 /** Retry delays between attempts. */
