@@ -19,6 +19,7 @@ import {
   secondsSince,
 } from '../core/metrics.js';
 import { assertFunction, assertObject, optionalNumber } from '../core/validate.js';
+import { isTracingEnabled, withSpan } from '../observability/tracing.js';
 import { MemorySessionStore } from './memory-store.js';
 import { RedisSessionStore } from './redis-store.js';
 import type { SessionAppendOptions, SessionStore } from './store.js';
@@ -261,7 +262,12 @@ export class DistributedSessionManager<T extends SessionData = SessionData> {
    * `messages` gets an empty one. With `sliding`, the read also resets the TTL.
    * @throws SerializationError when the stored text is not a JSON object.
    */
-  async getSession(id: string): Promise<T> {
+  getSession(id: string): Promise<T> {
+    if (!isTracingEnabled()) return this.getSessionNow(id);
+    return withSpan('azscale.session.get', undefined, () => this.getSessionNow(id));
+  }
+
+  private async getSessionNow(id: string): Promise<T> {
     const key = this.key(id);
     // The hot paths inline what op() does: one async frame less per call.
     const t0 = this.timed ? performance.now() : 0;
@@ -282,7 +288,12 @@ export class DistributedSessionManager<T extends SessionData = SessionData> {
    * @throws ValidationError when `data` is not an object; SerializationError when it cannot be
    *   encoded as JSON; ValueTooLargeError over `maxValueBytes`.
    */
-  async saveSession(id: string, data: T): Promise<void> {
+  saveSession(id: string, data: T): Promise<void> {
+    if (!isTracingEnabled()) return this.saveSessionNow(id, data);
+    return withSpan('azscale.session.save', undefined, () => this.saveSessionNow(id, data));
+  }
+
+  private async saveSessionNow(id: string, data: T): Promise<void> {
     const key = this.key(id);
     const text = this.encode(data, 'data');
     const t0 = this.timed ? performance.now() : 0;
@@ -297,13 +308,23 @@ export class DistributedSessionManager<T extends SessionData = SessionData> {
   }
 
   /** Deletes the session; resolves whether it existed. */
-  async deleteSession(id: string): Promise<boolean> {
+  deleteSession(id: string): Promise<boolean> {
+    if (!isTracingEnabled()) return this.deleteSessionNow(id);
+    return withSpan('azscale.session.delete', undefined, () => this.deleteSessionNow(id));
+  }
+
+  private async deleteSessionNow(id: string): Promise<boolean> {
     const key = this.key(id);
     return this.op('delete', () => this.store.delete(key));
   }
 
   /** Resets the session's TTL to `ttl` seconds; resolves whether the session existed. */
-  async extendSession(id: string): Promise<boolean> {
+  extendSession(id: string): Promise<boolean> {
+    if (!isTracingEnabled()) return this.extendSessionNow(id);
+    return withSpan('azscale.session.extend', undefined, () => this.extendSessionNow(id));
+  }
+
+  private async extendSessionNow(id: string): Promise<boolean> {
     const key = this.key(id);
     return this.op('extend', () => this.store.expire(key, this.ttlMs));
   }
@@ -332,10 +353,21 @@ export class DistributedSessionManager<T extends SessionData = SessionData> {
    *   when `fn` throws (its error is the `cause`); ValidationError / SerializationError /
    *   ValueTooLargeError for a result that cannot be stored. The stored session is then unchanged.
    */
-  async updateSession(
+  updateSession(
     id: string,
     fn: (current: T) => T | undefined | Promise<T | undefined>,
     options: UpdateSessionOptions = {},
+  ): Promise<T> {
+    if (!isTracingEnabled()) return this.updateSessionNow(id, fn, options);
+    return withSpan('azscale.session.update', undefined, () =>
+      this.updateSessionNow(id, fn, options),
+    );
+  }
+
+  private async updateSessionNow(
+    id: string,
+    fn: (current: T) => T | undefined | Promise<T | undefined>,
+    options: UpdateSessionOptions,
   ): Promise<T> {
     const key = this.key(id);
     assertFunction(fn, 'fn');
@@ -387,7 +419,12 @@ export class DistributedSessionManager<T extends SessionData = SessionData> {
    *   JSON object with an array `messages`; ValueTooLargeError when the result would exceed
    *   `maxValueBytes`. The stored session is then unchanged.
    */
-  async appendMessage(id: string, message: T['messages'][number]): Promise<number> {
+  appendMessage(id: string, message: T['messages'][number]): Promise<number> {
+    if (!isTracingEnabled()) return this.appendMessageNow(id, message);
+    return withSpan('azscale.session.append', undefined, () => this.appendMessageNow(id, message));
+  }
+
+  private async appendMessageNow(id: string, message: T['messages'][number]): Promise<number> {
     const key = this.key(id);
     if (message === undefined) {
       throw new ValidationError('message must be a JSON value, received undefined', {
@@ -415,7 +452,17 @@ export class DistributedSessionManager<T extends SessionData = SessionData> {
    * @throws ValidationError when `messages` is not a non-empty array; as `appendMessage`
    *   otherwise.
    */
-  async appendMessages(id: string, messages: readonly T['messages'][number][]): Promise<number> {
+  appendMessages(id: string, messages: readonly T['messages'][number][]): Promise<number> {
+    if (!isTracingEnabled()) return this.appendMessagesNow(id, messages);
+    return withSpan('azscale.session.append', undefined, () =>
+      this.appendMessagesNow(id, messages),
+    );
+  }
+
+  private async appendMessagesNow(
+    id: string,
+    messages: readonly T['messages'][number][],
+  ): Promise<number> {
     const key = this.key(id);
     if (!Array.isArray(messages) || messages.length === 0) {
       throw new ValidationError(
