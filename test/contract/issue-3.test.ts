@@ -3,7 +3,6 @@
  * option, default and return shape the issue gives, on the embedded store, standalone Redis and
  * Redis Cluster.
  */
-import { Cluster, Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import * as root from '../../src/index.js';
 import {
@@ -16,30 +15,10 @@ import {
   newSessionId,
 } from '../../src/index.js';
 import * as sessionModule from '../../src/session/index.js';
-import { servers, uniquePrefix } from '../harness/env.js';
+import { uniquePrefix } from '../harness/env.js';
+import { type Raw, contractBackends, sleep } from './backends.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-type Raw = Redis | Cluster;
-interface Backend {
-  name: string;
-  redis: () => string | { nodes: { host: string; port: number }[] } | undefined;
-  raw: () => Raw | undefined;
-}
-
-const backends: Backend[] = [
-  { name: 'embedded memory', redis: () => undefined, raw: () => undefined },
-  {
-    name: 'redis standalone',
-    redis: () => servers().redisUrl,
-    raw: () => new Redis(servers().redisUrl),
-  },
-  {
-    name: 'redis cluster',
-    redis: () => ({ nodes: servers().clusterNodes }),
-    raw: () => new Cluster(servers().clusterNodes),
-  },
-];
+const backends = contractBackends('embedded memory');
 
 describe('issue 3: exports', () => {
   it('is exported from azscale and azscale/session', () => {
@@ -197,7 +176,9 @@ for (const b of backends) {
         ),
       );
       // Every call saw a distinct length: each append landed exactly once.
-      expect([...lengths].sort((x, y) => x - y)).toEqual(Array.from({ length: n }, (_, i) => i + 1));
+      expect([...lengths].sort((x, y) => x - y)).toEqual(
+        Array.from({ length: n }, (_, i) => i + 1),
+      );
       const contents = (await s1.getSession(id)).messages.map((m) => m.content as string);
       expect(contents).toHaveLength(n);
       expect(new Set(contents).size).toBe(n);
@@ -247,7 +228,9 @@ for (const b of backends) {
           }),
         ),
       );
-      expect([...results].sort((x, y) => x - y)).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
+      expect([...results].sort((x, y) => x - y)).toEqual(
+        Array.from({ length: 10 }, (_, i) => i + 1),
+      );
       expect((await s.getSession(id)).messages).toHaveLength(10);
     });
 
@@ -273,9 +256,9 @@ for (const b of backends) {
       ).rejects.toBeInstanceOf(SerializationError);
       const cyclic: Record<string, unknown> = { messages: [] };
       cyclic.self = cyclic;
-      await expect(
-        s.saveSession(id, cyclic as { messages: [] }),
-      ).rejects.toBeInstanceOf(SerializationError);
+      await expect(s.saveSession(id, cyclic as { messages: [] })).rejects.toBeInstanceOf(
+        SerializationError,
+      );
       // Over maxValueBytes.
       await expect(
         s.saveSession(id, { messages: [{ role: 'user', content: 'x'.repeat(500) }] }),
@@ -307,7 +290,7 @@ for (const b of backends) {
     });
 
     if (b.redis() !== undefined) {
-      it('stored format is the seed\'s: JSON of data at prefix + id, with the TTL', async () => {
+      it("stored format is the seed's: JSON of data at prefix + id, with the TTL", async () => {
         const s = make({ ttl: 120 });
         const id = newSessionId();
         const data = { messages: [{ role: 'user', content: 'héllo' }], meta: { a: 1 } };

@@ -3,7 +3,6 @@
  * only: names, options, defaults and return shapes as the issue gives them, on memory, standalone
  * Redis and Redis Cluster.
  */
-import { Cluster, Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import * as root from '../../src/index.js';
 import {
@@ -17,30 +16,10 @@ import {
   llmCacheKey,
 } from '../../src/index.js';
 import * as cacheModule from '../../src/cache/index.js';
-import { servers, uniquePrefix } from '../harness/env.js';
+import { uniquePrefix } from '../harness/env.js';
+import { type Raw, contractBackends, sleep } from './backends.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-type Raw = Redis | Cluster;
-interface Backend {
-  name: string;
-  redis: () => string | { nodes: { host: string; port: number }[] } | undefined;
-  raw: () => Raw | undefined;
-}
-
-const backends: Backend[] = [
-  { name: 'memory', redis: () => undefined, raw: () => undefined },
-  {
-    name: 'redis standalone',
-    redis: () => servers().redisUrl,
-    raw: () => new Redis(servers().redisUrl),
-  },
-  {
-    name: 'redis cluster',
-    redis: () => ({ nodes: servers().clusterNodes }),
-    raw: () => new Cluster(servers().clusterNodes),
-  },
-];
+const backends = contractBackends('memory');
 
 describe('issue 4: exports and defaults', () => {
   it('is exported from azscale and azscale/cache', () => {
@@ -311,7 +290,11 @@ for (const b of backends) {
         messages: [{ role: 'user', content: 'hi' }],
       };
       const a = await cachedLLMCall(c, req, call);
-      const b2 = await cachedLLMCall(c, { ...req, messages: [{ content: 'hi', role: 'user' }] }, call);
+      const b2 = await cachedLLMCall(
+        c,
+        { ...req, messages: [{ content: 'hi', role: 'user' }] },
+        call,
+      );
       expect(a).toEqual({ text: 'answer 1', model: 'gpt-4o-mini' });
       expect(b2).toEqual(a);
       expect(calls).toBe(1);
@@ -466,7 +449,7 @@ describe('issue 4: llmCacheKey', () => {
 });
 
 describe('issue 4: Redis down', () => {
-  it("degrade (default): reads miss, writes are dropped, cached calls go through, backendError; no wait past backendTimeout", async () => {
+  it('degrade (default): reads miss, writes are dropped, cached calls go through, backendError; no wait past backendTimeout', async () => {
     const c = new DistributedCache({
       redis: 'redis://127.0.0.1:1',
       backendTimeout: 0.5,
@@ -500,7 +483,7 @@ describe('issue 4: Redis down', () => {
     }
   });
 
-  it("throw: BackendUnavailableError", async () => {
+  it('throw: BackendUnavailableError', async () => {
     const c = new DistributedCache({
       redis: 'redis://127.0.0.1:1',
       onBackendError: 'throw',

@@ -1,49 +1,26 @@
 /** Session operations are azscale.session.<op> spans under the caller's span (ids are not recorded). */
-import { context } from '@opentelemetry/api';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import {
-  BasicTracerProvider,
-  InMemorySpanExporter,
-  type ReadableSpan,
-  SimpleSpanProcessor,
-} from '@opentelemetry/sdk-trace-base';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { disableTracing, setupTracing } from '../../src/observability/index.js';
 import { DistributedSessionManager, newSessionId } from '../../src/session/index.js';
+import { parentSpanId, useInMemoryTracing } from '../harness/tracing.js';
 
-let exporter: InMemorySpanExporter;
-let provider: BasicTracerProvider;
-beforeAll(() => {
-  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-  exporter = new InMemorySpanExporter();
-  provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
-});
-afterAll(async () => {
-  disableTracing();
-  await provider.shutdown();
-  context.disable();
-});
-
-function parentId(s: ReadableSpan): string | undefined {
-  const v2 = (s as unknown as { parentSpanContext?: { spanId: string } }).parentSpanContext;
-  return v2?.spanId ?? (s as unknown as { parentSpanId?: string }).parentSpanId;
-}
+const tracing = useInMemoryTracing();
 
 describe('session spans', () => {
   it('get, append and update are spans under the request span; the session id is not an attribute', async () => {
     const sessions = new DistributedSessionManager();
     const id = newSessionId();
     await sessions.appendMessage(id, { role: 'user', content: 'untraced' });
-    expect(exporter.getFinishedSpans()).toHaveLength(0);
-    setupTracing({ serviceName: 'svc', tracerProvider: provider });
+    expect(tracing.exporter.getFinishedSpans()).toHaveLength(0);
+    setupTracing({ serviceName: 'svc', tracerProvider: tracing.provider });
     try {
-      await provider.getTracer('t').startActiveSpan('request', async (root) => {
+      await tracing.provider.getTracer('t').startActiveSpan('request', async (root) => {
         await sessions.getSession(id);
         await sessions.appendMessage(id, { role: 'user', content: 'hi' });
         await sessions.updateSession(id, (s) => ({ ...s, seen: true }));
         root.end();
       });
-      const spans = exporter.getFinishedSpans();
+      const spans = tracing.exporter.getFinishedSpans();
       const root = spans.find((s) => s.name === 'request');
       const names = spans.filter((s) => s.name.startsWith('azscale.session.')).map((s) => s.name);
       expect(names).toEqual([
@@ -52,7 +29,7 @@ describe('session spans', () => {
         'azscale.session.update',
       ]);
       for (const s of spans.filter((x) => x.name.startsWith('azscale.session.'))) {
-        expect(parentId(s)).toBe(root?.spanContext().spanId);
+        expect(parentSpanId(s)).toBe(root?.spanContext().spanId);
         expect(JSON.stringify(s.attributes)).not.toContain(id);
       }
       expect((await sessions.getSession(id)).messages).toHaveLength(2);

@@ -1,27 +1,10 @@
 /** Worker spans: azscale.worker.submit (producer) and azscale.worker.process (consumer). */
-import { context } from '@opentelemetry/api';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import {
-  BasicTracerProvider,
-  InMemorySpanExporter,
-  SimpleSpanProcessor,
-} from '@opentelemetry/sdk-trace-base';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { disableTracing, setupTracing } from '../../src/observability/index.js';
 import { BackgroundWorker, TaskQueue } from '../../src/worker/index.js';
+import { useInMemoryTracing } from '../harness/tracing.js';
 
-let exporter: InMemorySpanExporter;
-let provider: BasicTracerProvider;
-beforeAll(() => {
-  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-  exporter = new InMemorySpanExporter();
-  provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
-});
-afterAll(async () => {
-  disableTracing();
-  await provider.shutdown();
-  context.disable();
-});
+const tracing = useInMemoryTracing();
 
 describe('worker spans', () => {
   it('submit and process are spans carrying the queue and task id', async () => {
@@ -34,10 +17,10 @@ describe('worker spans', () => {
     });
     await worker.start();
     try {
-      setupTracing({ serviceName: 'svc', tracerProvider: provider });
+      setupTracing({ serviceName: 'svc', tracerProvider: tracing.provider });
       const id = await queue.submitTask({ n: 41 });
       expect(await queue.waitForResult(id, { timeout: 5 })).toBe(42);
-      const spans = exporter.getFinishedSpans();
+      const spans = tracing.exporter.getFinishedSpans();
       const submit = spans.find((s) => s.name === 'azscale.worker.submit');
       const proc = spans.find((s) => s.name === 'azscale.worker.process');
       expect(submit?.attributes['azscale.task_id']).toBe(id);
