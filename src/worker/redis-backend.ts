@@ -18,6 +18,7 @@ import type {
   TaskRef,
   WorkWaiter,
 } from './backend.js';
+import { queueFullError } from './queue-full.js';
 import * as L from './redis-scripts.js';
 import type { TaskStatus } from './types.js';
 
@@ -49,6 +50,8 @@ export interface RedisQueueBackendOptions {
   prefix: string;
   /** Seconds finished tasks are kept. */
   resultTtl: number;
+  /** Most tasks waiting at once; Infinity: no bound. @default Infinity */
+  maxQueued?: number;
 }
 
 /**
@@ -62,6 +65,8 @@ export class RedisQueueBackend implements QueueBackend {
   private readonly keys: string[];
   private readonly tp: string;
   private readonly ttlMs: number;
+  private readonly name: string;
+  private readonly maxQueued: number;
   private groupReady: Promise<void> | undefined;
 
   constructor(conn: RedisConnection, options: RedisQueueBackendOptions) {
@@ -70,6 +75,8 @@ export class RedisQueueBackend implements QueueBackend {
     this.keys = ['s', 'h', 'd', 'p', 'x', 'm', 'w'].map((k) => `${base}:${k}`);
     this.tp = `${base}:t:`;
     this.ttlMs = Math.max(1, Math.round(options.resultTtl * 1000));
+    this.name = options.name;
+    this.maxQueued = options.maxQueued ?? Number.POSITIVE_INFINITY;
   }
 
   /** The key of a task's hash (for tests and tooling). */
@@ -129,47 +136,50 @@ export class RedisQueueBackend implements QueueBackend {
   }
 
   async submit(tasks: readonly NewTask[], now: number): Promise<boolean[]> {
+    const max = Number.isFinite(this.maxQueued) ? this.maxQueued : -1;
+    const head: Arg[] = [this.tp, now, max, GROUP];
+    if (tasks.length === 1) {
+      const t = tasks[0] as NewTask;
+      const args = head.concat(taskArgs(t));
+      return this.parseSubmit((await this.run('submit', SCRIPTS.submit, args)) as number[], 1);
+    }
     // Chunks go out together: one connection runs them in order, so ids keep their order and
-    // the round trips overlap.
-    const calls: Promise<unknown>[] = [];
+    // the round trips overlap. With maxQueued each chunk is all or nothing.
     let client: RedisClient;
     try {
       client = await this.conn.get();
     } catch (e) {
       throw this.conn.mapError(e, 'worker submit');
     }
-    if (tasks.length === 1) {
-      const t = tasks[0] as NewTask;
-      const r = (await this.run(
-        'submit',
-        SCRIPTS.submit,
-        [
-          this.tp,
-          now,
-          t.id,
-          t.data,
-          t.maxAttempts,
-          t.timeout,
-          t.priority,
-          t.delayMs,
-          t.trace ?? '',
-        ],
-        client,
-      )) as number[];
-      return [r[0] === 1];
-    }
+    const calls: Promise<unknown>[] = [];
     for (let i = 0; i < tasks.length; i += SUBMIT_CHUNK) {
-      const args: Arg[] = [this.tp, now];
+      const args = head.slice();
       const end = Math.min(tasks.length, i + SUBMIT_CHUNK);
-      for (let j = i; j < end; j++) {
-        const t = tasks[j] as NewTask;
-        args.push(t.id, t.data, t.maxAttempts, t.timeout, t.priority, t.delayMs, t.trace ?? '');
-      }
+      for (let j = i; j < end; j++) args.push(...taskArgs(tasks[j] as NewTask));
       calls.push(this.run('submit', SCRIPTS.submit, args, client));
     }
+    const settled = await Promise.allSettled(calls);
     const out: boolean[] = [];
-    for (const r of (await Promise.all(calls)) as number[][]) for (const v of r) out.push(v === 1);
+    let full: unknown;
+    settled.forEach((r, k) => {
+      const size = Math.min(SUBMIT_CHUNK, tasks.length - k * SUBMIT_CHUNK);
+      if (r.status === 'rejected') {
+        full ??= r.reason;
+        return;
+      }
+      try {
+        out.push(...this.parseSubmit(r.value as number[], size));
+      } catch (e) {
+        full ??= e;
+      }
+    });
+    if (full !== undefined) throw full;
     return out;
+  }
+
+  private parseSubmit(r: number[], size: number): boolean[] {
+    if (r[0] === -1) throw queueFullError(this.name, this.maxQueued, Number(r[1]), size);
+    return r.map((v) => v === 1);
   }
 
   async get(id: string): Promise<TaskRecord | null> {
@@ -375,6 +385,10 @@ export class RedisQueueBackend implements QueueBackend {
   async close(): Promise<void> {
     // The connection belongs to the TaskQueue, which closes it.
   }
+}
+
+function taskArgs(t: NewTask): Arg[] {
+  return [t.id, t.data, t.maxAttempts, t.timeout, t.priority, t.delayMs, t.trace ?? ''];
 }
 
 const STATUSES = new Set<TaskStatus>([

@@ -60,12 +60,38 @@ local function complete(tp, g, id, lane, e, res, now, ttl)
 end
 `;
 
-/** ARGV: tp, now, then per task: id, data, maxAttempts, timeout, priority, delayMs, trace. */
+/**
+ * ARGV: tp, now, maxQueued (-1: no bound), group, then per task: id, data, maxAttempts, timeout,
+ * priority, delayMs, trace. Returns per task 1 (created) or 0 (the id existed); or, when the new
+ * tasks would take the waiting count past maxQueued, { -1, waiting } and writes nothing.
+ *
+ * A resent submit (ioredis replays a command whose reply was lost) carries the same ids, so
+ * HSETNX finds them and it adds no second stream entry.
+ */
 export const SUBMIT = `${PRELUDE}
 local tp = ARGV[1]
 local now = tonumber(ARGV[2])
+local max = tonumber(ARGV[3])
+if max >= 0 then
+  local fresh = 0
+  for i = 5, #ARGV, 7 do
+    if redis.call('EXISTS', tp .. ARGV[i]) == 0 then fresh = fresh + 1 end
+  end
+  if fresh > 0 then
+    local g = ARGV[4]
+    local function pending(key)
+      local r = redis.pcall('XPENDING', key, g)
+      if type(r) ~= 'table' or r.err then return 0 end
+      return tonumber(r[1]) or 0
+    end
+    -- Stream entries not yet delivered, plus the priority and delayed sets: the waiting tasks.
+    local waiting = redis.call('XLEN', S) - pending(S) + redis.call('XLEN', H) - pending(H)
+      + redis.call('ZCARD', P) + redis.call('ZCARD', D)
+    if waiting + fresh > max then return { -1, waiting } end
+  end
+end
 local out = {}
-for i = 3, #ARGV, 7 do
+for i = 5, #ARGV, 7 do
   local id = ARGV[i]
   local k = tp .. id
   -- HSETNX both tests for the id (idempotency) and writes its creation time.
