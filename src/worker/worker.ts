@@ -300,11 +300,16 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
    * without waiting for `visibilityTimeout`. Closes the queue if the worker created it.
    */
   stop(options: WorkerStopOptions = {}): Promise<void> {
-    assertObject(options, 'options');
-    const timeout =
-      options.timeout === undefined
-        ? 30
-        : assertDuration(options.timeout, 'timeout', { allowZero: true, max: MAX_STOP_SECONDS });
+    let timeout: number;
+    try {
+      assertObject(options, 'options');
+      timeout =
+        options.timeout === undefined
+          ? 30
+          : assertDuration(options.timeout, 'timeout', { allowZero: true, max: MAX_STOP_SECONDS });
+    } catch (e) {
+      return Promise.reject(e);
+    }
     if (this.stopping) return this.stopping;
     if (this.state !== 'running') {
       return this.ownsQueue ? this.q.close() : Promise.resolve();
