@@ -471,7 +471,7 @@ export interface StoredError {
 export function encodeError(e: unknown): string {
   if (e instanceof Error) {
     const code = (e as { code?: unknown }).code;
-    const out: StoredError = { name: e.name || 'Error', message: e.message };
+    const out: StoredError = { name: e.name || 'Error', message: redactAddresses(e.message) };
     if (typeof code === 'string') out.code = code;
     return JSON.stringify(out);
   }
@@ -481,7 +481,24 @@ export function encodeError(e: unknown): string {
   } catch {
     message = String(e);
   }
-  return JSON.stringify({ name: 'Error', message });
+  return JSON.stringify({ name: 'Error', message: redactAddresses(message) });
+}
+
+/**
+ * Task errors are shown to whoever may read the task (an API's clients, a dashboard): server
+ * addresses and credentials in URLs (`redis://user:pass@10.0.0.5:6379`, a connection error's
+ * `connect ECONNREFUSED 10.0.0.5:6379`) are cut out before the error is stored.
+ */
+export function redactAddresses(message: string): string {
+  return message
+    .replace(
+      /\b[a-z][a-z0-9+.-]*:\/\/[^\s'"()<>]+/gi,
+      (url) => `${url.slice(0, url.indexOf(':'))}://[redacted]`,
+    )
+    .replace(/\b(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?\b/g, '[redacted]')
+    .replace(/\[[0-9a-f:]*:[0-9a-f:]+\](?::\d{1,5})?/gi, '[redacted]')
+    .replace(/\b(E[A-Z_]{3,})(\s+)[\w.-]+(?::\d{1,5})?/g, '$1$2[redacted]')
+    .replace(/\b(password|passwd|pwd|auth)(\s*[=:]\s*)\S+/gi, '$1$2[redacted]');
 }
 
 function parseError(text: string | undefined): StoredError {

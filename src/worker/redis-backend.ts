@@ -19,6 +19,7 @@ import type {
   WorkWaiter,
 } from './backend.js';
 import { queueFullError } from './queue-full.js';
+import { sanitizeRedisError } from './redis-errors.js';
 import * as L from './redis-scripts.js';
 import type { TaskStatus } from './types.js';
 
@@ -98,25 +99,37 @@ export class RedisQueueBackend implements QueueBackend {
     try {
       return await script.run(client ?? (await this.conn.get()), this.keys, args);
     } catch (e) {
-      throw this.conn.mapError(e, `worker ${op}`);
+      throw this.mapError(e, op);
+    }
+  }
+
+  /** Connection errors and Redis replies alike become typed errors without command arguments. */
+  private mapError(e: unknown, op: string): unknown {
+    return sanitizeRedisError(this.conn.mapError(e, `worker ${op}`), `worker ${op}`);
+  }
+
+  /** Like `conn.run`, with reply errors sanitised. */
+  private async exec<T>(op: string, fn: (client: RedisClient) => Promise<T>): Promise<T> {
+    try {
+      return await fn(await this.conn.get());
+    } catch (e) {
+      throw this.mapError(e, op);
     }
   }
 
   private ensureGroup(): Promise<void> {
-    this.groupReady ??= this.conn
-      .run('worker group create', async (client) => {
-        for (const key of [this.keys[0], this.keys[1]] as string[]) {
-          try {
-            await client.xgroup('CREATE', key, GROUP, '0', 'MKSTREAM');
-          } catch (e) {
-            if (!(e instanceof Error && e.message.startsWith('BUSYGROUP'))) throw e;
-          }
+    this.groupReady ??= this.exec('group create', async (client) => {
+      for (const key of [this.keys[0], this.keys[1]] as string[]) {
+        try {
+          await client.xgroup('CREATE', key, GROUP, '0', 'MKSTREAM');
+        } catch (e) {
+          if (!(e instanceof Error && e.message.startsWith('BUSYGROUP'))) throw e;
         }
-      })
-      .catch((e) => {
-        this.groupReady = undefined;
-        throw e;
-      });
+      }
+    }).catch((e) => {
+      this.groupReady = undefined;
+      throw e;
+    });
     return this.groupReady;
   }
 
@@ -149,7 +162,7 @@ export class RedisQueueBackend implements QueueBackend {
     try {
       client = await this.conn.get();
     } catch (e) {
-      throw this.conn.mapError(e, 'worker submit');
+      throw this.mapError(e, 'submit');
     }
     const calls: Promise<unknown>[] = [];
     for (let i = 0; i < tasks.length; i += SUBMIT_CHUNK) {
@@ -184,7 +197,7 @@ export class RedisQueueBackend implements QueueBackend {
 
   async get(id: string): Promise<TaskRecord | null> {
     // Every field but the data, which may be large and is not part of what getTask shows.
-    const v = await this.conn.run('worker getTask', (c) => c.hmget(this.tp + id, ...INFO_FIELDS));
+    const v = await this.exec('getTask', (c) => c.hmget(this.tp + id, ...INFO_FIELDS));
     const h: Record<string, string> = {};
     INFO_FIELDS.forEach((f, i) => {
       const x = v[i];
@@ -337,7 +350,7 @@ export class RedisQueueBackend implements QueueBackend {
 
   async deadLetters(limit: number): Promise<TaskRecord[]> {
     const dl = this.keys[4] as string;
-    return this.conn.run('worker deadLetters', async (c) => {
+    return this.exec('deadLetters', async (c) => {
       const ids = await c.zrange(dl, 0, limit - 1);
       if (ids.length === 0) return [];
       const p = c.pipeline();

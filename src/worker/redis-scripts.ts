@@ -38,25 +38,30 @@ end
 
 const COMPLETE_FN = `
 -- First finisher wins: a finished task is never overwritten; the delivery is acknowledged and
--- removed from the stream either way (that removal is what keeps the stream short).
+-- removed from the stream either way (that removal is what keeps the stream short). The result is
+-- written before the acknowledgement: a write Redis refuses (OOM) must leave the delivery
+-- pending, so the result is retried or the task reclaimed, never acknowledged without a result.
 local function complete(tp, g, id, lane, e, res, now, ttl)
   local key = lanekey(lane)
-  redis.call('XACK', key, g, e)
-  redis.call('XDEL', key, e)
   local k = tp .. id
   local f = redis.call('HMGET', k, 'st', 'e')
   local st = f[1]
-  if not st or terminal(st) then return 0 end
-  if st ~= 'processing' then
-    -- A late finisher of an attempt whose task was meanwhile re-queued: drop the new turn.
-    redis.call('ZREM', D, id)
-    redis.call('ZREM', P, id)
-    if f[2] and f[2] ~= '' and f[2] ~= e then redis.call('XDEL', S, f[2]) end
+  local done = 0
+  if st and not terminal(st) then
+    redis.call('HSET', k, 'st', 'completed', 'r', res, 'u', now, 'e', '')
+    redis.call('HDEL', k, 'd')
+    redis.call('PEXPIRE', k, ttl)
+    if st ~= 'processing' then
+      -- A late finisher of an attempt whose task was meanwhile re-queued: drop the new turn.
+      redis.call('ZREM', D, id)
+      redis.call('ZREM', P, id)
+      if f[2] and f[2] ~= '' and f[2] ~= e then redis.call('XDEL', S, f[2]) end
+    end
+    done = 1
   end
-  redis.call('HSET', k, 'st', 'completed', 'r', res, 'u', now, 'e', '')
-  redis.call('HDEL', k, 'd')
-  redis.call('PEXPIRE', k, ttl)
-  return 1
+  redis.call('XACK', key, g, e)
+  redis.call('XDEL', key, e)
+  return done
 end
 `;
 
@@ -304,11 +309,9 @@ for i = 5, #ARGV, 6 do
   local retryAt = tonumber(ARGV[i + 5])
   local k = tp .. id
   local f = redis.call('HMGET', k, 'st', 'a', 'pr', 'e')
-  -- A stale attempt must not acknowledge the delivery its successor now holds (same entry).
-  if f[4] ~= e or (f[1] == 'processing' and tonumber(f[2]) == attempt) then
-    redis.call('XACK', key, g, e)
-    redis.call('XDEL', key, e)
-  end
+  -- A stale attempt must not acknowledge the delivery its successor now holds (same entry). The
+  -- acknowledgement comes after the state change, so a refused write (OOM) leaves it pending.
+  local ack = f[4] ~= e or (f[1] == 'processing' and tonumber(f[2]) == attempt)
   if f[1] ~= 'processing' or tonumber(f[2]) ~= attempt then
     out[#out + 1] = 0
   elseif retryAt >= 0 then
@@ -327,6 +330,10 @@ for i = 5, #ARGV, 6 do
     redis.call('PEXPIRE', k, ttl)
     failed = failed + 1
     out[#out + 1] = 2
+  end
+  if ack then
+    redis.call('XACK', key, g, e)
+    redis.call('XDEL', key, e)
   end
 end
 if failed > 0 then
