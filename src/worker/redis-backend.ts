@@ -36,10 +36,11 @@ const SCRIPTS = {
   cancel: new LuaScript(L.CANCEL),
   redrive: new LuaScript(L.REDRIVE),
   stats: new LuaScript(L.STATS),
+  get: new LuaScript(L.GET),
+  deadLetters: new LuaScript(L.DEAD_LETTERS),
 };
 
 const GROUP = 'workers';
-const INFO_FIELDS = ['st', 'r', 'er', 'pg', 'a', 'ma', 'to', 'pr', 'c', 'u'] as const;
 /** Tasks per submit script call: bounds how long one call holds the server. */
 const SUBMIT_CHUNK = 500;
 
@@ -64,7 +65,6 @@ export class RedisQueueBackend implements QueueBackend {
   readonly kind = 'redis';
   private readonly conn: RedisConnection;
   private readonly keys: string[];
-  private readonly tp: string;
   private readonly ttlMs: number;
   private readonly name: string;
   private readonly maxQueued: number;
@@ -73,19 +73,19 @@ export class RedisQueueBackend implements QueueBackend {
   constructor(conn: RedisConnection, options: RedisQueueBackendOptions) {
     this.conn = conn;
     const base = `${options.prefix}${hashTag(options.name)}`;
-    this.keys = ['s', 'h', 'd', 'p', 'x', 'm', 'w'].map((k) => `${base}:${k}`);
-    this.tp = `${base}:t:`;
+    // Order matters: the scripts' KEYS[1..11] (see redis-scripts.ts).
+    this.keys = ['s', 'h', 'd', 'p', 'x', 'm', 'w', 't', 'td', 'tr', 'te'].map(
+      (k) => `${base}:${k}`,
+    );
     this.ttlMs = Math.max(1, Math.round(options.resultTtl * 1000));
     this.name = options.name;
     this.maxQueued = options.maxQueued ?? Number.POSITIVE_INFINITY;
   }
 
-  /** The key of a task's hash (for tests and tooling). */
-  taskKey(id: string): string {
-    return this.tp + id;
-  }
-
-  /** Every fixed key of the queue (streams, sets, meta). */
+  /**
+   * Every key of the queue, in the order the scripts declare them: streams, delayed, priority
+   * and dead-letter sets, meta, wake stream, task/data/result hashes, expiry set.
+   */
   get queueKeys(): readonly string[] {
     return this.keys;
   }
@@ -150,7 +150,7 @@ export class RedisQueueBackend implements QueueBackend {
 
   async submit(tasks: readonly NewTask[], now: number): Promise<boolean[]> {
     const max = Number.isFinite(this.maxQueued) ? this.maxQueued : -1;
-    const head: Arg[] = [this.tp, now, max, GROUP];
+    const head: Arg[] = [now, max, GROUP];
     if (tasks.length === 1) {
       const t = tasks[0] as NewTask;
       const args = head.concat(taskArgs(t));
@@ -196,30 +196,20 @@ export class RedisQueueBackend implements QueueBackend {
   }
 
   async get(id: string): Promise<TaskRecord | null> {
-    // Every field but the data, which may be large and is not part of what getTask shows.
-    const v = await this.exec('getTask', (c) => c.hmget(this.tp + id, ...INFO_FIELDS));
-    const h: Record<string, string> = {};
-    INFO_FIELDS.forEach((f, i) => {
-      const x = v[i];
-      if (x !== null && x !== undefined) h[f] = x;
-    });
-    return parseRecord(id, h);
+    const r = (await this.run('getTask', SCRIPTS.get, [id, Date.now()])) as
+      | [string, number, string]
+      | null;
+    return r ? parseRecord(id, r[0], r[1] === 1 ? r[2] : undefined) : null;
   }
 
   async cancel(id: string, now: number): Promise<CancelOutcome> {
-    const r = (await this.run('cancelTask', SCRIPTS.cancel, [
-      this.tp,
-      id,
-      now,
-      this.ttlMs,
-    ])) as number;
+    const r = (await this.run('cancelTask', SCRIPTS.cancel, [id, now, this.ttlMs])) as number;
     return r === -1 ? 'missing' : r === 0 ? 'terminal' : r === 2 ? 'running' : 'cancelled';
   }
 
   async claim(req: ClaimRequest): Promise<ClaimResult> {
     const comps = req.completions ?? [];
     const args: Arg[] = [
-      this.tp,
       GROUP,
       req.consumer,
       req.now,
@@ -251,14 +241,14 @@ export class RedisQueueBackend implements QueueBackend {
 
   async complete(items: readonly Completion[], now: number): Promise<void> {
     if (items.length === 0) return;
-    const args: Arg[] = [this.tp, GROUP, now, this.ttlMs];
+    const args: Arg[] = [GROUP, now, this.ttlMs];
     for (const c of items) args.push(c.id, c.lane, c.entryId, c.result);
     await this.run('complete', SCRIPTS.complete, args);
   }
 
   async fail(items: readonly Failure[], now: number): Promise<FailOutcome[]> {
     if (items.length === 0) return [];
-    const args: Arg[] = [this.tp, GROUP, now, this.ttlMs];
+    const args: Arg[] = [GROUP, now, this.ttlMs];
     for (const f of items) {
       args.push(f.id, f.lane, f.entryId, f.attempt, f.error, f.retryAt === null ? -1 : f.retryAt);
     }
@@ -272,7 +262,7 @@ export class RedisQueueBackend implements QueueBackend {
     _now: number,
   ): Promise<HeartbeatOutcome[]> {
     if (items.length === 0) return [];
-    const args: Arg[] = [this.tp, GROUP, consumer];
+    const args: Arg[] = [GROUP, consumer];
     for (const t of items) args.push(t.id, t.lane, t.entryId, t.attempt);
     const r = (await this.run('heartbeat', SCRIPTS.heartbeat, args)) as number[];
     return r.map((v) => (v === 0 ? 'ok' : v === 1 ? 'cancelled' : 'lost'));
@@ -281,17 +271,11 @@ export class RedisQueueBackend implements QueueBackend {
   async release(consumer: string, _items: readonly TaskRef[], now: number): Promise<void> {
     // The script releases every delivery the consumer holds, not only the ones we know of: a
     // claim whose reply was lost (a timeout) leaves deliveries we never saw.
-    await this.run('release', SCRIPTS.release, [this.tp, GROUP, consumer, now]);
+    await this.run('release', SCRIPTS.release, [GROUP, consumer, now]);
   }
 
   async progress(ref: TaskRef, value: number, now: number): Promise<boolean> {
-    const r = await this.run('progress', SCRIPTS.progress, [
-      this.tp,
-      ref.id,
-      ref.attempt,
-      value,
-      now,
-    ]);
+    const r = await this.run('progress', SCRIPTS.progress, [ref.id, ref.attempt, value, now]);
     return r === 1;
   }
 
@@ -335,7 +319,7 @@ export class RedisQueueBackend implements QueueBackend {
   }
 
   async stats(_now: number): Promise<BackendStats> {
-    const r = (await this.run('stats', SCRIPTS.stats, [GROUP])) as number[];
+    const r = (await this.run('stats', SCRIPTS.stats, [GROUP, Date.now()])) as number[];
     const n = (i: number) => Number(r[i] ?? 0);
     return {
       queued: n(0),
@@ -349,29 +333,17 @@ export class RedisQueueBackend implements QueueBackend {
   }
 
   async deadLetters(limit: number): Promise<TaskRecord[]> {
-    const dl = this.keys[4] as string;
-    return this.exec('deadLetters', async (c) => {
-      const ids = await c.zrange(dl, 0, limit - 1);
-      if (ids.length === 0) return [];
-      const p = c.pipeline();
-      for (const id of ids) p.hmget(this.tp + id, ...INFO_FIELDS);
-      const res = (await p.exec()) ?? [];
-      const out: TaskRecord[] = [];
-      const gone: string[] = [];
-      ids.forEach((id, i) => {
-        const v = (res[i]?.[1] ?? []) as (string | null)[];
-        const h: Record<string, string> = {};
-        INFO_FIELDS.forEach((f, j) => {
-          const x = v[j];
-          if (x !== null && x !== undefined) h[f] = x;
-        });
-        const rec = parseRecord(id, h);
-        if (rec) out.push(rec);
-        else gone.push(id);
-      });
-      if (gone.length > 0) await c.zrem(dl, ...gone);
-      return out;
-    });
+    const r = (await this.run('deadLetters', SCRIPTS.deadLetters, [limit, Date.now()])) as Arg[];
+    const out: TaskRecord[] = [];
+    for (let i = 0; i + 3 < r.length; i += 4) {
+      const rec = parseRecord(
+        String(r[i]),
+        String(r[i + 1]),
+        r[i + 2] === 1 ? String(r[i + 3]) : undefined,
+      );
+      if (rec) out.push(rec);
+    }
+    return out;
   }
 
   async redrive(ids: readonly string[] | undefined, now: number): Promise<number> {
@@ -379,7 +351,6 @@ export class RedisQueueBackend implements QueueBackend {
       let n = 0;
       for (let i = 0; i < ids.length; i += SUBMIT_CHUNK) {
         n += (await this.run('redrive', SCRIPTS.redrive, [
-          this.tp,
           now,
           ...ids.slice(i, i + SUBMIT_CHUNK),
         ])) as number;
@@ -388,7 +359,7 @@ export class RedisQueueBackend implements QueueBackend {
     }
     let total = 0;
     for (let round = 0; round < 1000; round++) {
-      const n = (await this.run('redrive', SCRIPTS.redrive, [this.tp, now])) as number;
+      const n = (await this.run('redrive', SCRIPTS.redrive, [now])) as number;
       total += n;
       if (n === 0) break;
     }
@@ -413,8 +384,27 @@ const STATUSES = new Set<TaskStatus>([
   'cancelled',
 ]);
 
-function parseRecord(id: string, h: Record<string, string> | undefined | null): TaskRecord | null {
-  if (!h || h.st === undefined || !STATUSES.has(h.st as TaskStatus)) return null;
+/** The task fields as the scripts store them (JSON in the task hash). */
+interface StoredTask {
+  st?: string;
+  a?: number;
+  ma?: number;
+  to?: number | string;
+  pr?: number;
+  c?: number;
+  u?: number;
+  pg?: number;
+  er?: string;
+}
+
+function parseRecord(id: string, json: string, result: string | undefined): TaskRecord | null {
+  let h: StoredTask;
+  try {
+    h = JSON.parse(json) as StoredTask;
+  } catch {
+    return null;
+  }
+  if (typeof h !== 'object' || h === null || !STATUSES.has(h.st as TaskStatus)) return null;
   const r: TaskRecord = {
     id,
     status: h.st as TaskStatus,
@@ -425,9 +415,8 @@ function parseRecord(id: string, h: Record<string, string> | undefined | null): 
     createdAt: Number(h.c ?? 0),
     updatedAt: Number(h.u ?? 0),
   };
-  if (h.d !== undefined) r.data = h.d;
-  if (h.r !== undefined) r.result = h.r;
-  if (h.er !== undefined) r.error = h.er;
+  if (result !== undefined) r.result = result;
+  if (typeof h.er === 'string') r.error = h.er;
   if (h.pg !== undefined) r.progress = Number(h.pg);
   return r;
 }
