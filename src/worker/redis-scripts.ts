@@ -13,8 +13,8 @@
  * priority, c created ms, u updated ms, e current stream entry id ('' when none), pg progress,
  * er error JSON, tc traceparent. Missing numeric fields read as 0.
  *
- * Finished tasks expire through the expiry set: every submit, claim and stats call forgets up to
- * PRUNE of them, and readers treat an expired task as gone even before it is pruned.
+ * Finished tasks expire through the expiry set: every submit, claim and stats call forgets more
+ * of them than it can finish, and readers treat an expired task as gone even before it is pruned.
  */
 
 const PRELUDE = `
@@ -35,8 +35,10 @@ local function drop(id)
   redis.call('ZREM', EXP, id)
   redis.call('ZREM', X, id)
 end
-local function prune(now)
-  local ids = redis.call('ZRANGEBYSCORE', EXP, '-inf', now, 'LIMIT', 0, 100)
+-- Forgets up to n expired tasks. Callers pass more than they can finish per call, so expiry keeps
+-- up with any finishing rate.
+local function prune(now, n)
+  local ids = redis.call('ZRANGEBYSCORE', EXP, '-inf', now, 'LIMIT', 0, n)
   for _, id in ipairs(ids) do drop(id) end
 end
 local function expired(id, now)
@@ -110,7 +112,7 @@ end
 export const SUBMIT = `${PRELUDE}
 local now = tonumber(ARGV[1])
 local max = tonumber(ARGV[2])
-prune(now)
+prune(now, 100 + (#ARGV - 3) / 7)
 local function live(id)
   if redis.call('HEXISTS', T, id) == 0 then return false end
   if expired(id, now) then
@@ -191,7 +193,7 @@ for j = 1, nc do
   i = i + 4
 end
 if done > 0 then redis.call('HINCRBY', M, 'completed', done) end
-prune(now)
+prune(now, 100 + 2 * (count + nc))
 
 local due = redis.call('ZRANGEBYSCORE', D, '-inf', now, 'LIMIT', 0, 500)
 for _, id in ipairs(due) do
@@ -556,7 +558,7 @@ return out
  */
 export const STATS = `${PRELUDE}
 local g = ARGV[1]
-prune(tonumber(ARGV[2]))
+prune(tonumber(ARGV[2]), 1000)
 local function pending(key)
   local r = redis.pcall('XPENDING', key, g)
   if type(r) ~= 'table' or r.err then return 0, nil end
