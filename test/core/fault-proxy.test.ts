@@ -111,6 +111,29 @@ describe('fault proxy (standalone)', () => {
     expect(await r2.ping()).toBe('PONG');
   });
 
+  it("setDown(true, 'hang') holds connections open without answering", async () => {
+    const proxy = await startFaultProxy({ target: target(servers().redisUrl) });
+    cleanups.push(() => proxy.close());
+    proxy.setDown(true, 'hang');
+    const r = new Redis(proxy.url, { lazyConnect: true, retryStrategy: () => null });
+    r.on('error', () => {});
+    cleanups.push(() => r.disconnect());
+    r.connect().catch(() => {});
+    await expect.poll(() => proxy.connections, { timeout: 5000 }).toBe(1);
+    // TCP is up but the ready check never gets an answer: ioredis waits in 'connect' (its
+    // connectTimeout covers only the TCP handshake), so only the caller can end it.
+    await new Promise((res) => setTimeout(res, 500));
+    expect(r.status).toBe('connect');
+    r.disconnect();
+    await expect.poll(() => proxy.connections, { timeout: 5000 }).toBe(0);
+    const accepted = proxy.accepted;
+    proxy.setDown(false);
+    const r2 = new Redis(proxy.url);
+    cleanups.push(() => r2.disconnect());
+    expect(await r2.ping()).toBe('PONG');
+    expect(proxy.accepted).toBe(accepted + 1);
+  });
+
   it('adds latency to every command', async () => {
     const { client, proxy } = await proxied();
     proxy.setLatencyMs(300);

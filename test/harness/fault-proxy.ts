@@ -68,10 +68,15 @@ export interface FaultProxy {
   /** Destroys every open connection (client and server side). New connections are accepted. */
   cutAll(): void;
   /**
-   * While `true`, every open connection is cut and new ones are closed as soon as they are
-   * accepted: the server looks down to the client while it keeps running.
+   * While `true`, every open connection is cut and new ones are refused: closed as soon as they
+   * are accepted (`mode: 'refuse'`, the default: a stopped server), or accepted and held open
+   * without a byte forwarded (`mode: 'hang'`: a network partition or a hung server, where only
+   * the client's own timeouts end the attempt). Held sockets count in `connections` and are cut
+   * when the fault is lifted.
    */
-  setDown(down: boolean): void;
+  setDown(down: boolean, mode?: 'refuse' | 'hang'): void;
+  /** Client connections accepted so far (all modes): how often clients (re)connected. */
+  readonly accepted: number;
   /** Delays every command on its way to the server by `ms` (order is kept). `0` turns it off. */
   setLatencyMs(ms: number): void;
   /** Stops listening and cuts every connection. */
@@ -371,11 +376,21 @@ function listen(server: Server, port: number): Promise<number> {
 async function startWithArms(options: FaultProxyOptions, arms: Arms): Promise<FaultProxy> {
   const target = { host: options.target.host, port: options.target.port };
   const core: ProxyCore = { arms, links: new Set(), latencyMs: 0, commands: 0, dropped: 0 };
-  let down = false;
+  let down: false | 'refuse' | 'hang' = false;
+  let accepted = 0;
+  const held = new Set<Socket>();
   const server = createServer((client) => {
+    accepted++;
     client.setNoDelay(true);
-    if (down) {
+    if (down === 'refuse') {
       client.destroy();
+      return;
+    }
+    if (down === 'hang') {
+      held.add(client);
+      client.on('error', () => client.destroy());
+      client.on('close', () => held.delete(client));
+      client.resume();
       return;
     }
     const upstream = new Socket();
@@ -389,6 +404,8 @@ async function startWithArms(options: FaultProxyOptions, arms: Arms): Promise<Fa
   const port = await listen(server, options.port ?? 0);
   const cutAll = () => {
     for (const l of [...core.links]) l.cut();
+    for (const h of [...held]) h.destroy();
+    held.clear();
   };
   return {
     url: `redis://127.0.0.1:${port}`,
@@ -396,7 +413,10 @@ async function startWithArms(options: FaultProxyOptions, arms: Arms): Promise<Fa
     port,
     target,
     get connections() {
-      return core.links.size;
+      return core.links.size + held.size;
+    },
+    get accepted() {
+      return accepted;
     },
     get commands() {
       return core.commands;
@@ -406,9 +426,9 @@ async function startWithArms(options: FaultProxyOptions, arms: Arms): Promise<Fa
     },
     dropNextReply: (match) => arms.add(match),
     cutAll,
-    setDown(d: boolean) {
-      down = d;
-      if (d) cutAll();
+    setDown(d: boolean, mode: 'refuse' | 'hang' = 'refuse') {
+      if (d || down) cutAll();
+      down = d ? mode : false;
     },
     setLatencyMs(ms: number) {
       if (!Number.isFinite(ms) || ms < 0) throw new Error(`latency must be >= 0 ms, got ${ms}`);
@@ -440,7 +460,7 @@ export interface ClusterFaultProxy {
   /** Cuts every connection through every proxy. */
   cutAll(): void;
   /** As {@link FaultProxy.setDown}, on every node. */
-  setDown(down: boolean): void;
+  setDown(down: boolean, mode?: 'refuse' | 'hang'): void;
   /** As {@link FaultProxy.setLatencyMs}, on every node. */
   setLatencyMs(ms: number): void;
   /** Closes every proxy. */
@@ -467,8 +487,8 @@ export async function startClusterFaultProxy(
     cutAll: () => {
       for (const p of proxies) p.cutAll();
     },
-    setDown: (d) => {
-      for (const p of proxies) p.setDown(d);
+    setDown: (d, mode) => {
+      for (const p of proxies) p.setDown(d, mode);
     },
     setLatencyMs: (ms) => {
       for (const p of proxies) p.setLatencyMs(ms);
