@@ -16,15 +16,6 @@ import {
 } from '../harness/fault-proxy.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(pred: () => Promise<boolean> | boolean, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await pred()) return;
-    await sleep(20);
-  }
-  throw new Error('condition not met in time');
-}
-
 interface Faults {
   client: Redis | Cluster;
   direct: Redis | Cluster;
