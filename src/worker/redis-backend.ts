@@ -41,6 +41,8 @@ const SCRIPTS = {
 };
 
 const GROUP = 'workers';
+/** How long past its BLOCK time a waiter's read may stay unanswered before its connection is dropped. */
+const WAIT_GRACE_MS = 2000;
 /** Tasks per submit script call: bounds how long one call holds the server. */
 const SUBMIT_CHUNK = 500;
 
@@ -289,19 +291,39 @@ export class RedisQueueBackend implements QueueBackend {
         if (closed) return;
         try {
           // A connection of its own: XREAD BLOCK holds it for the whole wait.
-          client ??= await conn.duplicate({ commandTimeout: 0 });
-          if (closed) return;
-          await (client as Redis).xread(
-            'COUNT',
-            1,
-            'BLOCK',
-            Math.max(1, Math.round(maxMs)),
-            'STREAMS',
-            wakeKey,
-            token,
-          );
+          if (!client) {
+            const c = await conn.duplicate({ commandTimeout: 0 });
+            if (closed) {
+              await conn.release(c);
+              return;
+            }
+            client = c;
+          }
+          const c = client as Redis;
+          const read = c
+            .xread('COUNT', 1, 'BLOCK', Math.max(1, Math.round(maxMs)), 'STREAMS', wakeKey, token)
+            .then(
+              () => 'ok' as const,
+              () => 'error' as const,
+            );
+          let timer: NodeJS.Timeout | undefined;
+          const late = new Promise<'stuck'>((resolve) => {
+            timer = setTimeout(() => resolve('stuck'), maxMs + WAIT_GRACE_MS);
+          });
+          const outcome = await Promise.race([read, late]);
+          clearTimeout(timer);
+          if (outcome === 'stuck') {
+            // A blocking read that outlives its BLOCK time sits on a dead or hung socket (seen
+            // after a network partition): drop that connection; the next wait makes a new one.
+            client = undefined;
+            c.disconnect();
+            void conn.release(c);
+          } else if (outcome === 'error' && !closed) {
+            // Redis away: the caller's next claim reports real errors.
+            await new Promise((r) => setTimeout(r, Math.min(maxMs, 200)));
+          }
         } catch {
-          // Closed under us, or Redis away: the caller's next claim reports real errors.
+          // No connection (Redis away) or closed under us.
           if (!closed) await new Promise((r) => setTimeout(r, Math.min(maxMs, 200)));
         }
       },
@@ -313,7 +335,14 @@ export class RedisQueueBackend implements QueueBackend {
       },
       async close(): Promise<void> {
         closed = true;
-        client?.disconnect();
+        // Released, not only disconnected: the connection object forgets it, so workers that
+        // start and stop on one queue do not leave a closed client behind each time.
+        if (client) {
+          const c = client;
+          client = undefined;
+          c.disconnect();
+          await conn.release(c);
+        }
       },
     };
   }

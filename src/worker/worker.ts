@@ -127,6 +127,7 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
   private waiting = false;
   private errorDelay = 50;
   private backoffUntil = 0;
+  private backoffTimer: NodeJS.Timeout | undefined;
   private drained: (() => void) | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private lastReclaim = 0;
@@ -347,6 +348,8 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
     }
     this.retryWake?.timer.clear();
     this.retryWake = undefined;
+    clearTimeout(this.backoffTimer);
+    this.backoffTimer = undefined;
     // A handler that returned must not run again because its result met a Redis hiccup: the
     // result is retried until written, within the stop timeout (at least a short window after
     // the handlers settled). Only what still failed then is released and runs again.
@@ -429,7 +432,20 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
    */
   private pump(): void {
     if (this.state !== 'running' || this.waiting) return;
-    if (Date.now() < this.backoffUntil) return;
+    const backoff = this.backoffUntil - Date.now();
+    if (backoff > 0) {
+      // Still backing off after an error. Someone must wake us when it ends: the error's own
+      // timer can fire a millisecond before Date.now() passes backoffUntil, and a worker that
+      // returned here with nothing scheduled stalled for good after an outage.
+      if (!this.backoffTimer) {
+        this.backoffTimer = setTimeout(() => {
+          this.backoffTimer = undefined;
+          this.kick();
+        }, backoff + 1);
+        this.backoffTimer.unref();
+      }
+      return;
+    }
     while (this.claimsInFlight < MAX_CLAIMS_IN_FLIGHT) {
       const free = this.numWorkers - this.running.size - this.reserved;
       if (free <= 0) return;
