@@ -95,6 +95,7 @@ export class AzscaleError extends Error {
   }
 
   static override [Symbol.hasInstance](value: unknown): boolean {
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the subclass being tested against
     return hasKind(value, (this as typeof AzscaleError).code);
   }
 }
