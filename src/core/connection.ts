@@ -1,4 +1,5 @@
 import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
+import { sanitizeError, toBackendError } from './backend-errors.js';
 import { AzscaleError, BackendUnavailableError, ValidationError, describeValue } from './errors.js';
 import { assertNumber } from './validate.js';
 
@@ -193,13 +194,8 @@ function resolveTarget(input: RedisInput, option: string): Target {
     };
   }
   if (isRedisClient(input)) {
-    const opts = (input as Redis).options as RedisOptions | undefined;
-    const desc =
-      'isCluster' in input && input.isCluster
-        ? `cluster(${(input as Cluster).nodes('master').length || 'unknown'} masters)`
-        : `redis://${opts?.host ?? 'localhost'}:${opts?.port ?? 6379}`;
-    const secrets = opts?.password ? [opts.password] : [];
-    return { kind: 'client', client: input, description: desc, secrets };
+    const { description, secrets } = describeClient(input);
+    return { kind: 'client', client: input, description, secrets };
   }
   if (isClusterInput(input)) {
     if (input.nodes.length === 0) {
@@ -231,6 +227,21 @@ function resolveTarget(input: RedisInput, option: string): Target {
     `${option} must be a redis:// URL, an ioredis Redis or Cluster, or { nodes: [{ host, port }] }, received ${describeValue(input)}`,
     { option },
   );
+}
+
+/**
+ * A password-free description of an ioredis client (`redis://host:port` or `cluster(N masters)`)
+ * for messages, and the secrets its options hold, to mask in them.
+ */
+export function describeClient(client: RedisClient): { description: string; secrets: string[] } {
+  const isCluster = 'isCluster' in client && client.isCluster;
+  const opts = (isCluster ? (client as Cluster).options.redisOptions : (client as Redis).options) as
+    | RedisOptions
+    | undefined;
+  const description = isCluster
+    ? `cluster(${(client as Cluster).nodes('master').length || 'unknown'} masters)`
+    : `redis://${opts?.host ?? 'localhost'}:${opts?.port ?? 6379}`;
+  return { description, secrets: opts?.password ? [opts.password] : [] };
 }
 
 type IoredisModule = typeof import('ioredis');
@@ -394,15 +405,21 @@ export class RedisConnection {
   }
 
   /**
-   * Maps an ioredis error to ours: connection failures become {@link BackendUnavailableError}
-   * (with a password-free message and cause); reply errors about the command pass through.
+   * Maps an ioredis error to ours (see {@link toBackendError}): connection failures and
+   * READONLY/OOM/LOADING/MASTERDOWN/CLUSTERDOWN replies become {@link BackendUnavailableError},
+   * other reply errors a `BackendError`; message, context and cause never hold the command's
+   * arguments, the values written or the password.
    */
-  mapError(e: unknown, operation: string): unknown {
+  mapError(e: unknown, operation: string): AzscaleError {
     if (e instanceof AzscaleError) return e;
-    if (isRedisConnectionError(e)) {
-      return this.unavailable(`failed during ${operation}`, e as Error);
-    }
-    return e;
+    const mapped = toBackendError(e, {
+      op: operation,
+      backend: 'redis',
+      target: this.description,
+      secrets: this.target.secrets,
+    });
+    if (isAuthError(e)) mapped.context.auth = true;
+    return mapped;
   }
 
   /** Runs `fn` with the ready client; connection errors become {@link BackendUnavailableError}. */
@@ -448,8 +465,8 @@ export class RedisConnection {
 
   /** Builds a BackendUnavailableError whose message, context and cause hold no password. */
   unavailable(what: string, cause?: Error): BackendUnavailableError {
-    const reason = cause ? `: ${this.redact(cause.message)}` : '';
     const safeCause = cause ? this.sanitize(cause) : undefined;
+    const reason = safeCause ? `: ${safeCause.message}` : '';
     return new BackendUnavailableError(`Redis (${this.description}) ${what}${reason}`, {
       cause: safeCause,
       context: {
@@ -460,19 +477,9 @@ export class RedisConnection {
     });
   }
 
-  private redact(text: string): string {
-    let out = text;
-    for (const s of this.target.secrets) if (s) out = out.split(s).join('***');
-    return out;
-  }
-
   private sanitize(e: Error): Error {
     // ioredis attaches the failed command (AUTH <password>) to reply errors; keep only safe fields.
-    const copy = new Error(this.redact(e.message));
-    copy.name = e.name;
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string') (copy as Error & { code?: string }).code = code;
-    return copy;
+    return sanitizeError(e, { secrets: this.target.secrets });
   }
 
   private waitReady(c: RedisClient, timeoutSeconds = this.opts.connectTimeout): Promise<void> {
