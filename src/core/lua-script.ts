@@ -6,6 +6,44 @@ import { type RedisClient, describeClient } from './connection.js';
 export type LuaArg = string | number;
 
 /**
+ * The reply code a script run under {@link LuaScript.checkDeclaredKeys} fails with when it
+ * touches a key it did not declare in KEYS (`context.replyCode` of the `BackendError`).
+ */
+export const UNDECLARED_KEY_CODE = 'AZS_UNDECLARED_KEY';
+
+// Shadows `redis` for the script body with a table whose call/pcall first ask the server which
+// arguments of the command are keys (COMMAND GETKEYS, so no hand-kept table of key positions)
+// and fail when one is not in KEYS. A local, not a change to the global table: Redis 7 may keep
+// globals read-only. One line, so the script's own line numbers in error messages stay right.
+const KEY_CHECK_PRELUDE = [
+  'local __azs_redis = redis',
+  'local __azs_declared = {}',
+  'for _, k in ipairs(KEYS) do __azs_declared[k] = true end',
+  'local function __azs_check(...)',
+  "  local ks = __azs_redis.pcall('COMMAND', 'GETKEYS', ...)",
+  "  if type(ks) ~= 'table' or ks.err then return end",
+  '  for _, k in ipairs(ks) do',
+  '    if not __azs_declared[k] then',
+  `      error({ err = '${UNDECLARED_KEY_CODE} ' .. tostring((...)) .. ' touches ' .. k .. ', which is not in KEYS' })`,
+  '    end',
+  '  end',
+  'end',
+  'local redis = setmetatable({',
+  '  call = function(...) __azs_check(...) return __azs_redis.call(...) end,',
+  '  pcall = function(...) __azs_check(...) return __azs_redis.pcall(...) end,',
+  '}, { __index = __azs_redis })',
+].join(' ');
+
+function withKeyCheck(source: string): string {
+  // A shebang (`#!lua flags=...`) must stay the first line.
+  if (source.startsWith('#!')) {
+    const nl = source.indexOf('\n');
+    return `${source.slice(0, nl + 1)}${KEY_CHECK_PRELUDE} ${source.slice(nl + 1)}`;
+  }
+  return `${KEY_CHECK_PRELUDE} ${source}`;
+}
+
+/**
  * A Lua script run by EVALSHA (only the 40-byte hash travels), falling back to EVAL when the
  * node does not have it cached. The fallback is per call, not a one-time SCRIPT LOAD: every
  * Cluster master has its own script cache, and a restart, a failover or SCRIPT FLUSH empties
@@ -18,8 +56,20 @@ export type LuaArg = string | number;
  * the script) as `BackendError`; neither carries the keys or argument values ioredis attaches.
  */
 export class LuaScript {
+  /**
+   * Test switch for the rule "every key a script reads or writes is declared in KEYS" (what
+   * Redis Cluster, Valkey and stores that enforce declared keys require). While `true`, every
+   * script runs with a prelude that wraps `redis.call`/`redis.pcall` and fails the script with
+   * {@link UNDECLARED_KEY_CODE} when a command touches a key not in KEYS. Costs one extra
+   * command per call: for tests only. Starts `true` when the environment has
+   * `AZS_LUA_CHECK_KEYS=1`.
+   * @default false
+   */
+  static checkDeclaredKeys = process.env.AZS_LUA_CHECK_KEYS === '1';
+
   /** SHA-1 of the source, as Redis names cached scripts. */
   readonly sha: string;
+  private checked: { source: string; sha: string } | undefined;
 
   /**
    * @param source The Lua source.
@@ -39,12 +89,20 @@ export class LuaScript {
     keys: readonly string[],
     args: readonly LuaArg[],
   ): Promise<unknown> {
+    let { source, sha } = this;
+    if (LuaScript.checkDeclaredKeys) {
+      this.checked ??= (() => {
+        const src = withKeyCheck(this.source);
+        return { source: src, sha: createHash('sha1').update(src).digest('hex') };
+      })();
+      ({ source, sha } = this.checked);
+    }
     try {
       try {
-        return await client.evalsha(this.sha, keys.length, ...keys, ...args);
+        return await client.evalsha(sha, keys.length, ...keys, ...args);
       } catch (e) {
         if (e instanceof Error && e.message.startsWith('NOSCRIPT')) {
-          return await client.eval(this.source, keys.length, ...keys, ...args);
+          return await client.eval(source, keys.length, ...keys, ...args);
         }
         throw e;
       }
