@@ -1,6 +1,7 @@
 import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import { sanitizeError, toBackendError } from './backend-errors.js';
 import { AzscaleError, BackendUnavailableError, ValidationError, describeValue } from './errors.js';
+import { MAX_TIMER_MS, assertDuration } from './timers.js';
 import { assertNumber } from './validate.js';
 
 /**
@@ -37,13 +38,14 @@ export type RedisInput = string | Redis | Cluster | RedisClusterInput;
 export interface RedisConnectionOptions {
   /**
    * Seconds to wait for a connection (TCP + AUTH + ready check) before failing with
-   * {@link BackendUnavailableError}.
+   * {@link BackendUnavailableError}. At most {@link MAX_TIMEOUT_SECONDS}.
    * @default 5
    */
   connectTimeout?: number;
   /**
    * Seconds a single command may take before it fails (protects against a hung server).
-   * `0` disables the limit (only for blocking commands on a dedicated connection).
+   * `0` disables the limit (only for blocking commands on a dedicated connection). At most
+   * {@link MAX_TIMEOUT_SECONDS}.
    * @default 5
    */
   commandTimeout?: number;
@@ -65,6 +67,9 @@ export interface RedisConnectionOptions {
    */
   connectionName?: string;
 }
+
+/** Largest `connectTimeout`/`commandTimeout` (seconds): what one Node timer holds (~24.8 days). */
+export const MAX_TIMEOUT_SECONDS = Math.floor(MAX_TIMER_MS / 1000);
 
 /** The `CLIENT SETNAME` of connections we create when no `connectionName` is given. */
 export const DEFAULT_CONNECTION_NAME = 'azscale';
@@ -278,8 +283,12 @@ export class RedisConnection {
     this.owned = this.target.kind !== 'client';
     this.description = this.target.description;
     const o = { ...DEFAULTS, ...stripUndefined(options) };
-    assertNumber(o.connectTimeout, 'connectTimeout (seconds)', { positive: true });
-    assertNumber(o.commandTimeout, 'commandTimeout (seconds)', { min: 0 });
+    // ioredis arms one Node timer per timeout: past 2^31-1 ms it would fire after 1 ms.
+    assertDuration(o.connectTimeout, 'connectTimeout', { max: MAX_TIMEOUT_SECONDS });
+    assertDuration(o.commandTimeout, 'commandTimeout', {
+      max: MAX_TIMEOUT_SECONDS,
+      allowZero: true,
+    });
     assertNumber(o.maxRetriesPerRequest, 'maxRetriesPerRequest', { integer: true, min: 0 });
     if (
       o.connectionName !== undefined &&
