@@ -13,7 +13,8 @@ import { Redis } from 'ioredis';
 import { afterAll, expect, it } from 'vitest';
 import { DistributedCache } from '../../src/cache/index.js';
 import { DEFAULT_CONNECTION_NAME } from '../../src/core/connection.js';
-import { CircuitBreaker, ConcurrencyLimiter } from '../../src/resilience/index.js';
+import { CircuitBreaker, ConcurrencyLimiter, RateLimiter } from '../../src/resilience/index.js';
+import { CostOptimizer } from '../../src/scaling/index.js';
 import { DistributedSessionManager } from '../../src/session/index.js';
 import { BackgroundWorker, TaskQueue } from '../../src/worker/index.js';
 import { type ServerHandle, startRedisServer, uniquePrefix } from '../harness/env.js';
@@ -30,6 +31,8 @@ const BOUND = {
   session: 1,
   limiter: 1,
   circuit: 1,
+  rate: 1,
+  cost: 1,
   // The same two, created while Redis is already down (a pod restarted during the outage).
   lateCache: 2,
   lateWorker: 2,
@@ -95,7 +98,21 @@ it('each primitive holds a bounded number of connections before, during and afte
     syncInterval: 0.2,
     connection: fast,
   });
+  const rate = new RateLimiter({
+    key: uniquePrefix('connr'),
+    redis: px.rate.url,
+    requestsPerMinute: 100_000,
+    connection: fast,
+  });
+  const costs = new CostOptimizer({
+    redis: px.cost.url,
+    prefix: uniquePrefix('connx'),
+    hourlyBudget: 1e9,
+    connection: fast,
+  });
   cleanups.push(
+    () => rate.close(),
+    () => costs.close(),
     () => worker.stop({ timeout: 1 }),
     () => queue.close(),
     () => cache.close(),
@@ -158,6 +175,8 @@ it('each primitive holds a bounded number of connections before, during and afte
         sessions.saveSession(sid, { messages: [], round }).then(mark('session')),
         limiter.run(async () => round).then(mark('limiter')),
         breaker.execute(async () => round).then(mark('circuit')),
+        rate.tryAcquire().then(mark('rate')),
+        costs.recordSpend(0.01).then(mark('cost')),
         lateCache
           ?.set(`k${round % 10}`, String(round))
           .then(() => lateCache?.get(`miss${round}`))
