@@ -14,28 +14,55 @@ export interface CodecOptions {
   maxValueBytes?: number;
 }
 
-// Only a cheap substring test decides whether the slower reviver pass is needed at all.
-const DANGEROUS = /"(?:__proto__|constructor|prototype)"\s*:/;
+/**
+ * Whether parsed text may hold a `__proto__` key. JSON can spell a key's characters only
+ * literally or as `\uXXXX` escapes (it has no other escape for letters or `_`), so text with
+ * neither `__proto__` nor a backslash-u cannot produce one; text from JSON.stringify has no `\u`
+ * unless it holds control characters or lone surrogates. The walk below then runs for almost no
+ * real value.
+ */
+function mayHoldProto(text: string): boolean {
+  return text.includes('__proto__') || text.includes('\\u');
+}
 
-function dropDangerousKeys(key: string, value: unknown): unknown {
-  return key === '__proto__' || key === 'constructor' || key === 'prototype' ? undefined : value;
+/**
+ * Deletes every own `__proto__` key (JSON.parse creates them as ordinary own properties, which
+ * `Object.assign`, spreads and naive merges then turn into prototype changes). Iterative, so
+ * deeply nested input cannot overflow the stack here.
+ */
+function stripProtoKeys(root: unknown): void {
+  const stack: unknown[] = [root];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (node === null || typeof node !== 'object') continue;
+    if (Array.isArray(node)) {
+      for (const v of node) if (v !== null && typeof v === 'object') stack.push(v);
+      continue;
+    }
+    if (Object.hasOwn(node, '__proto__')) Reflect.deleteProperty(node, '__proto__');
+    for (const k in node) {
+      const v = (node as Record<string, unknown>)[k];
+      if (v !== null && typeof v === 'object') stack.push(v);
+    }
+  }
 }
 
 function rejectUnencodable(this: unknown, key: string, value: unknown): unknown {
   const t = typeof value;
   if (t === 'bigint' || t === 'function' || t === 'symbol') {
-    throw new SerializationError(
-      `cannot encode ${t} at key ${JSON.stringify(key)} as JSON`,
-      { context: { key, type: t } },
-    );
+    throw new SerializationError(`cannot encode ${t} at key ${JSON.stringify(key)} as JSON`, {
+      context: { key, type: t },
+    });
   }
   return value;
 }
 
 /**
- * JSON encoding with a size limit and a safe parse: stored text never plants `__proto__` or
- * `constructor` keys in the objects we hand back, values JSON cannot hold (BigInt, cycles,
- * functions, symbols) get a {@link SerializationError} instead of a crash or a silent drop.
+ * JSON encoding with a size limit and a safe parse: stored text never plants an own `__proto__`
+ * key in the objects we hand back (however the text spells it: `"__proto__"` or
+ * `"\u005f_proto__"`), and every other key, `constructor` and `prototype` included, comes back
+ * as ordinary data. Values JSON cannot hold (BigInt, cycles, functions, symbols) get a
+ * {@link SerializationError} instead of a crash or a silent drop.
  */
 export class JsonCodec {
   /** The limit in bytes. */
@@ -78,15 +105,21 @@ export class JsonCodec {
     if (bytes > this.maxValueBytes) throw new ValueTooLargeError(what, bytes, this.maxValueBytes);
   }
 
-  /** Parses stored JSON text; drops `__proto__`/`constructor`/`prototype` keys. */
+  /**
+   * Parses stored JSON text. The result equals `JSON.parse(text)` except that no object in it
+   * has an own `__proto__` key; `constructor`, `prototype` and every other key are kept.
+   */
   decode<T = unknown>(text: string, what = 'stored value'): T {
+    let value: unknown;
     try {
-      return (DANGEROUS.test(text) ? JSON.parse(text, dropDangerousKeys) : JSON.parse(text)) as T;
+      value = JSON.parse(text);
     } catch (e) {
       throw new SerializationError(`${what} is not valid JSON: ${(e as Error).message}`, {
         cause: e,
       });
     }
+    if (value !== null && typeof value === 'object' && mayHoldProto(text)) stripProtoKeys(value);
+    return value as T;
   }
 }
 

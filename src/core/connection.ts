@@ -1,5 +1,7 @@
 import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
+import { sanitizeError, toBackendError } from './backend-errors.js';
 import { AzscaleError, BackendUnavailableError, ValidationError, describeValue } from './errors.js';
+import { MAX_TIMER_MS, assertDuration } from './timers.js';
 import { assertNumber } from './validate.js';
 
 /**
@@ -36,13 +38,14 @@ export type RedisInput = string | Redis | Cluster | RedisClusterInput;
 export interface RedisConnectionOptions {
   /**
    * Seconds to wait for a connection (TCP + AUTH + ready check) before failing with
-   * {@link BackendUnavailableError}.
+   * {@link BackendUnavailableError}. At most {@link MAX_TIMEOUT_SECONDS}.
    * @default 5
    */
   connectTimeout?: number;
   /**
    * Seconds a single command may take before it fails (protects against a hung server).
-   * `0` disables the limit (only for blocking commands on a dedicated connection).
+   * `0` disables the limit (only for blocking commands on a dedicated connection). At most
+   * {@link MAX_TIMEOUT_SECONDS}.
    * @default 5
    */
   commandTimeout?: number;
@@ -64,6 +67,9 @@ export interface RedisConnectionOptions {
    */
   connectionName?: string;
 }
+
+/** Largest `connectTimeout`/`commandTimeout` (seconds): what one Node timer holds (~24.8 days). */
+export const MAX_TIMEOUT_SECONDS = Math.floor(MAX_TIMER_MS / 1000);
 
 /** The `CLIENT SETNAME` of connections we create when no `connectionName` is given. */
 export const DEFAULT_CONNECTION_NAME = 'azscale';
@@ -193,13 +199,8 @@ function resolveTarget(input: RedisInput, option: string): Target {
     };
   }
   if (isRedisClient(input)) {
-    const opts = (input as Redis).options as RedisOptions | undefined;
-    const desc =
-      'isCluster' in input && input.isCluster
-        ? `cluster(${(input as Cluster).nodes('master').length || 'unknown'} masters)`
-        : `redis://${opts?.host ?? 'localhost'}:${opts?.port ?? 6379}`;
-    const secrets = opts?.password ? [opts.password] : [];
-    return { kind: 'client', client: input, description: desc, secrets };
+    const { description, secrets } = describeClient(input);
+    return { kind: 'client', client: input, description, secrets };
   }
   if (isClusterInput(input)) {
     if (input.nodes.length === 0) {
@@ -231,6 +232,21 @@ function resolveTarget(input: RedisInput, option: string): Target {
     `${option} must be a redis:// URL, an ioredis Redis or Cluster, or { nodes: [{ host, port }] }, received ${describeValue(input)}`,
     { option },
   );
+}
+
+/**
+ * A password-free description of an ioredis client (`redis://host:port` or `cluster(N masters)`)
+ * for messages, and the secrets its options hold, to mask in them.
+ */
+export function describeClient(client: RedisClient): { description: string; secrets: string[] } {
+  const isCluster = 'isCluster' in client && client.isCluster;
+  const opts = (isCluster ? (client as Cluster).options.redisOptions : (client as Redis).options) as
+    | RedisOptions
+    | undefined;
+  const description = isCluster
+    ? `cluster(${(client as Cluster).nodes('master').length || 'unknown'} masters)`
+    : `redis://${opts?.host ?? 'localhost'}:${opts?.port ?? 6379}`;
+  return { description, secrets: opts?.password ? [opts.password] : [] };
 }
 
 type IoredisModule = typeof import('ioredis');
@@ -267,8 +283,12 @@ export class RedisConnection {
     this.owned = this.target.kind !== 'client';
     this.description = this.target.description;
     const o = { ...DEFAULTS, ...stripUndefined(options) };
-    assertNumber(o.connectTimeout, 'connectTimeout (seconds)', { positive: true });
-    assertNumber(o.commandTimeout, 'commandTimeout (seconds)', { min: 0 });
+    // ioredis arms one Node timer per timeout: past 2^31-1 ms it would fire after 1 ms.
+    assertDuration(o.connectTimeout, 'connectTimeout', { max: MAX_TIMEOUT_SECONDS });
+    assertDuration(o.commandTimeout, 'commandTimeout', {
+      max: MAX_TIMEOUT_SECONDS,
+      allowZero: true,
+    });
     assertNumber(o.maxRetriesPerRequest, 'maxRetriesPerRequest', { integer: true, min: 0 });
     if (
       o.connectionName !== undefined &&
@@ -394,15 +414,21 @@ export class RedisConnection {
   }
 
   /**
-   * Maps an ioredis error to ours: connection failures become {@link BackendUnavailableError}
-   * (with a password-free message and cause); reply errors about the command pass through.
+   * Maps an ioredis error to ours (see {@link toBackendError}): connection failures and
+   * READONLY/OOM/LOADING/MASTERDOWN/CLUSTERDOWN replies become {@link BackendUnavailableError},
+   * other reply errors a `BackendError`; message, context and cause never hold the command's
+   * arguments, the values written or the password.
    */
-  mapError(e: unknown, operation: string): unknown {
+  mapError(e: unknown, operation: string): AzscaleError {
     if (e instanceof AzscaleError) return e;
-    if (isRedisConnectionError(e)) {
-      return this.unavailable(`failed during ${operation}`, e as Error);
-    }
-    return e;
+    const mapped = toBackendError(e, {
+      op: operation,
+      backend: 'redis',
+      target: this.description,
+      secrets: this.target.secrets,
+    });
+    if (isAuthError(e)) mapped.context.auth = true;
+    return mapped;
   }
 
   /** Runs `fn` with the ready client; connection errors become {@link BackendUnavailableError}. */
@@ -448,8 +474,8 @@ export class RedisConnection {
 
   /** Builds a BackendUnavailableError whose message, context and cause hold no password. */
   unavailable(what: string, cause?: Error): BackendUnavailableError {
-    const reason = cause ? `: ${this.redact(cause.message)}` : '';
     const safeCause = cause ? this.sanitize(cause) : undefined;
+    const reason = safeCause ? `: ${safeCause.message}` : '';
     return new BackendUnavailableError(`Redis (${this.description}) ${what}${reason}`, {
       cause: safeCause,
       context: {
@@ -460,19 +486,9 @@ export class RedisConnection {
     });
   }
 
-  private redact(text: string): string {
-    let out = text;
-    for (const s of this.target.secrets) if (s) out = out.split(s).join('***');
-    return out;
-  }
-
   private sanitize(e: Error): Error {
     // ioredis attaches the failed command (AUTH <password>) to reply errors; keep only safe fields.
-    const copy = new Error(this.redact(e.message));
-    copy.name = e.name;
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string') (copy as Error & { code?: string }).code = code;
-    return copy;
+    return sanitizeError(e, { secrets: this.target.secrets });
   }
 
   private waitReady(c: RedisClient, timeoutSeconds = this.opts.connectTimeout): Promise<void> {

@@ -16,6 +16,7 @@ export type AzscaleErrorCode =
   | 'AZS_VALUE_TOO_LARGE'
   | 'AZS_SERIALIZATION'
   | 'AZS_BACKEND_UNAVAILABLE'
+  | 'AZS_BACKEND'
   | 'AZS_TIMEOUT'
   | 'AZS_CIRCUIT_OPEN'
   | 'AZS_LIMIT_EXCEEDED'
@@ -95,6 +96,7 @@ export class AzscaleError extends Error {
   }
 
   static override [Symbol.hasInstance](value: unknown): boolean {
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the subclass being tested against
     return hasKind(value, (this as typeof AzscaleError).code);
   }
 }
@@ -142,6 +144,17 @@ export class ValueTooLargeError extends ValidationError {
 /** A backend (Redis, PostgreSQL) could not be reached or refused us. */
 export class BackendUnavailableError extends AzscaleError {
   static override readonly code: AzscaleErrorCode = 'AZS_BACKEND_UNAVAILABLE';
+}
+
+/**
+ * A backend (Redis, PostgreSQL) answered a command with an error about the command or the data
+ * (WRONGTYPE, a script error, a constraint violation), as opposed to not being there for us
+ * ({@link BackendUnavailableError}). The message keeps the server's error code and text (e.g.
+ * `WRONGTYPE ...`, SQLSTATE in `context.sqlState`) but never the command's arguments, the values
+ * written or a password; `cause` is a sanitised copy of the original error (name, message, code).
+ */
+export class BackendError extends AzscaleError {
+  static override readonly code: AzscaleErrorCode = 'AZS_BACKEND';
 }
 
 /** An operation ran past its time limit. */
@@ -274,6 +287,11 @@ export function isUnrecoverableError(e: unknown): e is UnrecoverableError {
 /** True for a {@link QueryRoutingError}. */
 export function isQueryRoutingError(e: unknown): e is QueryRoutingError {
   return hasKind(e, 'AZS_QUERY_ROUTING');
+}
+
+/** True for {@link BackendError} (ESM or CJS copy). */
+export function isBackendError(e: unknown): e is BackendError {
+  return hasKind(e, 'AZS_BACKEND');
 }
 
 /** Describes a received value for an error message without dumping it whole. */

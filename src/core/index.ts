@@ -4,6 +4,7 @@
  * @packageDocumentation
  */
 export * from './errors.js';
+export * from './backend-errors.js';
 export * from './validate.js';
 export * from './keys.js';
 export * from './codec.js';

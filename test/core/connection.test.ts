@@ -248,3 +248,21 @@ describe('RedisConnection.duplicate during an outage', () => {
     expect(await client.client('GETNAME')).toBe('azscale');
   });
 });
+
+describe('RedisConnection timeouts', () => {
+  it('rejects timeouts no Node timer can hold, NaN, negative and non-numbers, naming the option', () => {
+    for (const bad of [Number.NaN, -1, Number.POSITIVE_INFINITY, 3e6, '5']) {
+      expect(
+        () => new RedisConnection(servers().redisUrl, { connectTimeout: bad as number }),
+      ).toThrow(/connectTimeout/);
+      expect(
+        () => new RedisConnection(servers().redisUrl, { commandTimeout: bad as number }),
+      ).toThrow(ValidationError);
+    }
+    expect(() => new RedisConnection(servers().redisUrl, { connectTimeout: 0 })).toThrow(
+      ValidationError,
+    );
+    // 0 disables the command timeout; 24 days is still one timer.
+    new RedisConnection(servers().redisUrl, { commandTimeout: 0, connectTimeout: 24 * 86400 });
+  });
+});
