@@ -6,14 +6,18 @@
  */
 import { Cluster, Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConcurrencyLimiter, RateLimiter } from '../../src/resilience/index.js';
+import { CircuitBreaker, ConcurrencyLimiter, RateLimiter } from '../../src/resilience/index.js';
 import { CostOptimizer } from '../../src/scaling/index.js';
 import { servers, uniquePrefix } from '../harness/env.js';
-import { startClusterFaultProxy, startFaultProxy } from '../harness/fault-proxy.js';
+import {
+  type ProxiedCommand,
+  startClusterFaultProxy,
+  startFaultProxy,
+} from '../harness/fault-proxy.js';
 
 type Rig = {
   redis: () => Redis | Cluster;
-  dropNextReply: (m: string | string[]) => Promise<unknown>;
+  dropNextReply: (m: string | string[] | ((cmd: ProxiedCommand) => boolean)) => Promise<unknown>;
 };
 
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
@@ -102,5 +106,30 @@ describe.each([
     expect(await dropped).toBeDefined();
     expect(await limiter.run(async () => 'again')).toBe('again');
     expect(await limiter.inFlight()).toBe(0);
+  });
+
+  it("a half-open trial claim whose reply was lost is still this instance's trial", async () => {
+    const r = await rig();
+    const b = new CircuitBreaker({
+      name: uniquePrefix('lost'),
+      redis: r.redis(),
+      failureThreshold: 1,
+      recoveryTimeout: 0.2,
+      syncInterval: 3600,
+      trialTimeout: 60,
+    });
+    cleanups.push(() => b.close());
+    await b.execute(() => Promise.reject(new Error('down'))).catch(() => {});
+    await b.sync();
+    expect(b.state).toBe('open');
+    await new Promise((res) => setTimeout(res, 400));
+    // The trial claim: EVALSHA sha 2 key gen owner ttl.
+    const dropped = r.dropNextReply(
+      (cmd) => (cmd.name === 'EVALSHA' || cmd.name === 'EVAL') && cmd.args.length === 6,
+    );
+    expect(await b.execute(async () => 'trial ran')).toBe('trial ran');
+    expect(await dropped).toBeDefined();
+    await b.sync();
+    expect(b.state).toBe('closed');
   });
 });
