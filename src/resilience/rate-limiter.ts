@@ -50,7 +50,8 @@ export interface RateLimiterOptions {
   /**
    * Longest pause, in seconds, that {@link RateLimiter.penalize} applies: a longer
    * `retryAfterSeconds` (a provider's `Retry-After`, a reset time sent in milliseconds by
-   * mistake) is cut to it, so one bad header cannot stop the fleet for days. At most 10 years.
+   * mistake) is cut to it, so one bad header cannot stop the fleet for days. At most 10 years;
+   * `0` turns `penalize` off.
    * @default 300
    */
   maxPenalty?: number;
