@@ -51,13 +51,15 @@ export interface ConcurrencyLimiterOptions {
   /**
    * Seconds a caller may wait for a slot before {@link QueueTimeoutError} (a
    * {@link LimitExceededError} and a `TimeoutError`). Time spent running is not limited here.
+   * Any size up to 10 years works (timers past 24.8 days are chained).
    * @default no limit
    */
   queueTimeout?: number;
   /**
-   * Seconds a distributed slot stays held without renewal. The holder renews every
-   * `leaseTtl / 3` seconds (at least hourly) while it runs; a holder killed with SIGKILL frees its slot within
-   * `leaseTtl`. Keep it above the longest event-loop stall you expect. @default 30
+   * Seconds a distributed slot stays held without renewal (at most 10 years). The holder renews
+   * every `leaseTtl / 3` seconds (at least hourly) while it runs; a holder killed with SIGKILL
+   * frees its slot within `leaseTtl`. Keep it above the longest event-loop stall you expect.
+   * @default 30
    */
   leaseTtl?: number;
   /** Seconds between attempts of a waiting caller on a full distributed limit (at most 60). @default 0.05 */

@@ -44,7 +44,8 @@ export interface RateLimiterOptions {
   /**
    * Longest wait, in seconds, `acquire` accepts; when the budget frees later than that it throws
    * {@link LimitExceededError} with `retryAfter` at once instead (so a request handler can answer
-   * 429/503 rather than hang). `0` never waits; raise it for batch workers. @default 5
+   * 429/503 rather than hang). `0` never waits; raise it for batch workers (at most 10 years).
+   * @default 5
    */
   maxWait?: number;
   /**
