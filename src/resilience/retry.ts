@@ -53,9 +53,9 @@ function awaitable<A extends unknown[], R>(
 export interface BackoffOptions {
   /** `exponential` doubles (by `exponent`) the delay each attempt; `constant` keeps it. @default 'exponential' */
   type?: 'exponential' | 'constant';
-  /** Seconds before the first retry. @default 0.128 */
+  /** Seconds before the first retry (0 to 2147483, one Node timer). @default 0.128 */
   initialDelay?: number;
-  /** Longest delay in seconds (exponential). @default 30 */
+  /** Longest delay in seconds (exponential; 0 to 2147483, one Node timer). @default 30 */
   maxDelay?: number;
   /** Growth factor per attempt (exponential). @default 2 */
   exponent?: number;
@@ -69,7 +69,7 @@ export interface RetryOptions {
   attempts?: number;
   /**
    * Delay between attempts: `'exponential'` (default, with jitter), `'constant'`, a number of
-   * seconds (constant), or {@link BackoffOptions}.
+   * seconds (constant, at most 2147483), or {@link BackoffOptions}.
    * @default 'exponential'
    */
   backoff?: 'exponential' | 'constant' | number | BackoffOptions;
@@ -198,7 +198,8 @@ export interface TimeoutOptions {
 }
 
 /**
- * Limits `fn` to `seconds`, on cockatiel's timeout policy: past it the call rejects with
+ * Limits `fn` to `seconds` (at most 10 years; past 24.8 days timers are chained), on
+ * cockatiel's timeout policy: past it the call rejects with
  * {@link TimeoutError}. `fn` is called with its own arguments followed by an AbortSignal that
  * aborts at the deadline, so it can stop its work (e.g. pass it to `fetch`).
  * Exported as both `withTimeout` and `timeout`.
