@@ -13,7 +13,12 @@ import {
   handleWhen,
 } from 'cockatiel';
 import { type RedisConnectionOptions, type RedisInput, resolveRedis } from '../core/connection.js';
-import { CircuitOpenError, ValidationError, describeValue } from '../core/errors.js';
+import {
+  CircuitOpenError,
+  LimitExceededError,
+  ValidationError,
+  describeValue,
+} from '../core/errors.js';
 import { type Disposer, Emitter } from '../core/events.js';
 import { validateId, validatePrefix } from '../core/keys.js';
 import {
@@ -45,7 +50,10 @@ export interface CircuitOptions<A extends unknown[] = unknown[], R = unknown> {
   /**
    * Registry name. Breakers are kept by name: every `circuit(...)` with the same name shares one
    * breaker (options of the first one win). A decorator defaults to `ClassName.methodName`; the
-   * function form without a name gets a private, unregistered breaker.
+   * function form without a name gets a private, unregistered breaker. Required (a
+   * `ValidationError` without it) when the state is shared through `redis` or `store`: the name
+   * is the shared key, and a derived one (a function's name, `anonymous`) would join breakers
+   * that have nothing to do with each other.
    */
   name?: string;
   /**
@@ -88,7 +96,7 @@ export interface CircuitOptions<A extends unknown[] = unknown[], R = unknown> {
   store?: BreakerStateStore;
   /** Redis key prefix for shared state. @default 'azs:breaker:' */
   prefix?: string;
-  /** Seconds between reads of the shared state. @default 0.5 */
+  /** Seconds between reads of the shared state (at most 3600). @default 0.5 */
   syncInterval?: number;
   /**
    * Seconds one instance may hold the fleet's half-open trial; if it dies mid-trial, another
@@ -130,6 +138,29 @@ export type CircuitEvents = {
 };
 
 const KINDS: readonly CircuitBreakerKind[] = ['consecutive', 'rate', 'count'];
+
+/** The longest `syncInterval` (seconds): a shared breaker read less often than hourly is not shared. */
+const MAX_SYNC_INTERVAL = 3600;
+
+/**
+ * The most breakers the registry holds at once. Names are often built from user data (a tenant,
+ * a host); past this, {@link circuitBreaker} throws `LimitExceededError` instead of growing
+ * forever. Close breakers you no longer use.
+ */
+export const MAX_REGISTERED_BREAKERS = 10_000;
+
+// A shared breaker's name is its key in the store, so it must be chosen, never derived.
+function assertSharedName(o: Partial<CircuitOptions>, where: string): void {
+  if (
+    o.name === undefined &&
+    ((o.redis !== undefined && o.redis !== null) || o.store !== undefined)
+  ) {
+    throw new ValidationError(
+      `${where}: a shared breaker (redis or store) needs an explicit name; unnamed breakers are private to their wrapper`,
+      { option: 'name' },
+    );
+  }
+}
 
 interface Resolved {
   name: string;
@@ -173,7 +204,7 @@ function resolveOptions(raw: unknown, defaultName: string): Resolved {
         : assertFunction<(e: unknown) => boolean>(o.isFailure, 'isFailure'),
     fallback:
       o.fallback === undefined ? undefined : assertFunction<AnyMethod>(o.fallback, 'fallback'),
-    syncMs: seconds(o.syncInterval, 'syncInterval', 0.5) * 1000,
+    syncMs: seconds(o.syncInterval, 'syncInterval', 0.5, MAX_SYNC_INTERVAL) * 1000,
     trialMs: seconds(o.trialTimeout, 'trialTimeout', 30) * 1000,
   };
 }
@@ -255,12 +286,17 @@ export class CircuitBreaker {
           },
         );
       }
+      assertSharedName(options, 'CircuitBreaker');
       this.store = options.store;
       this.ownsStore = false;
     } else {
       this.ownsStore = true;
-      const conn = resolveRedis(options.redis, options.connection ?? {});
       const prefix = options.prefix === undefined ? 'azs:breaker:' : validatePrefix(options.prefix);
+      const conn = resolveRedis(options.redis, options.connection ?? {});
+      if (conn && options.name === undefined) {
+        void conn.close();
+        assertSharedName(options, 'CircuitBreaker');
+      }
       this.store = conn ? new RedisBreakerStore(conn, prefix) : undefined;
     }
     if (this.store) {
@@ -619,6 +655,12 @@ export function circuitBreaker(options: CircuitOptions & { name: string }): Circ
   const name = validateId(o.name, 'name');
   const existing = registry.get(name);
   if (existing) return existing;
+  if (registry.size >= MAX_REGISTERED_BREAKERS) {
+    throw new LimitExceededError(
+      `the circuit breaker registry holds ${registry.size} breakers (MAX_REGISTERED_BREAKERS); close some before registering ${JSON.stringify(name.slice(0, 80))}`,
+      { context: { max: MAX_REGISTERED_BREAKERS } },
+    );
+  }
   const created = new CircuitBreaker(options);
   registry.set(name, created);
   return created;
@@ -636,9 +678,8 @@ export function listCircuitBreakers(): CircuitBreaker[] {
 
 /** The exported state of every registered breaker, by name. */
 export function exportCircuitStates(): Record<string, CircuitSnapshot> {
-  const out: Record<string, CircuitSnapshot> = {};
-  for (const [name, b] of registry) out[name] = b.toJSON();
-  return out;
+  // fromEntries defines own properties: a breaker named `__proto__` is an entry, not a prototype.
+  return Object.fromEntries([...registry].map(([name, b]) => [name, b.toJSON()]));
 }
 
 /** Closes every registered breaker (their Redis connections, sync timers) and empties the registry. */
@@ -710,9 +751,11 @@ export function circuit(...args: unknown[]): unknown {
   const [first, second] = args;
   if (typeof first === 'function' && !(args.length >= 2 && isDecoratorContext(second))) {
     const o = optionsObject<CircuitOptions>(second, 'options');
+    const shared = (o.redis !== undefined && o.redis !== null) || o.store !== undefined;
     const breaker =
       o.name === undefined
-        ? new CircuitBreaker({ ...o, name: validName(first.name) })
+        ? // A shared one without a name is refused by the constructor (after its other checks).
+          new CircuitBreaker(shared ? o : { ...o, name: validName(first.name) })
         : circuitBreaker({ ...o, name: o.name });
     const guarded = guard(breaker, first as AnyMethod, resolveOptions(o, breaker.name).fallback);
     Object.defineProperties(guarded, {
@@ -758,6 +801,7 @@ function circuitDecorator(options: CircuitOptions | undefined): ResilienceDecora
   // Validate now, so a bad option fails at class definition rather than at the first call.
   const o = optionsObject<CircuitOptions>(options, 'options');
   resolveOptions(o, 'circuit');
+  assertSharedName(o, '@circuit');
   return methodDecorator('circuit', (original, info) => {
     let guarded: AnyMethod | undefined;
     // Built on the first call (so `redis` connects only when used), once per decorated method.

@@ -1,8 +1,9 @@
 import { Agent, type Dispatcher, fetch as undiciFetch } from 'undici';
-import { ClosedError } from '../core/errors.js';
+import { ClosedError, LimitExceededError } from '../core/errors.js';
+import { assertDuration } from '../core/timers.js';
 import { validateId } from '../core/keys.js';
 import { assertNumber } from '../core/validate.js';
-import { optionsObject } from './options.js';
+import { MAX_TIMER_SECONDS, optionsObject } from './options.js';
 
 /** Options of {@link createHttpPool} / {@link sharedHttpPool}. */
 export interface HttpPoolOptions {
@@ -13,7 +14,10 @@ export interface HttpPoolOptions {
   maxConnections?: number;
   /** Distinct origins the pool may talk to; beyond it requests fail. @default no limit */
   maxOrigins?: number;
-  /** Seconds an idle connection is kept for reuse. @default 30 */
+  /**
+   * Seconds an idle connection is kept for reuse. Every timeout of the pool is at most 2147483
+   * seconds (one Node timer, 24.8 days). @default 30
+   */
   keepAliveTimeout?: number;
   /** Seconds to establish a connection (TCP + TLS). @default 10 */
   connectTimeout?: number;
@@ -56,8 +60,9 @@ export class HttpPool {
 
   constructor(options: HttpPoolOptions = {}) {
     const o = optionsObject<HttpPoolOptions>(options, 'options');
+    // undici arms one Node timer per timeout: past 2^31-1 ms it would fire after 1 ms.
     const secs = (v: unknown, name: string, d: number) =>
-      (v === undefined ? d : assertNumber(v, name, { positive: true })) * 1000;
+      (v === undefined ? d : assertDuration(v, name, { max: MAX_TIMER_SECONDS })) * 1000;
     this.maxConnections =
       o.maxConnections === undefined
         ? 100
@@ -123,6 +128,12 @@ export function createHttpPool(options: HttpPoolOptions = {}): HttpPool {
 const shared = new Map<string, HttpPool>();
 
 /**
+ * The most named pools {@link sharedHttpPool} holds at once (each keeps sockets open): past it,
+ * a new name throws `LimitExceededError`.
+ */
+export const MAX_SHARED_HTTP_POOLS = 1000;
+
+/**
  * The process-wide pool named `name` (default `'default'`), created with `options` on first
  * use; later calls return the same pool, so every module of a service shares one bound.
  */
@@ -131,6 +142,12 @@ export function sharedHttpPool(options: HttpPoolOptions & { name?: string } = {}
   const name = o.name === undefined ? 'default' : validateId(o.name, 'name');
   let pool = shared.get(name);
   if (!pool) {
+    if (shared.size >= MAX_SHARED_HTTP_POOLS) {
+      throw new LimitExceededError(
+        `${shared.size} shared HTTP pools exist (MAX_SHARED_HTTP_POOLS); close one before creating ${JSON.stringify(name.slice(0, 80))}`,
+        { context: { max: MAX_SHARED_HTTP_POOLS } },
+      );
+    }
     const { name: _n, ...rest } = o;
     pool = new HttpPool(rest);
     shared.set(name, pool);

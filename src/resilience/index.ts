@@ -6,6 +6,7 @@
  */
 export {
   CircuitBreaker,
+  MAX_REGISTERED_BREAKERS,
   circuit,
   circuitBreaker,
   closeCircuitBreakers,
@@ -38,7 +39,12 @@ export type {
 } from './rate-limiter.js';
 export { retry, timeout, withTimeout } from './retry.js';
 export type { BackoffOptions, Resilient, RetryOptions, TimeoutOptions } from './retry.js';
-export { HttpPool, createHttpPool, sharedHttpPool } from './http-pool.js';
+export {
+  HttpPool,
+  MAX_SHARED_HTTP_POOLS,
+  createHttpPool,
+  sharedHttpPool,
+} from './http-pool.js';
 export type { HttpPoolOptions, HttpPoolOriginStats } from './http-pool.js';
 export { MemoryBreakerStore, MemoryRateStore, MemorySemaphoreStore } from './memory-store.js';
 export { RedisBreakerStore, RedisRateStore, RedisSemaphoreStore } from './redis-store.js';

@@ -18,6 +18,7 @@ import {
   type MetricsSink,
   noopMetrics,
 } from '../core/metrics.js';
+import { type LongTimer, setLongTimeout } from '../core/timers.js';
 import { assertFunction, assertNumber } from '../core/validate.js';
 import { type AnyMethod, type ResilienceDecorator, methodDecorator } from './decorate.js';
 import { assertSignal, optionsObject, seconds } from './options.js';
@@ -50,16 +51,18 @@ export interface ConcurrencyLimiterOptions {
   /**
    * Seconds a caller may wait for a slot before {@link QueueTimeoutError} (a
    * {@link LimitExceededError} and a `TimeoutError`). Time spent running is not limited here.
+   * Any size up to 10 years works (timers past 24.8 days are chained).
    * @default no limit
    */
   queueTimeout?: number;
   /**
-   * Seconds a distributed slot stays held without renewal. The holder renews every
-   * `leaseTtl / 3` seconds while it runs; a holder killed with SIGKILL frees its slot within
-   * `leaseTtl`. Keep it above the longest event-loop stall you expect. @default 30
+   * Seconds a distributed slot stays held without renewal (at most 10 years). The holder renews
+   * every `leaseTtl / 3` seconds (at least hourly) while it runs; a holder killed with SIGKILL
+   * frees its slot within `leaseTtl`. Keep it above the longest event-loop stall you expect.
+   * @default 30
    */
   leaseTtl?: number;
-  /** Seconds between attempts of a waiting caller on a full distributed limit. @default 0.05 */
+  /** Seconds between attempts of a waiting caller on a full distributed limit (at most 60). @default 0.05 */
   pollInterval?: number;
   /** A semaphore store (advanced; e.g. a {@link MemorySemaphoreStore}). Overrides `redis`. */
   store?: SemaphoreStore;
@@ -97,6 +100,10 @@ interface Waiter {
 }
 
 const DEFAULT_MAX_QUEUE = 1000;
+// The longest pollInterval (seconds): a waiter polling less often than once a minute is not waiting.
+const MAX_POLL_INTERVAL = 60;
+// A held lease is renewed at least hourly, whatever its leaseTtl.
+const MAX_RENEW_MS = 3_600_000;
 // Most acquire scripts one process has in flight at once.
 const MAX_BATCH = 32;
 
@@ -121,6 +128,7 @@ export class ConcurrencyLimiter {
   private readonly maxQueue: number;
   private readonly queueTimeoutMs: number | undefined;
   private readonly leaseTtlMs: number;
+  private readonly renewMs: number;
   private readonly pollMs: number;
   private readonly staleMs: number;
   // Identifies this limiter instance in the store's line of waiting processes.
@@ -169,7 +177,10 @@ export class ConcurrencyLimiter {
     this.queueTimeoutMs =
       o.queueTimeout === undefined ? undefined : seconds(o.queueTimeout, 'queueTimeout', 0) * 1000;
     this.leaseTtlMs = seconds(o.leaseTtl, 'leaseTtl', 30) * 1000;
-    this.pollMs = seconds(o.pollInterval, 'pollInterval', 0.05) * 1000;
+    // Renewing more often than needed costs a round trip; never renewing (a Node timer past
+    // 2^31-1 ms fires after 1 ms, so it would renew in a loop) is what must not happen.
+    this.renewMs = Math.max(1, Math.min(this.leaseTtlMs / 3, MAX_RENEW_MS));
+    this.pollMs = seconds(o.pollInterval, 'pollInterval', 0.05, MAX_POLL_INTERVAL) * 1000;
     // A waiting process polls every pollInterval (x1.5 jitter); miss many and it is presumed dead.
     this.staleMs = Math.max(2000, this.pollMs * 20);
     if (o.store !== undefined) {
@@ -336,7 +347,7 @@ export class ConcurrencyLimiter {
       let state: 0 | 1 | 2 = 0;
       let held = 0;
       const holds: (() => void)[] = [];
-      let timer: NodeJS.Timeout | undefined;
+      let timer: LongTimer | undefined;
       this.slowWaiting++;
       this.slowUnstarted += weight;
       const freeHolds = () => {
@@ -344,7 +355,7 @@ export class ConcurrencyLimiter {
         for (const h of holds.splice(0)) h();
       };
       const cleanup = () => {
-        if (timer) clearTimeout(timer);
+        timer?.clear();
         signal?.removeEventListener('abort', onAbort);
       };
       const cancel = (e: unknown) => {
@@ -359,7 +370,7 @@ export class ConcurrencyLimiter {
       const onAbort = () => cancel(this.cancelledError(signal as AbortSignal));
       if (this.queueTimeoutMs !== undefined) {
         const ms = this.queueTimeoutMs;
-        timer = setTimeout(() => {
+        timer = setLongTimeout(() => {
           this.m.timedOut.inc();
           cancel(this.queueTimeoutError(ms));
         }, ms);
@@ -437,7 +448,7 @@ export class ConcurrencyLimiter {
           this.events.emit('error', e);
         },
       );
-    }, this.leaseTtlMs / 3);
+    }, this.renewMs);
     renewTimer.unref?.();
     try {
       return await fn(ac.signal);
@@ -462,9 +473,9 @@ export class ConcurrencyLimiter {
     signal: AbortSignal | undefined,
   ): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
+      let timer: LongTimer | undefined;
       const cleanup = () => {
-        if (timer) clearTimeout(timer);
+        timer?.clear();
         signal?.removeEventListener('abort', onAbort);
       };
       const w: Waiter = {
@@ -493,7 +504,7 @@ export class ConcurrencyLimiter {
       const onAbort = () => cancel(this.cancelledError(signal as AbortSignal));
       if (this.queueTimeoutMs !== undefined) {
         const ms = this.queueTimeoutMs;
-        timer = setTimeout(() => {
+        timer = setLongTimeout(() => {
           this.m.timedOut.inc();
           cancel(this.queueTimeoutError(ms));
         }, ms);
@@ -578,7 +589,7 @@ export class ConcurrencyLimiter {
             }
           } else {
             inLine = true;
-            hint = Math.min(hint, r.retryHintMs);
+            if (r.retryHintMs >= 1) hint = Math.min(hint, r.retryHintMs);
           }
         }
         free = Math.max(0, this.concurrency - used);

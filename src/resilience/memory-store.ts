@@ -9,6 +9,7 @@ import type {
   SharedBreakerView,
   TrialResult,
 } from './store.js';
+import { MAX_DURATION_SECONDS } from '../core/timers.js';
 
 /**
  * In-memory implementations of the resilience store contracts. They define the reference
@@ -25,14 +26,41 @@ interface BreakerEntry {
   generation: number;
 }
 
+/**
+ * Entries kept after their open period (or trial lease) ended, as the Redis hash is: 10 minutes.
+ * A name nobody calls any more is dropped after that.
+ */
+const BREAKER_LINGER_MS = 600_000;
+// Sweep for lapsed entries once the map holds this many more than after the last sweep.
+const SWEEP_EVERY = 1024;
+
 /** Shared breaker state held in this process. */
 export class MemoryBreakerStore implements BreakerStateStore {
   private readonly entries = new Map<string, BreakerEntry>();
-  private readonly generations = new Map<string, number>();
+  // One generation counter for every name (and at least the clock): it only has to grow per
+  // name, and a store-wide one needs no per-name map that would grow with every name ever used.
+  private generation = 0;
+  private sweepAt = SWEEP_EVERY;
+
+  /** Names with an open or half-open entry held now (after dropping lapsed ones). */
+  get size(): number {
+    this.sweep(Date.now());
+    return this.entries.size;
+  }
+
+  // The entry, unless it lapsed (then it is gone, as the Redis hash expires).
+  private get(name: string, now: number): BreakerEntry | undefined {
+    const e = this.entries.get(name);
+    if (e && this.lapsed(e, now)) {
+      this.entries.delete(name);
+      return undefined;
+    }
+    return e;
+  }
 
   private view(name: string, now = Date.now()): SharedBreakerView {
-    const e = this.entries.get(name);
-    if (!e) return { state: 'closed', remainingMs: 0, generation: this.generations.get(name) ?? 0 };
+    const e = this.get(name, now);
+    if (!e) return { state: 'closed', remainingMs: 0, generation: this.generation };
     return {
       state: e.state,
       remainingMs: e.state === 'open' ? Math.max(0, e.untilMs - now) : 0,
@@ -40,10 +68,19 @@ export class MemoryBreakerStore implements BreakerStateStore {
     };
   }
 
-  private bump(name: string): number {
-    const g = (this.generations.get(name) ?? 0) + 1;
-    this.generations.set(name, g);
-    return g;
+  private bump(_name: string): number {
+    this.generation = Math.max(this.generation + 1, Date.now());
+    return this.generation;
+  }
+
+  private lapsed(e: BreakerEntry, now: number): boolean {
+    const end = e.state === 'open' ? e.untilMs : e.trialUntilMs;
+    return end + BREAKER_LINGER_MS <= now;
+  }
+
+  private sweep(now: number): void {
+    for (const [name, e] of this.entries) if (this.lapsed(e, now)) this.entries.delete(name);
+    this.sweepAt = this.entries.size + SWEEP_EVERY;
   }
 
   async read(name: string): Promise<SharedBreakerView> {
@@ -51,7 +88,8 @@ export class MemoryBreakerStore implements BreakerStateStore {
   }
 
   async open(name: string, openMs: number): Promise<SharedBreakerView> {
-    if (!this.entries.has(name)) {
+    if (this.entries.size >= this.sweepAt) this.sweep(Date.now());
+    if (!this.get(name, Date.now())) {
       this.entries.set(name, {
         state: 'open',
         untilMs: Date.now() + openMs,
@@ -64,7 +102,10 @@ export class MemoryBreakerStore implements BreakerStateStore {
 
   async tryTrial(name: string, owner: string, trialTtlMs: number): Promise<TrialResult> {
     const now = Date.now();
-    const e = this.entries.get(name);
+    const e = this.get(name, now);
+    if (e?.state === 'half-open' && e.trialOwner === owner && now < e.trialUntilMs) {
+      return { granted: true, view: this.view(name, now) };
+    }
     if (
       e &&
       ((e.state === 'open' && now >= e.untilMs) ||
@@ -85,7 +126,7 @@ export class MemoryBreakerStore implements BreakerStateStore {
     success: boolean,
     openMs: number,
   ): Promise<SharedBreakerView> {
-    const e = this.entries.get(name);
+    const e = this.get(name, Date.now());
     if (e && e.state === 'half-open' && e.trialOwner === owner) {
       if (success) {
         this.entries.delete(name);
@@ -109,16 +150,35 @@ export class MemoryBreakerStore implements BreakerStateStore {
 
 interface SemaphoreState {
   leases: Map<string, { weight: number; expiresAt: number }>;
-  // waiter id -> [arrival number, time last heard from]
-  line: Map<string, [number, number]>;
+  // waiter id -> [arrival number, time last heard from, ms after which it counts as gone]
+  line: Map<string, [number, number, number]>;
   seq: number;
 }
 
 /** A lease semaphore held in this process (reference semantics of the Redis semaphore). */
 export class MemorySemaphoreStore implements SemaphoreStore {
   private readonly sems = new Map<string, SemaphoreState>();
+  private sweepAt = SWEEP_EVERY;
+
+  /** Semaphores held now (with a live lease or a waiting process), after dropping idle ones. */
+  get size(): number {
+    this.sweep(Date.now());
+    return this.sems.size;
+  }
+
+  // Drops semaphores with no live lease and no process heard from within its stale time, so
+  // keys used once do not stay forever.
+  private sweep(now: number): void {
+    for (const [key, s] of this.sems) {
+      for (const [id, l] of s.leases) if (l.expiresAt <= now) s.leases.delete(id);
+      for (const [id, [, seen, stale]] of s.line) if (seen <= now - stale) s.line.delete(id);
+      if (s.leases.size === 0 && s.line.size === 0) this.sems.delete(key);
+    }
+    this.sweepAt = this.sems.size + SWEEP_EVERY;
+  }
 
   private live(key: string, now: number): SemaphoreState {
+    if (this.sems.size >= this.sweepAt) this.sweep(now);
     let s = this.sems.get(key);
     if (!s) {
       s = { leases: new Map(), line: new Map(), seq: 0 };
@@ -161,12 +221,12 @@ export class MemorySemaphoreStore implements SemaphoreStore {
     if (weight <= free && ahead + weight <= free) {
       s.leases.set(leaseId, { weight, expiresAt: now + ttlMs });
       if (waiter) {
-        if (waiter.more) s.line.set(waiter.id, [++s.seq, now]);
+        if (waiter.more) s.line.set(waiter.id, [++s.seq, now, waiter.staleMs]);
         else s.line.delete(waiter.id);
       }
       return { acquired: true, used: used + weight, retryHintMs: 0 };
     }
-    if (waiter) s.line.set(waiter.id, [mine ? mine[0] : ++s.seq, now]);
+    if (waiter) s.line.set(waiter.id, [mine ? mine[0] : ++s.seq, now, waiter.staleMs]);
     return {
       acquired: false,
       used,
@@ -190,7 +250,10 @@ export class MemorySemaphoreStore implements SemaphoreStore {
   }
 
   async leave(key: string, waiterId: string): Promise<void> {
-    this.sems.get(key)?.line.delete(waiterId);
+    const s = this.sems.get(key);
+    if (!s) return;
+    s.line.delete(waiterId);
+    if (s.leases.size === 0 && s.line.size === 0) this.sems.delete(key);
   }
 
   async used(key: string): Promise<number> {
@@ -227,12 +290,43 @@ export function gcraStep(
   return { allowed: true, retryAfterMs: 0, reqTat: newReq, tokTat: newTok };
 }
 
-/** GCRA budgets held in this process. */
+interface RateEntry {
+  reqTat: number;
+  tokTat: number;
+  pausedUntil: number;
+}
+
+/**
+ * GCRA budgets held in this process. A key whose budgets are whole again and whose pause is
+ * over holds no information (a fresh entry behaves the same), so such entries are dropped:
+ * the map holds the keys used within the last budget period (or pause), not every key ever used.
+ */
 export class MemoryRateStore implements RateStore {
-  private readonly keys = new Map<
-    string,
-    { reqTat: number; tokTat: number; pausedUntil: number }
-  >();
+  private readonly keys = new Map<string, RateEntry>();
+  private sweepAt = SWEEP_EVERY;
+
+  /** Keys holding state now (after dropping idle ones). */
+  get size(): number {
+    this.sweep(Date.now());
+    return this.keys.size;
+  }
+
+  private sweep(now: number): void {
+    for (const [k, e] of this.keys) {
+      if (e.reqTat <= now && e.tokTat <= now && e.pausedUntil <= now) this.keys.delete(k);
+    }
+    this.sweepAt = this.keys.size + SWEEP_EVERY;
+  }
+
+  private entry(key: string, now: number): RateEntry {
+    let e = this.keys.get(key);
+    if (!e) {
+      if (this.keys.size >= this.sweepAt) this.sweep(now);
+      e = { reqTat: 0, tokTat: 0, pausedUntil: 0 };
+      this.keys.set(key, e);
+    }
+    return e;
+  }
 
   async take(key: string, cost: RateCost): Promise<RateTakeResult> {
     return this.takeSync(key, cost);
@@ -241,11 +335,7 @@ export class MemoryRateStore implements RateStore {
   /** Synchronous form of {@link take} (the in-memory limiter's fast path). */
   takeSync(key: string, cost: RateCost): RateTakeResult {
     const now = Date.now();
-    let e = this.keys.get(key);
-    if (!e) {
-      e = { reqTat: 0, tokTat: 0, pausedUntil: 0 };
-      this.keys.set(key, e);
-    }
+    const e = this.entry(key, now);
     if (e.pausedUntil > now) return { allowed: false, retryAfterMs: e.pausedUntil - now };
     const r = gcraStep(now, e.reqTat, e.tokTat, cost);
     if (r.allowed) {
@@ -257,12 +347,9 @@ export class MemoryRateStore implements RateStore {
 
   async pause(key: string, ms: number): Promise<void> {
     const now = Date.now();
-    let e = this.keys.get(key);
-    if (!e) {
-      e = { reqTat: 0, tokTat: 0, pausedUntil: 0 };
-      this.keys.set(key, e);
-    }
-    e.pausedUntil = Math.max(e.pausedUntil, now + ms);
+    const e = this.entry(key, now);
+    const capped = Math.min(Math.max(0, ms), MAX_DURATION_SECONDS * 1000);
+    e.pausedUntil = Math.max(e.pausedUntil, now + (Number.isFinite(capped) ? capped : 0));
   }
 
   async close(): Promise<void> {}

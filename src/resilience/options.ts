@@ -1,5 +1,13 @@
 import { ValidationError, describeValue } from '../core/errors.js';
+import { MAX_TIMER_MS, assertDuration, sleep as longSleep } from '../core/timers.js';
 import { assertNumber } from '../core/validate.js';
+
+/**
+ * The largest value (seconds) of an option that ends up as one Node timer inside a library we
+ * build on (cockatiel's retry delays, undici's socket timeouts): 2^31-1 ms, about 24.8 days.
+ * Beyond it Node fires the timer after 1 ms, so such options are rejected instead.
+ */
+export const MAX_TIMER_SECONDS = Math.floor(MAX_TIMER_MS / 1000);
 
 /** Throws unless `options` is a plain object (or undefined). Returns `{}` for undefined. */
 export function optionsObject<T extends object>(options: unknown, what: string): Partial<T> {
@@ -12,10 +20,13 @@ export function optionsObject<T extends object>(options: unknown, what: string):
   return options as Partial<T>;
 }
 
-/** A positive duration in seconds, or `fallback` when undefined. The error names `option`. */
-export function seconds(value: unknown, option: string, fallback: number): number {
+/**
+ * A positive duration in seconds (at most `max`, 10 years by default), or `fallback` when
+ * undefined. The error names `option` and its maximum.
+ */
+export function seconds(value: unknown, option: string, fallback: number, max?: number): number {
   if (value === undefined) return fallback;
-  return assertNumber(value, option, { positive: true });
+  return assertDuration(value, option, max === undefined ? {} : { max });
 }
 
 /** A positive integer, or `fallback` when undefined. */
@@ -25,26 +36,11 @@ export function positiveInt(value: unknown, option: string, fallback: number): n
 }
 
 /**
- * Sleeps `ms`; rejects with `signal.reason` when aborted. The timer is not unref'd: a caller is
- * waiting on it, and an unref'd timer would let the process exit under an await.
+ * Sleeps `ms` (any finite size: timers past 2^31-1 ms are chained); rejects with
+ * `signal.reason` when aborted. The timer is not unref'd: a caller is waiting on it, and an
+ * unref'd timer would let the process exit under an await.
  */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
+export const sleep: (ms: number, signal?: AbortSignal) => Promise<void> = longSleep;
 
 /** Throws unless `signal` is an AbortSignal (or undefined). */
 export function assertSignal(signal: unknown, option = 'signal'): AbortSignal | undefined {

@@ -14,11 +14,17 @@ import {
   type MetricsSink,
   noopMetrics,
 } from '../core/metrics.js';
+import { MAX_DURATION_SECONDS, assertDuration } from '../core/timers.js';
 import { assertNumber } from '../core/validate.js';
 import { MemoryRateStore } from './memory-store.js';
 import { assertSignal, optionsObject, sleep } from './options.js';
 import { RedisRateStore } from './redis-store.js';
 import type { RateCost, RateStore } from './store.js';
+
+/** The default `maxPenalty`, seconds. */
+const DEFAULT_MAX_PENALTY = 300;
+// The longest retry hint (ms) a store may give: a pause is at most 10 years.
+const MAX_WAIT_HINT_MS = MAX_DURATION_SECONDS * 1000;
 
 /** Options of {@link RateLimiter}. At least one of `requestsPerMinute` / `tokensPerMinute`. */
 export interface RateLimiterOptions {
@@ -38,9 +44,18 @@ export interface RateLimiterOptions {
   /**
    * Longest wait, in seconds, `acquire` accepts; when the budget frees later than that it throws
    * {@link LimitExceededError} with `retryAfter` at once instead (so a request handler can answer
-   * 429/503 rather than hang). `0` never waits; raise it for batch workers. @default 5
+   * 429/503 rather than hang). `0` never waits; raise it for batch workers (at most 10 years).
+   * @default 5
    */
   maxWait?: number;
+  /**
+   * Longest pause, in seconds, that {@link RateLimiter.penalize} applies: a longer
+   * `retryAfterSeconds` (a provider's `Retry-After`, a reset time sent in milliseconds by
+   * mistake) is cut to it, so one bad header cannot stop the fleet for days. At most 10 years;
+   * `0` turns `penalize` off.
+   * @default 300
+   */
+  maxPenalty?: number;
   /** A rate store (advanced; e.g. a {@link MemoryRateStore} shared in-process). Overrides `redis`. */
   store?: RateStore;
   /** Connection options for a Redis this limiter creates. */
@@ -98,6 +113,8 @@ export class RateLimiter {
   readonly requestsPerMinute: number | undefined;
   /** Tokens per minute, when set. */
   readonly tokensPerMinute: number | undefined;
+  /** Longest pause `penalize` applies, in seconds (the `maxPenalty` option). */
+  readonly maxPenalty: number;
 
   private readonly store: RateStore;
   private readonly ownsStore: boolean;
@@ -131,7 +148,12 @@ export class RateLimiter {
     this.reqIntervalMs = this.requestsPerMinute ? 60_000 / this.requestsPerMinute : 0;
     this.tokIntervalMs = this.tokensPerMinute ? 60_000 / this.tokensPerMinute : 0;
     this.maxWaitMs =
-      (o.maxWait === undefined ? 5 : assertNumber(o.maxWait, 'maxWait', { min: 0 })) * 1000;
+      (o.maxWait === undefined ? 5 : assertDuration(o.maxWait, 'maxWait', { allowZero: true })) *
+      1000;
+    this.maxPenalty =
+      o.maxPenalty === undefined
+        ? DEFAULT_MAX_PENALTY
+        : assertDuration(o.maxPenalty, 'maxPenalty', { allowZero: true });
     if (o.store !== undefined) {
       if (typeof o.store !== 'object' || o.store === null || typeof o.store.take !== 'function') {
         throw new ValidationError(`store must be a RateStore, received ${describeValue(o.store)}`, {
@@ -187,7 +209,7 @@ export class RateLimiter {
     const maxWaitMs =
       o.maxWait === undefined
         ? this.maxWaitMs
-        : assertNumber(o.maxWait, 'maxWait', { min: 0 }) * 1000;
+        : assertDuration(o.maxWait, 'maxWait', { allowZero: true }) * 1000;
     const signal = assertSignal(o.signal);
     const t0 = Date.now();
     const deadline = t0 + maxWaitMs;
@@ -205,7 +227,9 @@ export class RateLimiter {
           this.m.wait.observe(waited);
           return { waited };
         }
-        retryMs = r.retryAfterMs;
+        // A store's hint is trusted only as far as it is sane: a refused take never means
+        // "retry at once" (that would spin on the backend) nor "never".
+        retryMs = r.retryAfterMs >= 1 && r.retryAfterMs <= MAX_WAIT_HINT_MS ? r.retryAfterMs : 1;
       }
       if (Date.now() + retryMs > deadline) {
         this.m.refused.inc();
@@ -237,12 +261,17 @@ export class RateLimiter {
   }
 
   /**
-   * Pauses the key for `retryAfterSeconds` for every instance (a provider's `Retry-After`). It
-   * takes effect in this process at once; the returned promise settles when the backend has it
-   * and never rejects (a backend failure is reported through the `error` event).
+   * Pauses the key for `retryAfterSeconds` for every instance (a provider's `Retry-After`),
+   * cut to `maxPenalty` (300 s by default). It takes effect in this process at once; the
+   * returned promise settles when the backend has it and never rejects (a backend failure is
+   * reported through the `error` event).
+   * @throws ValidationError when `retryAfterSeconds` is negative, NaN or not finite.
    */
   penalize(retryAfterSeconds: number): Promise<void> {
-    const s = assertNumber(retryAfterSeconds, 'retryAfterSeconds', { min: 0 });
+    const s = Math.min(
+      assertNumber(retryAfterSeconds, 'retryAfterSeconds', { min: 0 }),
+      this.maxPenalty,
+    );
     if (s === 0) return Promise.resolve();
     this.m.penalties.inc();
     this.pausedUntil = Math.max(this.pausedUntil, Date.now() + s * 1000);

@@ -1,4 +1,6 @@
-import type { RedisClient, RedisConnection } from '../core/connection.js';
+import { randomUUID } from 'node:crypto';
+import type { RedisConnection } from '../core/connection.js';
+import { MAX_DURATION_SECONDS } from '../core/timers.js';
 import { LuaScript } from '../core/lua-script.js';
 import { hashTag } from '../core/keys.js';
 import type {
@@ -52,6 +54,14 @@ local function keep(ms)
   redis.call('PEXPIRE', KEYS[1], ms)
   redis.call('PEXPIRE', KEYS[2], ms + 86400000)
 end
+-- The next generation: above the last one and at least the server clock in ms, so it keeps
+-- growing even after the gen key expired (a reader that saw generation g before a long quiet
+-- spell must not take a new open for an old reply).
+local function nextGen(now)
+  local g = math.max(tonumber(redis.call('GET', KEYS[2]) or '0') + 1, now)
+  redis.call('SET', KEYS[2], string.format('%.0f', g))
+  return g
+end
 `;
 
 const BREAKER_READ = new LuaScript(`${NOW_MS}${BREAKER_VIEW}
@@ -61,22 +71,27 @@ return view(now)`);
 const BREAKER_OPEN = new LuaScript(`${NOW_MS}${BREAKER_VIEW}
 if redis.call('EXISTS', KEYS[1]) == 0 then
   local openMs = tonumber(ARGV[1])
-  local gen = redis.call('INCR', KEYS[2])
-  redis.call('HSET', KEYS[1], 'state', 'open', 'until', now + openMs, 'gen', gen)
+  local gen = nextGen(now)
+  redis.call('HSET', KEYS[1], 'state', 'open', 'until', string.format('%.0f', now + openMs), 'gen', string.format('%.0f', gen))
   keep(openMs + 600000)
 end
 return view(now)`);
 
 // ARGV: owner, trialTtlMs
 const BREAKER_TRIAL = new LuaScript(`${NOW_MS}${BREAKER_VIEW}
-local s = redis.call('HMGET', KEYS[1], 'state', 'until', 'tuntil')
+local s = redis.call('HMGET', KEYS[1], 'state', 'until', 'tuntil', 'owner')
+-- The owner's own trial, resent after a lost reply: still granted (one trial per owner).
+if s[1] == 'half' and s[4] == ARGV[1] and now < tonumber(s[3]) then
+  local v = view(now)
+  return {1, v[1], v[2], v[3]}
+end
 local ok = false
 if s[1] == 'open' and now >= tonumber(s[2]) then ok = true end
 if s[1] == 'half' and now >= tonumber(s[3]) then ok = true end
 if ok then
   local ttl = tonumber(ARGV[2])
-  local gen = redis.call('INCR', KEYS[2])
-  redis.call('HSET', KEYS[1], 'state', 'half', 'owner', ARGV[1], 'tuntil', now + ttl, 'gen', gen)
+  local gen = nextGen(now)
+  redis.call('HSET', KEYS[1], 'state', 'half', 'owner', ARGV[1], 'tuntil', string.format('%.0f', now + ttl), 'gen', string.format('%.0f', gen))
   keep(ttl + 600000)
   local v = view(now)
   return {1, v[1], v[2], v[3]}
@@ -88,20 +103,24 @@ return {0, v[1], v[2], v[3]}`);
 const BREAKER_SETTLE = new LuaScript(`${NOW_MS}${BREAKER_VIEW}
 local s = redis.call('HMGET', KEYS[1], 'state', 'owner')
 if s[1] == 'half' and s[2] == ARGV[1] then
-  local gen = redis.call('INCR', KEYS[2])
+  local gen = nextGen(now)
   if ARGV[2] == '1' then
     redis.call('DEL', KEYS[1])
+    redis.call('PEXPIRE', KEYS[2], 86400000)
   else
     local openMs = tonumber(ARGV[3])
-    redis.call('HSET', KEYS[1], 'state', 'open', 'until', now + openMs, 'gen', gen)
+    redis.call('HSET', KEYS[1], 'state', 'open', 'until', string.format('%.0f', now + openMs), 'gen', string.format('%.0f', gen))
     redis.call('HDEL', KEYS[1], 'owner', 'tuntil')
     keep(openMs + 600000)
   end
 end
 return view(now)`);
 
-const BREAKER_RESET = new LuaScript(`
-if redis.call('DEL', KEYS[1]) == 1 then redis.call('INCR', KEYS[2]) end
+const BREAKER_RESET = new LuaScript(`${NOW_MS}${BREAKER_VIEW}
+if redis.call('DEL', KEYS[1]) == 1 then
+  nextGen(now)
+  redis.call('PEXPIRE', KEYS[2], 86400000)
+end
 return 1`);
 
 function toView(raw: unknown[], offset = 0): SharedBreakerView {
@@ -331,18 +350,42 @@ export class RedisSemaphoreStore implements SemaphoreStore {
 // ---------------------------------------------------------------------------------------------
 // Rate: one hash per key with fields req and tok (theoretical arrival times, microseconds, kept
 // as integers printed with %.0f: Lua's default number format would round them to 14 digits) and
-// pause (microseconds).
+// pause (microseconds). Every write leaves the hash with an expiry, whatever the input: a pause
+// is capped at MAX_PAUSE_US here too, so PEXPIRE always gets a valid time.
 
-const RATE_TAKE = new LuaScript(`
+/** The longest pause (ms) a script records, whatever it is given: 10 years. */
+const MAX_PAUSE_MS = MAX_DURATION_SECONDS * 1000;
+
+/**
+ * How long (ms) a script remembers an operation id, so that a command ioredis resends after a
+ * lost reply is recognised and not applied twice. ioredis resends within one reconnect (the
+ * connection fails commands after `maxRetriesPerRequest` reconnects), far below this.
+ */
+export const OP_ID_TTL_MS = 600_000;
+
+const RATE_CLOCK = `
 local __t = redis.call('TIME')
 local now = tonumber(__t[1]) * 1000000 + tonumber(__t[2])
+local maxPause = ${MAX_PAUSE_MS} * 1000
+`;
+
+// KEYS[1] the budget hash, KEYS[2] this call's operation id (same hash tag).
+// ARGV: request interval us, token interval us, tokens, period us, op id ttl ms
+const RATE_TAKE = new LuaScript(`${RATE_CLOCK}
+if redis.call('EXISTS', KEYS[2]) == 1 then return {1, 0} end
 local reqI = tonumber(ARGV[1])
 local tokI = tonumber(ARGV[2])
 local tokens = tonumber(ARGV[3])
 local period = tonumber(ARGV[4])
 local s = redis.call('HMGET', KEYS[1], 'req', 'tok', 'pause')
-local pause = tonumber(s[3] or '0')
-if pause > now then return {0, math.ceil((pause - now) / 1000)} end
+local pause = math.min(tonumber(s[3] or '0'), now + maxPause)
+if pause > now then
+  -- A key written before pauses were capped may lack an expiry: give it one.
+  if redis.call('PTTL', KEYS[1]) < 0 then
+    redis.call('PEXPIRE', KEYS[1], math.ceil((pause - now) / 1000) + 61000)
+  end
+  return {0, math.ceil((pause - now) / 1000)}
+end
 local retry = 0
 local newReq = nil
 local newTok = nil
@@ -354,22 +397,26 @@ if tokI > 0 and tokens > 0 then
   newTok = math.max(tonumber(s[2] or '0'), now) + tokens * tokI
   if newTok - now > period then retry = math.max(retry, newTok - period - now) end
 end
-if retry > 0 then return {0, math.ceil(retry / 1000)} end
+if retry > 0 then return {0, math.ceil(math.min(retry, maxPause) / 1000)} end
 if newReq then redis.call('HSET', KEYS[1], 'req', string.format('%.0f', newReq)) end
 if newTok then redis.call('HSET', KEYS[1], 'tok', string.format('%.0f', newTok)) end
 local ttl = math.ceil(period / 1000) + 1000
 if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+redis.call('SET', KEYS[2], '1', 'PX', ARGV[5])
 return {1, 0}`);
 
 // ARGV: pause in microseconds
-const RATE_PAUSE = new LuaScript(`
-local __t = redis.call('TIME')
-local now = tonumber(__t[1]) * 1000000 + tonumber(__t[2])
-local untilUs = now + tonumber(ARGV[1])
-local cur = tonumber(redis.call('HGET', KEYS[1], 'pause') or '0')
+const RATE_PAUSE = new LuaScript(`${RATE_CLOCK}
+local us = tonumber(ARGV[1])
+if not us or us ~= us or us < 0 then us = 0 end
+local untilUs = now + math.min(us, maxPause)
+local cur = math.min(tonumber(redis.call('HGET', KEYS[1], 'pause') or '0'), now + maxPause)
 if untilUs > cur then
   redis.call('HSET', KEYS[1], 'pause', string.format('%.0f', untilUs))
-  local ttl = math.ceil((untilUs - now) / 1000) + 61000
+  cur = untilUs
+end
+if cur > now then
+  local ttl = math.ceil((cur - now) / 1000) + 61000
   if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
 end
 return 1`);
@@ -387,24 +434,29 @@ export class RedisRateStore implements RateStore {
   }
 
   async take(key: string, cost: RateCost): Promise<RateTakeResult> {
+    const k = this.key(key);
     // Microseconds keep sub-millisecond token costs exact (1M tokens/min = 0.06 ms per token).
+    // The operation id makes a resent take (its reply was lost) return "allowed" without
+    // spending the budget a second time.
     const raw = (await exec(
       this.conn,
       'rate take',
       RATE_TAKE,
-      [this.key(key)],
+      [k, `${k}:op:${randomUUID()}`],
       [
         Math.round(cost.requestIntervalMs * 1000),
         cost.tokenIntervalMs * 1000,
         cost.tokens,
         Math.round(cost.periodMs * 1000),
+        OP_ID_TTL_MS,
       ],
     )) as unknown[];
     return { allowed: Number(raw[0]) === 1, retryAfterMs: Number(raw[1]) };
   }
 
   async pause(key: string, ms: number): Promise<void> {
-    await exec(this.conn, 'rate pause', RATE_PAUSE, [this.key(key)], [Math.ceil(ms * 1000)]);
+    const us = Math.ceil(Math.min(Math.max(0, ms), MAX_PAUSE_MS) * 1000);
+    await exec(this.conn, 'rate pause', RATE_PAUSE, [this.key(key)], [us]);
   }
 
   async close(): Promise<void> {

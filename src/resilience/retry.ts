@@ -14,7 +14,8 @@ import {
 } from 'cockatiel';
 import { CancelledError, TimeoutError, ValidationError, describeValue } from '../core/errors.js';
 import { assertFunction, assertNumber, assertOneOf } from '../core/validate.js';
-import { assertSignal, optionsObject } from './options.js';
+import { MAX_TIMER_MS, assertDuration, setLongTimeout } from '../core/timers.js';
+import { MAX_TIMER_SECONDS, assertSignal, optionsObject } from './options.js';
 
 /**
  * A wrapped function that can also be awaited directly: `await retry(fn, o)` runs `fn` once
@@ -52,9 +53,9 @@ function awaitable<A extends unknown[], R>(
 export interface BackoffOptions {
   /** `exponential` doubles (by `exponent`) the delay each attempt; `constant` keeps it. @default 'exponential' */
   type?: 'exponential' | 'constant';
-  /** Seconds before the first retry. @default 0.128 */
+  /** Seconds before the first retry (0 to 2147483, one Node timer). @default 0.128 */
   initialDelay?: number;
-  /** Longest delay in seconds (exponential). @default 30 */
+  /** Longest delay in seconds (exponential; 0 to 2147483, one Node timer). @default 30 */
   maxDelay?: number;
   /** Growth factor per attempt (exponential). @default 2 */
   exponent?: number;
@@ -68,7 +69,7 @@ export interface RetryOptions {
   attempts?: number;
   /**
    * Delay between attempts: `'exponential'` (default, with jitter), `'constant'`, a number of
-   * seconds (constant), or {@link BackoffOptions}.
+   * seconds (constant, at most 2147483), or {@link BackoffOptions}.
    * @default 'exponential'
    */
   backoff?: 'exponential' | 'constant' | number | BackoffOptions;
@@ -83,6 +84,12 @@ export interface RetryOptions {
   onRetry?: (info: { attempt: number; error: unknown; delay: number }) => void;
 }
 
+// cockatiel waits between attempts with one Node timer, which fires after 1 ms past 2^31-1 ms:
+// longer delays are refused rather than silently turned into no delay at all.
+function delay(value: unknown, option: string): number {
+  return assertDuration(value, option, { allowZero: true, max: MAX_TIMER_SECONDS });
+}
+
 function backoffFrom(raw: RetryOptions['backoff']): IBackoffFactory<IRetryBackoffContext<unknown>> {
   if (raw === undefined || raw === 'exponential') {
     return new ExponentialBackoff({
@@ -93,7 +100,7 @@ function backoffFrom(raw: RetryOptions['backoff']): IBackoffFactory<IRetryBackof
   }
   if (raw === 'constant') return new ConstantBackoff(128);
   if (typeof raw === 'number') {
-    return new ConstantBackoff(assertNumber(raw, 'backoff (seconds)', { min: 0 }) * 1000);
+    return new ConstantBackoff(delay(raw, 'backoff') * 1000);
   }
   const o = optionsObject<BackoffOptions>(raw, 'backoff');
   const type =
@@ -101,13 +108,9 @@ function backoffFrom(raw: RetryOptions['backoff']): IBackoffFactory<IRetryBackof
       ? 'exponential'
       : assertOneOf(o.type, 'backoff.type', ['exponential', 'constant']);
   const initial =
-    (o.initialDelay === undefined
-      ? 0.128
-      : assertNumber(o.initialDelay, 'backoff.initialDelay', { min: 0 })) * 1000;
+    (o.initialDelay === undefined ? 0.128 : delay(o.initialDelay, 'backoff.initialDelay')) * 1000;
   if (type === 'constant') return new ConstantBackoff(initial);
-  const maxDelay =
-    (o.maxDelay === undefined ? 30 : assertNumber(o.maxDelay, 'backoff.maxDelay', { min: 0 })) *
-    1000;
+  const maxDelay = (o.maxDelay === undefined ? 30 : delay(o.maxDelay, 'backoff.maxDelay')) * 1000;
   const exponent =
     o.exponent === undefined ? 2 : assertNumber(o.exponent, 'backoff.exponent', { min: 1 });
   if (o.jitter !== undefined && typeof o.jitter !== 'boolean') {
@@ -195,7 +198,8 @@ export interface TimeoutOptions {
 }
 
 /**
- * Limits `fn` to `seconds`, on cockatiel's timeout policy: past it the call rejects with
+ * Limits `fn` to `seconds` (at most 10 years; past 24.8 days timers are chained), on
+ * cockatiel's timeout policy: past it the call rejects with
  * {@link TimeoutError}. `fn` is called with its own arguments followed by an AbortSignal that
  * aborts at the deadline, so it can stop its work (e.g. pass it to `fetch`).
  * Exported as both `withTimeout` and `timeout`.
@@ -210,12 +214,24 @@ export function withTimeout<A extends unknown[], R>(
   options: TimeoutOptions = {},
 ): Resilient<A, R> {
   assertFunction(fn, 'fn');
-  const s = assertNumber(seconds, 'seconds', { positive: true });
+  const s = assertDuration(seconds, 'seconds');
   const o = optionsObject<TimeoutOptions>(options, 'options');
   const strategy =
     o.strategy === undefined
       ? 'aggressive'
       : assertOneOf(o.strategy, 'strategy', ['aggressive', 'cooperative']);
+  const timedOut = (cause: unknown) =>
+    new TimeoutError(`call ${fn.name ? `${fn.name} ` : ''}took longer than ${s} s`, {
+      cause,
+      context: { seconds: s },
+    });
+  if (s * 1000 > MAX_TIMER_MS) {
+    // Past one Node timer (24.8 days) cockatiel's timer would fire after 1 ms: chain timers.
+    return awaitable<A, R>(
+      (self, args) => longTimeout(fn, self, args, s * 1000, strategy, timedOut),
+      fn.name,
+    );
+  }
   const policy = cockatielTimeout(
     s * 1000,
     strategy === 'aggressive' ? TimeoutStrategy.Aggressive : TimeoutStrategy.Cooperative,
@@ -226,15 +242,41 @@ export function withTimeout<A extends unknown[], R>(
         fn.apply(self, [...args, signal] as [...A, AbortSignal]),
       )) as unknown as Awaited<R>;
     } catch (e) {
-      if (e instanceof TaskCancelledError) {
-        throw new TimeoutError(`call ${fn.name ? `${fn.name} ` : ''}took longer than ${s} s`, {
-          cause: e,
-          context: { seconds: s },
-        });
-      }
+      if (e instanceof TaskCancelledError) throw timedOut(e);
       throw e;
     }
   }, fn.name);
+}
+
+// withTimeout for durations one Node timer cannot hold, with cockatiel's semantics: the signal
+// aborts at the deadline; `aggressive` also rejects then, `cooperative` waits for `fn`.
+function longTimeout<A extends unknown[], R>(
+  fn: (...args: [...A, AbortSignal]) => R | PromiseLike<R>,
+  self: unknown,
+  args: A,
+  ms: number,
+  strategy: 'aggressive' | 'cooperative',
+  timedOut: (cause: unknown) => TimeoutError,
+): Promise<Awaited<R>> {
+  const ac = new AbortController();
+  return new Promise<Awaited<R>>((resolve, reject) => {
+    const timer = setLongTimeout(() => {
+      ac.abort(timedOut(undefined));
+      if (strategy === 'aggressive') reject(timedOut(undefined));
+    }, ms);
+    Promise.resolve()
+      .then(() => fn.apply(self, [...args, ac.signal] as [...A, AbortSignal]))
+      .then(
+        (v) => {
+          timer.clear();
+          resolve(v as Awaited<R>);
+        },
+        (e) => {
+          timer.clear();
+          reject(e);
+        },
+      );
+  });
 }
 
 /** Same as {@link withTimeout}. */

@@ -2,6 +2,7 @@ import { ValidationError, describeValue } from '../core/errors.js';
 import { type Disposer, Emitter } from '../core/events.js';
 import { type CounterHandle, type MetricsSink, noopMetrics } from '../core/metrics.js';
 import { assertFunction, assertNumber, assertObject } from '../core/validate.js';
+import { MAX_DURATION_SECONDS } from '../core/timers.js';
 import { assertQuantity } from './util.js';
 
 /**
@@ -226,7 +227,8 @@ export class ScalingAdvisor {
     const given = assertObject(options.thresholds, 'thresholds', true) ?? {};
     const t: ScalingThresholds = { ...DEFAULT_SCALING_THRESHOLDS };
     for (const [k, v] of Object.entries(given)) {
-      if (!(k in DEFAULT_SCALING_THRESHOLDS)) {
+      // Own keys only: `constructor` or `toString` are unknown thresholds, not inherited ones.
+      if (!Object.hasOwn(DEFAULT_SCALING_THRESHOLDS, k)) {
         throw new ValidationError(
           `thresholds.${k} is not a known threshold (known: ${Object.keys(DEFAULT_SCALING_THRESHOLDS).join(', ')})`,
           { option: `thresholds.${k}` },
@@ -246,7 +248,12 @@ export class ScalingAdvisor {
     ] as const) {
       assertNumber(t[k], `thresholds.${k}`, { positive: true, max: 1 });
     }
-    assertNumber(t.queueTrendSamples, 'thresholds.queueTrendSamples', { integer: true, min: 2 });
+    // The advisor keeps this many samples: bounded, so a typo cannot grow it without end.
+    assertNumber(t.queueTrendSamples, 'thresholds.queueTrendSamples', {
+      integer: true,
+      min: 2,
+      max: 10_000,
+    });
     assertNumber(t.queueMinSamples, 'thresholds.queueMinSamples', {
       integer: true,
       min: 2,
@@ -255,14 +262,16 @@ export class ScalingAdvisor {
     assertNumber(t.queueGrowthPerSample, 'thresholds.queueGrowthPerSample', { min: 0 });
     this.thresholds = Object.freeze(t);
     this.cpuSustainMs =
-      assertQuantity(options.cpuSustainSeconds ?? 60, 'cpuSustainSeconds', 'seconds', { min: 0 }) *
-      1000;
+      assertQuantity(options.cpuSustainSeconds ?? 60, 'cpuSustainSeconds', 'seconds', {
+        min: 0,
+        max: MAX_DURATION_SECONDS,
+      }) * 1000;
     this.downWindowMs =
       assertQuantity(
         options.scaleDownStabilizationSeconds ?? 300,
         'scaleDownStabilizationSeconds',
         'seconds',
-        { min: 0 },
+        { min: 0, max: MAX_DURATION_SECONDS },
       ) * 1000;
     this.downRatio = assertNumber(options.scaleDownRatio ?? 0.5, 'scaleDownRatio', {
       positive: true,

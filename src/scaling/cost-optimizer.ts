@@ -1,5 +1,10 @@
 import type { RedisConnectionOptions, RedisInput } from '../core/connection.js';
-import { BudgetExceededError, ValidationError, describeValue } from '../core/errors.js';
+import {
+  BudgetExceededError,
+  SerializationError,
+  ValidationError,
+  describeValue,
+} from '../core/errors.js';
 import { type Disposer, Emitter } from '../core/events.js';
 import { validateId, validatePrefix } from '../core/keys.js';
 import {
@@ -15,6 +20,7 @@ import {
   assertString,
   optionalNumber,
 } from '../core/validate.js';
+import { MAX_DURATION_SECONDS } from '../core/timers.js';
 import { assertQuantity } from './util.js';
 import { MemorySpendStore } from './memory-store.js';
 import { DEFAULT_PRICES, type ModelPrice, type PriceTable, findModelPrice } from './prices.js';
@@ -35,6 +41,15 @@ export const DEFAULT_INSTANCE_TYPES: Readonly<Record<string, string>> = Object.f
 });
 
 const HOUR_MS = 3_600_000;
+
+/**
+ * The largest dollar amount one call may record or one estimate may reach: 1e12 (a trillion).
+ * Larger amounts are a `ValidationError`, so a total can never overflow to Infinity or NaN.
+ */
+export const MAX_SPEND_AMOUNT = 1e12;
+const MAX_AMOUNT = MAX_SPEND_AMOUNT;
+// Token counts: integers >= 0, at most 2^53-1 (beyond it they are not exact integers).
+const TOKEN_COUNT = { integer: true, min: 0, max: Number.MAX_SAFE_INTEGER } as const;
 
 /** Options of {@link CostOptimizer}. */
 export interface CostOptimizerOptions {
@@ -224,15 +239,15 @@ export class CostOptimizer {
       'scaleUpCpuPercent',
       { min: 0, max: 100 },
     );
-    this.ttl = assertQuantity(options.bucketTtl ?? 90_000, 'bucketTtl', 'seconds', { min: 3600 });
+    this.ttl = assertQuantity(options.bucketTtl ?? 90_000, 'bucketTtl', 'seconds', {
+      min: 3600,
+      max: MAX_DURATION_SECONDS,
+    });
     this.now = options.now === undefined ? () => Date.now() : assertFunction(options.now, 'now');
     this.prices = Object.freeze(mergePrices(options.prices));
     const types = assertObject(options.instanceTypes, 'instanceTypes', true) ?? {};
     for (const [k, v] of Object.entries(types)) assertString(v, `instanceTypes.${k}`);
-    this.instanceTypes = Object.freeze({
-      ...DEFAULT_INSTANCE_TYPES,
-      ...(types as Record<string, string>),
-    });
+    this.instanceTypes = table(DEFAULT_INSTANCE_TYPES, types as Record<string, string>);
 
     if (options.store !== undefined) {
       const st = assertObject(options.store, 'store') as unknown as SpendStore;
@@ -279,7 +294,7 @@ export class CostOptimizer {
    * @throws ValidationError when `amount` is negative or not finite, or `category` is invalid.
    */
   async recordSpend(amount: number, options: { category?: string } = {}): Promise<number> {
-    assertQuantity(amount, 'amount', 'dollars', { min: 0 });
+    assertQuantity(amount, 'amount', 'dollars', { min: 0, max: MAX_AMOUNT });
     assertObject(options, 'options');
     const category =
       options.category === undefined ? undefined : validateId(options.category, 'category', 128);
@@ -293,10 +308,9 @@ export class CostOptimizer {
   estimateLLMCost(usage: Omit<LLMUsage, 'category'>): number {
     assertObject(usage, 'usage');
     const model = assertString(usage.model, 'model');
-    const input = assertNumber(usage.inputTokens, 'inputTokens', { integer: true, min: 0 });
-    const output = assertNumber(usage.outputTokens, 'outputTokens', { integer: true, min: 0 });
-    const cached =
-      optionalNumber(usage.cachedInputTokens, 'cachedInputTokens', { integer: true, min: 0 }) ?? 0;
+    const input = assertNumber(usage.inputTokens, 'inputTokens', TOKEN_COUNT);
+    const output = assertNumber(usage.outputTokens, 'outputTokens', TOKEN_COUNT);
+    const cached = optionalNumber(usage.cachedInputTokens, 'cachedInputTokens', TOKEN_COUNT) ?? 0;
     const price = findModelPrice(this.prices.models, model);
     if (!price) {
       throw new ValidationError(
@@ -304,10 +318,16 @@ export class CostOptimizer {
         { option: 'model', context: { model: model.slice(0, 80) } },
       );
     }
-    return (
+    const cost =
       (input * price.input + output * price.output + cached * (price.cachedInput ?? price.input)) /
-      1_000_000
-    );
+      1_000_000;
+    if (!Number.isFinite(cost) || cost < 0 || cost > MAX_AMOUNT) {
+      throw new ValidationError(
+        `the usage of ${JSON.stringify(model.slice(0, 80))} prices at ${describeValue(cost)} dollars, outside 0..${MAX_AMOUNT}`,
+        { option: 'usage', context: { model: model.slice(0, 80) } },
+      );
+    }
+    return cost;
   }
 
   /**
@@ -327,7 +347,7 @@ export class CostOptimizer {
 
   /** Dollars spent in the current hour, across every instance sharing the store. */
   async currentSpend(): Promise<number> {
-    const total = await this.store.total(this.hour());
+    const total = checkTotal(await this.store.total(this.hour()));
     this.mHour.set(total);
     return total;
   }
@@ -381,8 +401,11 @@ export class CostOptimizer {
   /** Dollars per hour of `instanceType` from the price table. */
   instancePrice(instanceType: string): number {
     assertString(instanceType, 'instanceType');
-    const p = this.prices.instances[instanceType];
-    if (p === undefined) {
+    // An own property or nothing: `constructor` is an unknown type, not Object's constructor.
+    const p = Object.hasOwn(this.prices.instances, instanceType)
+      ? this.prices.instances[instanceType]
+      : undefined;
+    if (typeof p !== 'number' || !Number.isFinite(p)) {
       throw new ValidationError(
         `instance type ${JSON.stringify(instanceType.slice(0, 80))} has no price; pass it in prices.instances (dollars per hour)`,
         { option: 'instanceType' },
@@ -409,7 +432,10 @@ export class CostOptimizer {
     const cost =
       input.costPerInstance === undefined
         ? undefined
-        : assertQuantity(input.costPerInstance, 'costPerInstance', 'dollars per hour', { min: 0 });
+        : assertQuantity(input.costPerInstance, 'costPerInstance', 'dollars per hour', {
+            min: 0,
+            max: MAX_AMOUNT,
+          });
 
     const ratio = metric / target;
     let desired =
@@ -453,7 +479,10 @@ export class CostOptimizer {
     const estimate =
       options.estimatedCost === undefined
         ? 0
-        : assertQuantity(options.estimatedCost, 'estimatedCost', 'dollars', { min: 0 });
+        : assertQuantity(options.estimatedCost, 'estimatedCost', 'dollars', {
+            min: 0,
+            max: MAX_AMOUNT,
+          });
     const guarded = async (...args: A): Promise<R> => {
       const spent = await this.currentSpend();
       const projected = spent + estimate;
@@ -511,7 +540,10 @@ export class CostOptimizer {
 
   private costOf(costPerInstance: number | undefined, instanceType: string | undefined): number {
     if (costPerInstance !== undefined) {
-      return assertQuantity(costPerInstance, 'costPerInstance', 'dollars per hour', { min: 0 });
+      return assertQuantity(costPerInstance, 'costPerInstance', 'dollars per hour', {
+        min: 0,
+        max: MAX_AMOUNT,
+      });
     }
     if (instanceType !== undefined) return this.instancePrice(instanceType);
     throw new ValidationError('costPerInstance (dollars per hour) or instanceType is required', {
@@ -521,7 +553,15 @@ export class CostOptimizer {
 
   private async add(amount: number, category: string | undefined): Promise<number> {
     const hour = this.hour();
-    const total = await this.store.add(hour, amount, category, this.ttl);
+    if (!Number.isFinite(amount) || amount < 0) {
+      throw new ValidationError(
+        `amount must be finite dollars >= 0, received ${describeValue(amount)}`,
+        {
+          option: 'amount',
+        },
+      );
+    }
+    const total = checkTotal(await this.store.add(hour, amount, category, this.ttl));
     this.mSpend.inc(amount);
     this.mHour.set(total);
     const hourStartMs = hour * HOUR_MS;
@@ -545,8 +585,37 @@ export class CostOptimizer {
   }
 }
 
+// A total that is not a finite amount >= 0 (a store written by something else, a custom store
+// with a bug) must not read as "nothing spent": NaN compares false with every budget, so guard()
+// would let every call through. It is an error instead, and guard() refuses.
+function checkTotal(total: unknown): number {
+  if (typeof total !== 'number' || !Number.isFinite(total) || total < 0) {
+    throw new SerializationError(
+      `the spend store returned ${describeValue(total)} as the hour's total, not dollars >= 0`,
+      { context: { total: String(total).slice(0, 40) } },
+    );
+  }
+  return total;
+}
+
 function round(n: number): string {
   return String(Math.round(n * 10_000) / 10_000);
+}
+
+// A table with no prototype, filled from own entries only: a lookup of `constructor` or
+// `__proto__` finds nothing rather than Object.prototype's members.
+function table<T>(...sources: Readonly<Record<string, T>>[]): Readonly<Record<string, T>> {
+  const out = Object.create(null) as Record<string, T>;
+  for (const src of sources) {
+    for (const k of Object.keys(src))
+      Object.defineProperty(out, k, {
+        value: src[k],
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+  }
+  return Object.freeze(out);
 }
 
 function mergePrices(given: CostOptimizerOptions['prices']): PriceTable {
@@ -554,28 +623,33 @@ function mergePrices(given: CostOptimizerOptions['prices']): PriceTable {
   const instances = assertObject(p.instances, 'prices.instances', true) ?? {};
   const models = assertObject(p.models, 'prices.models', true) ?? {};
   for (const [k, v] of Object.entries(instances)) {
-    assertQuantity(v, `prices.instances.${k}`, 'dollars per hour', { min: 0 });
+    assertQuantity(v, `prices.instances.${k}`, 'dollars per hour', { min: 0, max: MAX_AMOUNT });
   }
-  const lowered: Record<string, ModelPrice> = {};
+  const lowered: Record<string, ModelPrice> = Object.create(null);
+  const perMillion = { min: 0, max: MAX_AMOUNT };
   for (const [k, v] of Object.entries(models)) {
     const m = assertObject(v, `prices.models.${k}`) as unknown as ModelPrice;
-    assertQuantity(m.input, `prices.models.${k}.input`, 'dollars per million tokens', { min: 0 });
-    assertQuantity(m.output, `prices.models.${k}.output`, 'dollars per million tokens', { min: 0 });
+    assertQuantity(m.input, `prices.models.${k}.input`, 'dollars per million tokens', perMillion);
+    assertQuantity(m.output, `prices.models.${k}.output`, 'dollars per million tokens', perMillion);
     if (m.cachedInput !== undefined) {
       assertQuantity(
         m.cachedInput,
         `prices.models.${k}.cachedInput`,
         'dollars per million tokens',
-        { min: 0 },
+        perMillion,
       );
     }
-    lowered[k.toLowerCase()] = Object.freeze({ ...m });
+    const price: ModelPrice = { input: m.input, output: m.output };
+    if (m.cachedInput !== undefined) price.cachedInput = m.cachedInput;
+    Object.defineProperty(lowered, k.toLowerCase(), {
+      value: Object.freeze(price),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   }
   return {
-    instances: Object.freeze({
-      ...DEFAULT_PRICES.instances,
-      ...(instances as Record<string, number>),
-    }),
-    models: Object.freeze({ ...DEFAULT_PRICES.models, ...lowered }),
+    instances: table(DEFAULT_PRICES.instances, instances as Record<string, number>),
+    models: table(DEFAULT_PRICES.models, lowered),
   };
 }

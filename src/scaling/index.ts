@@ -30,6 +30,7 @@ export {
 } from './advisor.js';
 export {
   CostOptimizer,
+  MAX_SPEND_AMOUNT,
   DEFAULT_HOURLY_BUDGET,
   DEFAULT_SCALE_UP_CPU_PERCENT,
   DEFAULT_INSTANCE_TYPES,
@@ -50,7 +51,7 @@ export {
   type ModelPrice,
   type PriceTable,
 } from './prices.js';
-export type { SpendStore } from './spend-store.js';
+export { MAX_CATEGORIES, OP_ID_TTL_MS, OTHER_CATEGORY, type SpendStore } from './spend-store.js';
 export { MemorySpendStore } from './memory-store.js';
 export { RedisSpendStore, type RedisSpendStoreOptions } from './redis-store.js';
 // The error classes this module throws, so `import { ..., X } from 'azscale/scaling'` works too

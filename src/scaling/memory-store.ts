@@ -1,4 +1,4 @@
-import type { SpendStore } from './spend-store.js';
+import { MAX_CATEGORIES, OTHER_CATEGORY, type SpendStore } from './spend-store.js';
 
 interface Bucket {
   total: number;
@@ -33,8 +33,13 @@ export class MemorySpendStore implements SpendStore {
       this.buckets.set(hour, b);
     }
     b.total += amount;
-    if (category !== undefined)
-      b.categories.set(category, (b.categories.get(category) ?? 0) + amount);
+    if (category !== undefined) {
+      const c =
+        b.categories.has(category) || b.categories.size < MAX_CATEGORIES
+          ? category
+          : OTHER_CATEGORY;
+      b.categories.set(c, (b.categories.get(c) ?? 0) + amount);
+    }
     b.expiresAt = now + ttlSeconds * 1000;
     return b.total;
   }

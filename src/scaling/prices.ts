@@ -76,8 +76,12 @@ export function findModelPrice(
   models: Readonly<Record<string, ModelPrice>>,
   model: string,
 ): ModelPrice | undefined {
+  if (typeof model !== 'string' || typeof models !== 'object' || models === null) return undefined;
+  // Own properties only: `constructor`, `__proto__` or `toString` are unknown models, never a
+  // function or Object.prototype read as a price.
+  const own = (k: string) => (Object.hasOwn(models, k) ? models[k] : undefined);
   const name = model.toLowerCase();
-  const exact = models[name] ?? models[model];
+  const exact = own(name) ?? own(model);
   if (exact) return exact;
   let best: string | undefined;
   for (const k of Object.keys(models)) {
@@ -86,5 +90,5 @@ export function findModelPrice(
       if (!best || lk.length > best.length) best = k;
     }
   }
-  return best === undefined ? undefined : models[best];
+  return best === undefined ? undefined : own(best);
 }

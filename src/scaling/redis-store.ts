@@ -1,5 +1,5 @@
+import { randomUUID } from 'node:crypto';
 import {
-  type RedisClient,
   type RedisConnection,
   type RedisConnectionOptions,
   type RedisInput,
@@ -7,7 +7,7 @@ import {
 } from '../core/connection.js';
 import { ValidationError } from '../core/errors.js';
 import { hashTag, validateId, validatePrefix } from '../core/keys.js';
-import type { SpendStore } from './spend-store.js';
+import { MAX_CATEGORIES, OP_ID_TTL_MS, OTHER_CATEGORY, type SpendStore } from './spend-store.js';
 import { LuaScript } from '../core/lua-script.js';
 
 /** Options of {@link RedisSpendStore}. */
@@ -66,8 +66,16 @@ export class RedisSpendStore implements SpendStore {
   ): Promise<number> {
     const key = this.keyFor(hour);
     const ttl = String(Math.max(1, Math.ceil(ttlSeconds)));
-    const keys = category === undefined ? [key] : [key, `${key}:categories`];
-    const args = category === undefined ? [String(amount), ttl] : [String(amount), ttl, category];
+    // Every key the script may touch is declared (one hash tag, one Cluster slot); the operation
+    // id lets a resent increment (its reply was lost, ioredis sent it again) count once.
+    const keys = [key, `${key}:categories`, `${key}:op:${randomUUID()}`];
+    const args = [
+      String(amount),
+      ttl,
+      category ?? '',
+      String(OP_ID_TTL_MS),
+      String(MAX_CATEGORIES),
+    ];
     const total = await this.conn.run('cost.recordSpend', (c) => ADD.run(c, keys, args));
     return Number(total);
   }
@@ -93,9 +101,8 @@ export class RedisSpendStore implements SpendStore {
     const h = await this.conn.run('cost.spendByCategory', (c) =>
       c.hgetall(`${this.keyFor(hour)}:categories`),
     );
-    const out: Record<string, number> = {};
-    for (const [k, v] of Object.entries(h)) out[k] = Number(v);
-    return out;
+    // fromEntries defines own properties: a category named `__proto__` stays a category.
+    return Object.fromEntries(Object.entries(h).map(([k, v]) => [k, Number(v)]));
   }
 
   async close(): Promise<void> {
@@ -108,13 +115,23 @@ function hourLabel(hour: number): string {
   return new Date(hour * 3_600_000).toISOString().slice(0, 13);
 }
 
-// INCRBYFLOAT and EXPIRE (and the category's HINCRBYFLOAT and EXPIRE) as one atomic step.
+// INCRBYFLOAT and EXPIRE (and the category's HINCRBYFLOAT and EXPIRE) as one atomic step, once
+// per operation id: a resend of an applied increment returns the total it produced.
+// KEYS: total, categories, op id. ARGV: amount, ttl seconds, category ('' = none), op ttl ms,
+// most categories per hour.
 const ADD_SCRIPT = `
+local done = redis.call('GET', KEYS[3])
+if done then return done end
 local t = redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
 redis.call('EXPIRE', KEYS[1], ARGV[2])
-if #KEYS > 1 then
-  redis.call('HINCRBYFLOAT', KEYS[2], ARGV[3], ARGV[1])
+local cat = ARGV[3]
+if cat ~= '' then
+  if redis.call('HEXISTS', KEYS[2], cat) == 0 and redis.call('HLEN', KEYS[2]) >= tonumber(ARGV[5]) then
+    cat = '${OTHER_CATEGORY}'
+  end
+  redis.call('HINCRBYFLOAT', KEYS[2], cat, ARGV[1])
   redis.call('EXPIRE', KEYS[2], ARGV[2])
 end
+redis.call('SET', KEYS[3], t, 'PX', ARGV[4])
 return t`;
 const ADD = new LuaScript(ADD_SCRIPT);

@@ -1,4 +1,20 @@
 /**
+ * The most categories one hour bucket keeps apart. Spend under a further new category is still
+ * added to the total, and to {@link OTHER_CATEGORY}, so category names built from user data
+ * cannot grow a bucket without bound.
+ */
+export const MAX_CATEGORIES = 1000;
+
+/** Where spend goes once an hour already has {@link MAX_CATEGORIES} categories. */
+export const OTHER_CATEGORY = 'other';
+
+/**
+ * How long (ms) a store remembers an operation id, so an increment resent after a lost reply
+ * (ioredis resends on reconnect) is applied once.
+ */
+export const OP_ID_TTL_MS = 600_000;
+
+/**
  * Where {@link CostOptimizer} keeps spend: one bucket per clock hour, a total and per-category
  * amounts. Memory (embedded, per process) and Redis (shared by every instance) implement it.
  */

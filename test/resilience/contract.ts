@@ -61,6 +61,29 @@ export function breakerStoreContract(label: string, make: () => BreakerStateStor
       expect(v.generation).toBeGreaterThan(t.view.generation);
     });
 
+    it('a repeated claim by the trial owner (a resend) is granted again, nobody else is', async () => {
+      const name = uniquePrefix('b');
+      await store.open(name, 1);
+      await sleep(10);
+      const first = await store.tryTrial(name, 'owner', 5000);
+      expect(first.granted).toBe(true);
+      const again = await store.tryTrial(name, 'owner', 5000);
+      expect(again.granted).toBe(true);
+      expect(again.view.generation).toBe(first.view.generation);
+      expect((await store.tryTrial(name, 'other', 5000)).granted).toBe(false);
+    });
+
+    it('generations keep growing across names and after a close', async () => {
+      const a = uniquePrefix('b');
+      const g0 = (await store.read(a)).generation;
+      const g1 = (await store.open(a, 1)).generation;
+      expect(g1).toBeGreaterThan(g0);
+      await store.reset(a);
+      const g2 = (await store.read(a)).generation;
+      expect(g2).toBeGreaterThan(g1);
+      expect((await store.open(a, 1000)).generation).toBeGreaterThan(g2);
+    });
+
     it('a trial whose owner vanished is taken over after its lease', async () => {
       const name = uniquePrefix('b');
       await store.open(name, 1);
@@ -248,5 +271,20 @@ export function rateStoreContract(label: string, make: () => RateStore): void {
       await sleep(320);
       expect((await store.take(key, perMinute(1000))).allowed).toBe(true);
     });
+
+    it.each([1e15, 1e20, 1e300, Number.POSITIVE_INFINITY, Number.NaN, -5])(
+      'a pause of %d ms is capped at 10 years (or ignored when not a duration): the retry time stays sane',
+      async (ms) => {
+        const key = uniquePrefix('r');
+        await store.pause(key, ms);
+        const r = await store.take(key, perMinute(1000));
+        expect(Number.isFinite(r.retryAfterMs)).toBe(true);
+        expect(r.retryAfterMs).toBeGreaterThanOrEqual(0);
+        expect(r.retryAfterMs).toBeLessThanOrEqual(TEN_YEARS_MS);
+        if (ms > 1e15) expect(r.allowed).toBe(false);
+      },
+    );
   });
 }
+
+const TEN_YEARS_MS = 10 * 365 * 86_400_000;
