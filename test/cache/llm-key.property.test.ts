@@ -79,10 +79,9 @@ const requestArb = fc
   .map(([model, messages, extra]) => {
     const pairs: [string, unknown][] = [...Object.entries(extra)];
     pairs.push(['model', model], ['messages', messages]);
-    const seen = new Set<string>();
-    return ownObject(pairs.filter(([k]) => (seen.has(k) ? false : (seen.add(k), true)))) as {
-      model: string;
-    };
+    // Later pairs win, as in an object literal.
+    const byKey = new Map<string, unknown>(pairs);
+    return ownObject([...byKey.entries()]) as { model: string };
   });
 
 const SAMPLING: Record<string, fc.Arbitrary<unknown>> = {
