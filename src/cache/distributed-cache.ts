@@ -543,7 +543,34 @@ export class DistributedCache {
     );
   }
 
-  private async getBatchNow(keys: readonly string[]): Promise<(string | null)[]> {
+  private getBatchNow(keys: readonly string[]): Promise<(string | null)[]> {
+    // Not async: the common case (one chunk) returns the chunk's promise without another
+    // await layer; input errors still arrive as rejections.
+    let full: readonly string[];
+    try {
+      full = this.batchKeys(keys);
+      this.ensureOpen();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const n = full.length;
+    if (n === 0) return Promise.resolve([]);
+    if (n <= this.chunkSize) return this.getChunk(full);
+    return this.getChunks(full);
+  }
+
+  private async getChunks(full: readonly string[]): Promise<(string | null)[]> {
+    const n = full.length;
+    const out = new Array<string | null>(n);
+    await inChunks(n, this.chunkSize, CHUNKS_IN_FLIGHT, async (start, end) => {
+      const part = await this.getChunk(full.slice(start, end));
+      for (let i = 0; i < part.length; i++) out[start + i] = part[i] ?? null;
+    });
+    return out;
+  }
+
+  /** Validated, prefixed keys of a batch. */
+  private batchKeys(keys: readonly string[]): readonly string[] {
     if (!Array.isArray(keys)) {
       throw new ValidationError(
         `keys must be an array of strings, received ${describeValue(keys)}`,
@@ -568,16 +595,7 @@ export class DistributedCache {
       }
       full = withPrefix;
     }
-    this.ensureOpen();
-    if (n === 0) return [];
-    const size = this.chunkSize;
-    if (n <= size) return this.getChunk(full);
-    const out = new Array<string | null>(n);
-    await inChunks(n, size, CHUNKS_IN_FLIGHT, async (start, end) => {
-      const part = await this.getChunk(full.slice(start, end));
-      for (let i = 0; i < part.length; i++) out[start + i] = part[i] ?? null;
-    });
-    return out;
+    return full;
   }
 
   /** One round trip's worth of {@link getBatch} (at most `chunkSize` prefixed keys). */
