@@ -918,7 +918,7 @@ export class DistributedCache {
 
   private stamp(k: string): void {
     this.seq++;
-    if (this.readsInFlight === 0) return;
+    if (this.readsInFlight === 0 || this.l1 === undefined) return;
     // Re-inserted so that the map stays in stamp order.
     this.stamped.delete(k);
     if (this.stamped.size >= STAMP_LIMIT) {
@@ -1031,6 +1031,13 @@ export class DistributedCache {
       const v = await this.store.get(k);
       if (v === null) this.m.misses.inc();
       else this._localHits.inc();
+      return v;
+    }
+    if (this.l1 === undefined) {
+      // No in-process tier to fill: no read ordering to track.
+      const v = await this.degrade('get', () => this.store.get(k), null, b);
+      if (v === null) this.m.misses.inc();
+      else this.m.remoteHits.inc();
       return v;
     }
     this.startSubscription();
@@ -1355,11 +1362,17 @@ export class DistributedCache {
   }
 }
 
-// Same rule as validateId (core/keys.ts), as a boolean for loops over many keys.
-// biome-ignore lint/suspicious/noControlCharactersInRegex: the point is to find them
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+// Same rule as validateId (core/keys.ts), as a boolean for loops over many keys: a char-code
+// scan, cheaper than a regex call for the short keys batches are made of.
 function isPlainKey(k: unknown): k is string {
-  return typeof k === 'string' && k.length > 0 && k.length <= MAX_ID_LENGTH && !CONTROL.test(k);
+  if (typeof k !== 'string') return false;
+  const n = k.length;
+  if (n === 0 || n > MAX_ID_LENGTH) return false;
+  for (let i = 0; i < n; i++) {
+    const c = k.charCodeAt(i);
+    if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) return false;
+  }
+  return true;
 }
 
 function describeError(e: unknown): string {
