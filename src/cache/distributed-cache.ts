@@ -1157,14 +1157,19 @@ export class DistributedCache {
     // After a failed attempt, retry at most once per backendTimeout (never per call).
     if (!force && performance.now() - this.lastSubscribeFailure < this.timeoutMs) return;
     const bus = this.bus;
-    const attempt = bus.subscribe(
-      this.channel,
-      (m) => this.onInvalidation(m),
-      () => {
-        // (Re)subscribed: anything published meanwhile was missed.
-        this.resetSeq = ++this.seq;
-        this.l1?.clear();
-      },
+    // Ping on the command connection first: while Redis is known to be down it fails at once,
+    // so an outage costs no new subscriber connection per retry (each one, once created, would
+    // reconnect on its own and all of them would come back with Redis).
+    const attempt = bus.ping().then(() =>
+      bus.subscribe(
+        this.channel,
+        (m) => this.onInvalidation(m),
+        () => {
+          // (Re)subscribed: anything published meanwhile was missed.
+          this.resetSeq = ++this.seq;
+          this.l1?.clear();
+        },
+      ),
     );
     this.subscribing = withTimeout(attempt, this.timeoutMs, () => {
       // Given up on: if it still succeeds later, undo it, or each retry would leave one more
