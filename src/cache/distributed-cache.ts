@@ -433,15 +433,18 @@ export class DistributedCache {
       // Instances of one process on one Redis invalidate each other's L1 directly and at once;
       // pub/sub is for other processes (and on a Cluster its messages take a hop between
       // nodes). A mistaken match only costs an extra L1 miss.
+      // Only instances with an L1 are members; every instance here invalidates the members.
       const id = `${this.store.description}|${this.channel}`;
-      let group = SIBLINGS.get(id);
-      if (!group) SIBLINGS.set(id, (group = new Set()));
-      // Instances collected without close() leave dead refs: drop them as new ones join.
-      for (const ref of group) if (ref.deref() === undefined) group.delete(ref);
-      this.siblings = group;
       this.siblingsId = id;
-      this.selfRef = new WeakRef(this);
-      if (this.l1) group.add(this.selfRef);
+      if (this.l1) {
+        let group = SIBLINGS.get(id);
+        if (!group) SIBLINGS.set(id, (group = new Set()));
+        // Instances collected without close() leave dead refs: drop them as new ones join.
+        for (const ref of group) if (ref.deref() === undefined) group.delete(ref);
+        this.siblings = group;
+        this.selfRef = new WeakRef(this);
+        group.add(this.selfRef);
+      }
     }
     this.defaultLock = resolveLock(options.lock, 'lock');
 
@@ -1119,8 +1122,11 @@ export class DistributedCache {
 
   /** Drops `keys` from the L1 of this process's other instances on the same Redis, at once. */
   private invalidateSiblings(keys: readonly string[]): void {
-    const group = this.siblings;
-    if (group === undefined || group.size < 2) return;
+    // Looked up each time: the group is removed when its last member closes, and a new one may
+    // have been made since for this target (an instance without an L1 is not a member).
+    if (this.siblingsId === '') return;
+    const group = SIBLINGS.get(this.siblingsId);
+    if (group === undefined || group.size === 0) return;
     for (const ref of group) {
       const other = ref.deref();
       if (other === undefined) {
