@@ -1,7 +1,8 @@
 import type { LRUCache } from 'lru-cache';
 import { ValidationError, describeValue } from '../core/errors.js';
 import { sha256Hex, validateId } from '../core/keys.js';
-import { assertFunction, assertSeconds } from '../core/validate.js';
+import { assertDuration } from '../core/timers.js';
+import { assertFunction } from '../core/validate.js';
 import {
   type CacheLockOptions,
   type DistributedCache,
@@ -65,6 +66,9 @@ export interface CachedDecorator {
 // Longer argument texts are hashed so keys stay short; shorter ones are used as is, which keeps
 // the L1-hit path free of hashing.
 const MAX_INLINE_ARGS = 200;
+// The fast-path memo (`recent`) holds argument texts up to MAX_INLINE_ARGS characters (longer
+// ones take the hashed path) and at most this many of them, oldest dropped first.
+const MAX_RECENT = 2048;
 
 interface Spec {
   ttl: number | undefined;
@@ -190,7 +194,7 @@ function readSpec(o: unknown): Spec {
   }
   const version = validateId(String(v), 'version', 64);
   // Bad ttl or lock fails at decoration time, not on the first call.
-  if (opts.ttl !== undefined) assertSeconds(opts.ttl, 'ttl');
+  if (opts.ttl !== undefined) assertDuration(opts.ttl, 'ttl');
   if (opts.lock !== undefined) resolveLock(opts.lock, 'lock');
   return {
     ttl: opts.ttl,
@@ -235,7 +239,7 @@ function makeCaller(
   // Argument text -> the in-process entry last found for it. A hit then costs one Map lookup
   // on the arguments' JSON, like a hand-written memo, instead of building the full key (a
   // concatenation the LRU must flatten and hash). The entries are the LRU's own; it marks them
-  // dead when it drops them, and TTLs are checked here too.
+  // dead when it drops them (and a dead entry lets go of its text), and TTLs are checked here too.
   const recent = new Map<string, LocalEntry>();
   let recentOf: LRUCache<string, LocalEntry> | undefined;
 
@@ -271,8 +275,10 @@ function makeCaller(
       const k = fullKeyOf(c, text);
       e = hot.get(k);
       if (e !== undefined) {
-        if (recent.size >= hot.max) recent.clear();
-        recent.set(text, e);
+        if (text.length <= MAX_INLINE_ARGS) {
+          if (recent.size >= MAX_RECENT) recent.delete(recent.keys().next().value as string);
+          recent.set(text, e);
+        }
         c._localHits.inc();
         return Promise.resolve(e.decoded ? e.value : c._decodeEntry(e));
       }

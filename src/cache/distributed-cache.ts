@@ -16,6 +16,9 @@ import {
   ValidationError,
   describeValue,
   isBackendUnavailableError,
+  isClosedError,
+  isSerializationError,
+  isValidationError,
 } from '../core/errors.js';
 import { type Disposer, Emitter } from '../core/events.js';
 import { MAX_ID_LENGTH, validateId, validatePrefix } from '../core/keys.js';
@@ -26,9 +29,12 @@ import {
   noopMetrics,
   secondsSince,
 } from '../core/metrics.js';
-import { assertFunction, assertNumber, assertOneOf, assertSeconds } from '../core/validate.js';
+import { assertDuration, sleep } from '../core/timers.js';
+import { assertFunction, assertNumber, assertOneOf } from '../core/validate.js';
 import { type SpanHandle, isTracingEnabled, withSpan } from '../observability/tracing.js';
+import { inChunks } from './chunks.js';
 import { MemoryCacheStore } from './memory-store.js';
+import { sanitizeReplyError } from './reply-error.js';
 import { RedisCacheStore } from './redis-store.js';
 import {
   type CacheInvalidationBus,
@@ -49,6 +55,14 @@ export interface LocalCacheOptions {
    * @default 10000
    */
   max?: number;
+  /**
+   * Most bytes of values (and keys) kept in process, counted as the strings' in-memory size
+   * (2 bytes per UTF-16 code unit, plus a fixed overhead per entry); least recently used go
+   * first, and a value larger than this is never kept in process. The seed's `cache_size_mb`
+   * maps onto it (`cache_size_mb * 1024 * 1024`). In memory-only mode it bounds the single tier.
+   * @default 67108864 (64 MiB)
+   */
+  maxBytes?: number;
   /**
    * Seconds an entry may live in the in-process tier, capped by the entry's own TTL. This bounds
    * how stale an instance can be when an invalidation message is lost.
@@ -74,13 +88,16 @@ export interface CacheCircuitOptions {
 /** A Redis lock around a miss, so one loader runs per cluster instead of per process. */
 export interface CacheLockOptions {
   /**
-   * Seconds the lock is held at most (it expires if the holder dies).
+   * Seconds the lock is held at most (it expires if the holder dies). Make it longer than the
+   * loader takes: once it expires, a waiter takes the lock and runs the loader too.
    * @default 10
    */
   ttl?: number;
   /**
-   * Seconds a caller waits for another holder's value before it runs the loader itself.
-   * @default 10
+   * Seconds a caller waits for another holder's value before it runs the loader itself. Each
+   * check while waiting is one Redis round trip bounded by `backendTimeout`; the wait as a whole
+   * is bounded by this.
+   * @default the lock's `ttl`
    */
   wait?: number;
   /**
@@ -123,10 +140,19 @@ export interface DistributedCacheOptions {
    */
   onBackendError?: 'degrade' | 'throw';
   /**
-   * Seconds any single call may wait on Redis, connecting included.
+   * Seconds any single call may wait on Redis, connecting included (at most 3600). With `lock`,
+   * each round trip while waiting for another holder is bounded by it, the wait by `lock.wait`;
+   * `getBatch`/`setBatch` bound each chunk by it.
    * @default 1
    */
   backendTimeout?: number;
+  /**
+   * Keys per round trip of `getBatch`/`setBatch`: larger batches are sent in chunks of this many
+   * keys (on a Cluster each chunk is still grouped per node and slot), a few chunks at a time,
+   * so one call never sends Redis an unbounded command.
+   * @default 1000
+   */
+  chunkSize?: number;
   /**
    * Circuit breaker (cockatiel) in front of Redis, or `false` for none.
    * @default { threshold: 5, halfOpenAfter: 5 }
@@ -209,6 +235,20 @@ export interface ResolvedLock {
 
 const INVALIDATION_CHANNEL = '__azscale:cache:invalidate';
 
+/** Largest `backendTimeout` (seconds): no cache call should wait on Redis for longer. */
+const MAX_BACKEND_TIMEOUT = 3600;
+const DEFAULT_CHUNK = 1000;
+const MAX_CHUNK = 100_000;
+/** Default of `local.maxBytes`: 64 MiB. */
+const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
+/** Chunks of one getBatch/setBatch in flight at once. */
+const CHUNKS_IN_FLIGHT = 4;
+/**
+ * Most keys stamped while reads are in flight (see `stamp`). Past it every running read is
+ * treated as stale (it does not fill L1), which is always safe.
+ */
+const STAMP_LIMIT = 1024;
+
 /** Instances with an L1, by Redis target and channel (see `invalidateSiblings`). */
 const SIBLINGS = new Map<string, Set<WeakRef<DistributedCache>>>();
 
@@ -246,6 +286,8 @@ export class DistributedCache {
   readonly onBackendError: 'degrade' | 'throw';
   /** Seconds a call may wait on Redis. */
   readonly backendTimeout: number;
+  /** Keys per round trip of `getBatch`/`setBatch`. */
+  readonly chunkSize: number;
 
   /**
    * @internal Hot-path view for `cached`: the L1 (Redis mode with `local`) or the memory store's
@@ -266,6 +308,7 @@ export class DistributedCache {
   // (same round trip), so an L1 copy never outlives the shared entry.
   private readonly ttlReader: (CacheStore & CacheTtlReader) | undefined;
   private siblings: Set<WeakRef<DistributedCache>> | undefined;
+  private siblingsId = '';
   private selfRef: WeakRef<DistributedCache> | undefined;
   private readonly timeoutMs: number;
   private readonly circuit: CircuitBreakerPolicy | undefined;
@@ -289,9 +332,13 @@ export class DistributedCache {
   // A Redis read must not fill L1 with a value older than a write or invalidation of the same
   // key that raced with it. Such events stamp the key with a sequence number while reads are
   // in flight; a read fills L1 only if its key was not stamped after the read began.
+  // `stamped` is kept in stamp order and pruned as the oldest read finishes (stamps no running
+  // read can see are dropped), and capped at STAMP_LIMIT: it stays small under any load.
   private seq = 0;
   private resetSeq = 0;
   private readonly stamped = new Map<string, number>();
+  /** Sequence number at which reads in flight began -> how many; oldest first. */
+  private readonly readStarts = new Map<number, number>();
   private readsInFlight = 0;
   private closed = false;
   private unsubscribe: (() => Promise<void>) | undefined;
@@ -306,7 +353,7 @@ export class DistributedCache {
         { option: 'options' },
       );
     }
-    this.ttl = options.ttl === undefined ? 3600 : assertSeconds(options.ttl, 'ttl');
+    this.ttl = options.ttl === undefined ? 3600 : assertDuration(options.ttl, 'ttl');
     this.prefix = options.prefix === undefined ? '' : validatePrefix(options.prefix, 'prefix');
     this.onBackendError =
       options.onBackendError === undefined
@@ -315,7 +362,17 @@ export class DistributedCache {
     this.backendTimeout =
       options.backendTimeout === undefined
         ? 1
-        : assertSeconds(options.backendTimeout, 'backendTimeout');
+        : assertDuration(options.backendTimeout, 'backendTimeout', {
+            max: MAX_BACKEND_TIMEOUT,
+          });
+    this.chunkSize =
+      options.chunkSize === undefined
+        ? DEFAULT_CHUNK
+        : assertNumber(options.chunkSize, 'chunkSize', {
+            integer: true,
+            min: 1,
+            max: MAX_CHUNK,
+          });
     // Give up a little before the bound (5%, at most 50 ms) so that timer lateness and the
     // fallback work still finish inside backendTimeout as the caller measures it.
     const boundMs = this.backendTimeout * 1000;
@@ -346,9 +403,10 @@ export class DistributedCache {
         this.store = new RedisCacheStore(conn);
         this.shared = true;
       } else {
-        const mem = new MemoryCacheStore(
-          local && local.max !== undefined ? { max: local.max } : {},
-        );
+        const mem = new MemoryCacheStore({
+          ...(local?.max !== undefined ? { max: local.max } : {}),
+          ...(local?.maxBytes !== undefined ? { maxBytes: local.maxBytes } : {}),
+        });
         this.store = mem;
         this.shared = false;
         this._hot = mem.entries;
@@ -357,7 +415,7 @@ export class DistributedCache {
     this.backend = this.store.kind;
 
     if (this.shared && local) {
-      this.l1 = newEntryLru(local.max ?? 10_000);
+      this.l1 = newEntryLru(local.max ?? 10_000, local.maxBytes ?? DEFAULT_MAX_BYTES);
       this.l1TtlMs = Math.max(1, Math.round((local.ttl ?? 60) * 1000));
       this._hot = this.l1;
     } else {
@@ -375,12 +433,18 @@ export class DistributedCache {
       // Instances of one process on one Redis invalidate each other's L1 directly and at once;
       // pub/sub is for other processes (and on a Cluster its messages take a hop between
       // nodes). A mistaken match only costs an extra L1 miss.
+      // Only instances with an L1 are members; every instance here invalidates the members.
       const id = `${this.store.description}|${this.channel}`;
-      let group = SIBLINGS.get(id);
-      if (!group) SIBLINGS.set(id, (group = new Set()));
-      this.siblings = group;
-      this.selfRef = new WeakRef(this);
-      if (this.l1) group.add(this.selfRef);
+      this.siblingsId = id;
+      if (this.l1) {
+        let group = SIBLINGS.get(id);
+        if (!group) SIBLINGS.set(id, (group = new Set()));
+        // Instances collected without close() leave dead refs: drop them as new ones join.
+        for (const ref of group) if (ref.deref() === undefined) group.delete(ref);
+        this.siblings = group;
+        this.selfRef = new WeakRef(this);
+        group.add(this.selfRef);
+      }
     }
     this.defaultLock = resolveLock(options.lock, 'lock');
 
@@ -410,7 +474,7 @@ export class DistributedCache {
       if (c.threshold !== undefined) {
         assertNumber(c.threshold, 'circuit.threshold', { integer: true, positive: true });
       }
-      if (c.halfOpenAfter !== undefined) assertSeconds(c.halfOpenAfter, 'circuit.halfOpenAfter');
+      if (c.halfOpenAfter !== undefined) assertDuration(c.halfOpenAfter, 'circuit.halfOpenAfter');
     }
     if (this.shared && options.circuit !== false) {
       const c = options.circuit ?? {};
@@ -482,7 +546,34 @@ export class DistributedCache {
     );
   }
 
-  private async getBatchNow(keys: readonly string[]): Promise<(string | null)[]> {
+  private getBatchNow(keys: readonly string[]): Promise<(string | null)[]> {
+    // Not async: the common case (one chunk) returns the chunk's promise without another
+    // await layer; input errors still arrive as rejections.
+    let full: readonly string[];
+    try {
+      full = this.batchKeys(keys);
+      this.ensureOpen();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const n = full.length;
+    if (n === 0) return Promise.resolve([]);
+    if (n <= this.chunkSize) return this.getChunk(full);
+    return this.getChunks(full);
+  }
+
+  private async getChunks(full: readonly string[]): Promise<(string | null)[]> {
+    const n = full.length;
+    const out = new Array<string | null>(n);
+    await inChunks(n, this.chunkSize, CHUNKS_IN_FLIGHT, async (start, end) => {
+      const part = await this.getChunk(full.slice(start, end));
+      for (let i = 0; i < part.length; i++) out[start + i] = part[i] ?? null;
+    });
+    return out;
+  }
+
+  /** Validated, prefixed keys of a batch. */
+  private batchKeys(keys: readonly string[]): readonly string[] {
     if (!Array.isArray(keys)) {
       throw new ValidationError(
         `keys must be an array of strings, received ${describeValue(keys)}`,
@@ -507,8 +598,12 @@ export class DistributedCache {
       }
       full = withPrefix;
     }
-    this.ensureOpen();
-    if (n === 0) return [];
+    return full;
+  }
+
+  /** One round trip's worth of {@link getBatch} (at most `chunkSize` prefixed keys). */
+  private async getChunk(full: readonly string[]): Promise<(string | null)[]> {
+    const n = full.length;
     const l1 = this.l1;
     if (!this.shared) return this.store.getMany(full);
     if (l1 === undefined) {
@@ -553,7 +648,7 @@ export class DistributedCache {
       }
       return out;
     } finally {
-      this.endRead();
+      this.endRead(s0);
     }
   }
 
@@ -581,8 +676,14 @@ export class DistributedCache {
     const list = this.normalizeEntries(entries);
     const t = this.ttlOf(ttl);
     this.ensureOpen();
-    if (list.length === 0) return;
-    await this.write(list, t);
+    const n = list.length;
+    if (n === 0) return;
+    const size = this.chunkSize;
+    if (n <= size) return this.write(list, t);
+    // Each chunk is its own round trip (own backendTimeout) and its own invalidation message.
+    await inChunks(n, size, CHUNKS_IN_FLIGHT, (start, end) =>
+      this.write(list.slice(start, end), t),
+    );
   }
 
   /** Removes `key` from every tier; true when Redis (or memory) held it. */
@@ -716,7 +817,12 @@ export class DistributedCache {
     if (this.closed) return;
     this.closed = true;
     this._hot = undefined;
-    if (this.selfRef) this.siblings?.delete(this.selfRef);
+    if (this.selfRef && this.siblings) {
+      this.siblings.delete(this.selfRef);
+      if (this.siblings.size === 0 && SIBLINGS.get(this.siblingsId) === this.siblings) {
+        SIBLINGS.delete(this.siblingsId);
+      }
+    }
     for (const d of this.disposers) d.dispose();
     await this.subscribing?.catch(() => undefined);
     const unsub = this.unsubscribe;
@@ -740,7 +846,7 @@ export class DistributedCache {
 
   /** @internal TTL validation shared with `cached`. */
   _ttlOf(ttl: unknown, option = 'ttl'): number {
-    return ttl === undefined ? this.ttl : assertSeconds(ttl, option);
+    return ttl === undefined ? this.ttl : assertDuration(ttl, option);
   }
 
   /**
@@ -779,12 +885,32 @@ export class DistributedCache {
   }
 
   private beginRead(): number {
+    const s0 = this.seq;
     this.readsInFlight++;
-    return this.seq;
+    // seq never decreases, so a new start is never older than those already in the map and
+    // the map's insertion order is oldest first.
+    this.readStarts.set(s0, (this.readStarts.get(s0) ?? 0) + 1);
+    return s0;
   }
 
-  private endRead(): void {
-    if (--this.readsInFlight === 0) this.stamped.clear();
+  private endRead(s0: number): void {
+    if (--this.readsInFlight === 0) {
+      this.stamped.clear();
+      this.readStarts.clear();
+      return;
+    }
+    const n = (this.readStarts.get(s0) ?? 1) - 1;
+    if (n > 0) {
+      this.readStarts.set(s0, n);
+      return;
+    }
+    this.readStarts.delete(s0);
+    // A stamp no newer than the oldest running read's start blocks no running read.
+    const oldest = this.readStarts.keys().next().value as number;
+    for (const [k, t] of this.stamped) {
+      if (t > oldest) break;
+      this.stamped.delete(k);
+    }
   }
 
   private mayFill(k: string, s0: number): boolean {
@@ -795,7 +921,20 @@ export class DistributedCache {
 
   private stamp(k: string): void {
     this.seq++;
-    if (this.readsInFlight > 0) this.stamped.set(k, this.seq);
+    if (this.readsInFlight === 0 || this.l1 === undefined) return;
+    // Re-inserted so that the map stays in stamp order.
+    this.stamped.delete(k);
+    if (this.stamped.size >= STAMP_LIMIT) {
+      this.resetSeq = this.seq;
+      this.stamped.clear();
+      return;
+    }
+    this.stamped.set(k, this.seq);
+  }
+
+  /** @internal Size of the stamp map (tests check it stays bounded). */
+  get _stampCount(): number {
+    return this.stamped.size;
   }
 
   private newBudget(): Budget {
@@ -897,6 +1036,13 @@ export class DistributedCache {
       else this._localHits.inc();
       return v;
     }
+    if (this.l1 === undefined) {
+      // No in-process tier to fill: no read ordering to track.
+      const v = await this.degrade('get', () => this.store.get(k), null, b);
+      if (v === null) this.m.misses.inc();
+      else this.m.remoteHits.inc();
+      return v;
+    }
     this.startSubscription();
     const s0 = this.beginRead();
     try {
@@ -920,7 +1066,7 @@ export class DistributedCache {
       }
       return v;
     } finally {
-      this.endRead();
+      this.endRead(s0);
     }
   }
 
@@ -976,8 +1122,11 @@ export class DistributedCache {
 
   /** Drops `keys` from the L1 of this process's other instances on the same Redis, at once. */
   private invalidateSiblings(keys: readonly string[]): void {
-    const group = this.siblings;
-    if (group === undefined || group.size < 2) return;
+    // Looked up each time: the group is removed when its last member closes, and a new one may
+    // have been made since for this target (an instance without an L1 is not a member).
+    if (this.siblingsId === '') return;
+    const group = SIBLINGS.get(this.siblingsId);
+    if (group === undefined || group.size === 0) return;
     for (const ref of group) {
       const other = ref.deref();
       if (other === undefined) {
@@ -1014,7 +1163,10 @@ export class DistributedCache {
     // After a failed attempt, retry at most once per backendTimeout (never per call).
     if (!force && performance.now() - this.lastSubscribeFailure < this.timeoutMs) return;
     const bus = this.bus;
-    this.subscribing = withTimeout(
+    // Ping on the command connection first: while Redis is known to be down it fails at once,
+    // so an outage costs no new subscriber connection per retry (each one, once created, would
+    // reconnect on its own and all of them would come back with Redis).
+    const attempt = bus.ping().then(() =>
       bus.subscribe(
         this.channel,
         (m) => this.onInvalidation(m),
@@ -1024,9 +1176,13 @@ export class DistributedCache {
           this.l1?.clear();
         },
       ),
-      this.timeoutMs,
-      () => this.timeoutError('subscribe'),
-    )
+    );
+    this.subscribing = withTimeout(attempt, this.timeoutMs, () => {
+      // Given up on: if it still succeeds later, undo it, or each retry would leave one more
+      // subscribed connection behind.
+      attempt.then((unsub) => unsub().catch(() => undefined)).catch(() => undefined);
+      return this.timeoutError('subscribe');
+    })
       .then(
         async (unsub) => {
           if (this.closed) {
@@ -1100,20 +1256,24 @@ export class DistributedCache {
     const lockKey = `${k}:__azs_lock`;
     const token = randomBytes(12).toString('hex');
     const deadline = performance.now() + lock.waitMs;
+    // Waiting for another holder is bounded by lock.wait. Each round trip gets a budget of its
+    // own (backendTimeout): sharing the call's budget made a long wait "time out" on Redis after
+    // a few hundred polls, and every waiter then ran the loader itself.
+    let budget = b;
     for (;;) {
       const got = await this.degrade(
         'lock',
         () => this.store.setIfAbsent(lockKey, token, lock.ttl),
         null,
-        b,
+        budget,
       );
-      if (got === null) return this.loadAndStore(k, ttl, load, b); // Redis failed: call through
+      if (got === null) return this.loadAndStore(k, ttl, load, this.newBudget()); // call through
       if (got) {
         try {
           // The previous holder may have written between our read and our lock.
-          const v = await this.remoteGet(k, b);
+          const v = await this.remoteGet(k, this.newBudget());
           if (v !== null) return v;
-          return await this.loadAndStore(k, ttl, load, b);
+          return await this.loadAndStore(k, ttl, load, this.newBudget());
         } finally {
           // Not awaited: the caller has its value; an unreleased lock expires after lock.ttl.
           this.degrade('unlock', () => this.store.deleteIfEquals(lockKey, token), false).catch(
@@ -1121,11 +1281,13 @@ export class DistributedCache {
           );
         }
       }
-      if (performance.now() >= deadline) return this.loadAndStore(k, ttl, load, b);
-      await sleep(lock.pollMs);
-      const v = await this.remoteGet(k, b);
-      if (v !== null) return v;
+      const left = deadline - performance.now();
+      if (left <= 0) return this.loadAndStore(k, ttl, load, this.newBudget());
+      await sleep(Math.min(lock.pollMs, left));
       if (this.closed) throw new ClosedError('the DistributedCache was closed while waiting');
+      const v = await this.remoteGet(k, this.newBudget());
+      if (v !== null) return v;
+      budget = this.newBudget();
     }
   }
 
@@ -1153,17 +1315,26 @@ export class DistributedCache {
       },
       (e: unknown) => {
         if (b !== undefined) b.leftMs -= performance.now() - t0;
-        throw this.circuitError(e);
+        throw this.backendFailure(e);
       },
     );
   }
 
-  private circuitError(e: unknown): unknown {
-    if (!isBrokenCircuitError(e)) return e;
-    return new BackendUnavailableError(
-      `cache backend (${this.backend}) is skipped: circuit open after repeated failures`,
-      { cause: e, context: { backend: this.backend, circuit: 'open' } },
-    );
+  /** What a failed store call throws: always an azscale error, with no command arguments. */
+  private backendFailure(e: unknown): AzscaleError {
+    if (isBrokenCircuitError(e)) {
+      return new BackendUnavailableError(
+        `cache backend (${this.backend}) is skipped: circuit open after repeated failures`,
+        { context: { backend: this.backend, circuit: 'open' } },
+      );
+    }
+    const safe = sanitizeReplyError(e, 'cache call');
+    if (safe instanceof AzscaleError) return safe;
+    // A custom store's own error: typed, with the original kept as the cause.
+    return new AzscaleError(`cache backend (${this.backend}) failed: ${describeError(safe)}`, {
+      cause: safe,
+      context: { backend: this.backend },
+    });
   }
 
   /** {@link guarded}, then either the fallback (degrade) or a throw, with event and metric. */
@@ -1176,7 +1347,9 @@ export class DistributedCache {
     try {
       return await this.guarded(fn, b);
     } catch (e) {
-      if (e instanceof AzscaleError && !isBackendUnavailableError(e)) throw e;
+      // Our own input and lifecycle errors are the caller's; anything the backend failed with
+      // (unreachable, timed out, or a reply error such as WRONGTYPE) degrades or throws.
+      if (isValidationError(e) || isSerializationError(e) || isClosedError(e)) throw e;
       const degraded = this.onBackendError === 'degrade';
       this.reportBackendError(op, e, degraded);
       if (!degraded) throw e;
@@ -1200,11 +1373,21 @@ export class DistributedCache {
   }
 }
 
-// Same rule as validateId (core/keys.ts), as a boolean for loops over many keys.
-// biome-ignore lint/suspicious/noControlCharactersInRegex: the point is to find them
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+// Same rule as validateId (core/keys.ts), as a boolean for loops over many keys: a char-code
+// scan, cheaper than a regex call for the short keys batches are made of.
 function isPlainKey(k: unknown): k is string {
-  return typeof k === 'string' && k.length > 0 && k.length <= MAX_ID_LENGTH && !CONTROL.test(k);
+  if (typeof k !== 'string') return false;
+  const n = k.length;
+  if (n === 0 || n > MAX_ID_LENGTH) return false;
+  for (let i = 0; i < n; i++) {
+    const c = k.charCodeAt(i);
+    if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) return false;
+  }
+  return true;
+}
+
+function describeError(e: unknown): string {
+  return e instanceof Error ? `${e.name}: ${e.message}`.slice(0, 200) : describeValue(e);
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
@@ -1223,10 +1406,6 @@ function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => Error): Prom
   });
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
 function assertBoolean(v: unknown, option: string): boolean {
   if (typeof v !== 'boolean') {
     throw new ValidationError(`${option} must be a boolean, received ${describeValue(v)}`, {
@@ -1241,7 +1420,7 @@ function resolveLocal(v: unknown): LocalCacheOptions | undefined {
   if (v === true) return {};
   if (typeof v !== 'object' || v === null) {
     throw new ValidationError(
-      `local must be false, true or { max, ttl }, received ${describeValue(v)}`,
+      `local must be false, true or { max, maxBytes, ttl }, received ${describeValue(v)}`,
       { option: 'local' },
     );
   }
@@ -1250,7 +1429,16 @@ function resolveLocal(v: unknown): LocalCacheOptions | undefined {
     ...(o.max !== undefined
       ? { max: assertNumber(o.max, 'local.max', { integer: true, positive: true }) }
       : {}),
-    ...(o.ttl !== undefined ? { ttl: assertSeconds(o.ttl, 'local.ttl') } : {}),
+    ...(o.maxBytes !== undefined
+      ? {
+          maxBytes: assertNumber(o.maxBytes, 'local.maxBytes', {
+            integer: true,
+            positive: true,
+            max: Number.MAX_SAFE_INTEGER,
+          }),
+        }
+      : {}),
+    ...(o.ttl !== undefined ? { ttl: assertDuration(o.ttl, 'local.ttl') } : {}),
   };
 }
 
@@ -1264,9 +1452,9 @@ export function resolveLock(v: unknown, option: string): ResolvedLock | undefine
       { option },
     );
   }
-  const ttl = o.ttl === undefined ? 10 : assertSeconds(o.ttl, `${option}.ttl`);
-  const wait = o.wait === undefined ? ttl : assertSeconds(o.wait, `${option}.wait`);
-  const poll = o.poll === undefined ? 0.05 : assertSeconds(o.poll, `${option}.poll`);
+  const ttl = o.ttl === undefined ? 10 : assertDuration(o.ttl, `${option}.ttl`);
+  const wait = o.wait === undefined ? ttl : assertDuration(o.wait, `${option}.wait`);
+  const poll = o.poll === undefined ? 0.05 : assertDuration(o.poll, `${option}.poll`);
   return { ttl, waitMs: wait * 1000, pollMs: poll * 1000 };
 }
 

@@ -92,7 +92,9 @@ export function llmCacheKey(request: LLMRequest, options: LLMCacheKeyOptions = {
       },
     );
   }
-  const fields: Record<string, unknown> = {};
+  // No prototype: a request field named `__proto__` (JSON.parse makes it an own key) is data
+  // like any other, not a prototype assignment that would drop it from the key.
+  const fields: Record<string, unknown> = Object.create(null);
   for (const k of Object.keys(request)) {
     if (!ignore.includes(k)) fields[k] = (request as Record<string, unknown>)[k];
   }

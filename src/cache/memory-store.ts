@@ -9,11 +9,18 @@ export interface MemoryCacheStoreOptions {
    * @default 10000
    */
   max?: number;
+  /**
+   * Most bytes kept (strings counted at 2 bytes per UTF-16 code unit, plus a fixed overhead per
+   * entry); the least recently used go first, and a larger value is not kept at all.
+   * @default 67108864 (64 MiB)
+   */
+  maxBytes?: number;
 }
 
 /**
  * In-process {@link CacheStore} on lru-cache: the embedded backend of `DistributedCache` when no
- * `redis` is given. Bounded in entries, per-entry TTL, nothing shared between processes.
+ * `redis` is given. Bounded in entries and in bytes, per-entry TTL, nothing shared between
+ * processes.
  */
 export class MemoryCacheStore implements CacheStore {
   readonly kind = 'memory';
@@ -25,7 +32,15 @@ export class MemoryCacheStore implements CacheStore {
       options.max === undefined
         ? 10_000
         : assertNumber(options.max, 'local.max', { integer: true, positive: true });
-    this.entries = newEntryLru(max);
+    const maxBytes =
+      options.maxBytes === undefined
+        ? 64 * 1024 * 1024
+        : assertNumber(options.maxBytes, 'local.maxBytes', {
+            integer: true,
+            positive: true,
+            max: Number.MAX_SAFE_INTEGER,
+          });
+    this.entries = newEntryLru(max, maxBytes);
   }
 
   get(key: string): Promise<string | null> {

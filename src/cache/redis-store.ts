@@ -2,11 +2,10 @@ import type { Cluster, Redis } from 'ioredis';
 import type { RedisClient, RedisConnection } from '../core/connection.js';
 import { AzscaleError } from '../core/errors.js';
 import { ttlMs } from './memory-store.js';
+import { sanitizeReplyError } from './reply-error.js';
+import { RELEASE_LOCK } from './scripts.js';
 import { keySlot } from './slot.js';
 import type { CacheInvalidationBus, CacheStore, CacheTtlReader } from './store.js';
-
-// Compare-and-delete for lock release: only the holder's token removes the lock.
-const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
 
 // Replies that mean "ask another node": retried one key at a time through the Cluster client,
 // which follows the redirection.
@@ -81,13 +80,17 @@ function isCluster(c: RedisClient): c is Cluster {
  */
 export class RedisCacheStore implements CacheStore, CacheInvalidationBus, CacheTtlReader {
   readonly kind = 'redis';
-  private readonly subscribers: RedisClient[] = [];
 
   /** Host/port (or Cluster seed) description, never a password. */
   readonly description: string;
 
   constructor(private readonly conn: RedisConnection) {
     this.description = conn.description;
+  }
+
+  /** Connection failures and reply errors as azscale errors with no command arguments inside. */
+  private fail(e: unknown, operation: string): unknown {
+    return sanitizeReplyError(this.conn.mapError(e, operation), operation);
   }
 
   /**
@@ -118,7 +121,7 @@ export class RedisCacheStore implements CacheStore, CacheInvalidationBus, CacheT
       const c = await this.conn.get();
       return await c.get(key);
     } catch (e) {
-      throw this.conn.mapError(e, 'GET');
+      throw this.fail(e, 'GET');
     }
   }
 
@@ -162,7 +165,7 @@ export class RedisCacheStore implements CacheStore, CacheInvalidationBus, CacheT
       }
       return out;
     } catch (e) {
-      throw this.conn.mapError(e, 'GET+PTTL');
+      throw this.fail(e, 'GET+PTTL');
     }
   }
 
@@ -173,7 +176,7 @@ export class RedisCacheStore implements CacheStore, CacheInvalidationBus, CacheT
       if (!isCluster(c)) return await (c as Redis).mget(keys as string[]);
       return await this.clusterGetMany(c, keys);
     } catch (e) {
-      throw this.conn.mapError(e, 'MGET');
+      throw this.fail(e, 'MGET');
     }
   }
 
@@ -218,7 +221,7 @@ export class RedisCacheStore implements CacheStore, CacheInvalidationBus, CacheT
       const c = await this.conn.get();
       await c.set(key, value, 'PX', ttlMs(ttl));
     } catch (e) {
-      throw this.conn.mapError(e, 'SET');
+      throw this.fail(e, 'SET');
     }
   }
 
@@ -261,7 +264,7 @@ export class RedisCacheStore implements CacheStore, CacheInvalidationBus, CacheT
         }),
       );
     } catch (e) {
-      throw this.conn.mapError(e, 'SET (batch)');
+      throw this.fail(e, 'SET (batch)');
     }
   }
 
@@ -270,7 +273,7 @@ export class RedisCacheStore implements CacheStore, CacheInvalidationBus, CacheT
       const c = await this.conn.get();
       return (await c.del(key)) > 0;
     } catch (e) {
-      throw this.conn.mapError(e, 'DEL');
+      throw this.fail(e, 'DEL');
     }
   }
 
@@ -279,7 +282,7 @@ export class RedisCacheStore implements CacheStore, CacheInvalidationBus, CacheT
       const c = await this.conn.get();
       return (await c.set(key, value, 'PX', ttlMs(ttl), 'NX')) === 'OK';
     } catch (e) {
-      throw this.conn.mapError(e, 'SET NX');
+      throw this.fail(e, 'SET NX');
     }
   }
 
@@ -288,9 +291,9 @@ export class RedisCacheStore implements CacheStore, CacheInvalidationBus, CacheT
       const c = await this.conn.get();
       // EVAL rather than EVALSHA: the script is tiny, and EVAL never meets NOSCRIPT on a node
       // that restarted or a replica that was promoted.
-      return ((await c.eval(RELEASE, 1, key, value)) as number) > 0;
+      return ((await c.eval(RELEASE_LOCK.source, 1, key, value)) as number) > 0;
     } catch (e) {
-      throw this.conn.mapError(e, 'lock release');
+      throw this.fail(e, 'lock release');
     }
   }
 
@@ -299,7 +302,7 @@ export class RedisCacheStore implements CacheStore, CacheInvalidationBus, CacheT
       const c = await this.conn.get();
       if (!isCluster(c)) await c.ping();
     } catch (e) {
-      throw this.conn.mapError(e, 'PING');
+      throw this.fail(e, 'PING');
     }
   }
 
@@ -308,7 +311,7 @@ export class RedisCacheStore implements CacheStore, CacheInvalidationBus, CacheT
       const c = await this.conn.get();
       await c.publish(channel, message);
     } catch (e) {
-      throw this.conn.mapError(e, 'PUBLISH');
+      throw this.fail(e, 'PUBLISH');
     }
   }
 
@@ -321,9 +324,8 @@ export class RedisCacheStore implements CacheStore, CacheInvalidationBus, CacheT
     try {
       sub = await this.conn.duplicate();
     } catch (e) {
-      throw this.conn.mapError(e, 'SUBSCRIBE');
+      throw this.fail(e, 'SUBSCRIBE');
     }
-    this.subscribers.push(sub);
     const handler = (ch: string, msg: string) => {
       if (ch === channel) onMessage(msg);
     };
@@ -338,7 +340,12 @@ export class RedisCacheStore implements CacheStore, CacheInvalidationBus, CacheT
     try {
       await sub.subscribe(channel);
     } catch (e) {
-      throw this.conn.mapError(e, 'SUBSCRIBE');
+      // A subscriber that failed is closed, not kept: the owner retries with a new one, and a
+      // kept one would reconnect forever (one more connection per retry during an outage).
+      sub.off('message', handler);
+      sub.off('ready', onReady);
+      sub.disconnect();
+      throw this.fail(e, 'SUBSCRIBE');
     }
     first = false;
     onReset();
@@ -350,6 +357,7 @@ export class RedisCacheStore implements CacheStore, CacheInvalidationBus, CacheT
       } catch {
         // Closing anyway.
       }
+      sub.disconnect();
     };
   }
 

@@ -11,7 +11,17 @@ import { SerializationError } from '../core/errors.js';
  */
 export function stableStringify(value: unknown, what = 'value'): string {
   const out: string[] = [];
-  write(value, out, [], what, '$');
+  try {
+    write(value, out, [], what, '$');
+  } catch (e) {
+    // Hostile nesting (thousands of levels) overflows the stack: a typed error, not a RangeError.
+    if (e instanceof RangeError) {
+      throw new SerializationError(`${what} is nested too deeply to be used in a cache key`, {
+        cause: e,
+      });
+    }
+    throw e;
+  }
   return out.join('');
 }
 

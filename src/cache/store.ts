@@ -84,17 +84,35 @@ export class LocalEntry {
   hits = 0;
   constructor(
     readonly key: string,
-    readonly text: string,
+    public text: string,
     readonly expiresAt: number,
   ) {}
 }
 
-/** @internal An LRU of entries that marks each entry dead when it leaves. */
-export function newEntryLru(max: number): LRUCache<string, LocalEntry> {
+/** Bytes an entry is counted as beyond its strings: the entry object and the LRU's slots. */
+const ENTRY_OVERHEAD = 96;
+
+/** @internal In-memory size of an entry in bytes, as counted against `maxBytes`. */
+export function entrySize(e: LocalEntry): number {
+  // UTF-16 code units: the strings' in-memory size at worst (V8 stores Latin-1 text in one byte).
+  return (e.key.length + e.text.length) * 2 + ENTRY_OVERHEAD;
+}
+
+/**
+ * @internal An LRU of entries bounded by count and by bytes, that marks each entry dead when it
+ * leaves. A dead entry also lets go of its text and decoded value: a reference kept elsewhere
+ * (the `cached` fast path) must not keep megabytes alive after the LRU dropped them.
+ */
+export function newEntryLru(max: number, maxBytes: number): LRUCache<string, LocalEntry> {
   return new LRUCache<string, LocalEntry>({
     max,
+    maxSize: maxBytes,
+    sizeCalculation: entrySize,
     dispose: (e) => {
       e.alive = false;
+      e.text = '';
+      e.value = undefined;
+      e.decoded = false;
     },
   });
 }

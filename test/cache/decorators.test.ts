@@ -176,8 +176,8 @@ describe('function wrapper', () => {
   it('rejects bad options with ValidationError naming the option', () => {
     const f = async () => 1;
     const bad: [unknown, string][] = [
-      [{ ttl: 0 }, 'ttl (seconds)'],
-      [{ ttl: -1 }, 'ttl (seconds)'],
+      [{ ttl: 0 }, 'ttl'],
+      [{ ttl: -1 }, 'ttl'],
       [{ cache: {} }, 'cache'],
       [{ key: 'k' }, 'key'],
       [{ version: {} }, 'version'],
