@@ -17,18 +17,24 @@ import { LuaScript } from '../core/lua-script.js';
 // the text; [3] new text; [4] expiry in ms; [5] expiry of the operation record in ms; [6] what
 // the record holds (returned by a replay instead of 1).
 // Returns 0 (the value changed: nothing written) or 1, or the record of an earlier run.
+// The record is read only when the comparison fails: a replay always finds the value changed
+// (by its own first run), so the common, first run skips that read.
 const CAS_SOURCE = `
-local done = redis.call('GET', KEYS[2])
-if done then return tonumber(done) end
 local cur = redis.call('GET', KEYS[1])
 local mode = ARGV[1]
+local same
 if mode == '0' then
-  if cur then return 0 end
+  same = not cur
 elseif not cur then
-  return 0
+  same = false
 elseif mode == '2' then
-  if cur ~= ARGV[2] then return 0 end
-elseif redis.sha1hex(cur) ~= ARGV[2] then
+  same = cur == ARGV[2]
+else
+  same = redis.sha1hex(cur) == ARGV[2]
+end
+if not same then
+  local done = redis.call('GET', KEYS[2])
+  if done then return tonumber(done) end
   return 0
 end
 redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
