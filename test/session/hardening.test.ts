@@ -11,9 +11,11 @@ import {
   isValidationError,
   isValueTooLargeError,
 } from '../../src/core/errors.js';
+import calculateSlot from 'cluster-key-slot';
 import { DistributedSessionManager, MemorySessionStore } from '../../src/session/index.js';
+import { keySlot, operationKey } from '../../src/session/op-key.js';
 import { contractBackends } from '../contract/backends.js';
-import { startRedisServer, uniquePrefix } from '../harness/env.js';
+import { servers, startRedisServer, uniquePrefix } from '../harness/env.js';
 
 const managers: DistributedSessionManager[] = [];
 afterAll(async () => {
@@ -94,6 +96,51 @@ for (const backend of contractBackends()) {
     });
   });
 }
+
+describe("operation records share the session key's Cluster slot", () => {
+  const ids = [
+    'plain',
+    'with{tag}inside',
+    'a}b',
+    '{}empty-tag',
+    '{unclosed',
+    '}{x}',
+    'x{}y}z',
+    'é{ü}',
+    '}}',
+  ];
+
+  it('computes the slot as Redis does, for any key', async () => {
+    // Redis itself is the reference (CLUSTER KEYSLOT): an empty tag ("{}") means the whole key.
+    const node = new Redis(servers().clusterNodes[0]!.port, servers().clusterNodes[0]!.host);
+    try {
+      for (const id of ids) {
+        const key = `session:${id}`;
+        const op = operationKey(key, 'op1');
+        expect(await node.cluster('KEYSLOT', op), key).toBe(await node.cluster('KEYSLOT', key));
+      }
+    } finally {
+      node.disconnect();
+    }
+    for (let i = 0; i < 2000; i++) {
+      const key = `k${i}:${Math.random().toString(36)}`;
+      expect(keySlot(key)).toBe(calculateSlot(key));
+    }
+  });
+
+  it('lets every script run on the Cluster whatever braces the id holds', async () => {
+    const cluster = contractBackends()[2]!;
+    const sessions = manager({ redis: cluster.redis() });
+    for (const id of ids) {
+      expect(await sessions.appendMessage(id, { role: 'user', content: id })).toBe(1);
+      await sessions.updateSession(id, (s) => ({ ...s, seen: true }));
+      expect(
+        await sessions.appendMessages(id, [{ role: 'user', content: 'x' }], { maxBytes: 4096 }),
+      ).toBe(2);
+      expect((await sessions.getSession(id)).seen).toBe(true);
+    }
+  });
+});
 
 describe('validation at the edge', () => {
   it('rejects a bad maxBytes with a ValidationError naming it', async () => {
