@@ -6,6 +6,7 @@ import {
   LimitExceededError,
   QueryRoutingError,
   ValidationError,
+  isAzscaleError,
   isBackendUnavailableError,
   isQueryRoutingError,
 } from '../../src/core/errors.js';
@@ -219,6 +220,12 @@ describe('DatabaseRouter: routing', () => {
     expect((bad as pg.DatabaseError).code).toBe('22P02');
     expect((bad as Error).message).toMatch(/invalid input syntax for type integer/);
     for (const e of [dup, bad]) {
+      // Still pg's error with its SQLSTATE (issue 6), and an azscale error too (issue 13).
+      expect(e).toBeInstanceOf(pg.DatabaseError);
+      expect(isAzscaleError(e)).toBe(true);
+      expect((e as { context: { sqlState: string } }).context.sqlState).toBe(
+        (e as pg.DatabaseError).code,
+      );
       const everything = `${JSON.stringify(e)} ${(e as Error).message} ${(e as Error).stack} ${Object.values(e as object).join(' ')}`;
       expect(everything).not.toContain(secret);
       expect(everything).not.toContain('ada-secret');
