@@ -47,12 +47,7 @@ import {
 } from '../../src/resilience/index.js';
 import { CostOptimizer, ScalingAdvisor, type ScalingAssessment } from '../../src/scaling/index.js';
 import { DistributedSessionManager, newSessionId } from '../../src/session/index.js';
-import {
-  BackgroundWorker,
-  type TaskContext,
-  TaskQueue,
-  type TaskQueueOptions,
-} from '../../src/worker/index.js';
+import { BackgroundWorker, type TaskContext, TaskQueue } from '../../src/worker/index.js';
 import { ClientLimits } from './client-limits.js';
 import { type AgentServiceConfig, redisInput } from './config.js';
 import {
@@ -272,15 +267,14 @@ export async function createAgentService(
     priced = false;
   }
   const advisor = new ScalingAdvisor({ metrics });
-  // maxQueued bounds the queue on every backend (LimitExceededError at the bound: a 429). The
-  // cast lets this compile before the TaskQueue option is merged (issue 13, worker).
+  // maxQueued bounds the queue on every backend (LimitExceededError at the bound: a 429).
   const queue = new TaskQueue({
     name: QUEUE_NAME,
     ...(redis ? { redis, redisOptions: connection } : {}),
     maxQueued: config.maxQueued,
     metrics,
     metricsInterval: 5,
-  } as TaskQueueOptions);
+  });
   const db = config.databaseUrl
     ? new DatabaseRouter({
         primary: config.databaseUrl,
