@@ -3,10 +3,17 @@
  *
  * - POST /api/chat            history in DistributedSessionManager, LLM call through the cache,
  *                             a circuit breaker and a (fleet-wide, with Redis) concurrency limit,
- *                             spend recorded in the CostOptimizer
- * - POST /api/agent/async     submits to a TaskQueue; BackgroundWorker runs it
+ *                             spend recorded in the CostOptimizer. The server issues session ids
+ *                             (newSessionId); an id it did not issue, or whose session expired,
+ *                             is a 404. Long conversations drop their oldest messages by bytes.
+ * - POST /api/agent/async     submits to a TaskQueue (bounded: 429 when full); BackgroundWorker
+ *                             runs it
  * - GET  /api/task/:id        status and result (404 for unknown ids)
- * - GET  /api/session/:id     the conversation so far
+ * - GET  /api/session/:id     the conversation so far (404 for ids the server did not issue)
+ *
+ * Both POST routes have a per-client request budget (RateLimiter keyed by client address,
+ * fleet-wide with Redis): 429 with Retry-After beyond it. Public answers never name a server
+ * address (redact.ts).
  * - GET  /api/scaling         ScalingAdvisor verdict + this hour's spend
  * - GET  /metrics, /healthz, /readyz
  *
@@ -41,6 +48,7 @@ import {
 import { CostOptimizer, ScalingAdvisor, type ScalingAssessment } from '../../src/scaling/index.js';
 import { DistributedSessionManager, newSessionId } from '../../src/session/index.js';
 import { BackgroundWorker, type TaskContext, TaskQueue } from '../../src/worker/index.js';
+import { ClientLimits } from './client-limits.js';
 import { type AgentServiceConfig, redisInput } from './config.js';
 import {
   type ChatCompletion,
@@ -51,6 +59,7 @@ import {
   LocalModel,
   OpenAICompatibleModel,
 } from './llm.js';
+import { redact } from './redact.js';
 
 /** The routes, in one place: tests and the deploy templates check against these. */
 export const ROUTES = Object.freeze({
@@ -95,6 +104,10 @@ export interface ServiceStats {
   tasksFailed: number;
   rejectedByLimiter: number;
   rejectedByBreaker: number;
+  /** Requests refused by a client's request budget (429). */
+  rejectedByRateLimit: number;
+  /** Task submissions refused because the queue was full (429). */
+  rejectedByQueue: number;
 }
 
 /** A running (or ready to run) service. */
@@ -108,6 +121,8 @@ export interface AgentService {
   readonly queue: TaskQueue;
   readonly worker: BackgroundWorker<TaskData> | undefined;
   readonly limiter: ConcurrencyLimiter;
+  /** Per-client request budgets of /api/chat and /api/agent/async. */
+  readonly clientLimits: ClientLimits;
   readonly breaker: CircuitBreaker;
   readonly optimizer: CostOptimizer;
   readonly advisor: ScalingAdvisor;
@@ -137,6 +152,19 @@ interface TaskBody {
 export interface TaskData {
   task: string;
   submitted_by: string;
+}
+
+/** The stored history as the model takes it. */
+function toHistory(messages: readonly { role?: unknown; content?: unknown }[]): ChatMessage[] {
+  return messages.map((m) => ({
+    role: m.role === 'assistant' ? 'assistant' : 'user',
+    content: String(m.content),
+  }));
+}
+
+function unknownSession(): HttpError {
+  // One answer for "never issued" and "expired": a client cannot tell which ids ever existed.
+  return new HttpError(404, 'session_not_found', 'unknown or expired session');
 }
 
 /** HTTP error with a code for the JSON body. */
@@ -239,9 +267,11 @@ export async function createAgentService(
     priced = false;
   }
   const advisor = new ScalingAdvisor({ metrics });
+  // maxQueued bounds the queue on every backend (LimitExceededError at the bound: a 429).
   const queue = new TaskQueue({
     name: QUEUE_NAME,
     ...(redis ? { redis, redisOptions: connection } : {}),
+    maxQueued: config.maxQueued,
     metrics,
     metricsInterval: 5,
   });
@@ -254,6 +284,10 @@ export async function createAgentService(
       })
     : undefined;
   const ping = redis ? new RedisConnection(redis, connection) : undefined;
+  const clientLimits = new ClientLimits(
+    { chat: config.chatRateLimit, task: config.taskRateLimit },
+    ping,
+  );
 
   const stats: ServiceStats = {
     chats: 0,
@@ -266,6 +300,8 @@ export async function createAgentService(
     tasksFailed: 0,
     rejectedByLimiter: 0,
     rejectedByBreaker: 0,
+    rejectedByRateLimit: 0,
+    rejectedByQueue: 0,
   };
   const cacheHit = metrics.counter(SERVICE_METRICS.llmCache, { result: 'hit' });
   const cacheMiss = metrics.counter(SERVICE_METRICS.llmCache, { result: 'miss' });
@@ -388,8 +424,24 @@ export async function createAgentService(
   const health = new HealthRegistry({ metrics, timeout: 1 });
   let draining = false;
   health.register('accepting', () => !draining, { probes: ['readiness'] });
-  if (ping) health.register('redis', () => ping.run('ping', (c) => c.ping()));
-  if (db) health.register('database', () => db.getWritePool().query('SELECT 1'));
+  // /readyz is public: a failing check says what failed, never where the server is.
+  const publicCheck = (fn: () => Promise<unknown>) => async () => {
+    try {
+      await fn();
+    } catch (e) {
+      throw new Error(redact(e instanceof Error ? e.message : String(e)));
+    }
+  };
+  if (ping)
+    health.register(
+      'redis',
+      publicCheck(() => ping.run('ping', (c) => c.ping())),
+    );
+  if (db)
+    health.register(
+      'database',
+      publicCheck(() => db.getWritePool().query('SELECT 1')),
+    );
   if (worker) health.register('worker', () => draining || worker.isRunning);
 
   const app = Fastify({
@@ -404,6 +456,8 @@ export async function createAgentService(
     return503OnClosing: true,
     // A number is not a message: no silent type coercion of request bodies.
     ajv: { customOptions: { coerceTypes: false } },
+    // The client address the rate limits key on: X-Forwarded-For only behind a trusted proxy.
+    trustProxy: config.trustProxy,
     forceCloseConnections: 'idle',
   });
 
@@ -432,7 +486,7 @@ export async function createAgentService(
   const sendError = (reply: FastifyReply, e: HttpError) => {
     if (e.retryAfter !== undefined)
       reply.header('retry-after', String(Math.max(1, Math.ceil(e.retryAfter))));
-    return reply.code(e.statusCode).send({ error: { code: e.code, message: e.message } });
+    return reply.code(e.statusCode).send({ error: { code: e.code, message: redact(e.message) } });
   };
 
   /** Every error becomes a JSON body with a status that says whose fault it was. */
@@ -515,6 +569,19 @@ export async function createAgentService(
     ),
   );
 
+  /** 429 with Retry-After once `client` spent its budget on `route`. */
+  async function rateLimit(route: 'chat' | 'task', client: string): Promise<void> {
+    const verdict = await clientLimits.take(route, client);
+    if (verdict.allowed) return;
+    stats.rejectedByRateLimit++;
+    throw new HttpError(
+      429,
+      'rate_limited',
+      `too many requests from this client to ${route === 'chat' ? ROUTES.chat : ROUTES.agentAsync}, retry later`,
+      verdict.retryAfter,
+    );
+  }
+
   app.get('/', async () => ({
     service: 'azscale agent-service',
     instance: config.instanceId,
@@ -539,19 +606,28 @@ export async function createAgentService(
       },
     },
     async (req) => {
-      const sessionId = req.body.session_id ?? newSessionId();
+      await rateLimit('chat', req.ip);
       stats.chats++;
-      await sessions.appendMessage(sessionId, { role: 'user', content: req.body.message });
-      const session = await sessions.getSession(sessionId);
-      const history: ChatMessage[] = session.messages.map((m) => ({
-        role: m.role === 'assistant' ? 'assistant' : 'user',
-        content: String(m.content),
-      }));
-      const { completion, cached } = await llm([SYSTEM_PROMPT, ...history]);
-      const length = await sessions.appendMessage(sessionId, {
-        role: 'assistant',
-        content: completion.content,
-      });
+      const user: ChatMessage = { role: 'user', content: req.body.message };
+      let sessionId = req.body.session_id;
+      let history: ChatMessage[] = [];
+      if (sessionId === undefined) {
+        // Ids are issued here, never chosen by the client: 128 random bits.
+        sessionId = newSessionId();
+      } else {
+        // An issued id has a stored conversation (created by the turn that issued it). Anything
+        // else (a guessed or made-up id, or an expired session) is unknown: 404, nothing written.
+        history = toHistory((await sessions.getSession(sessionId)).messages);
+        if (history.length === 0) throw unknownSession();
+      }
+      const { completion, cached } = await llm([SYSTEM_PROMPT, ...history, user]);
+      // The user's turn and the reply land together (no other turn between them) and only
+      // once the reply exists; a conversation over sessionMaxBytes drops its oldest turns.
+      const length = await sessions.appendMessages(
+        sessionId,
+        [user, { role: 'assistant', content: completion.content }],
+        { maxBytes: config.sessionMaxBytes },
+      );
       if (db) {
         await db.write(
           'INSERT INTO agent_conversation_log (session_id, role, content, instance) VALUES ($1, $2, $3, $6), ($1, $4, $5, $6)',
@@ -571,6 +647,7 @@ export async function createAgentService(
     },
     async (req) => {
       const s = await sessions.getSession(req.params.id);
+      if (s.messages.length === 0) throw unknownSession();
       return { session_id: req.params.id, messages: s.messages };
     },
   );
@@ -589,10 +666,20 @@ export async function createAgentService(
     },
     async (req, reply) => {
       if (draining) throw new HttpError(503, 'shutting_down', 'this instance is shutting down', 1);
-      const taskId = await queue.submitTask({
-        task: req.body.task,
-        submitted_by: config.instanceId,
-      });
+      await rateLimit('task', req.ip);
+      let taskId: string;
+      try {
+        taskId = await queue.submitTask({ task: req.body.task, submitted_by: config.instanceId });
+      } catch (e) {
+        if (!isLimitExceededError(e)) throw e;
+        stats.rejectedByQueue++;
+        throw new HttpError(
+          429,
+          'queue_full',
+          'too many tasks are waiting, retry later',
+          e.retryAfter ?? 5,
+        );
+      }
       stats.tasksSubmitted++;
       return reply.code(202).send({ task_id: taskId, status: 'queued' });
     },
@@ -615,7 +702,8 @@ export async function createAgentService(
         task_id: t.id,
         status: t.status,
         ...(t.result !== undefined ? { result: t.result } : {}),
-        ...(t.error !== undefined ? { error: t.error } : {}),
+        // Task errors are library messages written for operators; a client sees them redacted.
+        ...(t.error !== undefined ? { error: redact(t.error) } : {}),
         ...(t.progress !== undefined ? { progress: t.progress } : {}),
         attempts: t.attempts,
         created_at: new Date(t.createdAt).toISOString(),
@@ -683,6 +771,7 @@ export async function createAgentService(
     queue,
     worker,
     limiter,
+    clientLimits,
     breaker,
     optimizer,
     advisor,
@@ -716,6 +805,7 @@ export async function createAgentService(
           sessions.close(),
           cache.close(),
           limiter.close(),
+          clientLimits.close(),
           breaker.close(),
           optimizer.close(),
           db?.close(),

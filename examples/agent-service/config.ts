@@ -62,6 +62,28 @@ export interface AgentServiceConfig {
   sessionTtl: number;
   /** `MAX_HISTORY`: messages kept per conversation, oldest dropped first. @default 200 */
   maxHistory: number;
+  /**
+   * `SESSION_MAX_BYTES`: largest conversation kept, in bytes of JSON; a longer one drops its
+   * oldest messages (keeping the first system message) instead of failing. At most 1048576
+   * (the session size limit). @default 262144
+   */
+  sessionMaxBytes: number;
+  /**
+   * `CHAT_RATE_LIMIT`: requests per minute one client address may send to /api/chat (a burst
+   * of up to a minute's budget, then a steady rate); beyond it 429 with Retry-After. 0 turns it
+   * off. @default 60
+   */
+  chatRateLimit: number;
+  /** `TASK_RATE_LIMIT`: the same for /api/agent/async. 0 turns it off. @default 30 */
+  taskRateLimit: number;
+  /** `MAX_QUEUED`: tasks that may wait in the queue; beyond it /api/agent/async answers 429. @default 1000 */
+  maxQueued: number;
+  /**
+   * `TRUST_PROXY`: take the client address from X-Forwarded-For (set it behind nginx or a load
+   * balancer, never when clients reach the service directly: they could pick any address).
+   * `true`, `false`, or a comma-separated list of proxy addresses/CIDRs. @default false
+   */
+  trustProxy: boolean | string;
   /** `MAX_MESSAGE_CHARS`: longest accepted chat message or task. @default 8000 */
   maxMessageChars: number;
   /** `BODY_LIMIT_BYTES`: largest accepted request body; beyond it 413. @default 65536 */
@@ -201,6 +223,14 @@ export function loadConfig(env: Env = process.env): AgentServiceConfig {
     );
   }
 
+  const rawTrust = (str('TRUST_PROXY') ?? 'false').toLowerCase();
+  const trustProxy: boolean | string =
+    rawTrust === 'true' || rawTrust === '1'
+      ? true
+      : rawTrust === 'false' || rawTrust === '0'
+        ? false
+        : rawTrust;
+
   const host = str('HOST') ?? '127.0.0.1';
   const config: AgentServiceConfig = {
     port: num('PORT', 3000, { integer: true, min: 0, max: 65535 }),
@@ -230,6 +260,15 @@ export function loadConfig(env: Env = process.env): AgentServiceConfig {
     hourlyBudget: num('HOURLY_BUDGET', 100, { positive: true }),
     sessionTtl: num('SESSION_TTL', 3600, { positive: true }),
     maxHistory: num('MAX_HISTORY', 200, { integer: true, min: 2 }),
+    sessionMaxBytes: num('SESSION_MAX_BYTES', 262_144, {
+      integer: true,
+      min: 1024,
+      max: 1_048_576,
+    }),
+    chatRateLimit: num('CHAT_RATE_LIMIT', 60, { min: 0, max: 1_000_000 }),
+    taskRateLimit: num('TASK_RATE_LIMIT', 30, { min: 0, max: 1_000_000 }),
+    maxQueued: num('MAX_QUEUED', 1000, { integer: true, min: 1, max: 10_000_000 }),
+    trustProxy,
     maxMessageChars: num('MAX_MESSAGE_CHARS', 8000, { integer: true, min: 1 }),
     bodyLimitBytes: num('BODY_LIMIT_BYTES', 65536, { integer: true, min: 1024 }),
     taskLatencyMs: num('TASK_LATENCY_MS', 100, { min: 0, max: 600_000 }),

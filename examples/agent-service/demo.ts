@@ -45,6 +45,10 @@ async function main(): Promise<void> {
     BREAKER_RECOVERY: '2',
     TASK_LATENCY_MS: '60',
     WORKERS: '4',
+    // One client sends every request of the demo: its per-client budgets must not be the limit
+    // the burst phase shows (that is the LLM concurrency limiter's job).
+    CHAT_RATE_LIMIT: '6000',
+    TASK_RATE_LIMIT: '6000',
     // The demo is embedded by design, whatever the shell has set.
     REDIS_URL: '',
     REDIS_CLUSTER_NODES: '',

@@ -3,6 +3,7 @@ import { BackendUnavailableError, TimeoutError } from '../core/errors.js';
 import type { CounterHandle, GaugeHandle, HistogramHandle, MetricsSink } from '../core/metrics.js';
 import { isConnectionError, isPoolWaitTimeout, isServerError } from './classify.js';
 import { compareWalLsn } from './lsn.js';
+import { scrubSqlError } from './pg-error.js';
 import { type DbNodeAddress, type DbNodeInput, addressOf, isPgPool } from './options.js';
 import { loadPg } from './pg-loader.js';
 
@@ -379,7 +380,7 @@ export class DbNode {
       this.served++;
       (write ? this.m.writes : this.m.reads).inc();
       this.m.sqlErrors.inc();
-      return attachNode(e, this.info);
+      return attachNode(scrubSqlError(e), this.info);
     }
     if (isConnectionError(e)) {
       this.recordFailure(e);
@@ -443,7 +444,10 @@ export class DbNode {
     let done = false;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new Error(`health check timed out after ${this.settings.healthCheckTimeoutMs} ms`)),
+        () =>
+          reject(
+            new Error(`health check timed out after ${this.settings.healthCheckTimeoutMs} ms`),
+          ),
         this.settings.healthCheckTimeoutMs,
       );
       timer.unref?.();
@@ -455,7 +459,9 @@ export class DbNode {
         throw new Error('health check abandoned');
       }
       client = c;
-      const r = await c.query<{ in_recovery: boolean; lsn: string | null; lag?: number | null }>(sql);
+      const r = await c.query<{ in_recovery: boolean; lsn: string | null; lag?: number | null }>(
+        sql,
+      );
       return r.rows[0];
     })();
     try {

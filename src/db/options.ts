@@ -1,4 +1,5 @@
 import type { Pool, PoolConfig } from 'pg';
+import { assertDuration } from '../core/timers.js';
 import { ValidationError, describeValue } from '../core/errors.js';
 import type { MetricsSink } from '../core/metrics.js';
 import { assertNumber, assertObject } from '../core/validate.js';
@@ -69,6 +70,16 @@ export interface ReadYourWritesWindow {
 /** WAL-position read-your-writes: a replica serves a `ctx` only once it has replayed its writes. */
 export interface ReadYourWritesLsn {
   mode: 'lsn';
+  /**
+   * Seconds after a ctx's last write during which reads that no fit replica can serve yet (it
+   * has not replayed the ctx's position) go to the primary unlimited. Later such reads still go
+   * to the primary (they must see the write) but as fallback reads, within
+   * `primaryFallbackLimit`: a stuck replica cannot make a ctx an unlimited primary load for good.
+   * A position past the primary's own (a restore, a timeline switch, a forged ctx) is never
+   * waited for: it is dropped from the ctx at the first read that meets it.
+   * @default 30
+   */
+  maxAge?: number;
 }
 
 /** How reads with a `ctx` see that ctx's own earlier writes. */
@@ -146,7 +157,8 @@ export const POOL_DEFAULTS: Required<DbPoolOptions> = {
 export function resolvePoolOptions(value: unknown): Required<DbPoolOptions> {
   const o = assertObject(value, 'pool', true) ?? {};
   const out = { ...POOL_DEFAULTS };
-  if (o.poolSize !== undefined) out.poolSize = assertNumber(o.poolSize, 'pool.poolSize', { integer: true, min: 0 });
+  if (o.poolSize !== undefined)
+    out.poolSize = assertNumber(o.poolSize, 'pool.poolSize', { integer: true, min: 0 });
   if (o.maxOverflow !== undefined) {
     out.maxOverflow = assertNumber(o.maxOverflow, 'pool.maxOverflow', { integer: true, min: 0 });
   }
@@ -164,9 +176,12 @@ export function resolvePoolOptions(value: unknown): Required<DbPoolOptions> {
   }
   if (o.prePing !== undefined) {
     if (typeof o.prePing !== 'boolean') {
-      throw new ValidationError(`pool.prePing must be a boolean, received ${describeValue(o.prePing)}`, {
-        option: 'pool.prePing',
-      });
+      throw new ValidationError(
+        `pool.prePing must be a boolean, received ${describeValue(o.prePing)}`,
+        {
+          option: 'pool.prePing',
+        },
+      );
     }
     out.prePing = o.prePing;
   }
@@ -201,11 +216,12 @@ export function resolveReadYourWrites(value: unknown): ReadYourWrites {
       { option: 'readYourWrites' },
     );
   }
-  if (o.mode === 'lsn') return { mode: 'lsn' };
-  return {
-    mode: 'window',
-    seconds: assertNumber(o.seconds, 'readYourWrites.seconds (seconds)', { positive: true }),
-  };
+  if (o.mode === 'lsn') {
+    return o.maxAge === undefined
+      ? { mode: 'lsn' }
+      : { mode: 'lsn', maxAge: assertDuration(o.maxAge, 'readYourWrites.maxAge') };
+  }
+  return { mode: 'window', seconds: assertDuration(o.seconds, 'readYourWrites.seconds (seconds)') };
 }
 
 /** True when `v` looks like a pg `Pool` (duck-typed: it may come from another copy of pg). */
@@ -231,7 +247,8 @@ export interface DbNodeAddress {
 export function addressOf(input: DbNodeInput): DbNodeAddress {
   let cfg: PoolConfig;
   if (typeof input === 'string') cfg = { connectionString: input };
-  else if (isPgPool(input)) cfg = ((input as unknown as { options?: PoolConfig }).options ?? {}) as PoolConfig;
+  else if (isPgPool(input))
+    cfg = ((input as unknown as { options?: PoolConfig }).options ?? {}) as PoolConfig;
   else cfg = input;
   let host = cfg.host ?? process.env.PGHOST ?? 'localhost';
   let port = Number(cfg.port ?? process.env.PGPORT ?? 5432);
@@ -263,7 +280,8 @@ export function assertNodeInput(value: unknown, option: string): DbNodeInput {
     return value;
   }
   if (isPgPool(value)) return value;
-  if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value as PoolConfig;
+  if (typeof value === 'object' && value !== null && !Array.isArray(value))
+    return value as PoolConfig;
   throw new ValidationError(
     `${option} must be a postgresql:// URL, a pg PoolConfig or a pg Pool, received ${describeValue(value)}`,
     { option },

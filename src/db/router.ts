@@ -34,7 +34,11 @@ import { isWriteSql } from './sql.js';
 export interface DbContext {
   /** WAL insert position on the primary after this ctx's last write, e.g. `0/3000148`. */
   lsn?: string;
-  /** `Date.now()` at this ctx's last write. */
+  /**
+   * `Date.now()` at this ctx's last write (both modes: in `lsn` mode it ages the position, see
+   * {@link ReadYourWritesLsn.maxAge}). A value more than a few seconds in the future is taken
+   * as now.
+   */
   lastWriteAtMs?: number;
   [key: string]: unknown;
 }
@@ -125,7 +129,8 @@ type Node = DbNode;
 
 type Plan =
   | { node: Node; reason: DbRouteReason; check?: undefined }
-  | { check: Node; target: string; node?: undefined };
+  /** `aged`: the target is older than `maxAge`; the primary then serves it as a fallback. */
+  | { check: Node; target: string; aged: boolean; node?: undefined };
 
 const CLIENT_SPAN: WithSpanOptions = { kind: 'client' };
 
@@ -167,6 +172,11 @@ export class DatabaseRouter {
   private readonly events = new Emitter<DatabaseRouterEvents>();
   private readonly fallbacks: Record<'fallback' | 'lsn' | 'window', CounterHandle>;
   private readonly retries: CounterHandle;
+  private readonly discarded: CounterHandle;
+  private readonly lsnMaxAgeMs: number;
+  private primaryCheck: Promise<string | undefined> | undefined;
+  private primaryCheckedAt = 0;
+  private primaryLsn: string | undefined;
   private readonly timer: NodeJS.Timeout | undefined;
   private rr = 0;
   private closed = false;
@@ -177,14 +187,18 @@ export class DatabaseRouter {
     const primaryInput = assertNodeInput(o.primary, 'primary');
     const replicaInputs = o.replicas ?? [];
     if (!Array.isArray(replicaInputs)) {
-      throw new ValidationError(`replicas must be an array, received ${describeValue(replicaInputs)}`, {
-        option: 'replicas',
-      });
+      throw new ValidationError(
+        `replicas must be an array, received ${describeValue(replicaInputs)}`,
+        {
+          option: 'replicas',
+        },
+      );
     }
     const inputs = replicaInputs.map((r, i) => assertNodeInput(r, `replicas[${i}]`));
     const pool = resolvePoolOptions(o.pool);
     this.ryw = resolveReadYourWrites(o.readYourWrites);
     this.windowMs = this.ryw && this.ryw.mode === 'window' ? this.ryw.seconds * 1000 : 0;
+    this.lsnMaxAgeMs = this.ryw && this.ryw.mode === 'lsn' ? (this.ryw.maxAge ?? 30) * 1000 : 0;
     this.maxLag =
       o.maxReplicaLag === undefined
         ? undefined
@@ -198,7 +212,9 @@ export class DatabaseRouter {
         ? 5
         : assertNumber(o.healthCheckTimeout, 'healthCheckTimeout (seconds)', { positive: true });
     const maxFails =
-      o.maxFails === undefined ? 1 : assertNumber(o.maxFails, 'maxFails', { integer: true, min: 1 });
+      o.maxFails === undefined
+        ? 1
+        : assertNumber(o.maxFails, 'maxFails', { integer: true, min: 1 });
     const failTimeout =
       o.failTimeout === undefined
         ? 10
@@ -208,9 +224,12 @@ export class DatabaseRouter {
     }
     const metrics: MetricsSink = o.metrics ?? noopMetrics;
     if (typeof metrics.counter !== 'function') {
-      throw new ValidationError(`metrics must be a MetricsSink, received ${describeValue(metrics)}`, {
-        option: 'metrics',
-      });
+      throw new ValidationError(
+        `metrics must be a MetricsSink, received ${describeValue(metrics)}`,
+        {
+          option: 'metrics',
+        },
+      );
     }
 
     const settings = {
@@ -247,6 +266,7 @@ export class DatabaseRouter {
       window: metrics.counter('db_read_fallbacks_total', { reason: 'window' }),
     };
     this.retries = metrics.counter('db_read_retries_total');
+    this.discarded = metrics.counter('db_ctx_discarded_total');
 
     if (interval > 0) {
       this.timer = setInterval(() => this.checkAll(), interval * 1000);
@@ -262,7 +282,10 @@ export class DatabaseRouter {
   }
 
   /** Subscribes to one occurrence of an event; returns a disposer. */
-  once<K extends keyof DatabaseRouterEvents>(event: K, listener: DatabaseRouterEvents[K]): Disposer {
+  once<K extends keyof DatabaseRouterEvents>(
+    event: K,
+    listener: DatabaseRouterEvents[K],
+  ): Disposer {
     return this.events.once(event, listener);
   }
 
@@ -309,9 +332,12 @@ export class DatabaseRouter {
     if (role === 'read') return this.read<R>(sql, params, o.ctx as DbContext | undefined);
     if (role !== 'write') {
       return Promise.reject(
-        new ValidationError(`options.role must be 'read' or 'write', received ${describeValue(role)}`, {
-          option: 'role',
-        }),
+        new ValidationError(
+          `options.role must be 'read' or 'write', received ${describeValue(role)}`,
+          {
+            option: 'role',
+          },
+        ),
       );
     }
     return this.write<R>(sql, params, o.ctx as DbContext | undefined);
@@ -381,7 +407,7 @@ export class DatabaseRouter {
     ctx: DbContext | undefined,
     t0: number,
   ): Promise<RoutedQueryResult<R>> {
-    const plan = first.check ? await this.confirm(first.check, first.target) : first;
+    const plan = first.check ? await this.confirm(first, ctx, undefined) : first;
     try {
       return await this.runRead<R>(plan.node, plan.reason, sql, params, t0, false);
     } catch (e) {
@@ -405,7 +431,7 @@ export class DatabaseRouter {
     this.retries.inc();
     if (this.events.has('retry')) this.events.emit('retry', { from: node.info, error: e });
     let second = this.plan(ctx, node);
-    if (second.check) second = await this.confirm(second.check, second.target);
+    if (second.check) second = await this.confirm(second, ctx, node);
     try {
       return await this.runRead<R>(second.node, second.reason, sql, params, t0, true);
     } catch (e2) {
@@ -523,10 +549,19 @@ export class DatabaseRouter {
       }
     }
     let plan = this.plan(ctx, undefined);
-    if (plan.check) plan = await this.confirm(plan.check, plan.target);
+    if (plan.check) plan = await this.confirm(plan, ctx, undefined);
     span.setAttribute('azscale.db.node', plan.node.info.name);
     try {
-      return await this.runTransaction(plan.node, plan.reason, begin, fn, undefined, false, t0, false);
+      return await this.runTransaction(
+        plan.node,
+        plan.reason,
+        begin,
+        fn,
+        undefined,
+        false,
+        t0,
+        false,
+      );
     } catch (e) {
       if (
         !(e instanceof TxnStartError) ||
@@ -536,12 +571,22 @@ export class DatabaseRouter {
         throw e instanceof TxnStartError ? e.error : e;
       }
       this.retries.inc();
-      if (this.events.has('retry')) this.events.emit('retry', { from: plan.node.info, error: e.error });
+      if (this.events.has('retry'))
+        this.events.emit('retry', { from: plan.node.info, error: e.error });
       let second = this.plan(ctx, plan.node);
-      if (second.check) second = await this.confirm(second.check, second.target);
+      if (second.check) second = await this.confirm(second, ctx, plan.node);
       span.setAttribute('azscale.db.node', second.node.info.name);
       try {
-        return await this.runTransaction(second.node, second.reason, begin, fn, undefined, false, t0, true);
+        return await this.runTransaction(
+          second.node,
+          second.reason,
+          begin,
+          fn,
+          undefined,
+          false,
+          t0,
+          true,
+        );
       } catch (e2) {
         throw e2 instanceof TxnStartError ? e2.error : e2;
       }
@@ -557,7 +602,11 @@ export class DatabaseRouter {
       primary,
       replicas,
       nodes: [primary, ...replicas],
-      fallback: { inFlight: this.gate.inFlight, waiting: this.gate.waiting, limit: this.gate.limit },
+      fallback: {
+        inFlight: this.gate.inFlight,
+        waiting: this.gate.waiting,
+        limit: this.gate.limit,
+      },
     };
   }
 
@@ -596,13 +645,27 @@ export class DatabaseRouter {
     const n = this.replicas.length;
     if (n === 0) return { node: this.primary, reason: 'no-replicas' };
     let target: string | undefined;
+    let aged = false;
     if (ctx !== undefined && this.ryw !== false) {
+      const now = Date.now();
+      let at = ctx.lastWriteAtMs;
+      if (typeof at === 'number' && at > now + CLOCK_SKEW_MS) {
+        // A write time in the future (a forged ctx, a clock set back) would pin this ctx for as
+        // long as it stays ahead: take it as a write just now, which ages like any other.
+        ctx.lastWriteAtMs = at = now;
+        this.discarded.inc();
+      }
       if (this.ryw.mode === 'window') {
-        const at = ctx.lastWriteAtMs;
-        if (typeof at === 'number' && Date.now() - at < this.windowMs) {
+        if (typeof at === 'number' && now - at < this.windowMs) {
           return { node: this.primary, reason: 'window' };
         }
       } else if (ctx.lsn !== undefined) {
+        // A position no replica has replayed maxAge after its write (a stuck or rebuilt
+        // replica) still reads from the primary, but as a fallback within
+        // primaryFallbackLimit: a ctx must not hold reads on the primary outside that limit
+        // for good. A ctx without a write time gets one now, so its position ages too.
+        if (typeof at !== 'number') ctx.lastWriteAtMs = at = now;
+        aged = now - at >= this.lsnMaxAgeMs;
         target = ctx.lsn;
       }
     }
@@ -620,17 +683,57 @@ export class DatabaseRouter {
       }
       return { node: r, reason: 'replica' };
     }
-    if (behind && target !== undefined) return { check: behind, target };
+    if (behind && target !== undefined) return { check: behind, target, aged };
     return { node: this.primary, reason: 'fallback' };
   }
 
-  /** Asks a replica for its replay position; it serves the read only if it has reached `target`. */
-  private async confirm(node: Node, target: string): Promise<{ node: Node; reason: DbRouteReason }> {
+  /**
+   * Asks a replica for its replay position; it serves the read only if it has reached `target`.
+   * Otherwise the read goes to the primary, unless `target` is past the primary's own position:
+   * no replica can ever reach such a position (a ctx from before a restore or a timeline switch,
+   * or a forged one), so it is dropped from `ctx` and the read routed as without it.
+   */
+  private async confirm(
+    { check: node, target, aged }: { check: Node; target: string; aged: boolean },
+    ctx: DbContext | undefined,
+    exclude: Node | undefined,
+  ): Promise<{ node: Node; reason: DbRouteReason }> {
     const lsn = await node.refreshLsn();
     if (lsn !== null && compareWalLsn(lsn, target) >= 0 && !node.ejected) {
       return { node, reason: 'replica' };
     }
-    return { node: this.primary, reason: 'lsn' };
+    if (ctx !== undefined && ctx.lsn === target && (await this.pastPrimary(target))) {
+      ctx.lsn = undefined;
+      this.discarded.inc();
+      const plan = this.plan(ctx, exclude);
+      if (plan.node !== undefined) return plan;
+    }
+    return { node: this.primary, reason: aged ? 'fallback' : 'lsn' };
+  }
+
+  /**
+   * True when `lsn` is beyond the primary's WAL insert position. The position is read at most
+   * once a second (shared by concurrent callers); positions up to the last one seen need no
+   * query. When the primary cannot be asked, the answer is false: the read then goes to the
+   * primary, which reports its own failure.
+   */
+  private async pastPrimary(lsn: string): Promise<boolean> {
+    if (this.primaryLsn !== undefined && compareWalLsn(lsn, this.primaryLsn) <= 0) return false;
+    if (this.primaryCheck === undefined && performance.now() - this.primaryCheckedAt >= 1000) {
+      this.primaryCheckedAt = performance.now();
+      this.primaryCheck = this.primary
+        .currentLsn()
+        .catch(() => undefined)
+        .finally(() => {
+          this.primaryCheck = undefined;
+        });
+    }
+    const current = this.primaryCheck ? await this.primaryCheck : undefined;
+    if (current !== undefined && isWalLsn(current)) {
+      this.primaryLsn = maxWalLsn(this.primaryLsn, current);
+      return compareWalLsn(lsn, current) > 0;
+    }
+    return false;
   }
 
   private async runRead<R extends QueryResultRow>(
@@ -653,7 +756,8 @@ export class DatabaseRouter {
       if (wait) await wait;
       gated = true;
     }
-    if (reason === 'fallback' || reason === 'lsn' || reason === 'window') this.fallbacks[reason].inc();
+    if (reason === 'fallback' || reason === 'lsn' || reason === 'window')
+      this.fallbacks[reason].inc();
     try {
       const result = await node.execute<R>(sql, params, false);
       if (this.events.has('query')) this.emitQuery(node, 'read', reason, retry, t0, true);
@@ -731,7 +835,15 @@ export class DatabaseRouter {
       return value;
     } catch (e) {
       if (this.events.has('query')) {
-        this.emitQuery(node, 'transaction', reason, retry, t0, false, e instanceof TxnStartError ? e.error : e);
+        this.emitQuery(
+          node,
+          'transaction',
+          reason,
+          retry,
+          t0,
+          false,
+          e instanceof TxnStartError ? e.error : e,
+        );
       }
       if (started) throw readOnlyViolation(e, node);
       throw e;
@@ -743,10 +855,12 @@ export class DatabaseRouter {
 
   private recordWrite(ctx: DbContext, lsn: string | undefined): void {
     if (this.ryw === false) return;
-    if (this.ryw.mode === 'window') {
-      ctx.lastWriteAtMs = Date.now();
-    } else if (lsn !== undefined && isWalLsn(lsn)) {
+    ctx.lastWriteAtMs = Date.now();
+    if (this.ryw.mode === 'lsn' && lsn !== undefined && isWalLsn(lsn)) {
+      // The later of the two: concurrent writes of one ctx finish in any order. A position
+      // from the future that ctx may hold is caught when a read meets it (see confirm).
       ctx.lsn = maxWalLsn(ctx.lsn, lsn);
+      this.primaryLsn = maxWalLsn(this.primaryLsn, lsn);
     }
   }
 
@@ -824,6 +938,9 @@ function checkParams(params: unknown): void {
   }
 }
 
+/** How far ahead of this machine's clock a ctx's write time may be (another machine's clock). */
+const CLOCK_SKEW_MS = 5000;
+
 function checkCtx(ctx: unknown): void {
   if (ctx === undefined) return;
   if (typeof ctx !== 'object' || ctx === null || Array.isArray(ctx)) {
@@ -834,11 +951,17 @@ function checkCtx(ctx: unknown): void {
   }
   const c = ctx as DbContext;
   if (c.lsn !== undefined && !isWalLsn(c.lsn)) {
-    throw new ValidationError(`ctx.lsn must be a pg_lsn like '0/3000148', received ${describeValue(c.lsn)}`, {
-      option: 'ctx.lsn',
-    });
+    throw new ValidationError(
+      `ctx.lsn must be a pg_lsn like '0/3000148', received ${describeValue(c.lsn)}`,
+      {
+        option: 'ctx.lsn',
+      },
+    );
   }
-  if (c.lastWriteAtMs !== undefined && (typeof c.lastWriteAtMs !== 'number' || !Number.isFinite(c.lastWriteAtMs))) {
+  if (
+    c.lastWriteAtMs !== undefined &&
+    (typeof c.lastWriteAtMs !== 'number' || !Number.isFinite(c.lastWriteAtMs))
+  ) {
     throw new ValidationError(
       `ctx.lastWriteAtMs must be epoch milliseconds, received ${describeValue(c.lastWriteAtMs)}`,
       { option: 'ctx.lastWriteAtMs' },

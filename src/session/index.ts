@@ -6,6 +6,7 @@
 export {
   DistributedSessionManager,
   newSessionId,
+  type AppendMessageOptions,
   type DistributedSessionManagerOptions,
   type SessionData,
   type SessionEvents,

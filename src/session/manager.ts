@@ -18,6 +18,7 @@ import {
   noopMetrics,
   secondsSince,
 } from '../core/metrics.js';
+import { MAX_TIMER_MS, optionalDuration } from '../core/timers.js';
 import { assertFunction, assertObject, optionalNumber } from '../core/validate.js';
 import { isTracingEnabled, withSpan } from '../observability/tracing.js';
 import { MemorySessionStore } from './memory-store.js';
@@ -119,6 +120,21 @@ export type SessionEvents = {
   conflict: (info: { id: string; attempt: number; willRetry: boolean }) => void;
 };
 
+/** Options of {@link DistributedSessionManager.appendMessage} and `appendMessages`. */
+export interface AppendMessageOptions {
+  /**
+   * Keep the session at most this many bytes (UTF-8 of its JSON text) by dropping its oldest
+   * messages, never the first message whose `role` is `"system"` and never the ones being
+   * appended, instead of failing with `ValueTooLargeError` at `maxValueBytes`. A long
+   * conversation thus keeps its system prompt and its latest turns. Values above
+   * `maxValueBytes` act as `maxValueBytes`. It still fails when the new messages alone (plus
+   * the kept system message and the session's other fields) do not fit.
+   * @default undefined (no trimming: a session over `maxValueBytes` fails the append)
+   * @example await sessions.appendMessage(id, reply, { maxBytes: 256 * 1024 })
+   */
+  maxBytes?: number;
+}
+
 /** Options of {@link DistributedSessionManager.updateSession}. */
 export interface UpdateSessionOptions {
   /**
@@ -184,7 +200,10 @@ export class DistributedSessionManager<T extends SessionData = SessionData> {
 
   constructor(options: DistributedSessionManagerOptions = {}) {
     assertObject(options, 'options');
-    this.ttl = optionalNumber(options.ttl, 'ttl (seconds)', { positive: true }) ?? 3600;
+    // Redis takes any PX below 2^63; ten years (MAX_DURATION_SECONDS) keeps ms arithmetic exact.
+    this.ttl = optionalDuration(options.ttl, 'ttl') ?? 3600;
+    optionalDuration(options.connectTimeout, 'connectTimeout', { max: MAX_TIMER_MS / 1000 });
+    optionalDuration(options.commandTimeout, 'commandTimeout', { max: MAX_TIMER_MS / 1000 });
     this.ttlMs = Math.max(1, Math.round(this.ttl * 1000));
     this.prefix =
       options.prefix === undefined ? KEY_LAYOUT.session : validatePrefix(options.prefix, 'prefix');
@@ -415,17 +434,33 @@ export class DistributedSessionManager<T extends SessionData = SessionData> {
    * resolves the new number of messages. Concurrent appends from any number of instances are
    * all kept, each once, and it never fails with `ConflictError`: on Redis a call that loses a
    * compare-and-set race finishes with a server-side script that cannot lose one.
+   *
+   * With `options.maxBytes` a session that would grow past it drops its oldest messages
+   * (keeping the first `system` message) instead of failing. Each call applies once even when
+   * Redis drops the reply and ioredis resends the command (an operation record guards it).
    * @throws SerializationError when `message` cannot be encoded or the stored session is not a
    *   JSON object with an array `messages`; ValueTooLargeError when the result would exceed
-   *   `maxValueBytes`. The stored session is then unchanged.
+   *   `maxValueBytes` (or `maxBytes`, after trimming); ValidationError for a bad `maxBytes`.
+   *   The stored session is then unchanged.
    */
-  appendMessage(id: string, message: T['messages'][number]): Promise<number> {
-    if (!isTracingEnabled()) return this.appendMessageNow(id, message);
-    return withSpan('azscale.session.append', undefined, () => this.appendMessageNow(id, message));
+  appendMessage(
+    id: string,
+    message: T['messages'][number],
+    options?: AppendMessageOptions,
+  ): Promise<number> {
+    if (!isTracingEnabled()) return this.appendMessageNow(id, message, options);
+    return withSpan('azscale.session.append', undefined, () =>
+      this.appendMessageNow(id, message, options),
+    );
   }
 
-  private async appendMessageNow(id: string, message: T['messages'][number]): Promise<number> {
+  private async appendMessageNow(
+    id: string,
+    message: T['messages'][number],
+    options: AppendMessageOptions | undefined,
+  ): Promise<number> {
     const key = this.key(id);
+    const appendOptions = this.appendOptionsFor(options);
     if (message === undefined) {
       throw new ValidationError('message must be a JSON value, received undefined', {
         option: 'message',
@@ -434,7 +469,7 @@ export class DistributedSessionManager<T extends SessionData = SessionData> {
     const item = this.encodeValue(message, 'message');
     const t0 = this.timed ? performance.now() : 0;
     try {
-      return await this.store.append(key, item, this.appendOptions);
+      return await this.store.append(key, item, appendOptions);
     } catch (e) {
       this.errors.append.inc();
       throw e;
@@ -452,18 +487,24 @@ export class DistributedSessionManager<T extends SessionData = SessionData> {
    * @throws ValidationError when `messages` is not a non-empty array; as `appendMessage`
    *   otherwise.
    */
-  appendMessages(id: string, messages: readonly T['messages'][number][]): Promise<number> {
-    if (!isTracingEnabled()) return this.appendMessagesNow(id, messages);
+  appendMessages(
+    id: string,
+    messages: readonly T['messages'][number][],
+    options?: AppendMessageOptions,
+  ): Promise<number> {
+    if (!isTracingEnabled()) return this.appendMessagesNow(id, messages, options);
     return withSpan('azscale.session.append', undefined, () =>
-      this.appendMessagesNow(id, messages),
+      this.appendMessagesNow(id, messages, options),
     );
   }
 
   private async appendMessagesNow(
     id: string,
     messages: readonly T['messages'][number][],
+    options: AppendMessageOptions | undefined,
   ): Promise<number> {
     const key = this.key(id);
+    const appendOptions = this.appendOptionsFor(options);
     if (!Array.isArray(messages) || messages.length === 0) {
       throw new ValidationError(
         `messages must be a non-empty array, received ${describeValue(messages)}`,
@@ -485,7 +526,7 @@ export class DistributedSessionManager<T extends SessionData = SessionData> {
     const t0 = this.timed ? performance.now() : 0;
     try {
       return await this.store.append(key, items.join(','), {
-        ...this.appendOptions,
+        ...appendOptions,
         count: items.length,
       });
     } catch (e) {
@@ -531,6 +572,18 @@ export class DistributedSessionManager<T extends SessionData = SessionData> {
     this.closed = true;
     this.events.clear();
     await this.store.close();
+  }
+
+  /** The store options of one append: the manager's, or trimming to the call's `maxBytes`. */
+  private appendOptionsFor(options: AppendMessageOptions | undefined): SessionAppendOptions {
+    if (options === undefined) return this.appendOptions;
+    assertObject(options, 'options');
+    if (options.maxBytes === undefined) return this.appendOptions;
+    const maxBytes = optionalNumber(options.maxBytes, 'maxBytes', {
+      integer: true,
+      positive: true,
+    }) as number;
+    return { ...this.appendOptions, maxBytes: Math.min(maxBytes, this.maxValueBytes), trim: true };
   }
 
   private key(id: string): string {

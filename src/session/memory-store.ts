@@ -1,5 +1,5 @@
 import { ValueTooLargeError } from '../core/errors.js';
-import { optionalNumber } from '../core/validate.js';
+import { MAX_TIMER_MS, optionalDuration } from '../core/timers.js';
 import { appendToSessionText } from './splice.js';
 import type { SessionAppendOptions, SessionStore } from './store.js';
 
@@ -8,7 +8,7 @@ export interface MemorySessionStoreOptions {
   /**
    * Seconds between sweeps that free expired sessions nobody reads again (reads and writes
    * already drop an expired entry they meet). The timer is unref'd: it never keeps a process
-   * alive.
+   * alive. At most 2147483.647 (Node's longest timer).
    * @default 60
    */
   sweepInterval?: number;
@@ -33,8 +33,9 @@ export class MemorySessionStore implements SessionStore {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(options: MemorySessionStoreOptions = {}) {
+    // An interval is one timer: past 2^31-1 ms Node would fire it every millisecond.
     const every =
-      optionalNumber(options.sweepInterval, 'sweepInterval (seconds)', { positive: true }) ?? 60;
+      optionalDuration(options.sweepInterval, 'sweepInterval', { max: MAX_TIMER_MS / 1000 }) ?? 60;
     this.timer = setInterval(() => this.sweep(), every * 1000);
     this.timer.unref();
   }
@@ -94,6 +95,7 @@ export class MemorySessionStore implements SessionStore {
       options.maxItems,
       key,
       options.count ?? 1,
+      options.trim ? options.maxBytes : undefined,
     );
     const bytes = Buffer.byteLength(text);
     if (bytes > options.maxBytes) {

@@ -10,163 +10,29 @@ import {
 } from '../core/connection.js';
 import { SerializationError, ValueTooLargeError } from '../core/errors.js';
 import { assertOneOf } from '../core/validate.js';
+import { newOperationId, operationKey } from './op-key.js';
+import { sanitizeReplyError } from './reply-error.js';
+import { APPEND_SCRIPT, CAS_SCRIPT } from './scripts.js';
 import { appendToSessionText } from './splice.js';
 import type { SessionAppendOptions, SessionStore } from './store.js';
-import { LuaScript } from '../core/lua-script.js';
 
 /**
- * Redis backend. Every operation touches one key, so it works unchanged on Redis Cluster (a
- * single-key script always runs on the node that owns the key's slot) and keeps the seed's key
- * layout: no version or lock keys beside `session:{id}`.
+ * Redis backend. Every operation touches the session key and, for the two scripts, an operation
+ * record in the same hash slot (see op-key.ts), so it works unchanged on Redis Cluster and keeps
+ * the seed's key layout: no version or lock keys beside `session:{id}`, only short-lived records
+ * `{session:<id>}:op:<opId>` that let a resent command find it already ran.
  */
-
-// Compare-and-set on the value itself, so any writer (a Python service using SETEX, redis-cli)
-// is caught, not only writers that know of azscale. A small expected value is compared as is
-// (a memcmp on the server); a large one travels as its SHA-1 so it is not sent twice.
-// ARGV: [1] '0' the key must be absent, '1' compare SHA-1, '2' compare text; [2] the SHA-1 or
-// the text; [3] new text; [4] expiry in ms.
-const CAS_SCRIPT = `
-local cur = redis.call('GET', KEYS[1])
-local mode = ARGV[1]
-if mode == '0' then
-  if cur then return 0 end
-elseif not cur then
-  return 0
-elseif mode == '2' then
-  if cur ~= ARGV[2] then return 0 end
-elseif redis.sha1hex(cur) ~= ARGV[2] then
-  return 0
-end
-redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
-return 1
-`;
 
 /** Expected values up to this many UTF-16 units are sent whole to the CAS script. */
 const CAS_INLINE_MAX = 16 * 1024;
 
-// Atomic append. cjson validates the stored text, but the new value is built by splicing the
-// original text, not by re-encoding a decoded table: cjson would turn empty arrays into {} and
-// round numbers to 14 digits, silently rewriting fields this call never meant to touch.
-// The scanner below only walks the top-level object and the messages array; it may assume
-// well-formed JSON because cjson.decode accepted it.
-// ARGV: [1] JSON of the new items, comma-separated; [2] expiry in ms; [3] max items (0: no cap);
-// [4] max bytes; [5] number of new items (at most the cap).
-// Returns {0, newLength} or {code, detail}: 1 not JSON, 2 not an object, 3 messages not an
-// array, 4 too large (detail: bytes), 5 the walk and cjson disagree (escaped key spelling).
-// The default 'optimistic' mode runs this only for a call that lost a compare-and-set race.
-const APPEND_SCRIPT = String.raw`
-local s = redis.call('GET', KEYS[1])
-local item = ARGV[1]
-local maxItems = tonumber(ARGV[3])
-local count = tonumber(ARGV[5])
-local maxBytes = tonumber(ARGV[4])
-local out, n
-if not s then
-  out = '{"messages":[' .. item .. ']}'
-  n = count
-else
-  local ok, d = pcall(cjson.decode, s)
-  if not ok then return {1, 0} end
-  local find, byte, sub = string.find, string.byte, string.sub
-  local function ws(i) return find(s, '[^ \t\r\n]', i) end
-  -- Plain (memchr) searches only: Lua's pattern matcher costs about a microsecond per 20 bytes
-  -- scanned, which made long histories slow. A quote is escaped when an odd number of
-  -- backslashes precedes it.
-  local function str_end(i)
-    local j = i + 1
-    while true do
-      local k = find(s, '"', j, true)
-      local m = k - 1
-      while byte(s, m) == 92 do m = m - 1 end
-      if (k - 1 - m) % 2 == 0 then return k end
-      j = k + 1
-    end
-  end
-  local function val_end(i)
-    local c = byte(s, i)
-    if c == 34 then return str_end(i) end
-    if c == 123 or c == 91 then
-      -- Only the text between strings can hold brackets; it is short, so walk it byte by byte.
-      local depth, j = 0, i
-      while true do
-        local q = find(s, '"', j, true)
-        local stop = q and q - 1 or #s
-        for p = j, stop do
-          local b = byte(s, p)
-          if b == 123 or b == 91 then
-            depth = depth + 1
-          elseif b == 125 or b == 93 then
-            depth = depth - 1
-            if depth == 0 then return p end
-          end
-        end
-        j = str_end(q) + 1
-      end
-    end
-    local k = find(s, '[,}%] \t\r\n]', i)
-    if k then return k - 1 end
-    return #s
-  end
-  local open = ws(1)
-  if byte(s, open) ~= 123 then return {2, 0} end
-  local vs, ve
-  local i = ws(open + 1)
-  local empty = byte(s, i) == 125
-  if not empty then
-    while true do
-      local kend = str_end(i)
-      local key = sub(s, i + 1, kend - 1)
-      i = ws(ws(kend + 1) + 1)
-      local e = val_end(i)
-      -- Last duplicate wins, as in JSON.parse and Python's json.loads.
-      if key == 'messages' then vs, ve = i, e end
-      i = ws(e + 1)
-      if byte(s, i) == 125 then break end
-      i = ws(i + 1)
-    end
-  end
-  if not vs then
-    -- cjson sees a messages field the walk did not (a key spelled with escapes): refuse rather
-    -- than add a second "messages" key.
-    if type(d) == 'table' and d.messages ~= nil then return {5, 0} end
-    n = count
-    out = sub(s, 1, open) .. '"messages":[' .. item .. ']' .. (empty and '' or ',') .. sub(s, open + 1)
-  else
-    if byte(s, vs) ~= 91 then return {3, 0} end
-    local starts, last = {}, 0
-    local j = ws(vs + 1)
-    if byte(s, j) ~= 93 then
-      while true do
-        starts[#starts + 1] = j
-        last = val_end(j)
-        j = ws(last + 1)
-        if byte(s, j) == 93 then break end
-        j = ws(j + 1)
-      end
-    end
-    if type(d.messages) ~= 'table' or #d.messages ~= #starts then return {5, 0} end
-    n = #starts + count
-    local keepFrom = 1
-    if maxItems > 0 and n > maxItems then
-      keepFrom = n - maxItems + 1
-      n = maxItems
-    end
-    local arr
-    if keepFrom > #starts then
-      arr = '[' .. item .. ']'
-    else
-      arr = '[' .. sub(s, starts[keepFrom], last) .. ',' .. item .. ']'
-    end
-    out = sub(s, 1, vs - 1) .. arr .. sub(s, ve + 1)
-  end
-end
-if #out > maxBytes then return {4, #out} end
-redis.call('SET', KEYS[1], out, 'PX', ARGV[2])
-return {0, n}
-`;
-
-const CAS = new LuaScript(CAS_SCRIPT);
-const APPEND = new LuaScript(APPEND_SCRIPT);
+/**
+ * How long an operation record outlives its call, in ms: as long as the session (a resend can
+ * only matter while it exists), at least a minute, at most a day (records cost memory).
+ */
+function recordTtlMs(ttlMs: number): number {
+  return Math.min(Math.max(ttlMs, 60_000), 86_400_000);
+}
 
 /** Options of {@link RedisSessionStore}: connection defaults plus the append strategy. */
 export interface RedisSessionStoreOptions extends RedisConnectionOptions {
@@ -254,22 +120,40 @@ export class RedisSessionStore implements SessionStore {
     expected: string | null,
     text: string,
     ttlMs: number,
+    opId?: string,
   ): Promise<boolean> {
+    return (await this.cas(key, expected, text, ttlMs, opId ?? newOperationId(), 1)) !== 0;
+  }
+
+  /** The CAS script; a replay of a successful run returns `record` (an append: its length). */
+  private async cas(
+    key: string,
+    expected: string | null,
+    text: string,
+    ttlMs: number,
+    opId: string,
+    record: number,
+  ): Promise<number> {
     const ms = Math.max(1, Math.round(ttlMs));
-    const args =
+    const head =
       expected === null
-        ? ['0', '', text, ms]
+        ? ['0', '']
         : expected.length <= CAS_INLINE_MAX
-          ? ['2', expected, text, ms]
-          : ['1', createHash('sha1').update(expected).digest('hex'), text, ms];
-    return this.exec(
-      'session compare-and-set',
-      key,
-      async (c) => (await CAS.run(c, [key], args)) === 1,
+          ? ['2', expected]
+          : ['1', createHash('sha1').update(expected).digest('hex')];
+    const reply = await this.exec('session compare-and-set', key, (c) =>
+      CAS_SCRIPT.run(
+        c,
+        [key, operationKey(key, opId)],
+        [...head, text, ms, recordTtlMs(ms), record],
+      ),
     );
+    return Number(reply);
   }
 
   async append(key: string, itemJson: string, options: SessionAppendOptions): Promise<number> {
+    // One id for every script this call runs: a replay of any of them finds the record.
+    const opId = options.opId ?? newOperationId();
     if (this.appendMode === 'optimistic') {
       // Read, splice on this (horizontally scalable) client, compare-and-set: two round trips
       // and almost no Redis CPU. Only a call that loses a race pays for the server-side splice,
@@ -281,29 +165,41 @@ export class RedisSessionStore implements SessionStore {
         options.maxItems,
         key,
         options.count ?? 1,
+        options.trim ? options.maxBytes : undefined,
       );
       const bytes = Buffer.byteLength(text);
       if (bytes > options.maxBytes) {
         throw new ValueTooLargeError(`session at ${key} after the append`, bytes, options.maxBytes);
       }
-      if (await this.compareAndSet(key, before, text, options.ttlMs)) return length;
+      const won = await this.cas(key, before, text, options.ttlMs, opId, length);
+      // 1: this run wrote; any other non-zero: a replay found the record of the run that wrote.
+      if (won === 1) return length;
+      if (won !== 0) return won;
     }
-    return this.appendOnServer(key, itemJson, options);
+    return this.appendOnServer(key, itemJson, options, opId);
   }
 
   private async appendOnServer(
     key: string,
     itemJson: string,
     options: SessionAppendOptions,
+    opId: string,
   ): Promise<number> {
+    const ttlMs = Math.max(1, Math.round(options.ttlMs));
     const reply = await this.exec('session append', key, (c) =>
-      APPEND.run(c, [key], [
-        itemJson,
-        Math.max(1, Math.round(options.ttlMs)),
-        options.maxItems ?? 0,
-        options.maxBytes,
-        options.count ?? 1,
-      ]),
+      APPEND_SCRIPT.run(
+        c,
+        [key, operationKey(key, opId)],
+        [
+          itemJson,
+          ttlMs,
+          options.maxItems ?? 0,
+          options.maxBytes,
+          options.count ?? 1,
+          options.trim ? '1' : '0',
+          recordTtlMs(ttlMs),
+        ],
+      ),
     );
     const [code, detail] = reply as [number, number];
     switch (code) {
@@ -329,10 +225,9 @@ export class RedisSessionStore implements SessionStore {
           options.maxBytes,
         );
       default:
-        throw new SerializationError(
-          `stored session at ${key} could not be appended to on the server (its "messages" key is spelled with escape sequences)`,
-          { context: { key } },
-        );
+        throw new SerializationError(`stored session at ${key}: unexpected reply ${code}`, {
+          context: { key },
+        });
     }
   }
 
@@ -457,7 +352,7 @@ export class RedisSessionStore implements SessionStore {
           context: { key, operation },
         });
       }
-      throw this.connection.mapError(e, operation);
+      throw sanitizeReplyError(this.connection.mapError(e, operation), operation, key);
     }
   }
 }

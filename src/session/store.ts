@@ -21,6 +21,19 @@ export interface SessionAppendOptions {
    * @default 1
    */
   count?: number;
+  /**
+   * Instead of failing over `maxBytes`, drop the oldest messages (never the first message whose
+   * `role` is `"system"`, never the new ones) until the session fits. It still fails with
+   * `ValueTooLargeError` when the new messages alone do not fit.
+   * @default false
+   */
+  trim?: boolean;
+  /**
+   * Identifies this call, so that a backend which may run a command twice (ioredis resends a
+   * command whose reply was lost) applies it once. Backends without that risk ignore it.
+   * @default undefined (a fresh id per call, chosen by the backend)
+   */
+  opId?: string;
 }
 
 /**
@@ -52,12 +65,15 @@ export interface SessionStore {
    * (`null`: the key must not exist). Resolves `false`, writing nothing, when it changed: by
    * this library or by any other writer of the key. The comparison is of the value itself, never
    * of a side-band version number, so writers that know nothing of azscale are caught too.
+   * `opId` identifies the call as in {@link SessionAppendOptions.opId}: a resent compare-and-set
+   * that already succeeded resolves `true` again instead of `false`.
    */
   compareAndSet(
     key: string,
     expected: string | null,
     text: string,
     ttlMs: number,
+    opId?: string,
   ): Promise<boolean>;
   /**
    * Appends the JSON text `itemJson` (one value, or `count` comma-separated values) to the
@@ -65,7 +81,8 @@ export interface SessionStore {
    * one atomic step (creating `{"messages":[item]}` when the key does not exist), trims the array
    * to `maxItems` (oldest first), writes it with expiry `ttlMs` and resolves the new length.
    * Rejects with `SerializationError` (stored text is not a JSON object, or its `messages` is
-   * not an array) or `ValueTooLargeError` (result over `maxBytes`), writing nothing.
+   * not an array) or `ValueTooLargeError` (result over `maxBytes`, after trimming when `trim`),
+   * writing nothing.
    */
   append(key: string, itemJson: string, options: SessionAppendOptions): Promise<number>;
   /** Releases what the store holds (timers, connections it created). Idempotent. */

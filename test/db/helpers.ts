@@ -46,7 +46,10 @@ export async function sql<R extends pg.QueryResultRow = pg.QueryResultRow>(
 
 /** Waits until the replica at `replicaUrl` has replayed everything the primary wrote so far. */
 export async function caughtUp(primaryUrl: string, replicaUrl: string): Promise<void> {
-  const [row] = await sql<{ lsn: string }>(primaryUrl, 'SELECT pg_current_wal_insert_lsn()::text AS lsn');
+  const [row] = await sql<{ lsn: string }>(
+    primaryUrl,
+    'SELECT pg_current_wal_insert_lsn()::text AS lsn',
+  );
   await waitFor('replica catch-up', async () => {
     const [r] = await sql<{ ok: boolean }>(
       replicaUrl,

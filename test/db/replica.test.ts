@@ -60,11 +60,12 @@ describe('lsn read-your-writes while the replica lags', () => {
       const sessions: string[] = Array.from({ length: users }, () => '{}');
       const last: number[] = Array.from({ length: users }, () => 0);
       type Phase = 'before' | 'paused' | 'after';
-      const counts: Record<Phase, { own: Record<string, number>; other: Record<string, number> }> = {
-        before: { own: {}, other: {} },
-        paused: { own: {}, other: {} },
-        after: { own: {}, other: {} },
-      };
+      const counts: Record<Phase, { own: Record<string, number>; other: Record<string, number> }> =
+        {
+          before: { own: {}, other: {} },
+          paused: { own: {}, other: {} },
+          after: { own: {}, other: {} },
+        };
       const bump = (m: Record<string, number>, k: string) => {
         m[k] = (m[k] ?? 0) + 1;
       };
@@ -102,13 +103,59 @@ describe('lsn read-your-writes while the replica lags', () => {
       // Before the pause and after catch-up, the replica served reads.
       expect(counts.before.other.replica ?? 0).toBeGreaterThan(100);
       expect(counts.after.other.replica ?? 0).toBeGreaterThan(100);
-      expect((counts.after.own.replica ?? 0) + (counts.after.other.replica ?? 0)).toBeGreaterThan(150);
+      expect((counts.after.own.replica ?? 0) + (counts.after.other.replica ?? 0)).toBeGreaterThan(
+        150,
+      );
       console.log('[db] lsn read counts by phase and node role:', JSON.stringify(counts));
     } finally {
       await setReplay(false);
       await db.close();
     }
   }, 120_000);
+
+  it('maxAge: a position the replica has not replayed after maxAge reads the primary only within primaryFallbackLimit', async () => {
+    const strict = new DatabaseRouter({
+      primary: pgh.primaryUrl,
+      replicas: pgh.replicaUrls,
+      readYourWrites: { mode: 'lsn', maxAge: 0.5 },
+      primaryFallbackLimit: 0,
+      healthCheckInterval: 0,
+    });
+    const limited = new DatabaseRouter({
+      primary: pgh.primaryUrl,
+      replicas: pgh.replicaUrls,
+      readYourWrites: { mode: 'lsn', maxAge: 0.5 },
+      primaryFallbackLimit: 1,
+      healthCheckInterval: 0,
+    });
+    const reasons: string[] = [];
+    limited.on('query', (e) => {
+      if (e.kind === 'read') reasons.push(`${e.node.role}:${e.reason}`);
+    });
+    try {
+      await setReplay(true);
+      const ctx: DbContext = {};
+      await strict.write('UPDATE kv SET v = v + 1 WHERE id = 3', [], ctx);
+      const [row] = await sql<{ v: number }>(pgh.primaryUrl, 'SELECT v FROM kv WHERE id = 3');
+      // Fresh: the primary serves it, outside the fallback limit (which is 0 here).
+      expect((await strict.read('SELECT v FROM kv WHERE id = 3', [], ctx)).node.role).toBe(
+        'primary',
+      );
+      await new Promise((r) => setTimeout(r, 600));
+      // Aged and still not replayed: only as a fallback read, which this router does not allow.
+      const refused = await strict.read('SELECT 1', [], ctx).catch((e: unknown) => e);
+      expect((refused as { context?: { option?: string } }).context?.option).toBe(
+        'primaryFallbackLimit',
+      );
+      // With a fallback budget it reads the primary (never stale), counted as a fallback.
+      const r = await limited.read<{ v: number }>('SELECT v FROM kv WHERE id = 3', [], { ...ctx });
+      expect(r.rows[0]?.v).toBe(row?.v);
+      expect(reasons).toEqual(['primary:fallback']);
+    } finally {
+      await setReplay(false);
+      await Promise.all([strict.close(), limited.close()]);
+    }
+  }, 60_000);
 
   it('maxReplicaLag: a lagging replica is skipped until it catches up', async () => {
     const db = new DatabaseRouter({
@@ -153,7 +200,11 @@ describe('replica stopped mid-run', () => {
     db.on('eject', (e) => ejections.push(e.node.name));
     db.on('restore', (e) => restores.push(e.node.name));
     let phase: 'up' | 'down' | 'back' = 'up';
-    const served = { up: { replica: 0, primary: 0 }, down: { replica: 0, primary: 0 }, back: { replica: 0, primary: 0 } };
+    const served = {
+      up: { replica: 0, primary: 0 },
+      down: { replica: 0, primary: 0 },
+      back: { replica: 0, primary: 0 },
+    };
     const errors: unknown[] = [];
     let stop = false;
     let reads = 0;
@@ -186,7 +237,10 @@ describe('replica stopped mid-run', () => {
       expect(ejections).toContain('replica-0');
       expect(restores).toContain('replica-0');
       expect(db.stats().replicas[0]?.healthy).toBe(true);
-      console.log('[db] reads served while the replica was up / down / back:', JSON.stringify(served));
+      console.log(
+        '[db] reads served while the replica was up / down / back:',
+        JSON.stringify(served),
+      );
     } finally {
       stop = true;
       await pgh.startReplica();

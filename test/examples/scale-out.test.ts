@@ -58,6 +58,10 @@ describe('scale-out behind nginx (least_conn)', () => {
       TASK_LATENCY_MS: '150',
       SHUTDOWN_TIMEOUT: '10',
       BREAKER_RECOVERY: '5',
+      // Every request of this test comes from one address (the test, through nginx): the
+      // per-client budgets must not be what refuses work here.
+      CHAT_RATE_LIMIT: '6000',
+      TASK_RATE_LIMIT: '6000',
     };
     [a, b] = await Promise.all([
       startService({ ...common, INSTANCE_ID: 'A' }),

@@ -8,8 +8,9 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AgentService, ROUTES, createAgentService } from '../../examples/agent-service/app.js';
 import { ConfigError, loadConfig } from '../../examples/agent-service/config.js';
-import { LocalModel } from '../../examples/agent-service/llm.js';
-import { servers } from '../harness/env.js';
+import { LLMCallError, LocalModel } from '../../examples/agent-service/llm.js';
+import { newSessionId } from '../../src/session/index.js';
+import { servers, startRedisServer } from '../harness/env.js';
 import { http, spawnTsx } from './helpers.js';
 
 const quiet = { LOG_LEVEL: 'silent', PORT: '0', HOST: '127.0.0.1' };
@@ -218,6 +219,180 @@ describe('agent service under pressure', () => {
     expect(t === null || t.status === 'completed').toBe(true);
     await expect(fetch(`${url}/healthz`)).rejects.toThrow();
   });
+});
+
+/** A request with extra headers (the http helper sends none). */
+async function post(base: string, path: string, body: unknown, headers: Record<string, string>) {
+  const res = await fetch(base + path, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
+  return {
+    status: res.status,
+    headers: res.headers,
+    json: (await res.json()) as Record<string, unknown>,
+  };
+}
+
+describe('agent service against hostile clients (issue 13)', () => {
+  it('serves only session ids it issued: a made-up or guessed id is a 404 and creates nothing', async () => {
+    const { service, url } = await start({ WORKERS: '0', LLM_LATENCY_MS: '1' });
+    try {
+      const issued = await http(url, 'POST', ROUTES.chat, { message: 'my own session' });
+      expect(issued.status).toBe(200);
+      const sid = issued.json.session_id as string;
+      expect((await http(url, 'GET', `/api/session/${sid}`)).status).toBe(200);
+      // A client-chosen id, a well-formed random one (what guessing looks like) and a
+      // neighbour of the issued one.
+      const flip = sid.slice(0, -1) + (sid.endsWith('A') ? 'B' : 'A');
+      for (const forged of ['my-chosen-id', newSessionId(), flip]) {
+        const chat = await http(url, 'POST', ROUTES.chat, { session_id: forged, message: 'hi' });
+        expect(chat.status, forged).toBe(404);
+        expect(chat.json.error).toMatchObject({ code: 'session_not_found' });
+        const read = await http(url, 'GET', `/api/session/${forged}`);
+        expect(read.status, forged).toBe(404);
+        expect(read.json.error).toMatchObject({ code: 'session_not_found' });
+        // Nothing was written under the forged id.
+        expect((await service.sessions.getSession(forged)).messages).toEqual([]);
+      }
+      // The issued session was not touched by any of that.
+      const after = await http(url, 'GET', `/api/session/${sid}`);
+      expect((after.json.messages as unknown[]).length).toBe(2);
+    } finally {
+      await service.close();
+    }
+  });
+
+  it('gives each client address its own request budget on /api/chat and /api/agent/async (429 + Retry-After)', async () => {
+    const { service, url } = await start({
+      WORKERS: '0',
+      LLM_LATENCY_MS: '1',
+      CHAT_RATE_LIMIT: '3',
+      TASK_RATE_LIMIT: '2',
+      TRUST_PROXY: 'true',
+    });
+    try {
+      const from = (ip: string) => ({ 'x-forwarded-for': ip });
+      const chats = [];
+      for (let i = 0; i < 4; i++) {
+        chats.push(await post(url, ROUTES.chat, { message: `budget ${i}` }, from('10.0.0.1')));
+      }
+      expect(chats.map((r) => r.status)).toEqual([200, 200, 200, 429]);
+      const refused = chats[3]!;
+      expect(refused.json.error).toMatchObject({ code: 'rate_limited' });
+      // 3 per minute: the next request fits in about 20 s.
+      const retryAfter = Number(refused.headers.get('retry-after'));
+      expect(retryAfter).toBeGreaterThanOrEqual(1);
+      expect(retryAfter).toBeLessThanOrEqual(21);
+      // Another client is not affected.
+      expect((await post(url, ROUTES.chat, { message: 'other' }, from('10.0.0.2'))).status).toBe(
+        200,
+      );
+
+      const tasks = [];
+      for (let i = 0; i < 3; i++) {
+        tasks.push(await post(url, ROUTES.agentAsync, { task: `t${i}` }, from('10.0.0.1')));
+      }
+      expect(tasks.map((r) => r.status)).toEqual([202, 202, 429]);
+      expect(Number(tasks[2]!.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expect(service.stats.rejectedByRateLimit).toBe(2);
+    } finally {
+      await service.close();
+    }
+  });
+
+  it('bounds the task queue (MAX_QUEUED): 429 + Retry-After when it is full', async () => {
+    const { service, url } = await start({ WORKERS: '0', MAX_QUEUED: '3', TASK_RATE_LIMIT: '0' });
+    try {
+      const statuses: number[] = [];
+      let last: Awaited<ReturnType<typeof http>> | undefined;
+      for (let i = 0; i < 5; i++) {
+        last = await http(url, 'POST', ROUTES.agentAsync, { task: `fill ${i}` });
+        statuses.push(last.status);
+      }
+      expect(statuses).toEqual([202, 202, 202, 429, 429]);
+      expect(last!.json.error).toMatchObject({ code: 'queue_full' });
+      expect(Number(last!.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expect((await service.queue.stats()).queued).toBe(3);
+    } finally {
+      await service.close();
+    }
+  });
+
+  it('keeps a long conversation going by dropping its oldest turns (SESSION_MAX_BYTES)', async () => {
+    const { service, url } = await start({
+      WORKERS: '0',
+      LLM_LATENCY_MS: '1',
+      SESSION_MAX_BYTES: '4096',
+      CHAT_RATE_LIMIT: '0',
+    });
+    try {
+      let sid: string | undefined;
+      for (let i = 0; i < 40; i++) {
+        const r = await http(url, 'POST', ROUTES.chat, {
+          ...(sid ? { session_id: sid } : {}),
+          message: `turn ${i} ${'x'.repeat(200)}`,
+        });
+        expect(r.status, JSON.stringify(r.json)).toBe(200);
+        sid = r.json.session_id as string;
+      }
+      const stored = await service.sessions.getSession(sid!);
+      expect(Buffer.byteLength(JSON.stringify(stored))).toBeLessThanOrEqual(4096);
+      const users = stored.messages.filter((m) => m.role === 'user').map((m) => m.content);
+      expect(users.at(-1)).toMatch(/^turn 39 /);
+      expect(users.length).toBeLessThan(40);
+      expect(stored.messages.at(-1)?.role).toBe('assistant');
+    } finally {
+      await service.close();
+    }
+  });
+
+  it('never shows a server address in /readyz or a task error', async () => {
+    const redis = await startRedisServer();
+    const failing = {
+      kind: 'failing',
+      calls: 0,
+      async complete(): Promise<never> {
+        this.calls++;
+        throw new LLMCallError(
+          'upstream redis://10.9.8.7:6379 refused: connect ECONNREFUSED 10.9.8.7:6379',
+          503,
+        );
+      },
+    };
+    const service = await createAgentService(
+      loadConfig({ ...quiet, REDIS_URL: redis.url, WORKERS: '1', TASK_LATENCY_MS: '1' }),
+      { model: failing },
+    );
+    const url = await service.listen();
+    try {
+      const sub = await http(url, 'POST', ROUTES.agentAsync, { task: 'fail loudly' });
+      expect(sub.status).toBe(202);
+      let view: Record<string, unknown> = {};
+      for (let i = 0; i < 300 && view.status !== 'failed'; i++) {
+        view = (await http(url, 'GET', `/api/task/${sub.json.task_id}`)).json;
+        if (view.status !== 'failed') await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(view.status).toBe('failed');
+      expect(String(view.error)).toContain('[redacted]');
+      expect(JSON.stringify(view)).not.toMatch(/10\.9\.8\.7|6379|redis:\/\//);
+
+      await redis.kill('SIGKILL');
+      const ready = await http(url, 'GET', ROUTES.readyz, undefined, 10_000);
+      expect(ready.status).toBe(503);
+      const body = JSON.stringify(ready.json);
+      expect(body).not.toContain(String(redis.port));
+      expect(body).not.toContain('127.0.0.1');
+      expect(body).not.toContain('redis://');
+      const chat = await http(url, 'POST', ROUTES.chat, { message: 'down' }, 10_000);
+      expect(chat.status).toBe(503);
+      expect(JSON.stringify(chat.json)).not.toContain(String(redis.port));
+    } finally {
+      await service.close();
+      await redis.stop().catch(() => {});
+    }
+  }, 60_000);
 });
 
 describe('configuration', () => {

@@ -187,6 +187,15 @@ describe('examples smoke run', () => {
         expect((await fetch(svc.url + path)).status, path).toBe(200);
       }
       expect((await http(svc.url, 'GET', '/')).json.mode).toBe('embedded');
+      // Sessions are the server's to issue: its own id works, a made-up one is a 404.
+      const sid = chat.json.session_id as string;
+      expect((await fetch(`${svc.url}/api/session/${sid}`)).status).toBe(200);
+      expect((await fetch(`${svc.url}/api/session/made-up-id`)).status).toBe(404);
+      const forged = await http(svc.url, 'POST', '/api/chat', {
+        session_id: 'made-up',
+        message: 'x',
+      });
+      expect(forged.status).toBe(404);
     } finally {
       expect(await svc.stop('SIGTERM')).toBe(0);
     }
@@ -228,6 +237,8 @@ describe('agent service on real backends', () => {
         message: 'again',
       });
       expect(second.json.messages).toBe(4);
+      // On the Cluster too, an id the service did not issue is unknown.
+      expect((await http(svc.url, 'GET', '/api/session/not-issued-here')).status).toBe(404);
       const task = await http(svc.url, 'POST', '/api/agent/async', { task: 'on the cluster' });
       let status = '';
       for (let i = 0; i < 100 && status !== 'completed'; i++) {

@@ -208,12 +208,13 @@ describe('server-side append (Lua) on standalone Redis', () => {
     );
   });
 
-  it('refuses, without writing, a messages key spelled with escapes', async () => {
+  it('appends to a messages key spelled with escapes, as the JavaScript splice does', async () => {
     const key = `${prefix}esc`;
     await store.set(key, '{"messag\\u0065s": [1]}', 60_000);
-    await expect(
-      store.append(key, '2', { ttlMs: 60_000, maxBytes: 1 << 20 }),
-    ).rejects.toBeInstanceOf(SerializationError);
-    expect(await store.get(key)).toBe('{"messag\\u0065s": [1]}');
+    expect(await store.append(key, '2', { ttlMs: 60_000, maxBytes: 1 << 20 })).toBe(2);
+    expect(await store.get(key)).toBe('{"messag\\u0065s": [1,2]}');
+    expect(appendToSessionText('{"messag\\u0065s": [1]}', '2', undefined, key).text).toBe(
+      '{"messag\\u0065s": [1,2]}',
+    );
   });
 });
