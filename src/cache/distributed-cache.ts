@@ -15,6 +15,7 @@ import {
   ClosedError,
   ValidationError,
   describeValue,
+  isBackendError,
   isBackendUnavailableError,
 } from '../core/errors.js';
 import { type Disposer, Emitter } from '../core/events.js';
@@ -1176,7 +1177,8 @@ export class DistributedCache {
     try {
       return await this.guarded(fn, b);
     } catch (e) {
-      if (e instanceof AzscaleError && !isBackendUnavailableError(e)) throw e;
+      // A reply error (now a typed BackendError, e.g. WRONGTYPE) degrades like a raw one did.
+      if (e instanceof AzscaleError && !isBackendUnavailableError(e) && !isBackendError(e)) throw e;
       const degraded = this.onBackendError === 'degrade';
       this.reportBackendError(op, e, degraded);
       if (!degraded) throw e;
