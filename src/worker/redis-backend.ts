@@ -85,6 +85,14 @@ export class RedisQueueBackend implements QueueBackend {
   }
 
   /**
+   * The hash that holds task `id` (a field named after the id, not a key of its own since 0.2).
+   * @deprecated Kept for 0.1 callers; read tasks with {@link TaskQueue.getTask}.
+   */
+  taskKey(_id: string): string {
+    return this.keys[7] as string;
+  }
+
+  /**
    * Every key of the queue, in the order the scripts declare them: streams, delayed, priority
    * and dead-letter sets, meta, wake stream, task/data/result hashes, expiry set.
    */
