@@ -184,16 +184,21 @@ export class RedisQueueBackend implements QueueBackend {
     const settled = await Promise.allSettled(calls);
     const out: boolean[] = [];
     let full: unknown;
+    let created = 0;
     settled.forEach((r, k) => {
       const size = Math.min(SUBMIT_CHUNK, tasks.length - k * SUBMIT_CHUNK);
       if (r.status === 'rejected') {
         full ??= r.reason;
         return;
       }
-      try {
-        out.push(...this.parseSubmit(r.value as number[], size));
-      } catch (e) {
-        full ??= e;
+      const v = r.value as number[];
+      if (v[0] === -1) {
+        full ??= queueFullError(this.name, this.maxQueued, Number(v[1]), size, created);
+        return;
+      }
+      for (const x of v) {
+        out.push(x === 1);
+        if (x === 1) created++;
       }
     });
     if (full !== undefined) throw full;
