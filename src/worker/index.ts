@@ -3,9 +3,14 @@
  * look tasks up, `BackgroundWorker` to run them. See docs/worker.md.
  * @packageDocumentation
  */
-export { TaskQueue, DEFAULT_RESULT_TTL } from './queue.js';
+export { TaskQueue, DEFAULT_RESULT_TTL, DEFAULT_MEMORY_MAX_QUEUED } from './queue.js';
 export type { StoredError } from './queue.js';
-export { BackgroundWorker, backoffSeconds } from './worker.js';
+export {
+  BackgroundWorker,
+  backoffSeconds,
+  MAX_VISIBILITY_SECONDS,
+  MAX_STOP_SECONDS,
+} from './worker.js';
 export { MemoryQueueBackend } from './memory-backend.js';
 export type { MemoryQueueBackendOptions } from './memory-backend.js';
 export { RedisQueueBackend } from './redis-backend.js';

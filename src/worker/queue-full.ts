@@ -6,9 +6,12 @@ export function queueFullError(
   maxQueued: number,
   waiting: number,
   adding: number,
+  created = 0,
 ): LimitExceededError {
+  const before =
+    created > 0 ? ` (${created} tasks of this call were added before the bound was hit)` : '';
   return new LimitExceededError(
-    `task queue ${queue} is full: ${waiting} tasks wait, ${adding} more would pass maxQueued (${maxQueued})`,
-    { context: { queue, maxQueued, waiting, adding } },
+    `task queue ${queue} is full: ${waiting} tasks wait, ${adding} more would pass maxQueued (${maxQueued})${before}`,
+    { context: { queue, maxQueued, waiting, adding, created } },
   );
 }

@@ -85,6 +85,14 @@ export class RedisQueueBackend implements QueueBackend {
   }
 
   /**
+   * The hash that holds task `id` (a field named after the id, not a key of its own since 0.2).
+   * @deprecated Kept for 0.1 callers; read tasks with {@link TaskQueue.getTask}.
+   */
+  taskKey(_id: string): string {
+    return this.keys[7] as string;
+  }
+
+  /**
    * Every key of the queue, in the order the scripts declare them: streams, delayed, priority
    * and dead-letter sets, meta, wake stream, task/data/result hashes, expiry set.
    */
@@ -176,16 +184,21 @@ export class RedisQueueBackend implements QueueBackend {
     const settled = await Promise.allSettled(calls);
     const out: boolean[] = [];
     let full: unknown;
+    let created = 0;
     settled.forEach((r, k) => {
       const size = Math.min(SUBMIT_CHUNK, tasks.length - k * SUBMIT_CHUNK);
       if (r.status === 'rejected') {
         full ??= r.reason;
         return;
       }
-      try {
-        out.push(...this.parseSubmit(r.value as number[], size));
-      } catch (e) {
-        full ??= e;
+      const v = r.value as number[];
+      if (v[0] === -1) {
+        full ??= queueFullError(this.name, this.maxQueued, Number(v[1]), size, created);
+        return;
+      }
+      for (const x of v) {
+        out.push(x === 1);
+        if (x === 1) created++;
       }
     });
     if (full !== undefined) throw full;

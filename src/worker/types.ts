@@ -185,6 +185,8 @@ export interface BackgroundWorkerOptions<D = unknown, R = unknown> {
   redis?: RedisInput;
   /** Result retention for a queue given by name, seconds. @default 86400 */
   resultTtl?: number;
+  /** `maxQueued` for a queue given by name; see {@link TaskQueueOptions.maxQueued}. */
+  maxQueued?: number;
   /** Attempts per task unless the task sets its own. @default 3 */
   attempts?: number;
   /** Delay between attempts. @default { type: 'exponential', delay: 1, jitter: true } */

@@ -189,6 +189,7 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
         redis: options.redis,
         resultTtl: options.resultTtl,
         metrics: options.metrics,
+        ...(options.maxQueued !== undefined ? { maxQueued: options.maxQueued } : {}),
       });
       this.ownsQueue = true;
     } else {

@@ -169,6 +169,18 @@ describe.each<Kind>(['memory', 'redis', 'cluster'])('worker hardening: %s', (kin
     expect(st.queued + st.delayed).toBe(3);
   });
 
+  it('a bulk past maxQueued says how many of its tasks were added', async () => {
+    const q = queue({ maxQueued: 700 });
+    const e = (await rejection(q.submitTasks(Array.from({ length: 1000 }, (_, i) => i)))) as {
+      context: Record<string, unknown>;
+    };
+    expect(isLimitExceededError(e)).toBe(true);
+    // Memory checks the whole call at once; Redis each script call of 500 tasks.
+    const created = kind === 'memory' ? 0 : 500;
+    expect(e.context.created).toBe(created);
+    expect((await q.stats()).queued).toBe(created);
+  });
+
   it('running tasks do not count; finishing frees room', async () => {
     const q = queue({ maxQueued: 2 });
     let release!: () => void;
