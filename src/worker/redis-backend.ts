@@ -328,7 +328,7 @@ export class RedisQueueBackend implements QueueBackend {
   async deadLetters(limit: number): Promise<TaskRecord[]> {
     const dl = this.keys[4] as string;
     return this.conn.run('worker deadLetters', async (c) => {
-      const ids = await c.zrange(dl, 0, limit - 1);
+      const ids = await c.zrange(dl, 0, String(limit - 1));
       if (ids.length === 0) return [];
       const p = c.pipeline();
       for (const id of ids) p.hmget(this.tp + id, ...INFO_FIELDS);
