@@ -3,9 +3,12 @@
  * operations travel over OTLP/HTTP to a receiver this test runs (a node:http server decoding the
  * OTLP JSON payload), with the resource's service.name and the semantic-convention attributes.
  */
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { type IncomingMessage, type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { trace } from '@opentelemetry/api';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
@@ -89,6 +92,8 @@ async function startReceiver() {
   return { url, requests, close: () => new Promise<void>((r) => server.close(() => r())) };
 }
 
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..', '..');
 const s = servers();
 let receiver: Awaited<ReturnType<typeof startReceiver>>;
 
@@ -287,6 +292,39 @@ describe('setupTracing({ exporter }) with an exporter object, and validation', (
       }
       expect(isValidationError(err), JSON.stringify(opts)).toBe(true);
       expect((err as { option?: string }).option).toBe(option);
+    }
+  });
+});
+
+describe("setupTracing({ exporter: 'console' }) and missing SDK packages (child processes)", () => {
+  const run = (script: string, preload?: string) =>
+    execFileSync(
+      process.execPath,
+      [
+        ...(preload ? ['--require', join(here, 'fixtures', preload)] : []),
+        '--import',
+        'tsx',
+        join(here, 'fixtures', script),
+      ],
+      { cwd: root, env: { ...process.env }, timeout: 60_000, encoding: 'utf8' },
+    );
+
+  it('prints finished spans with the resource service.name to stdout', () => {
+    const out = run('console-exporter.ts');
+    expect(out).toContain("name: 'azscale.test.console'");
+    expect(out).toContain("'service.name': 'console-svc'");
+    expect(out).toContain("'azscale.k': 'v'");
+  });
+
+  it('names the package to install when the SDK is missing', () => {
+    const out = JSON.parse(run('missing-sdk.ts', 'block-otel.cjs')) as Record<
+      string,
+      { validation: boolean; option: string; message: string }
+    >;
+    for (const exporter of ['otlp', 'console']) {
+      expect(out[exporter]?.validation, exporter).toBe(true);
+      expect(out[exporter]?.option).toBe('exporter');
+      expect(out[exporter]?.message).toMatch(/npm install @opentelemetry\/sdk-trace-base/);
     }
   });
 });
