@@ -2,23 +2,29 @@
  * `npm run bench [-- <module> ...]`: runs bench/<module>.bench.ts files side by side with the raw
  * library or peer each competes with, against real servers (started here unless REDIS_URL,
  * REDIS_CLUSTER_NODES, PG_PRIMARY_URL and PG_REPLICA_URLS name running ones), and prints one table.
- * `--json <file>` also writes the rows as JSON.
+ * `--json <file>` also writes the rows as JSON. `--report` writes docs/benchmarks.md and
+ * docs/img/benchmarks.svg (`--report-dir <dir>` puts them elsewhere, for a trial run).
  */
-import { readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import {
-  startPostgres,
-  startRedisCluster,
-  startRedisServer,
-} from '../test/harness/servers.js';
+import { startPostgres, startRedisCluster, startRedisServer } from '../test/harness/servers.js';
 import { type BenchContext, type BenchRow, type BenchSuite, formatTable } from './lib.js';
+import { machineInfo, renderMarkdown, renderSvg } from './report.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
 const jsonAt = args.indexOf('--json');
 const jsonFile = jsonAt >= 0 ? args[jsonAt + 1] : undefined;
-const wanted = args.filter((a, i) => !a.startsWith('--') && (jsonAt < 0 || i !== jsonAt + 1));
+const reportDirAt = args.indexOf('--report-dir');
+const reportDir =
+  reportDirAt >= 0
+    ? args[reportDirAt + 1]
+    : args.includes('--report')
+      ? join(here, '..', 'docs')
+      : undefined;
+const valueAt = new Set([jsonAt, reportDirAt].filter((i) => i >= 0).map((i) => i + 1));
+const wanted = args.filter((a, i) => !a.startsWith('--') && !valueAt.has(i));
 
 const files = readdirSync(here)
   .filter((f) => f.endsWith('.bench.ts'))
@@ -75,4 +81,11 @@ console.log(`\nazscale bench (node ${process.version}, ${new Date().toISOString(
 console.log(formatTable(rows));
 console.log('\nratio = our time per op / theirs (below 1: we are faster).');
 if (jsonFile) writeFileSync(jsonFile, JSON.stringify(rows, null, 2));
+if (reportDir) {
+  mkdirSync(join(reportDir, 'img'), { recursive: true });
+  const command = `npm run bench -- ${['--report', ...wanted].join(' ')}`;
+  writeFileSync(join(reportDir, 'benchmarks.md'), renderMarkdown(rows, machineInfo(), command));
+  writeFileSync(join(reportDir, 'img', 'benchmarks.svg'), renderSvg(rows));
+  console.log(`report: ${join(reportDir, 'benchmarks.md')} and img/benchmarks.svg`);
+}
 process.exit(0);

@@ -22,14 +22,24 @@ const sh = (cmd, args, opts = {}) =>
 const app = mkdtempSync(join(tmpdir(), 'azs-pack-'));
 let ok = false;
 try {
-  const tgzName = sh('npm', ['pack', '--silent', '--pack-destination', app], { cwd: root })
-    .trim()
-    .split('\n')
-    .pop();
-  const tgz = join(app, tgzName);
+  // AZS_PACK_TARBALL: a tarball already packed (.ci/run packs once and checks it under each Node).
+  const tgz = process.env.AZS_PACK_TARBALL
+    ? resolve(process.env.AZS_PACK_TARBALL)
+    : join(
+        app,
+        sh('npm', ['pack', '--silent', '--pack-destination', app], { cwd: root })
+          .trim()
+          .split('\n')
+          .pop(),
+      );
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'azs-pack-app', private: true }));
-  // A TypeScript user has @types/node; the types of pg come with azscale (its public types use them).
-  sh('npm', ['install', '--no-audit', '--no-fund', '--silent', tgz, '@types/node@^20.19'], { cwd: app });
+  // A TypeScript user has @types/node of the Node they run; the types of pg come with azscale
+  // (its public types use them).
+  const major = Number(process.versions.node.split('.')[0]);
+  console.log(`pack-check under Node ${process.version} (@types/node@^${major})`);
+  sh('npm', ['install', '--no-audit', '--no-fund', '--silent', tgz, `@types/node@^${major}`], {
+    cwd: app,
+  });
 
   // 1. ESM import of every subpath.
   writeFileSync(
@@ -108,7 +118,14 @@ console.log('ESM/CJS dual copies: guards and instanceof agree');
   console.log(sh('node', ['dual.mjs'], { cwd: app }).trim());
 
   // 5. What each subpath loads (CJS require.cache; ESM via a resolve hook).
-  const forbidden = { 'azscale/cache': ['pg', 'pg-pool'], 'azscale/scaling': ['ioredis', 'pg', 'pg-pool'], 'azscale/session': ['pg', 'pg-pool'], 'azscale/resilience': ['pg', 'pg-pool'], 'azscale/worker': ['pg', 'pg-pool'], 'azscale/observability': ['ioredis', 'pg', 'pg-pool'] };
+  const forbidden = {
+    'azscale/cache': ['pg', 'pg-pool'],
+    'azscale/scaling': ['ioredis', 'pg', 'pg-pool'],
+    'azscale/session': ['pg', 'pg-pool'],
+    'azscale/resilience': ['pg', 'pg-pool'],
+    'azscale/worker': ['pg', 'pg-pool'],
+    'azscale/observability': ['ioredis', 'pg', 'pg-pool'],
+  };
   writeFileSync(
     join(app, 'hooks.mjs'),
     `export async function resolve(spec, ctx, next) {
@@ -151,14 +168,19 @@ if (!loaded.has('azscale')) { console.error('resolve hook saw nothing'); process
   }
 
   // 6. The `azscale` command from the installed package.
-  const cliOut = sh(join(app, 'node_modules', '.bin', 'azscale'), ['preset', 'large', '--json'], { cwd: app });
+  const cliOut = sh(join(app, 'node_modules', '.bin', 'azscale'), ['preset', 'large', '--json'], {
+    cwd: app,
+  });
   const preset = JSON.parse(cliOut);
   if (preset.workers !== 8) throw new Error(`azscale preset large printed ${cliOut}`);
   console.log('bin: azscale preset large ok');
 
   // 7. Type-check under nodenext and bundler resolution.
   const imports = subpaths
-    .map((s, i) => `import * as m${i} from '${s}';\nexport const n${i}: number = Object.keys(m${i}).length;`)
+    .map(
+      (s, i) =>
+        `import * as m${i} from '${s}';\nexport const n${i}: number = Object.keys(m${i}).length;`,
+    )
     .join('\n');
   writeFileSync(
     join(app, 'types.ts'),
@@ -171,7 +193,10 @@ export function check(e: unknown): string | undefined {
 }
 `,
   );
-  writeFileSync(join(app, 'types.cts'), `import az = require('azscale');\nexport const f: typeof az.isAzscaleError = az.isAzscaleError;\n`);
+  writeFileSync(
+    join(app, 'types.cts'),
+    `import az = require('azscale');\nexport const f: typeof az.isAzscaleError = az.isAzscaleError;\n`,
+  );
   const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
   for (const [module, resolution] of [
     ['nodenext', 'nodenext'],

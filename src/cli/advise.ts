@@ -145,6 +145,11 @@ export interface AdviseOptions extends SnapshotOptions {
   samples?: number;
   /** Seconds between scrapes. @default 1 */
   interval?: number;
+  /**
+   * Called after each scrape with how many are done and how many are asked for, and the seconds
+   * until the next one (0 after the last), so a caller can show progress.
+   */
+  onProgress?: (done: number, total: number, nextInSeconds: number) => void;
 }
 
 /** Scrapes and assesses. */
@@ -152,10 +157,12 @@ export async function advise(
   options: AdviseOptions,
 ): Promise<{ snapshot: ScalingSnapshot; assessment: ScalingAssessment }> {
   const count = options.samples ?? 3;
+  const interval = options.interval ?? 1;
   const scrapes: Scrape[] = [];
   for (let i = 0; i < count; i++) {
-    if (i > 0) await new Promise((r) => setTimeout(r, (options.interval ?? 1) * 1000));
+    if (i > 0) await new Promise((r) => setTimeout(r, interval * 1000));
     scrapes.push(await scrape(options.url));
+    options.onProgress?.(i + 1, count, i + 1 < count ? interval : 0);
   }
   const snapshot = snapshotFromScrapes(scrapes, options);
   // One-shot advice: CPU judged on what we saw, not on a minute of history we do not have.

@@ -6,21 +6,39 @@
  *   azscale preset <small|medium|large|xlarge> [--json]
  *   azscale manifests --scale large --regions us-east,eu-west --image app:1.0 [--only hpa]
  *   azscale advise --metrics http://host:port/metrics [--scale large] [--json]
+ *   azscale --version | --help
  */
-import { realpathSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { isAzscaleError } from '../core/errors.js';
 import { calculateWorkers, getConfigForScale } from '../scaling/index.js';
 import { advise, parseMemoryQuantity } from './advise.js';
 import { buildManifests } from './manifests.js';
+import { buildOpsManifests, grafanaDashboard } from './ops.js';
+import { createProgress } from './progress.js';
+import { sparkline } from './sparkline.js';
 import { toYamlDocuments } from './yaml.js';
 
 /** Where the CLI writes; injectable for tests. */
 export interface CliIO {
+  /** Writes to standard output (results). */
   out(text: string): void;
+  /** Writes to standard error (errors, usage, progress). */
   err(text: string): void;
+  /** True when standard error is a terminal: long commands then show progress there. @default false */
+  errIsTTY?: boolean;
 }
+
+/** The package's version, read from its package.json (two folders up from src/cli and dist/cli). */
+export function cliVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version?: unknown;
+  };
+  return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+}
+
+const USAGE_LINE = 'usage: azscale <command> [options]   (azscale --help for the commands)';
 
 const USAGE = `usage: azscale <command> [options]
 
@@ -32,11 +50,17 @@ commands:
               prometheus-adapter rules
                 --scale NAME --regions a,b --image IMAGE [--name N] [--namespace NS]
                 [--replicas N] [--min-replicas N] [--max-replicas N]
-                [--only multi-region|hpa|adapter]
+                [--only multi-region|hpa|adapter|servicemonitor|rules|pdb|keda|dashboard]
+                [--ops] (add the operations templates: ServiceMonitor, PrometheusRule alerts,
+                PodDisruptionBudget, KEDA ScaledObject, Grafana dashboard ConfigMap)
+                [--queue agent-tasks] [--queue-prefix azs:worker:] [--redis-address redis:6379]
+                [--metrics-prefix azscale_]
+  dashboard   the Grafana dashboard JSON [--metrics-prefix azscale_]
   advise      scrape a running service's /metrics and print the ScalingAdvisor's verdict
                 --metrics URL [--samples 3] [--interval 1] [--cpus N | --scale NAME]
                 [--memory-limit 8Gi] [--json]
-  help        this text
+  help        this text (also --help, -h; with a command: azscale advise --help)
+  version     the package version (also --version, -v)
 `;
 
 class UsageError extends Error {}
@@ -77,6 +101,14 @@ function pad(rows: string[][]): string {
  */
 export async function runCli(argv: readonly string[], io: CliIO): Promise<number> {
   const [command, ...rest] = argv;
+  if (command === undefined) {
+    io.err(`${USAGE_LINE}\n`);
+    return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    io.out(USAGE);
+    return 0;
+  }
   try {
     switch (command) {
       case 'workers': {
@@ -128,6 +160,11 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
             'min-replicas': { type: 'string' },
             'max-replicas': { type: 'string' },
             only: { type: 'string' },
+            ops: { type: 'boolean' },
+            queue: { type: 'string' },
+            'queue-prefix': { type: 'string' },
+            'redis-address': { type: 'string' },
+            'metrics-prefix': { type: 'string' },
           },
         });
         if (!values.scale || !values.regions || !values.image) {
@@ -146,19 +183,48 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
           minReplicas: int(values['min-replicas'], 'min-replicas'),
           maxReplicas: int(values['max-replicas'], 'max-replicas'),
         });
-        const groups = { 'multi-region': m.multiRegion, hpa: m.hpa, adapter: m.adapter };
-        if (values.only !== undefined && !(values.only in groups)) {
+        const ops = buildOpsManifests({
+          regions: values.regions
+            .split(',')
+            .map((r) => r.trim())
+            .filter(Boolean),
+          name: values.name,
+          namespace: values.namespace,
+          queue: values.queue,
+          queuePrefix: values['queue-prefix'],
+          redisAddress: values['redis-address'],
+          metricsPrefix: values['metrics-prefix'],
+          minReplicas: int(values['min-replicas'], 'min-replicas'),
+          maxReplicas: int(values['max-replicas'], 'max-replicas'),
+        });
+        const base = { 'multi-region': m.multiRegion, hpa: m.hpa, adapter: m.adapter };
+        const groups = { ...base, ...ops };
+        if (values.only !== undefined && !Object.hasOwn(groups, values.only)) {
           throw new UsageError(`--only must be one of ${Object.keys(groups).join(', ')}`);
         }
         const docs = values.only
           ? groups[values.only as keyof typeof groups]
-          : Object.values(groups).flat();
+          : Object.values(values.ops ? groups : base).flat();
         io.out(
           toYamlDocuments(
             docs,
             `Generated by: azscale manifests --scale ${values.scale} --regions ${values.regions} --image ${values.image}`,
           ),
         );
+        return 0;
+      }
+      case 'dashboard': {
+        const { values } = parseArgs({
+          args: [...rest],
+          options: { 'metrics-prefix': { type: 'string' } },
+        });
+        const prefix = values['metrics-prefix'] ?? 'azscale_';
+        if (prefix !== '' && !/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(prefix)) {
+          throw new UsageError(
+            `--metrics-prefix must be a metric name prefix, received "${prefix}"`,
+          );
+        }
+        io.out(`${JSON.stringify(grafanaDashboard(prefix), null, 2)}\n`);
         return 0;
       }
       case 'advise': {
@@ -184,13 +250,31 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
         }
         const preset = values.scale ? getConfigForScale(values.scale) : undefined;
         const memoryLimit = values['memory-limit'] ?? preset?.memory_limit;
-        const { snapshot, assessment } = await advise({
-          url: url.href,
-          samples: int(values.samples, 'samples'),
-          interval: num(values.interval, 'interval'),
-          cpus: num(values.cpus, 'cpus') ?? (preset ? Number(preset.cpu_limit) : undefined),
-          memoryLimitBytes: memoryLimit ? parseMemoryQuantity(memoryLimit) : undefined,
-        });
+        const samples = int(values.samples, 'samples') ?? 3;
+        const interval = num(values.interval, 'interval');
+        const cpus = num(values.cpus, 'cpus') ?? (preset ? Number(preset.cpu_limit) : undefined);
+        const memoryLimitBytes = memoryLimit ? parseMemoryQuantity(memoryLimit) : undefined;
+        // samples x interval seconds can be long: say what is happening when a person watches.
+        const progress = createProgress(io.errIsTTY === true, io.err);
+        progress.update(`advise: scraping ${url.href} (1 of ${samples})`);
+        let result: Awaited<ReturnType<typeof advise>>;
+        try {
+          result = await advise({
+            url: url.href,
+            samples,
+            interval,
+            cpus,
+            memoryLimitBytes,
+            onProgress: (done, total, next) => {
+              if (done < total) {
+                progress.update(`advise: ${done} of ${total} scrapes done, next in ${next} s`);
+              }
+            },
+          });
+        } finally {
+          progress.done();
+        }
+        const { snapshot, assessment } = result;
         if (values.json) {
           io.out(`${JSON.stringify({ snapshot, assessment }, null, 2)}\n`);
           return 0;
@@ -209,7 +293,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
             ['error rate', fmt(snapshot.errorRate, '%')],
             ['cpu', fmt(snapshot.cpu, '%')],
             ['memory', fmt(snapshot.memory, '%')],
-            ['queue depth', q && q.length > 0 ? q.join(' -> ') : 'n/a'],
+            ['queue depth', q && q.length > 0 ? `${sparkline(q)}  ${q.join(' -> ')}` : 'n/a'],
           ]),
         );
         io.out(
@@ -219,18 +303,22 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
         for (const r of assessment.reasons) io.out(`  - ${r}\n`);
         return 0;
       }
-      case undefined:
       case 'help':
       case '--help':
       case '-h':
         io.out(USAGE);
-        return command === undefined ? 2 : 0;
+        return 0;
+      case 'version':
+      case '--version':
+      case '-v':
+        io.out(`${cliVersion()}\n`);
+        return 0;
       default:
         throw new UsageError(`unknown command "${command}"`);
     }
   } catch (e) {
     if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      io.err(`azscale: ${(e as Error).message}\n\n${USAGE}`);
+      io.err(`azscale: ${(e as Error).message}\n${USAGE_LINE}\n`);
       return 2;
     }
     if (isAzscaleError(e)) {
@@ -256,6 +344,7 @@ if (isMain()) {
   runCli(process.argv.slice(2), {
     out: (t) => process.stdout.write(t),
     err: (t) => process.stderr.write(t),
+    errIsTTY: process.stderr.isTTY === true,
   }).then((code) => {
     process.exitCode = code;
   });

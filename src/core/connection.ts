@@ -3,6 +3,9 @@ import { sanitizeError, toBackendError } from './backend-errors.js';
 import { AzscaleError, BackendUnavailableError, ValidationError, describeValue } from './errors.js';
 import { MAX_TIMER_MS, assertDuration } from './timers.js';
 import { assertNumber } from './validate.js';
+import { annotateActiveSpan, isTracingEnabled } from '../observability/tracing.js';
+import type { SpanAttributes } from '../observability/tracing.js';
+import { redisSpanAttributes } from '../observability/semconv.js';
 
 /**
  * Turns whatever a user passes as `redis` into a connection with production defaults and clear
@@ -28,11 +31,27 @@ export interface RedisClusterInput {
 }
 
 /**
- * What a `redis` option accepts: a `redis://` or `rediss://` URL (password allowed), an ioredis
- * `Redis` or `Cluster` you own, or `{ nodes: [{ host, port }] }` for a Cluster we create.
- * `undefined` means embedded (no Redis).
+ * An ioredis `Redis` or `Cluster` of another major than the one azscale depends on (ioredis 5
+ * when azscale has 6): its types differ in commands azscale does not use, so it is accepted by
+ * shape and driven through the commands both majors have (tested with both).
  */
-export type RedisInput = string | Redis | Cluster | RedisClusterInput;
+export interface IoredisClientLike {
+  /** ioredis's connection status, e.g. `ready`. */
+  readonly status: string;
+  /** Starts a pipeline. */
+  pipeline(): unknown;
+  /** Subscribes to a client event. */
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+  /** Closes the connection gracefully. */
+  quit(): Promise<unknown>;
+}
+
+/**
+ * What a `redis` option accepts: a `redis://` or `rediss://` URL (password allowed), an ioredis
+ * `Redis` or `Cluster` you own (ioredis 5 or 6), or `{ nodes: [{ host, port }] }` for a Cluster
+ * we create. `undefined` means embedded (no Redis).
+ */
+export type RedisInput = string | Redis | Cluster | IoredisClientLike | RedisClusterInput;
 
 /** Connection defaults, all overridable. */
 export interface RedisConnectionOptions {
@@ -257,6 +276,18 @@ function loadIoredis(): Promise<IoredisModule> {
   return ioredisPromise;
 }
 
+/** Semantic-convention span attributes of a target; a Cluster has no single address. */
+function redisTargetAttributes(t: Target): SpanAttributes {
+  if (t.kind === 'url' && t.url) {
+    return redisSpanAttributes({ host: t.url.hostname, port: Number(t.url.port || 6379) });
+  }
+  if (t.kind === 'client' && t.client && !('isCluster' in t.client && t.client.isCluster)) {
+    const o = (t.client as Redis).options as RedisOptions | undefined;
+    return redisSpanAttributes({ host: o?.host ?? 'localhost', port: o?.port ?? 6379 });
+  }
+  return redisSpanAttributes();
+}
+
 /**
  * One Redis connection as a primitive sees it: lazily created, ready-checked, with ownership.
  * A client we created is closed by {@link RedisConnection.close}; one the user passed in never is.
@@ -277,6 +308,7 @@ export class RedisConnection {
   private waiting: Promise<void> | undefined;
   private readonly extra: RedisClient[] = [];
   private closed = false;
+  private spanAttrs: SpanAttributes | undefined;
 
   constructor(input: RedisInput, options: RedisConnectionOptions = {}, option = 'redis') {
     this.target = resolveTarget(input, option);
@@ -319,6 +351,9 @@ export class RedisConnection {
    * `connectTimeout` seconds, and at once when the server is known to be down.
    */
   get(): Promise<RedisClient> {
+    // Every Redis operation gets its client here: label the azscale span it runs in.
+    if (isTracingEnabled())
+      annotateActiveSpan((this.spanAttrs ??= redisTargetAttributes(this.target)));
     const c = this.client;
     if (c && c.status === 'ready') return Promise.resolve(c);
     return this.slowGet();

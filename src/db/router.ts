@@ -9,6 +9,7 @@ import {
 import { type Disposer, Emitter } from '../core/events.js';
 import { type CounterHandle, type MetricsSink, noopMetrics } from '../core/metrics.js';
 import { type SpanHandle, type WithSpanOptions, withSpan } from '../observability/tracing.js';
+import { postgresSpanAttributes } from '../observability/semconv.js';
 import { assertNumber, assertObject } from '../core/validate.js';
 import { isConnectionError, isServerError } from './classify.js';
 import { Gate } from './gate.js';
@@ -138,7 +139,11 @@ const CLIENT_SPAN: WithSpanOptions = { kind: 'client' };
 function traced<T extends { node: DbNodeInfo }>(span: SpanHandle, p: Promise<T>): Promise<T> {
   if (!span.isRecording()) return p;
   return p.then((r) => {
-    span.setAttributes({ 'azscale.db.node': r.node.name, 'azscale.db.role': r.node.role });
+    span.setAttributes({
+      ...postgresSpanAttributes(r.node),
+      'azscale.db.node': r.node.name,
+      'azscale.db.role': r.node.role,
+    });
     return r;
   });
 }

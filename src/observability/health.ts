@@ -88,12 +88,15 @@ interface Entry {
 
 /** The part of a Fastify reply the handlers use. */
 export interface FastifyReplyLike {
+  /** Sets the HTTP status code. */
   code(statusCode: number): unknown;
+  /** Sets a response header. */
   header(name: string, value: string): unknown;
 }
 
 /** The part of a Fastify instance {@link HealthRegistry.fastifyPlugin} uses. */
 export interface FastifyInstanceLike {
+  /** Registers a GET route. */
   get(
     path: string,
     handler: (request: unknown, reply: FastifyReplyLike) => Promise<unknown>,

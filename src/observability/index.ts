@@ -16,6 +16,7 @@ export {
   type MetricsSnapshot,
 } from './metrics.js';
 export {
+  annotateActiveSpan,
   currentTraceContext,
   disableTracing,
   isTracingEnabled,
@@ -32,7 +33,10 @@ export {
   type Tracing,
   type TracingOptions,
   type WithSpanOptions,
+  type OtlpExporterOptions,
+  type SpanExporterLike,
 } from './tracing.js';
+export { messagingSpanAttributes, postgresSpanAttributes, redisSpanAttributes } from './semconv.js';
 export {
   HealthRegistry,
   health,

@@ -134,12 +134,15 @@ export interface HistogramSummary {
   sum: number;
   /** Mean (NaN when empty). */
   mean: number;
-  /** Exact smallest / largest observation in the window (NaN when empty). */
+  /** Exact smallest observation in the window (NaN when empty). */
   min: number;
+  /** Exact largest observation in the window (NaN when empty). */
   max: number;
-  /** Percentile estimates (NaN when empty), within `relativeAccuracy` of the exact value. */
+  /** Median estimate (NaN when empty), within `relativeAccuracy` of the exact value. */
   p50: number;
+  /** 95th percentile estimate (NaN when empty), within `relativeAccuracy`. */
   p95: number;
+  /** 99th percentile estimate (NaN when empty), within `relativeAccuracy`. */
   p99: number;
 }
 
@@ -163,11 +166,15 @@ export interface MetricsSnapshot {
    * was recorded in the window.
    */
   p50: number;
+  /** The 95th latency percentile of `latencyMetric` in seconds (NaN when nothing was recorded). */
   p95: number;
+  /** The 99th latency percentile of `latencyMetric` in seconds (NaN when nothing was recorded). */
   p99: number;
   /** Latency percentiles of `latencyMetric` in milliseconds; absent when nothing was recorded. */
   p50LatencyMs?: number;
+  /** The 95th latency percentile in milliseconds; absent when nothing was recorded. */
   p95LatencyMs?: number;
+  /** The 99th latency percentile in milliseconds; absent when nothing was recorded. */
   p99LatencyMs?: number;
   /** `requestsMetric` per second over the window. */
   requestRate: number;

@@ -11,6 +11,15 @@
 import { ValidationError, describeValue } from '../core/errors.js';
 import { assertObject, assertString } from '../core/validate.js';
 import { lazyRequire } from '../core/lazy-require.js';
+import {
+  type CreatedProvider,
+  type OtlpExporterOptions,
+  type SpanExporterLike,
+  assertExporterOption,
+  createProvider,
+} from './tracing-sdk.js';
+
+export type { OtlpExporterOptions, SpanExporterLike } from './tracing-sdk.js';
 
 /** Span attribute values OpenTelemetry accepts. */
 export type SpanAttributeValue =
@@ -55,6 +64,10 @@ interface OtelSpan extends SpanHandle {
 
 /** The part of an OpenTelemetry `Tracer` azscale uses. */
 export interface TracerLike {
+  /**
+   * Starts a span, makes it active while `fn` runs and passes it to `fn`.
+   * @typeParam F - the callback, whose return value is passed through.
+   */
   startActiveSpan<F extends (span: never) => unknown>(
     name: string,
     options: { attributes?: SpanAttributes; kind?: number },
@@ -64,18 +77,43 @@ export interface TracerLike {
 
 /** The part of an OpenTelemetry `TracerProvider` azscale uses (any SDK provider fits). */
 export interface TracerProviderLike {
+  /** The tracer for an instrumentation scope (azscale asks for `azscale`). */
   getTracer(name: string, version?: string): TracerLike;
 }
 
 /** Options of {@link setupTracing}. */
 export interface TracingOptions {
-  /** Your service's name, set as the `azscale.service.name` attribute of every azscale span. */
+  /**
+   * Your service's name: the resource's `service.name` when azscale creates the provider
+   * (`exporter`), and the `azscale.service.name` attribute of every azscale span.
+   */
   serviceName: string;
   /**
-   * The provider azscale's spans go to. @default the global provider of `@opentelemetry/api`
-   * (the one `NodeSDK` or `provider.register()` installed), looked up at each span.
+   * The provider azscale's spans go to. Not with `exporter`. @default the global provider of
+   * `@opentelemetry/api` (the one `NodeSDK` or `provider.register()` installed), looked up at
+   * each span.
    */
   tracerProvider?: TracerProviderLike;
+  /**
+   * Have azscale create the SDK provider, with the resource `service.name`, exporting to:
+   * `'otlp'` (OTLP over HTTP; needs `@opentelemetry/exporter-trace-otlp-http`), `'console'`
+   * (stdout), or an OpenTelemetry `SpanExporter` of your own. Needs `@opentelemetry/api`,
+   * `@opentelemetry/sdk-trace-base` and `@opentelemetry/resources` (optional peers); a missing
+   * one is a ValidationError naming it. Not with `tracerProvider`. @default none (no provider is
+   * created)
+   */
+  exporter?: 'otlp' | 'console' | SpanExporterLike;
+  /** Endpoint and headers for `exporter: 'otlp'`. @default the exporter's (see {@link OtlpExporterOptions}) */
+  otlp?: OtlpExporterOptions;
+  /** More resource attributes for the created provider, e.g. `{ 'deployment.environment.name': 'prod' }`. @default {} */
+  resourceAttributes?: Record<string, string | number | boolean>;
+  /**
+   * With `exporter`: also make the created provider the global one of `@opentelemetry/api` (so
+   * your own spans share its traces) and install an AsyncLocalStorage context manager when
+   * `@opentelemetry/context-async-hooks` is installed. Either is skipped when one is already
+   * registered. @default true
+   */
+  register?: boolean;
 }
 
 /** What {@link setupTracing} returns. */
@@ -86,8 +124,17 @@ export interface Tracing {
   readonly reason: string | undefined;
   /** The service name given. */
   readonly serviceName: string;
+  /** The provider azscale created for `exporter`; undefined otherwise. */
+  readonly provider: TracerProviderLike | undefined;
   /** Turns azscale's spans off again (the provider itself is left alone). */
   disable(): void;
+  /** Exports the spans the created provider still buffers (a no-op without `exporter`). */
+  forceFlush(): Promise<void>;
+  /**
+   * Turns azscale's spans off and, for a provider azscale created, flushes and shuts it down and
+   * unregisters what it registered. Call it before the process exits, or spans are lost.
+   */
+  shutdown(): Promise<void>;
 }
 
 /** The W3C trace-context fields of the active span, to carry across a queue or a process. */
@@ -189,10 +236,43 @@ export function setupTracing(options: TracingOptions): Tracing {
       { option: 'tracerProvider' },
     );
   }
+  const exporter =
+    options.exporter === undefined ? undefined : assertExporterOption(options.exporter);
+  if (exporter !== undefined && provider !== undefined) {
+    throw new ValidationError('give tracerProvider or exporter, not both', { option: 'exporter' });
+  }
+  if (options.otlp !== undefined) {
+    assertObject(options.otlp, 'otlp');
+    if (options.otlp.url !== undefined) {
+      const url = assertString(options.otlp.url, 'otlp.url');
+      if (!/^https?:\/\/[^\s]+$/.test(url)) {
+        throw new ValidationError(
+          `otlp.url must be an http(s) URL, received ${describeValue(url)}`,
+          {
+            option: 'otlp.url',
+          },
+        );
+      }
+    }
+    if (options.otlp.headers !== undefined) assertObject(options.otlp.headers, 'otlp.headers');
+  }
+  if (options.resourceAttributes !== undefined) {
+    assertObject(options.resourceAttributes, 'resourceAttributes');
+  }
+  const created: CreatedProvider | undefined = exporter
+    ? createProvider({
+        serviceName,
+        exporter,
+        otlp: options.otlp,
+        resourceAttributes: options.resourceAttributes,
+        register: options.register !== false,
+      })
+    : undefined;
   const api = state.api ?? loadApi();
   let tracer: TracerLike | undefined;
   let reason: string | undefined;
-  if (provider) tracer = provider.getTracer('azscale', VERSION);
+  const chosen = created?.provider ?? provider;
+  if (chosen) tracer = chosen.getTracer('azscale', VERSION);
   else if (api) tracer = api.trace.getTracer('azscale', VERSION);
   else reason = '@opentelemetry/api is not installed and no tracerProvider was given';
 
@@ -200,12 +280,26 @@ export function setupTracing(options: TracingOptions): Tracing {
   state.api = api;
   state.tracer = tracer;
   state.serviceName = serviceName;
+  const disable = () => {
+    if (state.generation === generation) disableTracing();
+  };
   return {
     enabled: tracer !== undefined,
     reason,
     serviceName,
-    disable() {
-      if (state.generation === generation) disableTracing();
+    provider: created?.provider,
+    disable,
+    async forceFlush() {
+      await created?.provider.forceFlush();
+    },
+    async shutdown() {
+      disable();
+      if (!created) return;
+      try {
+        await created.provider.shutdown();
+      } finally {
+        created.unregister();
+      }
     },
   };
 }
@@ -219,6 +313,21 @@ export function disableTracing(): void {
 /** True once {@link setupTracing} enabled spans: lets a caller skip building costly attributes. */
 export function isTracingEnabled(): boolean {
   return state.tracer !== undefined;
+}
+
+/** azscale's own spans, so {@link annotateActiveSpan} never writes to an app's span. */
+const ownSpans = new WeakSet<object>();
+
+/**
+ * Adds `attributes` to the active span when it is one of azscale's (a no-op when tracing is off,
+ * no span is active, or the active span is the app's). Lets the layer that knows the server
+ * (the Redis connection, the PostgreSQL node) label the operation's span without being passed it.
+ */
+export function annotateActiveSpan(attributes: SpanAttributes | (() => SpanAttributes)): void {
+  if (state.tracer === undefined || state.api === undefined) return;
+  const span = state.api.trace.getActiveSpan();
+  if (!span || !ownSpans.has(span) || !span.isRecording()) return;
+  span.setAttributes(typeof attributes === 'function' ? attributes() : attributes);
 }
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
@@ -267,6 +376,7 @@ export function withSpan<T>(
     ? { attributes: attrs, kind: KINDS[options.kind] }
     : { attributes: attrs };
   return tracer.startActiveSpan(name, opts, (span: OtelSpan): T => {
+    ownSpans.add(span);
     let result: T;
     try {
       result = fn(span);

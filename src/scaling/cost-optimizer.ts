@@ -276,6 +276,8 @@ export class CostOptimizer {
     this.mOutput = metrics.counter('scaling_llm_tokens_total', { kind: 'output' });
     this.mExceeded = metrics.counter('scaling_budget_exceeded_total');
     this.mHour = metrics.gauge('scaling_spend_hour_dollars');
+    // The budget beside the spend, so an alert can compare the two (spend / budget > 0.8).
+    metrics.gauge('scaling_budget_hour_dollars').set(this.hourlyBudget);
   }
 
   /** Adds a listener (`budgetExceeded`, `spend`); returns a disposer. */

@@ -12,6 +12,7 @@ import {
 } from '../core/errors.js';
 import { validateId, validatePrefix } from '../core/keys.js';
 import { currentTraceContext, isTracingEnabled, withSpan } from '../observability/tracing.js';
+import { messagingSpanAttributes } from '../observability/semconv.js';
 import { type CounterHandle, type GaugeHandle, noopMetrics } from '../core/metrics.js';
 import { assertDuration } from '../core/timers.js';
 import { assertNumber, assertObject } from '../core/validate.js';
@@ -176,10 +177,17 @@ export class TaskQueue {
     if (!isTracingEnabled()) return this.submitUntraced(data, options);
     return withSpan(
       'azscale.worker.submit',
-      { 'azscale.queue': this.name },
+      {
+        'azscale.queue': this.name,
+        ...messagingSpanAttributes({
+          system: this.backend.kind,
+          destination: this.name,
+          operation: 'send',
+        }),
+      },
       async (span) => {
         const id = await this.submitUntraced(data, options);
-        span.setAttribute('azscale.task_id', id);
+        span.setAttributes({ 'azscale.task_id': id, 'messaging.message.id': id });
         return id;
       },
       { kind: 'producer' },

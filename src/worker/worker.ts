@@ -11,6 +11,7 @@ import {
 } from '../core/errors.js';
 import { type Disposer, Emitter } from '../core/events.js';
 import { isTracingEnabled, withSpan, withTraceContext } from '../observability/tracing.js';
+import { messagingSpanAttributes } from '../observability/semconv.js';
 import {
   type CounterHandle,
   type GaugeHandle,
@@ -574,6 +575,14 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
                   'azscale.queue': this.q.name,
                   'azscale.task_id': t.id,
                   'azscale.task.attempt': t.attempt,
+                  ...messagingSpanAttributes({
+                    system: this.q.backend.kind,
+                    destination: this.q.name,
+                    operation: 'process',
+                    messageId: t.id,
+                    // The Redis backend's consumer group (redis-backend.ts GROUP).
+                    consumerGroup: this.q.backend.kind === 'redis' ? 'workers' : undefined,
+                  }),
                 },
                 () => this.handler(data, ctx),
                 { kind: 'consumer' },

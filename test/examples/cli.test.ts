@@ -2,12 +2,16 @@
  * The `azscale` CLI: workers, preset, manifests, advise (against a running service), its YAML
  * emitter and its Prometheus text reader.
  */
+import { readFileSync } from 'node:fs';
+import { type Server, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { createAgentService } from '../../examples/agent-service/app.js';
 import { loadConfig } from '../../examples/agent-service/config.js';
 import { snapshotFromScrapes } from '../../src/cli/advise.js';
 import { runCli } from '../../src/cli/main.js';
+import { sparkline } from '../../src/cli/sparkline.js';
 import {
   histogramBuckets,
   histogramQuantile,
@@ -23,6 +27,79 @@ async function cli(...args: string[]) {
   const code = await runCli(args, { out: (t) => (out += t), err: (t) => (err += t) });
   return { code, out, err };
 }
+
+/** Like cli(), but as if stderr were a terminal. */
+async function cliTTY(...args: string[]) {
+  let out = '';
+  let err = '';
+  const code = await runCli(args, {
+    out: (t) => (out += t),
+    err: (t) => (err += t),
+    errIsTTY: true,
+  });
+  return { code, out, err };
+}
+
+const PKG_VERSION = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  }
+).version;
+
+/** A /metrics endpoint whose queue depth is the next of `depths` on each scrape. */
+async function depthServer(depths: number[]): Promise<{ url: string; server: Server }> {
+  let i = 0;
+  const server = createServer((_req, res) => {
+    const d = depths[Math.min(i++, depths.length - 1)];
+    res.setHeader('content-type', 'text/plain; version=0.0.4');
+    res.end(
+      `# TYPE azscale_worker_queue_depth gauge\nazscale_worker_queue_depth{queue="q"} ${d}\n`,
+    );
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/metrics`, server };
+}
+
+describe('azscale --version / --help / usage', () => {
+  it('prints the package version and exits 0', async () => {
+    for (const flag of ['--version', '-v', 'version']) {
+      const r = await cli(flag);
+      expect(r).toEqual({ code: 0, out: `${PKG_VERSION}\n`, err: '' });
+    }
+  });
+
+  it('prints the help on stdout and exits 0, also for one command', async () => {
+    for (const args of [['--help'], ['-h'], ['help'], ['advise', '--help'], ['manifests', '-h']]) {
+      const r = await cli(...args);
+      expect(r.code, args.join(' ')).toBe(0);
+      expect(r.out).toMatch(/^usage: azscale <command>/);
+      expect(r.out).toMatch(/--version/);
+      expect(r.err).toBe('');
+    }
+  });
+
+  it('prints a usage line on stderr and exits 2 without arguments or on bad input', async () => {
+    const none = await cli();
+    expect(none.code).toBe(2);
+    expect(none.out).toBe('');
+    expect(none.err).toMatch(/^usage: azscale <command> \[options\]/);
+    for (const args of [['nope'], ['workers', '--cpus', '0'], ['preset'], ['workers', '--bogus']]) {
+      const r = await cli(...args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.out).toBe('');
+      expect(r.err, args.join(' ')).toMatch(/^azscale: .+\nusage: azscale <command>/);
+    }
+  });
+
+  it('exits with those codes as a program', async () => {
+    const version = spawnTsx('src/cli/main.ts', ['--version'], process.env);
+    expect(await version.exited).toBe(0);
+    expect(version.output()).toBe(`${PKG_VERSION}\n`);
+    const none = spawnTsx('src/cli/main.ts', [], process.env);
+    expect(await none.exited).toBe(2);
+    expect(none.output()).toMatch(/^usage: azscale/);
+  });
+});
 
 describe('azscale workers / preset', () => {
   it('sizes workers by the seed rule', async () => {
@@ -187,6 +264,56 @@ describe('azscale advise', () => {
     const down = await cli('advise', '--metrics', 'http://127.0.0.1:9/metrics', '--samples', '1');
     expect(down.code).toBe(1);
     expect(down.err).toMatch(/^azscale: /);
+  });
+
+  it('draws the queue depth as a sparkline and shows progress only on a terminal', async () => {
+    const { url, server } = await depthServer([1, 5, 9]);
+    try {
+      const tty = await cliTTY('advise', '--metrics', url, '--samples', '3', '--interval', '0.2');
+      expect(tty.code, tty.err).toBe(0);
+      expect(tty.out).toMatch(/^queue depth\s+▁▅█ {2}1 -> 5 -> 9$/m);
+      expect(tty.err).toContain(`\radvise: scraping ${url} (1 of 3)`);
+      expect(tty.err).toContain('\radvise: 1 of 3 scrapes done, next in 0.2 s');
+      expect(tty.err).toContain('\radvise: 2 of 3 scrapes done, next in 0.2 s');
+      expect(tty.err.endsWith('\r\x1b[K')).toBe(true); // the line is cleared at the end
+    } finally {
+      server.close();
+    }
+    const again = await depthServer([3]);
+    try {
+      const piped = await cli(
+        'advise',
+        '--metrics',
+        again.url,
+        '--samples',
+        '2',
+        '--interval',
+        '0.1',
+      );
+      expect(piped.code, piped.err).toBe(0);
+      expect(piped.err).toBe(''); // not a terminal: no progress
+      expect(piped.out).toMatch(/^queue depth\s+▁▁ {2}3 -> 3$/m);
+      // A failed scrape clears the progress line before the error.
+      const down = await cliTTY(
+        'advise',
+        '--metrics',
+        'http://127.0.0.1:9/metrics',
+        '--samples',
+        '1',
+      );
+      expect(down.code).toBe(1);
+      expect(down.err).toContain('\x1b[K\r\x1b[Kazscale: cannot read');
+    } finally {
+      again.server.close();
+    }
+  });
+
+  it('sparkline scales between the minimum and the maximum', () => {
+    expect(sparkline([0, 1, 2, 3, 4, 5, 6, 7])).toBe('▁▂▃▄▅▆▇█');
+    expect(sparkline([4, 4, 4])).toBe('▁▁▁');
+    expect(sparkline([])).toBe('');
+    expect(sparkline([1, Number.NaN, 3])).toBe('▁ █');
+    expect(sparkline([Number.NaN])).toBe(' ');
   });
 
   it('computes p95 and error rate from the difference of two scrapes', () => {

@@ -1,0 +1,185 @@
+/**
+ * The published docs (README.md and docs/, both in the tarball, which is what npm shows and what
+ * users read offline) link only to files the tarball contains, and to headings that exist; the
+ * README's TypeScript snippets type-check against the code.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, posix, relative } from 'node:path';
+import ts from 'typescript';
+import { describe, expect, it } from 'vitest';
+import { ROOT } from './helpers.js';
+
+/** Files `npm pack` would put in the tarball (package.json `files`, as npm resolves it). */
+function packedFiles(): Set<string> {
+  const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  const [info] = JSON.parse(out) as [{ files: { path: string }[] }];
+  return new Set(info.files.map((f) => f.path));
+}
+
+/** GitHub's heading anchor: lowercase, punctuation dropped, spaces to '-'. */
+function slug(heading: string): string {
+  return heading
+    .trim()
+    .toLowerCase()
+    .replace(/`/g, '')
+    .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+    .replace(/\s/g, '-');
+}
+
+function anchorsOf(markdown: string): Set<string> {
+  const seen = new Map<string, number>();
+  const anchors = new Set<string>();
+  const noCode = markdown.replace(/^```[\s\S]*?^```/gm, '');
+  for (const m of noCode.matchAll(/^#{1,6}\s+(.+?)\s*#*$/gm)) {
+    const base = slug(m[1] as string);
+    const n = seen.get(base) ?? 0;
+    seen.set(base, n + 1);
+    anchors.add(n === 0 ? base : `${base}-${n}`);
+  }
+  return anchors;
+}
+
+/** Markdown links and images, and HTML src/href, outside code blocks and code spans. */
+function linksOf(markdown: string): string[] {
+  const text = markdown.replace(/^```[\s\S]*?^```/gm, '').replace(/`[^`\n]*`/g, '');
+  const links: string[] = [];
+  for (const m of text.matchAll(
+    /!?\[(?:[^\]]|\][^(])*?\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)/g,
+  )) {
+    links.push(m[1] as string);
+  }
+  for (const m of text.matchAll(/^\s*\[[^\]]+\]:\s*(\S+)/gm)) links.push(m[1] as string);
+  for (const m of text.matchAll(/\b(?:src|href)="([^"]+)"/g)) links.push(m[1] as string);
+  return links;
+}
+
+/**
+ * The broken links of the published markdown files: a relative link must name a file in the
+ * tarball (and, with #anchor, a heading of that file); absolute http(s) and mailto links are
+ * left alone (no network here).
+ */
+function brokenLinks(packed: Set<string>, read: (p: string) => string): string[] {
+  const broken: string[] = [];
+  for (const file of [...packed].filter((p) => p.endsWith('.md'))) {
+    const text = read(file);
+    for (const link of linksOf(text)) {
+      if (/^(https?:|mailto:)/.test(link)) continue;
+      const [path = '', anchor] = link.split('#');
+      const target = path === '' ? file : posix.normalize(posix.join(posix.dirname(file), path));
+      if (!packed.has(target)) {
+        broken.push(`${file}: ${link} -> ${target} is not in the package`);
+        continue;
+      }
+      if (anchor && target.endsWith('.md') && !anchorsOf(read(target)).has(anchor)) {
+        broken.push(`${file}: ${link} -> no heading #${anchor} in ${target}`);
+      }
+    }
+  }
+  return broken;
+}
+
+describe('published docs', () => {
+  const packed = packedFiles();
+  const read = (p: string) => readFileSync(join(ROOT, p), 'utf8');
+
+  it('the tarball carries the README and the docs', () => {
+    expect(packed.has('README.md')).toBe(true);
+    expect([...packed].filter((p) => p.startsWith('docs/') && p.endsWith('.md')).length).toBe(
+      readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).length,
+    );
+  });
+
+  it('every link in README.md and docs/ resolves inside the tarball', () => {
+    expect(brokenLinks(packed, read)).toEqual([]);
+  });
+
+  it('the checker catches links to unpublished files and missing headings', () => {
+    const fake = new Map([
+      [
+        'README.md',
+        '# T\n[src](src/index.ts) [ok](docs/a.md#usage) [bad](docs/a.md#nope) [self](#t)',
+      ],
+      ['docs/a.md', '## Usage\n![img](img/x.svg) [up](../README.md) [test](../test/x.test.ts)'],
+    ]);
+    const files = new Set([...fake.keys(), 'docs/img/x.svg']);
+    expect(brokenLinks(files, (p) => fake.get(p) ?? '')).toEqual([
+      'README.md: src/index.ts -> src/index.ts is not in the package',
+      'README.md: docs/a.md#nope -> no heading #nope in docs/a.md',
+      'docs/a.md: ../test/x.test.ts -> test/x.test.ts is not in the package',
+    ]);
+  });
+
+  it('the README reads as a user page: install, supported versions, Develop last', () => {
+    const readme = read('README.md');
+    const headings = [...readme.matchAll(/^## (.+)$/gm)].map((m) => m[1]);
+    expect(headings).toContain('Install');
+    expect(headings).toContain('Supported versions');
+    expect(headings).toContain('Develop');
+    const develop = readme.slice(readme.indexOf('## Develop'));
+    expect(develop).toContain('npm ci && npm start');
+    expect(develop).toContain('npm test');
+    // Contributor matters live under Develop, not in the user's part of the page.
+    const userPart = readme.slice(0, readme.indexOf('## Develop'));
+    expect(userPart).not.toMatch(/\.ci\/run|apt-get|npm ci\b/);
+    expect(readme).not.toMatch(/\bthe seed\b/i);
+    // The supported Node versions are the ones CI runs and package.json's engines allow.
+    const ci = read('.ci/run');
+    for (const major of [22, 24]) expect(ci).toContain(`${major}`);
+    const engines = (JSON.parse(read('package.json')) as { engines: { node: string } }).engines;
+    expect(engines.node).toBe('>=20');
+    expect(readme).toMatch(/\| Node\.js \| 20, 22, 24 \|/);
+  });
+
+  it("the README's TypeScript snippets type-check against the code", { timeout: 240_000 }, () => {
+    const readme = read('README.md');
+    const blocks = [...readme.matchAll(/^```ts\n([\s\S]*?)^```/gm)].map((m) => m[1] as string);
+    expect(blocks.length).toBeGreaterThanOrEqual(7);
+    const dir = join(ROOT, 'node_modules', '.cache', 'azscale', 'readme-snippets');
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    const srcRel = relative(dir, join(ROOT, 'src')).split('\\').join('/');
+    // What a snippet leaves to the reader: the app, the model call, the agent.
+    const ambient = [
+      'declare const app: { get(path: string, h: unknown): void };',
+      'declare function callModel(prompt: string): Promise<string>;',
+      'declare function runAgent(task: unknown): Promise<unknown>;',
+      'export {};',
+    ].join('\n');
+    const files = blocks.map((code, i) => {
+      const f = join(dir, `snippet-${i}.ts`);
+      const mapped = code.replace(
+        /from 'azscale(?:\/([a-z]+))?'/g,
+        (_, sub: string | undefined) => `from '${srcRel}/${sub ? `${sub}/index` : 'index'}.js'`,
+      );
+      writeFileSync(f, `${ambient}\n${mapped}`);
+      return f;
+    });
+    const options: ts.CompilerOptions = {
+      target: ts.ScriptTarget.ES2022,
+      module: ts.ModuleKind.NodeNext,
+      moduleResolution: ts.ModuleResolutionKind.NodeNext,
+      strict: true,
+      noEmit: true,
+      skipLibCheck: true,
+      types: ['node'],
+      lib: ['lib.es2023.d.ts'],
+    };
+    const program = ts.createProgram(files, options);
+    const diags = ts
+      .getPreEmitDiagnostics(program)
+      .filter((d) => d.file === undefined || files.includes(d.file.fileName))
+      .map((d) => {
+        const where = d.file
+          ? `${relative(dir, d.file.fileName)}:${d.file.getLineAndCharacterOfPosition(d.start ?? 0).line}`
+          : '';
+        return `${where} ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`;
+      });
+    expect(diags).toEqual([]);
+    expect(existsSync(dirname(files[0] as string))).toBe(true);
+  });
+});
