@@ -9,7 +9,7 @@ import { expect } from 'vitest';
 import { BackgroundWorker, TaskQueue } from '../../src/worker/index.js';
 import { childEnv, servers, uniquePrefix } from '../harness/env.js';
 
-/** Runs the drain scenario against a fixture app. */ against a fixture app; shared with the Fastify test. */
+/** Runs the drain scenario against a fixture app. */
 export async function sigtermDuringLoad(app: string): Promise<void> {
   const queueName = uniquePrefix('drain').slice(0, -1);
   const child = spawn(process.execPath, ['--import', 'tsx', app, servers().redisUrl, queueName], {
@@ -99,4 +99,3 @@ export async function sigtermDuringLoad(app: string): Promise<void> {
     await queue.close();
   }
 }
-
