@@ -43,5 +43,5 @@ export async function call(
   } catch {
     // not JSON
   }
-  return { res, status: res.status, body, cookie: cookieOf(res) };
+  return { res, status: res.status, body, cookie: res.headers.getSetCookie()[0]?.split(';')[0] };
 }
