@@ -24,10 +24,9 @@ function dropDangerousKeys(key: string, value: unknown): unknown {
 function rejectUnencodable(this: unknown, key: string, value: unknown): unknown {
   const t = typeof value;
   if (t === 'bigint' || t === 'function' || t === 'symbol') {
-    throw new SerializationError(
-      `cannot encode ${t} at key ${JSON.stringify(key)} as JSON`,
-      { context: { key, type: t } },
-    );
+    throw new SerializationError(`cannot encode ${t} at key ${JSON.stringify(key)} as JSON`, {
+      context: { key, type: t },
+    });
   }
   return value;
 }

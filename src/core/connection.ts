@@ -96,7 +96,7 @@ const CONNECTION_MESSAGES = [
   'loading',
   'masterdown',
   'connect etimedout',
-  'cluster isn\'t ready',
+  "cluster isn't ready",
   'connection in subscriber mode',
 ];
 const AUTH_MESSAGES = ['noauth', 'wrongpass', 'invalid password', 'invalid username-password'];
@@ -448,9 +448,7 @@ export class RedisConnection {
       };
       const timer = setTimeout(() => {
         cleanup();
-        reject(
-          this.unavailable(`did not become ready within ${timeoutSeconds} s`, this.lastError),
-        );
+        reject(this.unavailable(`did not become ready within ${timeoutSeconds} s`, this.lastError));
       }, timeoutSeconds * 1000);
       c.on('ready', onReady);
       c.on('error', onError);
@@ -463,7 +461,8 @@ export class RedisConnection {
 
   private async create(opts: typeof this.opts): Promise<RedisClient> {
     const mod = await loadIoredis();
-    const RedisCtor = (mod.Redis ?? (mod as unknown as { default: typeof Redis }).default) as typeof Redis;
+    const RedisCtor = (mod.Redis ??
+      (mod as unknown as { default: typeof Redis }).default) as typeof Redis;
     const ClusterCtor = (mod.Cluster ??
       (RedisCtor as unknown as { Cluster: typeof Cluster }).Cluster) as typeof Cluster;
     const common: RedisOptions = {
@@ -511,7 +510,8 @@ export class RedisConnection {
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
   const out: Partial<T> = {};
-  for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
+  for (const [k, v] of Object.entries(o))
+    if (v !== undefined) (out as Record<string, unknown>)[k] = v;
   return out;
 }
 

@@ -443,7 +443,10 @@ export class DbNode {
     let done = false;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new Error(`health check timed out after ${this.settings.healthCheckTimeoutMs} ms`)),
+        () =>
+          reject(
+            new Error(`health check timed out after ${this.settings.healthCheckTimeoutMs} ms`),
+          ),
         this.settings.healthCheckTimeoutMs,
       );
       timer.unref?.();
@@ -455,7 +458,9 @@ export class DbNode {
         throw new Error('health check abandoned');
       }
       client = c;
-      const r = await c.query<{ in_recovery: boolean; lsn: string | null; lag?: number | null }>(sql);
+      const r = await c.query<{ in_recovery: boolean; lsn: string | null; lag?: number | null }>(
+        sql,
+      );
       return r.rows[0];
     })();
     try {

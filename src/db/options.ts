@@ -146,7 +146,8 @@ export const POOL_DEFAULTS: Required<DbPoolOptions> = {
 export function resolvePoolOptions(value: unknown): Required<DbPoolOptions> {
   const o = assertObject(value, 'pool', true) ?? {};
   const out = { ...POOL_DEFAULTS };
-  if (o.poolSize !== undefined) out.poolSize = assertNumber(o.poolSize, 'pool.poolSize', { integer: true, min: 0 });
+  if (o.poolSize !== undefined)
+    out.poolSize = assertNumber(o.poolSize, 'pool.poolSize', { integer: true, min: 0 });
   if (o.maxOverflow !== undefined) {
     out.maxOverflow = assertNumber(o.maxOverflow, 'pool.maxOverflow', { integer: true, min: 0 });
   }
@@ -164,9 +165,12 @@ export function resolvePoolOptions(value: unknown): Required<DbPoolOptions> {
   }
   if (o.prePing !== undefined) {
     if (typeof o.prePing !== 'boolean') {
-      throw new ValidationError(`pool.prePing must be a boolean, received ${describeValue(o.prePing)}`, {
-        option: 'pool.prePing',
-      });
+      throw new ValidationError(
+        `pool.prePing must be a boolean, received ${describeValue(o.prePing)}`,
+        {
+          option: 'pool.prePing',
+        },
+      );
     }
     out.prePing = o.prePing;
   }
@@ -231,7 +235,8 @@ export interface DbNodeAddress {
 export function addressOf(input: DbNodeInput): DbNodeAddress {
   let cfg: PoolConfig;
   if (typeof input === 'string') cfg = { connectionString: input };
-  else if (isPgPool(input)) cfg = ((input as unknown as { options?: PoolConfig }).options ?? {}) as PoolConfig;
+  else if (isPgPool(input))
+    cfg = ((input as unknown as { options?: PoolConfig }).options ?? {}) as PoolConfig;
   else cfg = input;
   let host = cfg.host ?? process.env.PGHOST ?? 'localhost';
   let port = Number(cfg.port ?? process.env.PGPORT ?? 5432);
@@ -263,7 +268,8 @@ export function assertNodeInput(value: unknown, option: string): DbNodeInput {
     return value;
   }
   if (isPgPool(value)) return value;
-  if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value as PoolConfig;
+  if (typeof value === 'object' && value !== null && !Array.isArray(value))
+    return value as PoolConfig;
   throw new ValidationError(
     `${option} must be a postgresql:// URL, a pg PoolConfig or a pg Pool, received ${describeValue(value)}`,
     { option },

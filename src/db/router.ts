@@ -177,9 +177,12 @@ export class DatabaseRouter {
     const primaryInput = assertNodeInput(o.primary, 'primary');
     const replicaInputs = o.replicas ?? [];
     if (!Array.isArray(replicaInputs)) {
-      throw new ValidationError(`replicas must be an array, received ${describeValue(replicaInputs)}`, {
-        option: 'replicas',
-      });
+      throw new ValidationError(
+        `replicas must be an array, received ${describeValue(replicaInputs)}`,
+        {
+          option: 'replicas',
+        },
+      );
     }
     const inputs = replicaInputs.map((r, i) => assertNodeInput(r, `replicas[${i}]`));
     const pool = resolvePoolOptions(o.pool);
@@ -198,7 +201,9 @@ export class DatabaseRouter {
         ? 5
         : assertNumber(o.healthCheckTimeout, 'healthCheckTimeout (seconds)', { positive: true });
     const maxFails =
-      o.maxFails === undefined ? 1 : assertNumber(o.maxFails, 'maxFails', { integer: true, min: 1 });
+      o.maxFails === undefined
+        ? 1
+        : assertNumber(o.maxFails, 'maxFails', { integer: true, min: 1 });
     const failTimeout =
       o.failTimeout === undefined
         ? 10
@@ -208,9 +213,12 @@ export class DatabaseRouter {
     }
     const metrics: MetricsSink = o.metrics ?? noopMetrics;
     if (typeof metrics.counter !== 'function') {
-      throw new ValidationError(`metrics must be a MetricsSink, received ${describeValue(metrics)}`, {
-        option: 'metrics',
-      });
+      throw new ValidationError(
+        `metrics must be a MetricsSink, received ${describeValue(metrics)}`,
+        {
+          option: 'metrics',
+        },
+      );
     }
 
     const settings = {
@@ -262,7 +270,10 @@ export class DatabaseRouter {
   }
 
   /** Subscribes to one occurrence of an event; returns a disposer. */
-  once<K extends keyof DatabaseRouterEvents>(event: K, listener: DatabaseRouterEvents[K]): Disposer {
+  once<K extends keyof DatabaseRouterEvents>(
+    event: K,
+    listener: DatabaseRouterEvents[K],
+  ): Disposer {
     return this.events.once(event, listener);
   }
 
@@ -309,9 +320,12 @@ export class DatabaseRouter {
     if (role === 'read') return this.read<R>(sql, params, o.ctx as DbContext | undefined);
     if (role !== 'write') {
       return Promise.reject(
-        new ValidationError(`options.role must be 'read' or 'write', received ${describeValue(role)}`, {
-          option: 'role',
-        }),
+        new ValidationError(
+          `options.role must be 'read' or 'write', received ${describeValue(role)}`,
+          {
+            option: 'role',
+          },
+        ),
       );
     }
     return this.write<R>(sql, params, o.ctx as DbContext | undefined);
@@ -526,7 +540,16 @@ export class DatabaseRouter {
     if (plan.check) plan = await this.confirm(plan.check, plan.target);
     span.setAttribute('azscale.db.node', plan.node.info.name);
     try {
-      return await this.runTransaction(plan.node, plan.reason, begin, fn, undefined, false, t0, false);
+      return await this.runTransaction(
+        plan.node,
+        plan.reason,
+        begin,
+        fn,
+        undefined,
+        false,
+        t0,
+        false,
+      );
     } catch (e) {
       if (
         !(e instanceof TxnStartError) ||
@@ -536,12 +559,22 @@ export class DatabaseRouter {
         throw e instanceof TxnStartError ? e.error : e;
       }
       this.retries.inc();
-      if (this.events.has('retry')) this.events.emit('retry', { from: plan.node.info, error: e.error });
+      if (this.events.has('retry'))
+        this.events.emit('retry', { from: plan.node.info, error: e.error });
       let second = this.plan(ctx, plan.node);
       if (second.check) second = await this.confirm(second.check, second.target);
       span.setAttribute('azscale.db.node', second.node.info.name);
       try {
-        return await this.runTransaction(second.node, second.reason, begin, fn, undefined, false, t0, true);
+        return await this.runTransaction(
+          second.node,
+          second.reason,
+          begin,
+          fn,
+          undefined,
+          false,
+          t0,
+          true,
+        );
       } catch (e2) {
         throw e2 instanceof TxnStartError ? e2.error : e2;
       }
@@ -557,7 +590,11 @@ export class DatabaseRouter {
       primary,
       replicas,
       nodes: [primary, ...replicas],
-      fallback: { inFlight: this.gate.inFlight, waiting: this.gate.waiting, limit: this.gate.limit },
+      fallback: {
+        inFlight: this.gate.inFlight,
+        waiting: this.gate.waiting,
+        limit: this.gate.limit,
+      },
     };
   }
 
@@ -625,7 +662,10 @@ export class DatabaseRouter {
   }
 
   /** Asks a replica for its replay position; it serves the read only if it has reached `target`. */
-  private async confirm(node: Node, target: string): Promise<{ node: Node; reason: DbRouteReason }> {
+  private async confirm(
+    node: Node,
+    target: string,
+  ): Promise<{ node: Node; reason: DbRouteReason }> {
     const lsn = await node.refreshLsn();
     if (lsn !== null && compareWalLsn(lsn, target) >= 0 && !node.ejected) {
       return { node, reason: 'replica' };
@@ -653,7 +693,8 @@ export class DatabaseRouter {
       if (wait) await wait;
       gated = true;
     }
-    if (reason === 'fallback' || reason === 'lsn' || reason === 'window') this.fallbacks[reason].inc();
+    if (reason === 'fallback' || reason === 'lsn' || reason === 'window')
+      this.fallbacks[reason].inc();
     try {
       const result = await node.execute<R>(sql, params, false);
       if (this.events.has('query')) this.emitQuery(node, 'read', reason, retry, t0, true);
@@ -731,7 +772,15 @@ export class DatabaseRouter {
       return value;
     } catch (e) {
       if (this.events.has('query')) {
-        this.emitQuery(node, 'transaction', reason, retry, t0, false, e instanceof TxnStartError ? e.error : e);
+        this.emitQuery(
+          node,
+          'transaction',
+          reason,
+          retry,
+          t0,
+          false,
+          e instanceof TxnStartError ? e.error : e,
+        );
       }
       if (started) throw readOnlyViolation(e, node);
       throw e;
@@ -834,11 +883,17 @@ function checkCtx(ctx: unknown): void {
   }
   const c = ctx as DbContext;
   if (c.lsn !== undefined && !isWalLsn(c.lsn)) {
-    throw new ValidationError(`ctx.lsn must be a pg_lsn like '0/3000148', received ${describeValue(c.lsn)}`, {
-      option: 'ctx.lsn',
-    });
+    throw new ValidationError(
+      `ctx.lsn must be a pg_lsn like '0/3000148', received ${describeValue(c.lsn)}`,
+      {
+        option: 'ctx.lsn',
+      },
+    );
   }
-  if (c.lastWriteAtMs !== undefined && (typeof c.lastWriteAtMs !== 'number' || !Number.isFinite(c.lastWriteAtMs))) {
+  if (
+    c.lastWriteAtMs !== undefined &&
+    (typeof c.lastWriteAtMs !== 'number' || !Number.isFinite(c.lastWriteAtMs))
+  ) {
     throw new ValidationError(
       `ctx.lastWriteAtMs must be epoch milliseconds, received ${describeValue(c.lastWriteAtMs)}`,
       { option: 'ctx.lastWriteAtMs' },

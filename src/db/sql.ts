@@ -40,7 +40,8 @@ const WRITE_WORDS = new Set([
 const CTE_WRITE_RE =
   /(?:\bAS\s*(?:NOT\s+)?(?:MATERIALIZED\s*)?\(\s*|\)\s*)(INSERT|UPDATE|DELETE|MERGE)\b/i;
 // Row locks need a writable node; sequence functions write.
-const SELECT_WRITE_RE = /\bFOR\s+(?:NO\s+KEY\s+)?UPDATE\b|\bFOR\s+(?:KEY\s+)?SHARE\b|\b(?:nextval|setval)\s*\(/i;
+const SELECT_WRITE_RE =
+  /\bFOR\s+(?:NO\s+KEY\s+)?UPDATE\b|\bFOR\s+(?:KEY\s+)?SHARE\b|\b(?:nextval|setval)\s*\(/i;
 
 const EXPLAIN_ANALYZE_RE = /\bANALY[SZ]E\b/i;
 const EXPLAINED_WRITE_RE = /\b(?:INSERT|UPDATE|DELETE|MERGE)\b/i;

@@ -297,13 +297,17 @@ export class RedisSessionStore implements SessionStore {
     options: SessionAppendOptions,
   ): Promise<number> {
     const reply = await this.exec('session append', key, (c) =>
-      APPEND.run(c, [key], [
-        itemJson,
-        Math.max(1, Math.round(options.ttlMs)),
-        options.maxItems ?? 0,
-        options.maxBytes,
-        options.count ?? 1,
-      ]),
+      APPEND.run(
+        c,
+        [key],
+        [
+          itemJson,
+          Math.max(1, Math.round(options.ttlMs)),
+          options.maxItems ?? 0,
+          options.maxBytes,
+          options.count ?? 1,
+        ],
+      ),
     );
     const [code, detail] = reply as [number, number];
     switch (code) {
