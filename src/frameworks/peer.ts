@@ -30,5 +30,11 @@ export function requirePeer<T>(name: string, subpath: string): T {
 
 /** Throws the same error as {@link requirePeer} when `name` cannot be resolved; loads nothing. */
 export function assertPeer(name: string, subpath: string): void {
-  requirePeer<unknown>(`${name}/package.json`, subpath);
+  try {
+    requirePeer<unknown>(`${name}/package.json`, subpath);
+  } catch (e) {
+    // The package is there; its exports map just does not list package.json.
+    if ((e as { code?: unknown }).code === 'ERR_PACKAGE_PATH_NOT_EXPORTED') return;
+    throw e;
+  }
 }
