@@ -19,7 +19,7 @@ const allSubpaths = Object.keys(pkg.exports)
 const frameworkPeers = {
   'azscale/express': 'express',
   'azscale/fastify': 'fastify',
-  'azscale/nestjs': 'reflect-metadata',
+  'azscale/nestjs': '@nestjs/common',
   'azscale/hono': 'hono',
 };
 const frameworkPackages = [

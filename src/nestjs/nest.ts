@@ -20,9 +20,9 @@ export interface NestCore {
 
 // Loaded when azscale/nestjs is imported, so a missing framework fails at the import line.
 // NestJS 11+ is ESM-only; require() of it needs Node >= 20.19 (require(esm)), as NestJS itself.
-requirePeer<unknown>('reflect-metadata', 'azscale/nestjs');
 export const common = requirePeer<NestCommon>('@nestjs/common', 'azscale/nestjs');
 export const core = requirePeer<NestCore>('@nestjs/core', 'azscale/nestjs');
+requirePeer<unknown>('reflect-metadata', 'azscale/nestjs');
 
 /** Applies legacy parameter decorators to constructor parameters (what `@Inject(x)` compiles to). */
 export function injectParams(target: object, params: readonly (readonly unknown[])[]): void {
