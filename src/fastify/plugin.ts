@@ -9,7 +9,7 @@ import {
   stopBackends,
 } from '../frameworks/lifecycle.js';
 import { makeProbes } from '../frameworks/probes.js';
-import { UNMATCHED_ROUTE, assertMetrics, redRecorder } from '../frameworks/red.js';
+import { UNMATCHED_ROUTE, assertMetrics, routeRecorder } from '../frameworks/red.js';
 import type { HealthRegistry } from '../observability/health.js';
 
 /**
@@ -207,7 +207,6 @@ async function plugin(fastify: FastifyInstance, options: AzscalePluginOptions): 
     fastify.addHook('onClose', async () => undo());
   }
   if (metrics) {
-    const record = redRecorder(metrics);
     if (metricsPath !== false) {
       excluded.add(metricsPath);
       const prom = metrics as unknown as {
@@ -222,11 +221,26 @@ async function plugin(fastify: FastifyInstance, options: AzscalePluginOptions): 
         });
       }
     }
+    // Each route gets its own onResponse hook with its template in a closure (reading
+    // request.routeOptions builds an object per request). Routes registered before the plugin
+    // are not seen: register it first. Requests no route matched go through the 404 hook.
+    fastify.addHook('onRoute', (route) => {
+      const url = route.url;
+      if (excluded.has(url)) return;
+      const rec = routeRecorder(metrics, url);
+      const hook = (req: FastifyRequest, reply: FastifyReply, done: () => void) => {
+        rec(req.method, reply.statusCode, reply.elapsedTime / 1000);
+        done();
+      };
+      const existing = route.onResponse;
+      route.onResponse =
+        existing === undefined
+          ? [hook]
+          : [...(Array.isArray(existing) ? existing : [existing]), hook];
+    });
+    const unmatched = routeRecorder(metrics, UNMATCHED_ROUTE);
     fastify.addHook('onResponse', (req: FastifyRequest, reply: FastifyReply, done: () => void) => {
-      const route = req.routeOptions.url;
-      if (route === undefined || !excluded.has(route)) {
-        record(req.method, route ?? UNMATCHED_ROUTE, reply.statusCode, reply.elapsedTime / 1000);
-      }
+      if (req.is404) unmatched(req.method, reply.statusCode, reply.elapsedTime / 1000);
       done();
     });
   }

@@ -76,3 +76,41 @@ export function redRecorder(metrics: MetricsSink): RedRecorder {
     s.errors?.inc();
   };
 }
+
+const METHOD_INDEX = new Map([...METHODS].map((m, i) => [m, i] as const));
+
+/**
+ * A recorder for one route, for hooks attached per route (Fastify's onRoute): the label set is
+ * found by a number (method and status) instead of a string built per request.
+ */
+export function routeRecorder(
+  metrics: MetricsSink,
+  route: string,
+): (method: string, status: number, seconds: number) => void {
+  const cache = new Map<number, Series | null>();
+  return (method, status, seconds) => {
+    const mi = METHOD_INDEX.get(method) ?? METHODS.size;
+    const key = status * 16 + mi;
+    let s = cache.get(key);
+    if (s === undefined) {
+      const m = mi === METHODS.size ? 'OTHER' : method;
+      const st = String(status);
+      try {
+        s = {
+          requests: metrics.counter(RED_METRICS.requests, { method: m, route, status: st }),
+          latency: metrics.histogram(RED_METRICS.latency, { method: m, route, status: st }),
+          errors:
+            status >= 500 ? metrics.counter(RED_METRICS.errors, { method: m, route }) : undefined,
+        };
+      } catch {
+        // Over the sink's series limit: as in redRecorder, the request must not fail for it.
+        s = null;
+      }
+      cache.set(key, s);
+    }
+    if (s === null) return;
+    s.requests.inc();
+    s.latency.observe(seconds);
+    s.errors?.inc();
+  };
+}
