@@ -265,9 +265,9 @@ describe('agent service on real backends', () => {
       const ready = await http(svc.url, 'GET', '/readyz');
       expect(ready.status, JSON.stringify(ready.json)).toBe(200);
       expect(Object.keys(ready.json.checks as object).sort()).toEqual([
-        'accepting',
         'database',
         'redis',
+        'shutdown',
         'worker',
       ]);
       expect((await http(svc.url, 'GET', '/')).json.mode).toBe('redis-cluster');
