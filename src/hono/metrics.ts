@@ -44,6 +44,15 @@ export function requestMetrics(options: RequestMetricsOptions): HonoMiddleware {
       },
     );
   }
+  if (
+    options.exclude !== undefined &&
+    (!Array.isArray(options.exclude) || options.exclude.some((x) => typeof x !== 'string'))
+  ) {
+    throw new ValidationError(
+      `exclude must be an array of paths, received ${describeValue(options.exclude)}`,
+      { option: 'exclude' },
+    );
+  }
   const exclude = new Set(
     options.exclude ?? [...(path ? [path] : []), '/healthz', '/readyz', '/startupz'],
   );

@@ -67,6 +67,9 @@ describe('requestMetrics (Express)', () => {
   it('rejects a missing or wrong metrics sink', () => {
     expect(() => requestMetrics({} as never)).toThrow(/metrics/);
     expect(() => requestMetrics({ metrics: new Metrics(), path: 'metrics' })).toThrow(/path/);
+    expect(() => requestMetrics({ metrics: new Metrics(), exclude: '/x' as never })).toThrow(
+      /exclude/,
+    );
   });
 });
 
