@@ -1,12 +1,31 @@
 import { type Options, defineConfig } from 'tsup';
 
 const modules = ['session', 'cache', 'db', 'worker', 'resilience', 'scaling', 'observability'];
+// Framework adapters: one subpath each; the frameworks stay external (optional peers, loaded at
+// run time from the app's own node_modules).
+const frameworks = ['express', 'fastify', 'nestjs', 'hono'];
+const frameworkPackages = [
+  'express',
+  'express-session',
+  'fastify',
+  'fastify-plugin',
+  '@fastify/session',
+  '@nestjs/common',
+  '@nestjs/core',
+  '@nestjs/terminus',
+  'reflect-metadata',
+  'rxjs',
+  'hono',
+  '@hono/node-server',
+];
 
 const library = {
   entry: {
     index: 'src/index.ts',
     ...Object.fromEntries(modules.map((m) => [`${m}/index`, `src/${m}/index.ts`])),
+    ...Object.fromEntries(frameworks.map((m) => [`${m}/index`, `src/${m}/index.ts`])),
   },
+  external: frameworkPackages,
   format: ['esm', 'cjs'] as Options['format'],
   dts: true,
   // One shared chunk graph per format, so the ESM and the CJS build each hold a single copy of

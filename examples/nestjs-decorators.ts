@@ -48,7 +48,11 @@ class AgentService {
 
 const service = new AgentService();
 await service.expensiveOperation('scaling', 2);
-await service.expensiveOperation('scaling', 2); // cached: `this` and the arguments make the key
+// Cached: the key is `AgentService.expensiveOperation` plus the arguments. It does NOT include
+// `this`: every instance shares the entry, whatever its `model` (right for a singleton
+// service; give `instanceKey: (self) => self.model` when instances differ). For a cache
+// injected by NestJS, use `cache: (self) => self.cache` (see examples/nestjs-app/).
+await service.expensiveOperation('scaling', 2);
 console.log(`expensiveOperation ran ${calls} time(s) for 2 calls`);
 
 await Promise.all(Array.from({ length: 20 }, (_, i) => service.callExternalService(`p${i}`)));

@@ -12,9 +12,28 @@ import { join, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '..');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
-const subpaths = Object.keys(pkg.exports)
+const allSubpaths = Object.keys(pkg.exports)
   .filter((k) => k !== './package.json')
   .map((k) => (k === '.' ? 'azscale' : `azscale/${k.slice(2)}`));
+// Framework adapters and the optional peer package whose absence each must name.
+const frameworkPeers = {
+  'azscale/express': 'express',
+  'azscale/fastify': 'fastify',
+  'azscale/nestjs': '@nestjs/common',
+  'azscale/hono': 'hono',
+};
+const frameworkPackages = [
+  'express',
+  'express-session',
+  'fastify',
+  '@fastify/session',
+  '@nestjs/common',
+  '@nestjs/core',
+  'reflect-metadata',
+  'rxjs',
+  'hono',
+];
+const subpaths = allSubpaths.filter((s) => !(s in frameworkPeers));
 
 const sh = (cmd, args, opts = {}) =>
   execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', ...opts });
@@ -56,6 +75,59 @@ if (typeof root.isAzscaleError !== 'function') throw new Error('root lacks isAzs
 `,
   );
   console.log(sh('node', ['esm.mjs'], { cwd: app }).trim());
+
+  // 1b. Without their frameworks, the adapter subpaths fail at import with an AZS error naming
+  // the missing package (ESM and CJS).
+  writeFileSync(
+    join(app, 'missing.mjs'),
+    `import { createRequire } from 'node:module';
+const req = createRequire(import.meta.url);
+const peers = ${JSON.stringify(frameworkPeers)};
+for (const [s, pkgName] of Object.entries(peers)) {
+  for (const [kind, load] of [['ESM', () => import(s)], ['CJS', async () => req(s)]]) {
+    let err;
+    try { await load(); } catch (e) { err = e; }
+    if (!err || err.code !== 'AZS_MISSING_DEPENDENCY' || !err.message.includes(pkgName)) {
+      throw new Error(s + ' (' + kind + ') without ' + pkgName + ': ' + (err ? err.code + ' ' + err.message : 'loaded'));
+    }
+  }
+  console.log(s + ' without its framework: AZS_MISSING_DEPENDENCY naming ' + pkgName + ' (ESM and CJS)');
+}
+`,
+  );
+  console.log(sh('node', ['missing.mjs'], { cwd: app }).trim());
+
+  // With the frameworks installed, the adapters load (ESM and CJS) and work at run time.
+  const devVersion = (n) => pkg.devDependencies[n] ?? 'latest';
+  sh(
+    'npm',
+    ['install', '--no-audit', '--no-fund', '--silent', ...frameworkPackages.map((n) => `${n}@${devVersion(n)}`)],
+    { cwd: app },
+  );
+  writeFileSync(
+    join(app, 'frameworks.mjs'),
+    `import { createRequire } from 'node:module';
+const req = createRequire(import.meta.url);
+for (const s of ${JSON.stringify(Object.keys(frameworkPeers))}) {
+  const e = Object.keys(await import(s)).length;
+  const c = Object.keys(req(s)).length;
+  if (e === 0 || c === 0) throw new Error(s + ' exports nothing');
+  console.log('import/require ' + s + ': ' + e + '/' + c + ' exports');
+}
+const { ExpressSessionStore, requestMetrics } = req('azscale/express');
+const { Metrics } = req('azscale/observability');
+const store = new ExpressSessionStore();
+await new Promise((r, j) => store.set('sid-1', { cookie: { maxAge: 60000 }, user: 'a' }, (e) => (e ? j(e) : r())));
+const got = await new Promise((r, j) => store.get('sid-1', (e, v) => (e ? j(e) : r(v))));
+if (got.user !== 'a') throw new Error('ExpressSessionStore via CJS');
+await store.close();
+requestMetrics({ metrics: new Metrics() });
+const { AzscaleModule } = await import('azscale/nestjs');
+if (!AzscaleModule.forRoot({}).providers.length) throw new Error('AzscaleModule.forRoot');
+console.log('adapters run: ExpressSessionStore (CJS), requestMetrics, AzscaleModule.forRoot (ESM)');
+`,
+  );
+  console.log(sh('node', ['frameworks.mjs'], { cwd: app }).trim());
 
   // 2. CJS require of every subpath.
   writeFileSync(
@@ -118,14 +190,10 @@ console.log('ESM/CJS dual copies: guards and instanceof agree');
   console.log(sh('node', ['dual.mjs'], { cwd: app }).trim());
 
   // 5. What each subpath loads (CJS require.cache; ESM via a resolve hook).
-  const forbidden = {
-    'azscale/cache': ['pg', 'pg-pool'],
-    'azscale/scaling': ['ioredis', 'pg', 'pg-pool'],
-    'azscale/session': ['pg', 'pg-pool'],
-    'azscale/resilience': ['pg', 'pg-pool'],
-    'azscale/worker': ['pg', 'pg-pool'],
-    'azscale/observability': ['ioredis', 'pg', 'pg-pool'],
-  };
+  const base = { 'azscale/cache': ['pg', 'pg-pool'], 'azscale/scaling': ['ioredis', 'pg', 'pg-pool'], 'azscale/session': ['pg', 'pg-pool'], 'azscale/resilience': ['pg', 'pg-pool'], 'azscale/worker': ['pg', 'pg-pool'], 'azscale/observability': ['ioredis', 'pg', 'pg-pool'], azscale: [], 'azscale/db': [] };
+  // No subpath but its own loads a framework (they are installed now, so this can fail).
+  const fwLoaded = { 'azscale/express': ['fastify', '@nestjs/common', 'hono'], 'azscale/fastify': ['express', 'express-session', '@nestjs/common', 'hono'], 'azscale/hono': ['express', 'fastify', '@nestjs/common'], 'azscale/nestjs': ['fastify', 'hono', 'express-session'] };
+  const forbidden = { ...Object.fromEntries(Object.entries(base).map(([k, v]) => [k, [...v, ...frameworkPackages]])), ...fwLoaded };
   writeFileSync(
     join(app, 'hooks.mjs'),
     `export async function resolve(spec, ctx, next) {
@@ -176,11 +244,8 @@ if (!loaded.has('azscale')) { console.error('resolve hook saw nothing'); process
   console.log('bin: azscale preset large ok');
 
   // 7. Type-check under nodenext and bundler resolution.
-  const imports = subpaths
-    .map(
-      (s, i) =>
-        `import * as m${i} from '${s}';\nexport const n${i}: number = Object.keys(m${i}).length;`,
-    )
+  const imports = allSubpaths
+    .map((s, i) => `import * as m${i} from '${s}';\nexport const n${i}: number = Object.keys(m${i}).length;`)
     .join('\n');
   writeFileSync(
     join(app, 'types.ts'),

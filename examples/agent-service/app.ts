@@ -15,7 +15,7 @@
  * fleet-wide with Redis): 429 with Retry-After beyond it. Public answers never name a server
  * address (redact.ts).
  * - GET  /api/scaling         ScalingAdvisor verdict + this hour's spend
- * - GET  /metrics, /healthz, /readyz
+ * - GET  /metrics, /healthz, /readyz, /startupz (azscalePlugin, which also drains on close)
  *
  * In your project, import from 'azscale/...' instead of '../../src/...'.
  */
@@ -38,6 +38,7 @@ import {
   isValidationError,
 } from '../../src/core/index.js';
 import { DatabaseRouter } from '../../src/db/index.js';
+import { azscalePlugin } from '../../src/fastify/index.js';
 import { HealthRegistry, Metrics } from '../../src/observability/index.js';
 import {
   CircuitBreaker,
@@ -193,8 +194,8 @@ export async function createAgentService(
     latencyMetric: SERVICE_METRICS.latency,
     help: {
       [SERVICE_METRICS.requests]: 'HTTP requests by method, route and status',
-      [SERVICE_METRICS.errors]: 'HTTP requests answered 5xx, by route',
-      [SERVICE_METRICS.latency]: 'HTTP request duration in seconds, by route',
+      [SERVICE_METRICS.errors]: 'HTTP requests answered 5xx, by method and route',
+      [SERVICE_METRICS.latency]: 'HTTP request duration in seconds, by method, route and status',
       [SERVICE_METRICS.queueDepth]: 'Tasks waiting for a worker (shared queue)',
     },
   });
@@ -422,8 +423,10 @@ export async function createAgentService(
   });
 
   const health = new HealthRegistry({ metrics, timeout: 1 });
-  let draining = false;
-  health.register('accepting', () => !draining, { probes: ['readiness'] });
+  // Set by close() at once; azscalePlugin's own flag (and its failing readiness check) follows
+  // when Fastify starts closing.
+  let closeCalled = false;
+  const isDraining = () => closeCalled || app.azscale.draining;
   // /readyz is public: a failing check says what failed, never where the server is.
   const publicCheck = (fn: () => Promise<unknown>) => async () => {
     try {
@@ -432,17 +435,9 @@ export async function createAgentService(
       throw new Error(redact(e instanceof Error ? e.message : String(e)));
     }
   };
-  if (ping)
-    health.register(
-      'redis',
-      publicCheck(() => ping.run('ping', (c) => c.ping())),
-    );
-  if (db)
-    health.register(
-      'database',
-      publicCheck(() => db.getWritePool().query('SELECT 1')),
-    );
-  if (worker) health.register('worker', () => draining || worker.isRunning);
+  if (ping) health.register('redis', publicCheck(() => ping.run('ping', (c) => c.ping())));
+  if (db) health.register('database', publicCheck(() => db.getWritePool().query('SELECT 1')));
+  if (worker) health.register('worker', () => isDraining() || worker.isRunning);
 
   const app = Fastify({
     bodyLimit: config.bodyLimitBytes,
@@ -468,19 +463,27 @@ export async function createAgentService(
       `LLM_MODEL ${config.llmModel} has no price in the CostOptimizer table; spend is not tracked`,
     );
   }
+  // RED metrics, /metrics, /healthz /readyz /startupz, readiness failing and Connection: close
+  // while closing, and the drain: in onClose (after in-flight requests) the worker stops
+  // (running tasks finish within shutdownTimeout) and every primitive closes.
+  await app.register(azscalePlugin, {
+    metrics,
+    health,
+    sessions,
+    cache,
+    queue,
+    worker,
+    limiter,
+    breakers: { llm: breaker },
+    optimizer,
+    db,
+    shutdownTimeout: config.shutdownTimeout,
+    closeables: [ping, pool, model.close ? () => model.close?.() : undefined].filter(
+      (c): c is NonNullable<typeof c> => c !== undefined,
+    ),
+  });
   app.addHook('onSend', async (_req, reply) => {
     reply.header('x-instance-id', config.instanceId);
-    // A keep-alive connection whose request finishes during the drain would hold close() open.
-    if (draining) reply.header('connection', 'close');
-  });
-  app.addHook('onResponse', async (req, reply) => {
-    const route = req.routeOptions.url ?? 'unmatched';
-    const status = reply.statusCode;
-    metrics
-      .counter(SERVICE_METRICS.requests, { method: req.method, route, status: String(status) })
-      .inc();
-    metrics.histogram(SERVICE_METRICS.latency, { route }).observe(reply.elapsedTime / 1000);
-    if (status >= 500) metrics.counter(SERVICE_METRICS.errors, { route }).inc();
   });
 
   const sendError = (reply: FastifyReply, e: HttpError) => {
@@ -665,7 +668,7 @@ export async function createAgentService(
       },
     },
     async (req, reply) => {
-      if (draining) throw new HttpError(503, 'shutting_down', 'this instance is shutting down', 1);
+      if (isDraining()) throw new HttpError(503, 'shutting_down', 'this instance is shutting down', 1);
       await rateLimit('task', req.ip);
       let taskId: string;
       try {
@@ -756,10 +759,6 @@ export async function createAgentService(
     };
   });
 
-  app.get(ROUTES.metrics, metrics.fastifyHandler());
-  app.get(ROUTES.healthz, health.fastifyHandler('liveness'));
-  app.get(ROUTES.readyz, health.fastifyHandler('readiness'));
-
   let closing: Promise<void> | undefined;
   const service: AgentService = {
     app,
@@ -778,7 +777,7 @@ export async function createAgentService(
     db,
     stats,
     get draining() {
-      return draining;
+      return isDraining();
     },
     async listen() {
       if (db) {
@@ -792,30 +791,10 @@ export async function createAgentService(
       return app.listen({ port: config.port, host: config.host });
     },
     close() {
-      closing ??= (async () => {
-        draining = true;
-        // HTTP and the worker drain side by side: in-flight requests finish, running tasks
-        // finish or are released to another instance at once.
-        const results = await Promise.allSettled([
-          app.close(),
-          worker?.stop({ timeout: config.shutdownTimeout }),
-        ]);
-        await Promise.allSettled([
-          queue.close(),
-          sessions.close(),
-          cache.close(),
-          limiter.close(),
-          clientLimits.close(),
-          breaker.close(),
-          optimizer.close(),
-          db?.close(),
-          ping?.close(),
-          pool?.close(),
-          model.close?.(),
-        ]);
-        const failed = results.find((r) => r.status === 'rejected');
-        if (failed) throw (failed as PromiseRejectedResult).reason;
-      })();
+      closeCalled = true;
+      // azscalePlugin drains: in-flight requests finish, then the worker, then the backends;
+      // the per-client rate limiters are this service's own and close after it.
+      closing ??= app.close().finally(() => clientLimits.close());
       return closing;
     },
   };

@@ -18,10 +18,25 @@ export interface CachedOptions<Args extends unknown[] = unknown[]> {
   /** Seconds to live; defaults to the cache's `ttl` (3600 unless configured). */
   ttl?: number;
   /**
-   * Where results go.
+   * Where results go: a cache, or (decorators) a function of the instance that returns one, so
+   * a method uses the cache its object was given (`cache: (self) => self.cache`, e.g. one a
+   * NestJS service had injected). The function runs on every call; each cache it returns keeps
+   * its own entries.
    * @default the process-wide in-memory cache ({@link getDefaultCache})
    */
-  cache?: DistributedCache;
+  // biome-ignore lint/suspicious/noExplicitAny: the instance type is the decorated class's
+  cache?: DistributedCache | ((self: any) => DistributedCache);
+  /**
+   * Makes entries per instance configuration: its result (a string, at most 200 characters) is
+   * part of the key. Without it the key is the method, version and arguments only, so every
+   * instance of the class (in this process and in every pod) shares one entry per arguments:
+   * right for singleton services, wrong for two instances configured differently (say two
+   * clients of different regions), which then need `instanceKey: (self) => self.region`.
+   * With `key`, the stored key is `<instanceKey>:<key(...args)>`.
+   * @default undefined (entries shared by all instances)
+   */
+  // biome-ignore lint/suspicious/noExplicitAny: the instance type is the decorated class's
+  instanceKey?: (self: any) => string;
   /**
    * Builds the key from the arguments instead of hashing them. The returned key is used as is
    * (plus the cache's `prefix`), so `cache.delete(key(...args))` invalidates an entry. Needed
@@ -73,6 +88,8 @@ const MAX_RECENT = 2048;
 interface Spec {
   ttl: number | undefined;
   cache: DistributedCache | undefined;
+  cacheOf: ((self: unknown) => DistributedCache) | undefined;
+  instanceKey: ((self: unknown) => string) | undefined;
   key: ((...args: unknown[]) => string) | undefined;
   name: string | undefined;
   version: string;
@@ -178,12 +195,14 @@ function readSpec(o: unknown): Spec {
     });
   }
   const opts = (o ?? {}) as CachedOptions;
-  if (opts.cache !== undefined && !isDistributedCache(opts.cache)) {
+  const cacheOf = typeof opts.cache === 'function' ? opts.cache : undefined;
+  if (opts.cache !== undefined && cacheOf === undefined && !isDistributedCache(opts.cache)) {
     throw new ValidationError(
-      `cache must be a DistributedCache, received ${describeValue(opts.cache)}`,
+      `cache must be a DistributedCache or a function of the instance returning one, received ${describeValue(opts.cache)}`,
       { option: 'cache' },
     );
   }
+  if (opts.instanceKey !== undefined) assertFunction(opts.instanceKey, 'instanceKey');
   if (opts.key !== undefined) assertFunction(opts.key, 'key');
   if (opts.name !== undefined) validateId(opts.name, 'name', 200);
   const v = opts.version ?? 1;
@@ -198,7 +217,9 @@ function readSpec(o: unknown): Spec {
   if (opts.lock !== undefined) resolveLock(opts.lock, 'lock');
   return {
     ttl: opts.ttl,
-    cache: opts.cache,
+    cache: cacheOf === undefined ? (opts.cache as DistributedCache | undefined) : undefined,
+    cacheOf,
+    instanceKey: opts.instanceKey,
     key: opts.key as ((...args: unknown[]) => string) | undefined,
     name: opts.name,
     version,
@@ -215,6 +236,37 @@ function makeCaller(
   spec: Spec,
   resolveName: (self: unknown) => string,
 ): (this: unknown, ...args: unknown[]) => Promise<unknown> {
+  const cacheOf = spec.cacheOf;
+  if (cacheOf !== undefined) {
+    // One caller (key base, L1 memo) per cache the instances hand out.
+    const callers = new WeakMap<
+      DistributedCache,
+      (this: unknown, ...args: unknown[]) => Promise<unknown>
+    >();
+    return function cachedByInstance(this: unknown, ...args: unknown[]): Promise<unknown> {
+      let c: unknown;
+      try {
+        c = cacheOf(this);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+      if (!isDistributedCache(c)) {
+        return Promise.reject(
+          new ValidationError(
+            `the cache function returned ${describeValue(c)}, not a DistributedCache`,
+            { option: 'cache' },
+          ),
+        );
+      }
+      let call = callers.get(c);
+      if (call === undefined) {
+        call = makeCaller(fn, { ...spec, cache: c, cacheOf: undefined }, resolveName);
+        callers.set(c, call);
+      }
+      return call.apply(this, args);
+    };
+  }
+  const instanceKey = spec.instanceKey;
   let cache: DistributedCache | undefined;
   let base = '';
   let ttl = 0;
@@ -253,6 +305,9 @@ function makeCaller(
         userKey !== undefined
           ? validateId(userKey.apply(this, args), 'key() result')
           : argsKeyText(args);
+      if (instanceKey !== undefined) {
+        text = `${validateId(instanceKey(this), 'instanceKey() result', 200)}:${text}`;
+      }
     } catch (e) {
       return Promise.reject(e);
     }

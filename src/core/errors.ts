@@ -28,7 +28,8 @@ export type AzscaleErrorCode =
   | 'AZS_TASK_FAILED'
   | 'AZS_UNRECOVERABLE'
   | 'AZS_QUERY_ROUTING'
-  | 'AZS_CALLBACK';
+  | 'AZS_CALLBACK'
+  | 'AZS_MISSING_DEPENDENCY';
 
 /** Options every azscale error accepts. */
 export interface AzscaleErrorOptions {
@@ -342,4 +343,17 @@ export class QueueTimeoutError extends LimitExceededError {
 /** True for a {@link QueueTimeoutError}. */
 export function isQueueTimeoutError(e: unknown): e is QueueTimeoutError {
   return e instanceof Error && e.name === 'QueueTimeoutError' && hasKind(e, 'AZS_LIMIT_EXCEEDED');
+}
+
+/**
+ * An optional peer package that a subpath needs (a web framework for `azscale/express`,
+ * `azscale/fastify`, `azscale/nestjs`, `azscale/hono`) is not installed. `context.package` names
+ * it; the message says what to install.
+ */
+export class MissingDependencyError extends AzscaleError {
+  static override readonly code: AzscaleErrorCode = 'AZS_MISSING_DEPENDENCY';
+}
+/** True for a {@link MissingDependencyError}. */
+export function isMissingDependencyError(e: unknown): e is MissingDependencyError {
+  return hasKind(e, 'AZS_MISSING_DEPENDENCY');
 }

@@ -33,6 +33,7 @@ import {
   type ResilienceDecorator,
   classNameOf,
   methodDecorator,
+  perInstance,
 } from './decorate.js';
 import { optionsObject, positiveInt, seconds } from './options.js';
 import { RedisBreakerStore } from './redis-store.js';
@@ -60,9 +61,13 @@ export interface CircuitOptions<A extends unknown[] = unknown[], R = unknown> {
    * Which rule opens the breaker: `consecutive` (the seed's `failure_threshold`: N failures in a
    * row), `rate` (a failure rate over a time window, with a minimum call volume) or `count` (a
    * failure rate over the last `windowSize` calls, with a minimum call volume).
+   * For the decorator, also: a {@link CircuitBreaker} to use as is, or a function of the
+   * instance returning one (`breaker: (self) => self.breaker`), for a breaker injected into
+   * the object (a NestJS provider); the other breaker options are then ignored.
    * @default 'consecutive'
    */
-  breaker?: CircuitBreakerKind;
+  // biome-ignore lint/suspicious/noExplicitAny: the instance type is the decorated class's
+  breaker?: CircuitBreakerKind | CircuitBreaker | ((self: any) => CircuitBreaker);
   /** Consecutive failures that open the breaker (`consecutive` only). @default 5 */
   failureThreshold?: number;
   /** Seconds the breaker stays open before one half-open trial call is let through. @default 60 */
@@ -800,6 +805,21 @@ function validName(n: string): string {
 function circuitDecorator(options: CircuitOptions | undefined): ResilienceDecorator {
   // Validate now, so a bad option fails at class definition rather than at the first call.
   const o = optionsObject<CircuitOptions>(options, 'options');
+  const given = o.breaker;
+  if (typeof given === 'function' || given instanceof CircuitBreaker) {
+    const { breaker: _b, ...rest } = o;
+    const fallback = resolveOptions(rest, 'circuit').fallback;
+    const isBreaker = (v: unknown): v is CircuitBreaker => v instanceof CircuitBreaker;
+    return methodDecorator('circuit', (original) =>
+      perInstance(
+        typeof given === 'function' ? (given as (self: unknown) => unknown) : () => given,
+        isBreaker,
+        'CircuitBreaker',
+        'breaker',
+        (b) => guard(b, original, fallback),
+      ),
+    );
+  }
   resolveOptions(o, 'circuit');
   assertSharedName(o, '@circuit');
   return methodDecorator('circuit', (original, info) => {

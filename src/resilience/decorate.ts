@@ -94,3 +94,40 @@ export function classNameOf(self: unknown): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * A method that finds its backend (a breaker, a limiter) on the instance at every call: the
+ * `(self) => self.limiter` form of the decorators, for backends injected into the object (a
+ * NestJS provider) rather than known where the class is defined. `wrap` builds the guarded
+ * method once per backend.
+ */
+export function perInstance<B extends object>(
+  resolve: (self: unknown) => unknown,
+  isBackend: (v: unknown) => v is B,
+  what: string,
+  option: string,
+  wrap: (backend: B) => AnyMethod,
+): AnyMethod {
+  const wrapped = new WeakMap<B, AnyMethod>();
+  return function resolvedPerInstance(this: unknown, ...args: unknown[]): Promise<unknown> {
+    let b: unknown;
+    try {
+      b = resolve(this);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (!isBackend(b)) {
+      return Promise.reject(
+        new ValidationError(`the ${option} function returned ${describeValue(b)}, not a ${what}`, {
+          option,
+        }),
+      );
+    }
+    let m = wrapped.get(b);
+    if (m === undefined) {
+      m = wrap(b);
+      wrapped.set(b, m);
+    }
+    return m.apply(this, args) as Promise<unknown>;
+  };
+}

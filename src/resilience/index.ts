@@ -26,6 +26,7 @@ export { ConcurrencyLimiter, limit } from './limiter.js';
 export type {
   ConcurrencyLimiterOptions,
   LimitOptions,
+  LimiterSource,
   LimiterEvents,
   LimiterRunOptions,
 } from './limiter.js';

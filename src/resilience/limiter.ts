@@ -20,7 +20,12 @@ import {
 } from '../core/metrics.js';
 import { type LongTimer, setLongTimeout } from '../core/timers.js';
 import { assertFunction, assertNumber } from '../core/validate.js';
-import { type AnyMethod, type ResilienceDecorator, methodDecorator } from './decorate.js';
+import {
+  type AnyMethod,
+  type ResilienceDecorator,
+  methodDecorator,
+  perInstance,
+} from './decorate.js';
 import { assertSignal, optionsObject, seconds } from './options.js';
 import { RedisSemaphoreStore } from './redis-store.js';
 import type { SemaphoreAcquireResult, SemaphoreStore } from './store.js';
@@ -658,7 +663,18 @@ export class ConcurrencyLimiter {
 export interface LimitOptions {
   /** Slots each call takes. @default 1 */
   weight?: number;
+  /**
+   * The limiter, when it is not the first argument: a {@link ConcurrencyLimiter}, or a function
+   * of the instance returning one (`limiter: (self) => self.limiter`), for a limiter injected
+   * into the object (a NestJS provider). `@limit({ limiter: (self) => self.limiter })`.
+   */
+  // biome-ignore lint/suspicious/noExplicitAny: the instance type is the decorated class's
+  limiter?: ConcurrencyLimiter | ((self: any) => ConcurrencyLimiter);
 }
+
+/** A limiter, or a function of the instance that returns one. */
+// biome-ignore lint/suspicious/noExplicitAny: the instance type is the decorated class's
+export type LimiterSource = ConcurrencyLimiter | ((self: any) => ConcurrencyLimiter);
 
 /**
  * Runs every call of a method (decorator) or function through `limiter`.
@@ -670,29 +686,55 @@ export interface LimitOptions {
  * }
  * const invoke = limit(llm, (prompt: string) => model.invoke(prompt));
  */
-export function limit(limiter: ConcurrencyLimiter, options?: LimitOptions): ResilienceDecorator;
+export function limit(limiter: LimiterSource, options?: LimitOptions): ResilienceDecorator;
+export function limit(options: LimitOptions & { limiter: LimiterSource }): ResilienceDecorator;
 export function limit<A extends unknown[], R>(
   limiter: ConcurrencyLimiter,
   fn: (...args: A) => R,
   options?: LimitOptions,
 ): (...args: A) => Promise<Awaited<R>>;
-export function limit(limiter: ConcurrencyLimiter, second?: unknown, third?: unknown): unknown {
-  if (!(limiter instanceof ConcurrencyLimiter)) {
+export function limit(first: unknown, second?: unknown, third?: unknown): unknown {
+  let source: unknown = first;
+  let rest: unknown[] = [second, third];
+  if (
+    typeof first === 'object' &&
+    first !== null &&
+    !(first instanceof ConcurrencyLimiter) &&
+    'limiter' in first
+  ) {
+    // `@limit({ limiter, weight })`
+    source = (first as LimitOptions).limiter;
+    rest = [first];
+  }
+  const isFn = typeof source === 'function';
+  if (!isFn && !(source instanceof ConcurrencyLimiter)) {
     throw new ValidationError(
-      `limit expects a ConcurrencyLimiter, received ${describeValue(limiter)}`,
+      `limit expects a ConcurrencyLimiter or a function of the instance returning one, received ${describeValue(source)}`,
       { option: 'limiter' },
     );
   }
-  const fn = typeof second === 'function' ? (second as AnyMethod) : undefined;
-  const o = optionsObject<LimitOptions>(fn ? third : second, 'options');
+  const fn = !isFn && typeof rest[0] === 'function' ? (rest[0] as AnyMethod) : undefined;
+  const { limiter: _l, ...o } = optionsObject<LimitOptions>(fn ? rest[1] : rest[0], 'options');
   const runOptions =
     o.weight === undefined
       ? undefined
       : { weight: assertNumber(o.weight, 'weight', { integer: true, min: 1 }) };
-  const wrap = (original: AnyMethod): AnyMethod =>
-    function limited(this: unknown, ...args: unknown[]): Promise<unknown> {
-      return limiter.run(() => original.apply(this, args), runOptions);
-    };
+  const wrapWith =
+    (limiter: ConcurrencyLimiter) =>
+    (original: AnyMethod): AnyMethod =>
+      function limited(this: unknown, ...args: unknown[]): Promise<unknown> {
+        return limiter.run(() => original.apply(this, args), runOptions);
+      };
+  if (isFn) {
+    const isLimiter = (v: unknown): v is ConcurrencyLimiter => v instanceof ConcurrencyLimiter;
+    const resolve = source as (self: unknown) => unknown;
+    return methodDecorator('limit', (original) =>
+      perInstance(resolve, isLimiter, 'ConcurrencyLimiter', 'limiter', (l) =>
+        wrapWith(l)(original),
+      ),
+    );
+  }
+  const wrap = wrapWith(source as ConcurrencyLimiter);
   if (fn) return wrap(fn);
   return methodDecorator('limit', (original) => wrap(original));
 }

@@ -45,6 +45,15 @@ export class MemorySessionStore implements SessionStore {
     return this.entries.size;
   }
 
+  /** The live keys that start with `prefix` (for listing stores such as `ExpressSessionStore.all`). */
+  keys(prefix = ''): string[] {
+    const out: string[] = [];
+    for (const key of this.entries.keys()) {
+      if (key.startsWith(prefix) && this.live(key) !== undefined) out.push(key);
+    }
+    return out;
+  }
+
   async get(key: string, touchTtlMs?: number): Promise<string | null> {
     const e = this.live(key);
     if (!e) return null;

@@ -128,7 +128,7 @@ describe('agent service (embedded)', () => {
     const ready = await http(url, 'GET', ROUTES.readyz);
     expect(ready.status).toBe(200);
     expect(Object.keys(ready.json.checks as object)).toEqual(
-      expect.arrayContaining(['accepting', 'worker']),
+      expect.arrayContaining(['shutdown', 'worker']),
     );
   });
 });

@@ -43,6 +43,32 @@ const CASES: Case[] = [
     expect: /read my own write: true/,
   },
   { file: 'nestjs-decorators.ts', expect: /circuit opened: 3 of 8 calls failed fast/ },
+  { file: 'express-app/main.ts', expect: /chat turns kept: 10\/10/ },
+  {
+    file: 'express-app/main.ts',
+    env: () => ({ REDIS_URL: servers().redisUrl }),
+    expect: /route="\/api\/chat\/:turn",status="200"\} 10/,
+  },
+  { file: 'hono-app/main.ts', expect: /session saw: a1,b2,c3/ },
+  {
+    file: 'hono-app/main.ts',
+    env: () => ({ REDIS_URL: servers().redisUrl }),
+    expect: /route="\/api\/items\/:id",status="200"\} 3/,
+  },
+  // NestJS needs legacy decorators: the example's own tsconfig, as its header says.
+  {
+    file: 'nestjs-app/main.ts',
+    env: () => ({ TSX_TSCONFIG_PATH: 'examples/nestjs-app/tsconfig.json' }),
+    expect: /quote computed 1 time\(s\) for 3 requests; health: ok/,
+  },
+  {
+    file: 'nestjs-app/main.ts',
+    env: () => ({
+      TSX_TSCONFIG_PATH: 'examples/nestjs-app/tsconfig.json',
+      REDIS_URL: servers().redisUrl,
+    }),
+    expect: /route="\/api\/quote\/:symbol",status="200"\} 3/,
+  },
 ];
 
 /** The modules' own examples (examples/<module>/*.ts): they run to exit 0. */
@@ -250,9 +276,9 @@ describe('agent service on real backends', () => {
       const ready = await http(svc.url, 'GET', '/readyz');
       expect(ready.status, JSON.stringify(ready.json)).toBe(200);
       expect(Object.keys(ready.json.checks as object).sort()).toEqual([
-        'accepting',
         'database',
         'redis',
+        'shutdown',
         'worker',
       ]);
       expect((await http(svc.url, 'GET', '/')).json.mode).toBe('redis-cluster');

@@ -1,0 +1,305 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ValidationError, describeValue } from '../core/errors.js';
+import type { MetricsSink } from '../core/metrics.js';
+import {
+  type Closeable,
+  type StoppableWorker,
+  failReadinessWhenDraining,
+  readDrainOptions,
+  stopBackends,
+} from '../frameworks/lifecycle.js';
+import { makeProbes } from '../frameworks/probes.js';
+import { UNMATCHED_ROUTE, assertMetrics, routeRecorder } from '../frameworks/red.js';
+import type { HealthRegistry } from '../observability/health.js';
+
+/**
+ * Options of {@link azscalePlugin}. Every primitive is optional; what is given is decorated on
+ * `fastify.azscale` and, with `close` (the default), closed in `onClose`.
+ */
+export interface AzscalePluginOptions {
+  /** RED hooks (`http_requests_total`, `http_request_duration_seconds`, `http_errors_total`) and `GET /metrics`. */
+  metrics?: MetricsSink;
+  /** `GET /healthz`, `/readyz`, `/startupz`; readiness fails once the app starts closing. */
+  health?: HealthRegistry;
+  /** A `DistributedSessionManager`. */
+  sessions?: object;
+  /** A `DistributedCache`. */
+  cache?: object;
+  /** A `TaskQueue`. */
+  queue?: object;
+  /** A `BackgroundWorker`: stopped in `onClose` once in-flight requests are done (running tasks finish). */
+  worker?: StoppableWorker;
+  /** A `ConcurrencyLimiter` (or any limiter). */
+  limiter?: object;
+  /** Circuit breakers by name. */
+  breakers?: Readonly<Record<string, object>>;
+  /** A `CostOptimizer`. */
+  optimizer?: object;
+  /** A `DatabaseRouter`. */
+  db?: object;
+  /** More things to close in `onClose`, after the primitives above. @default [] */
+  closeables?: readonly Closeable[];
+  /**
+   * Close the primitives given here in `onClose` (worker first, then queue, cache, sessions,
+   * limiter, breakers, optimizer, db, closeables). `false` when the app closes them itself.
+   * @default true
+   */
+  close?: boolean;
+  /** Path of the Prometheus text, or `false` for none. @default '/metrics' */
+  metricsPath?: string | false;
+  /** Liveness path. @default '/healthz' */
+  livenessPath?: string;
+  /** Readiness path. @default '/readyz' */
+  readinessPath?: string;
+  /** Startup-probe path. @default '/startupz' */
+  startupPath?: string;
+  /** When the app counts as started (see `healthRoutes`). @default first passing readiness */
+  started?: () => boolean | Promise<boolean>;
+  /**
+   * Seconds the worker may spend finishing running tasks in `onClose` before it releases them
+   * to the queue.
+   * @default 25
+   */
+  shutdownTimeout?: number;
+  /**
+   * Signals on which the plugin calls `fastify.close()` and then ends the process (exit code 0,
+   * or 1 when closing failed). Off by default: a plugin does not take over the process unless
+   * asked.
+   * @default false
+   */
+  signals?: readonly NodeJS.Signals[] | false;
+}
+
+/** What `fastify.azscale` holds. */
+export interface AzscaleDecoration {
+  metrics: MetricsSink | undefined;
+  health: HealthRegistry | undefined;
+  sessions: object | undefined;
+  cache: object | undefined;
+  queue: object | undefined;
+  worker: StoppableWorker | undefined;
+  limiter: object | undefined;
+  breakers: Readonly<Record<string, object>>;
+  optimizer: object | undefined;
+  db: object | undefined;
+  /** True once `fastify.close()` started: readiness fails, answers close their connection. */
+  readonly draining: boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The azscale primitives registered by `azscalePlugin`. */
+    azscale: AzscaleDecoration;
+  }
+}
+
+function closeableOf(v: unknown, option: string): Closeable | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'object' || v === null) {
+    throw new ValidationError(`${option} must be an object, received ${describeValue(v)}`, {
+      option,
+    });
+  }
+  return typeof (v as { close?: unknown }).close === 'function' ? (v as Closeable) : undefined;
+}
+
+async function plugin(fastify: FastifyInstance, options: AzscalePluginOptions): Promise<void> {
+  if (typeof options !== 'object' || options === null) {
+    throw new ValidationError(`options must be an object, received ${describeValue(options)}`, {
+      option: 'options',
+    });
+  }
+  const o = options;
+  const metrics = o.metrics === undefined ? undefined : assertMetrics(o.metrics);
+  const breakers = o.breakers ?? {};
+  if (typeof breakers !== 'object' || breakers === null || Array.isArray(breakers)) {
+    throw new ValidationError(
+      `breakers must be an object of breakers by name, received ${describeValue(breakers)}`,
+      {
+        option: 'breakers',
+      },
+    );
+  }
+  if (o.close !== undefined && typeof o.close !== 'boolean') {
+    throw new ValidationError(`close must be a boolean, received ${describeValue(o.close)}`, {
+      option: 'close',
+    });
+  }
+  const owned: Closeable[] = [];
+  for (const [name, v] of [
+    ['queue', o.queue],
+    ['cache', o.cache],
+    ['sessions', o.sessions],
+    ['limiter', o.limiter],
+    ...Object.entries(breakers).map(([k, b]) => [`breakers.${k}`, b] as const),
+    ['optimizer', o.optimizer],
+    ['db', o.db],
+  ] as const) {
+    const c = closeableOf(v, name);
+    if (c) owned.push(c);
+  }
+  const drain = readDrainOptions(
+    {
+      worker: o.worker,
+      health: o.health,
+      timeout: o.shutdownTimeout ?? 25,
+      closeables: [...(o.close === false ? [] : owned), ...(o.closeables ?? [])],
+    },
+    { timeout: 25 },
+  );
+  if (o.close === false) drain.worker = undefined;
+  const metricsPath = o.metricsPath === undefined ? '/metrics' : o.metricsPath;
+  if (metricsPath !== false && (typeof metricsPath !== 'string' || !metricsPath.startsWith('/'))) {
+    throw new ValidationError(
+      `metricsPath must be a path starting with "/" or false, received ${describeValue(metricsPath)}`,
+      { option: 'metricsPath' },
+    );
+  }
+  const signals = o.signals ?? false;
+  if (
+    signals !== false &&
+    (!Array.isArray(signals) || signals.some((s) => typeof s !== 'string'))
+  ) {
+    throw new ValidationError(
+      `signals must be an array of signal names or false, received ${describeValue(signals)}`,
+      {
+        option: 'signals',
+      },
+    );
+  }
+
+  let draining = false;
+  const decoration: AzscaleDecoration = {
+    metrics,
+    health: o.health,
+    sessions: o.sessions,
+    cache: o.cache,
+    queue: o.queue,
+    worker: o.worker,
+    limiter: o.limiter,
+    breakers,
+    optimizer: o.optimizer,
+    db: o.db,
+    get draining() {
+      return draining;
+    },
+  };
+  fastify.decorate('azscale', decoration);
+
+  const excluded = new Set<string>();
+  if (o.health) {
+    const probes = makeProbes({
+      health: o.health,
+      livenessPath: o.livenessPath,
+      readinessPath: o.readinessPath,
+      startupPath: o.startupPath,
+      started: o.started,
+    });
+    for (const path of [probes.liveness, probes.readiness, probes.startup]) {
+      excluded.add(path);
+      fastify.get(path, async (_req: FastifyRequest, reply: FastifyReply) => {
+        const r = (await probes.run(path))!;
+        reply.code(r.status).header('cache-control', 'no-store');
+        return r.body;
+      });
+    }
+    const undo = failReadinessWhenDraining(o.health, () => draining);
+    fastify.addHook('onClose', async () => undo());
+  }
+  if (metrics) {
+    if (metricsPath !== false) {
+      excluded.add(metricsPath);
+      const prom = metrics as unknown as {
+        prometheus?: () => Promise<string>;
+        contentType?: string;
+      };
+      if (typeof prom.prometheus === 'function') {
+        fastify.get(metricsPath, async (_req: FastifyRequest, reply: FastifyReply) => {
+          const text = await prom.prometheus!();
+          reply.type(prom.contentType ?? 'text/plain; version=0.0.4; charset=utf-8');
+          return text;
+        });
+      }
+    }
+    // Each route gets its own onResponse hook with its template in a closure (reading
+    // request.routeOptions builds an object per request). Routes registered before the plugin
+    // are not seen: register it first. Requests no route matched go through the 404 hook.
+    fastify.addHook('onRoute', (route) => {
+      const url = route.url;
+      if (excluded.has(url)) return;
+      const rec = routeRecorder(metrics, url);
+      const hook = (req: FastifyRequest, reply: FastifyReply, done: () => void) => {
+        rec(req.method, reply.statusCode, reply.elapsedTime / 1000);
+        done();
+      };
+      const existing = route.onResponse;
+      route.onResponse =
+        existing === undefined
+          ? [hook]
+          : [...(Array.isArray(existing) ? existing : [existing]), hook];
+    });
+    const unmatched = routeRecorder(metrics, UNMATCHED_ROUTE);
+    fastify.addHook('onResponse', (req: FastifyRequest, reply: FastifyReply, done: () => void) => {
+      if (req.is404) unmatched(req.method, reply.statusCode, reply.elapsedTime / 1000);
+      done();
+    });
+  }
+  fastify.addHook(
+    'onSend',
+    (
+      _req: FastifyRequest,
+      reply: FastifyReply,
+      payload: unknown,
+      done: (err: null, p: unknown) => void,
+    ) => {
+      // An answer sent while closing ends its keep-alive connection: the client reconnects to
+      // another instance, and close() is not held open by idle sockets.
+      if (draining) reply.header('connection', 'close');
+      done(null, payload);
+    },
+  );
+  fastify.addHook('preClose', (done: () => void) => {
+    draining = true;
+    done();
+  });
+  // Fastify runs onClose after the server stopped accepting and in-flight requests finished.
+  fastify.addHook('onClose', async () => {
+    draining = true;
+    const errors: unknown[] = [];
+    await stopBackends(drain, performance.now() + drain.timeoutMs, errors);
+    if (errors.length > 0) {
+      fastify.log.error({ errors }, 'azscale: closing backends failed');
+      throw errors[0];
+    }
+  });
+
+  if (signals) {
+    const onSignal = () => {
+      for (const s of signals) process.off(s, onSignal);
+      fastify.close().then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+    };
+    for (const s of signals) process.on(s, onSignal);
+    fastify.addHook('onClose', async () => {
+      for (const s of signals) process.off(s, onSignal);
+    });
+  }
+}
+
+/**
+ * The azscale Fastify plugin (wrapped as fastify-plugin does, so its decorator and hooks apply
+ * to the whole app): decorates `fastify.azscale` with the primitives given, registers the RED
+ * hooks and `GET /metrics` (with `metrics`), the probes `/healthz`, `/readyz`, `/startupz` (with
+ * `health`), fails readiness and sends `Connection: close` once closing starts, and in `onClose`
+ * (after in-flight requests finished) stops the worker and closes every primitive.
+ *
+ * @example
+ * await app.register(azscalePlugin, { metrics, health, sessions, cache, queue, worker });
+ */
+export const azscalePlugin = Object.assign(plugin, {
+  [Symbol.for('skip-override')]: true,
+  [Symbol.for('fastify.display-name')]: 'azscale',
+  [Symbol.for('plugin-meta')]: { name: 'azscale', fastify: '>=4' },
+});
