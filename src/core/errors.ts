@@ -27,7 +27,9 @@ export type AzscaleErrorCode =
   | 'AZS_TASK_FAILED'
   | 'AZS_UNRECOVERABLE'
   | 'AZS_QUERY_ROUTING'
-  | 'AZS_CALLBACK';
+  | 'AZS_CALLBACK'
+  | 'AZS_MISSING_DEPENDENCY'
+  | 'AZS_LLM_PROVIDER';
 
 /** Options every azscale error accepts. */
 export interface AzscaleErrorOptions {
@@ -324,4 +326,48 @@ export class QueueTimeoutError extends LimitExceededError {
 /** True for a {@link QueueTimeoutError}. */
 export function isQueueTimeoutError(e: unknown): e is QueueTimeoutError {
   return e instanceof Error && e.name === 'QueueTimeoutError' && hasKind(e, 'AZS_LIMIT_EXCEEDED');
+}
+
+/**
+ * An optional peer package an azscale subpath needs is not installed (e.g. `ai` for
+ * `azscale/ai`). `context.package` names it.
+ */
+export class MissingDependencyError extends AzscaleError {
+  static override readonly code: AzscaleErrorCode = 'AZS_MISSING_DEPENDENCY';
+}
+/** True for a {@link MissingDependencyError}. */
+export function isMissingDependencyError(e: unknown): e is MissingDependencyError {
+  return hasKind(e, 'AZS_MISSING_DEPENDENCY');
+}
+
+/**
+ * An LLM provider answered with an error status, or broke off a streamed answer. `status` is the
+ * HTTP status (0 when the connection failed or the stream broke); `retryAfter` is in seconds when
+ * the provider sent `Retry-After`.
+ */
+export class LLMProviderError extends AzscaleError {
+  static override readonly code: AzscaleErrorCode = 'AZS_LLM_PROVIDER';
+  /** HTTP status, 0 for a network failure or a broken stream. */
+  readonly status: number;
+  /** Seconds the provider asked to wait, when it said. */
+  readonly retryAfter: number | undefined;
+  constructor(
+    message: string,
+    options: AzscaleErrorOptions & { status: number; retryAfter?: number },
+  ) {
+    super(message, {
+      ...options,
+      context: {
+        status: options.status,
+        ...(options.retryAfter !== undefined ? { retryAfter: options.retryAfter } : {}),
+        ...options.context,
+      },
+    });
+    this.status = options.status;
+    this.retryAfter = options.retryAfter;
+  }
+}
+/** True for an {@link LLMProviderError}. */
+export function isLLMProviderError(e: unknown): e is LLMProviderError {
+  return hasKind(e, 'AZS_LLM_PROVIDER');
 }
