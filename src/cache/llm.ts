@@ -190,7 +190,13 @@ export async function cachedLLMCall<T, R extends LLMRequest = LLMRequest>(
   }
   const key = llmCacheKey(request, options);
   if (request.stream === true) {
-    return streamThroughPipeline(cache, request, key, (r) => call(r as R) as LLMStreamSource, options);
+    return streamThroughPipeline(
+      cache,
+      request,
+      key,
+      (r) => call(r as R) as LLMStreamSource,
+      options,
+    );
   }
   if (!force && !isDeterministicLLMRequest(request)) return call(request);
   return cache.getOrSetJSON<T>(key, () => call(request), {

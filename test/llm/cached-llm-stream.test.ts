@@ -123,7 +123,11 @@ describe('cachedLLMCall with stream: true', () => {
           },
         ],
       };
-      yield { choices: [{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: ':1}' } }] } }] };
+      yield {
+        choices: [
+          { index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: ':1}' } }] } },
+        ],
+      };
       yield { choices: [{ index: 0, delta: {}, finish_reason: 'tool_calls' }] };
       yield { choices: [], usage: { prompt_tokens: 5, completion_tokens: 3 } };
     }
