@@ -1,6 +1,20 @@
 import { type Options, defineConfig } from 'tsup';
 
-const modules = ['session', 'cache', 'db', 'worker', 'resilience', 'scaling', 'observability'];
+const modules = [
+  'session',
+  'cache',
+  'db',
+  'worker',
+  'resilience',
+  'scaling',
+  'observability',
+  'llm',
+  'ai',
+  'langchain',
+];
+
+// Optional peers of azscale/ai and azscale/langchain: never bundled, loaded only by those subpaths.
+const peers = ['ai', /^@ai-sdk\//, /^@langchain\//];
 
 const library = {
   entry: {
@@ -20,6 +34,7 @@ const library = {
   // p-limit 7 is ESM-only: a CJS `require` of it yields the namespace object and the first
   // limiter call throws. Bundling it (and its one dependency) keeps both builds working.
   noExternal: ['p-limit', 'yocto-queue'],
+  external: peers,
 } satisfies Options;
 
 // The `azscale` command (package `bin`): ESM only, no declarations; it keeps its shebang.
