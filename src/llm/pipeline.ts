@@ -502,14 +502,26 @@ export class LLMPipeline {
   }
 
   private async lookup(cache: DistributedCache, key: string): Promise<LLMEntry | undefined> {
+    let v: unknown;
     try {
-      const v = await cache.getJSON<unknown>(key);
-      return isLLMEntry(v) ? v : undefined;
+      v = await cache.getJSON<unknown>(key);
     } catch (e) {
-      // A corrupt or unreadable entry is a miss: the call goes through and overwrites it.
+      // An unreadable entry is a miss: the call goes through and overwrites it.
       this.events.emit('error', e);
+      v = undefined;
+      await cache.delete(key).catch(() => false);
       return undefined;
     }
+    if (v === null || isLLMEntry(v)) return v ?? undefined;
+    // Not an entry (another writer, an older format): removed, so the fill below can store one.
+    this.events.emit(
+      'error',
+      new ValidationError(`cached value of ${key} is not an LLM entry; it was replaced`, {
+        option: 'cache',
+      }),
+    );
+    await cache.delete(key).catch(() => false);
+    return undefined;
   }
 
   private replayInto(flight: Flight, entry: LLMEntry): void {
@@ -660,14 +672,15 @@ export class LLMPipeline {
       this.replayInto(flight, entry);
       return entry;
     } catch (e) {
-      if (signal.aborted && !isCancelledError(e) && isTimeoutReason(signal.reason)) {
-        throw new TimeoutError(
-          `${call.model} did not answer within ${(this.timeoutMs ?? 0) / 1000} s`,
-          {
-            cause: e,
-            context: { model: call.model },
-          },
-        );
+      if (signal.aborted && !isCancelledError(e)) {
+        if (isTimeoutReason(signal.reason)) {
+          throw new TimeoutError(
+            `${call.model} did not answer within ${(this.timeoutMs ?? 0) / 1000} s`,
+            { cause: e, context: { model: call.model } },
+          );
+        }
+        // Aborted from here (every caller left): that, not the torn connection, is the cause.
+        if (isCancelledError(signal.reason)) throw signal.reason;
       }
       throw e;
     }

@@ -50,6 +50,8 @@ export interface LLMStandin {
   callsFor(model: string): number;
   /** Sets (or with `undefined` clears) a model's behaviour. */
   behave(model: string, behavior: StandinBehavior | undefined): void;
+  /** Requests being answered now, and the most seen at once. */
+  readonly inFlight: { now: number; max: number };
   /** Forgets the calls seen. */
   reset(): void;
   close(): Promise<void>;
@@ -125,6 +127,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Starts a stand-in provider on a free loopback port. */
 export async function startLLMStandin(): Promise<LLMStandin> {
   const calls: StandinCall[] = [];
+  const inFlight = { now: 0, max: 0 };
   const behaviors = new Map<string, StandinBehavior>();
   const sockets = new Set<import('node:net').Socket>();
 
@@ -275,6 +278,8 @@ export async function startLLMStandin(): Promise<LLMStandin> {
   }
 
   const server: Server = createServer((req, res) => {
+    inFlight.max = Math.max(inFlight.max, ++inFlight.now);
+    res.on('close', () => inFlight.now--);
     handle(req, res).catch((e) => {
       if (!res.headersSent) res.writeHead(500);
       res.end(String(e));
@@ -289,6 +294,7 @@ export async function startLLMStandin(): Promise<LLMStandin> {
   return {
     baseURL: `http://127.0.0.1:${port}/v1`,
     calls,
+    inFlight,
     callsFor: (model) => calls.filter((c) => c.model === model).length,
     behave(model, behavior) {
       if (behavior === undefined) behaviors.delete(model);
@@ -296,6 +302,7 @@ export async function startLLMStandin(): Promise<LLMStandin> {
     },
     reset() {
       calls.length = 0;
+      inFlight.max = inFlight.now;
     },
     close: () =>
       new Promise<void>((resolve) => {
