@@ -8,6 +8,8 @@ import { wrapLanguageModel as wrapLanguageModel6 } from 'ai6';
 import { createOpenAICompatible as createOpenAICompatible2 } from 'ai-sdk-openai-compatible-v2';
 import { describe, expect, it } from 'vitest';
 import { azscaleMiddleware } from '../../src/ai/index.js';
+import { assertPeerInstalled } from '../../src/ai/peer.js';
+import { isMissingDependencyError } from '../../src/core/index.js';
 
 describe('azscaleMiddleware types and version', () => {
   it('fits AI SDK 7 (v4) and AI SDK 6 (v3, with specificationVersion) without casts', () => {
@@ -34,5 +36,20 @@ describe('azscaleMiddleware types and version', () => {
     expect(() => azscaleMiddleware({ ttl: -1 })).toThrow(/ttl/);
     expect(() => azscaleMiddleware({ cache: {} as never })).toThrow(/DistributedCache/);
     expect(() => azscaleMiddleware({ optimizer: {} as never })).toThrow(/CostOptimizer/);
+  });
+
+  it('a missing peer is a MissingDependencyError naming the package', () => {
+    let err: unknown;
+    try {
+      assertPeerInstalled('azs-not-installed-peer', 'azscale/ai');
+    } catch (e) {
+      err = e;
+    }
+    expect(isMissingDependencyError(err)).toBe(true);
+    expect((err as Error).message).toContain('"azs-not-installed-peer"');
+    expect((err as { context: { package: string } }).context.package).toBe(
+      'azs-not-installed-peer',
+    );
+    expect(assertPeerInstalled('ai', 'azscale/ai')).toMatch(/package\.json$/);
   });
 });
