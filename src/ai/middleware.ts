@@ -120,6 +120,11 @@ export interface AzscaleMiddlewareOptions<V extends AIMiddlewareVersion = 'v4'> 
   /** Where metrics go. @default noopMetrics */
   metrics?: MetricsSink;
   /**
+   * An existing pipeline to go through (shared with other callers: one set of breakers and
+   * in-flight calls). The pipeline options above must then be left out.
+   */
+  pipeline?: LLMPipeline;
+  /**
    * The middleware version to declare. @default 'v4' when the installed `ai` is 7 or later,
    * else 'v3'
    */
@@ -239,7 +244,27 @@ export function azscaleMiddleware<V extends AIMiddlewareVersion = 'v4'>(
       },
     );
   }
-  const pipeline = new LLMPipeline(rest);
+  let pipeline: LLMPipeline;
+  if (options.pipeline !== undefined) {
+    if (!(options.pipeline instanceof LLMPipeline)) {
+      throw new ValidationError(
+        `pipeline must be an LLMPipeline, received ${describeValue(options.pipeline)}`,
+        {
+          option: 'pipeline',
+        },
+      );
+    }
+    const { pipeline: given, ...others } = rest;
+    const clash = Object.keys(others).find(
+      (k) => (others as Record<string, unknown>)[k] !== undefined,
+    );
+    if (clash) {
+      throw new ValidationError(`${clash} cannot be given with pipeline: set it on the pipeline`, {
+        option: clash,
+      });
+    }
+    pipeline = given as LLMPipeline;
+  } else pipeline = new LLMPipeline(rest);
   const request = (params: AICallOptions, model: AILanguageModel): LLMPipelineRequest => {
     const req: LLMPipelineRequest = {
       request: aiCallKey(model, params),
