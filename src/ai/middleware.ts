@@ -246,7 +246,13 @@ export function azscaleMiddleware<V extends AIMiddlewareVersion = 'v4'>(
   }
   let pipeline: LLMPipeline;
   if (options.pipeline !== undefined) {
-    if (!(options.pipeline instanceof LLMPipeline)) {
+    const given = options.pipeline as Partial<LLMPipeline> | null;
+    if (
+      typeof given !== 'object' ||
+      given === null ||
+      typeof given.generate !== 'function' ||
+      typeof given.stream !== 'function'
+    ) {
       throw new ValidationError(
         `pipeline must be an LLMPipeline, received ${describeValue(options.pipeline)}`,
         {
@@ -254,7 +260,7 @@ export function azscaleMiddleware<V extends AIMiddlewareVersion = 'v4'>(
         },
       );
     }
-    const { pipeline: given, ...others } = rest;
+    const { pipeline: _given, ...others } = rest;
     const clash = Object.keys(others).find(
       (k) => (others as Record<string, unknown>)[k] !== undefined,
     );
@@ -263,7 +269,7 @@ export function azscaleMiddleware<V extends AIMiddlewareVersion = 'v4'>(
         option: clash,
       });
     }
-    pipeline = given as LLMPipeline;
+    pipeline = options.pipeline;
   } else pipeline = new LLMPipeline(rest);
   const request = (params: AICallOptions, model: AILanguageModel): LLMPipelineRequest => {
     const req: LLMPipelineRequest = {

@@ -120,8 +120,9 @@ describe('LLMPipeline', () => {
   it('a timeout moves to the next model and counts as a provider failure', async () => {
     const slow = modelId('slow');
     const quick = modelId('quick');
-    standin.behave(slow, { delayMs: 3000 });
-    const llm = pipeline({ timeout: 0.3 });
+    // Far apart, so a loaded machine cannot blur them: the slow one never answers in time.
+    standin.behave(slow, { delayMs: 30_000 });
+    const llm = pipeline({ timeout: 2 });
     const errors: unknown[] = [];
     llm.on('fallback', (f) => errors.push(f.error));
     const r = await llm.generate(request([slow, quick], 'hurry'));
