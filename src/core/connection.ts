@@ -57,9 +57,16 @@ export interface RedisConnectionOptions {
    * @default false
    */
   offlineQueue?: boolean;
-  /** Connection name shown by `CLIENT LIST` (standalone only). */
+  /**
+   * Connection name shown by `CLIENT LIST` (set on every connection we create, Cluster nodes
+   * included), so operators can count a service's connections.
+   * @default 'azscale'
+   */
   connectionName?: string;
 }
+
+/** The `CLIENT SETNAME` of connections we create when no `connectionName` is given. */
+export const DEFAULT_CONNECTION_NAME = 'azscale';
 
 const DEFAULTS = {
   connectTimeout: 5,
@@ -96,7 +103,7 @@ const CONNECTION_MESSAGES = [
   'loading',
   'masterdown',
   'connect etimedout',
-  'cluster isn\'t ready',
+  "cluster isn't ready",
   'connection in subscriber mode',
 ];
 const AUTH_MESSAGES = ['noauth', 'wrongpass', 'invalid password', 'invalid username-password'];
@@ -263,6 +270,16 @@ export class RedisConnection {
     assertNumber(o.connectTimeout, 'connectTimeout (seconds)', { positive: true });
     assertNumber(o.commandTimeout, 'commandTimeout (seconds)', { min: 0 });
     assertNumber(o.maxRetriesPerRequest, 'maxRetriesPerRequest', { integer: true, min: 0 });
+    if (
+      o.connectionName !== undefined &&
+      (typeof o.connectionName !== 'string' || !/^[\x21-\x7e]{1,128}$/.test(o.connectionName))
+    ) {
+      // CLIENT SETNAME refuses spaces and newlines; fail here, not on every reconnect.
+      throw new ValidationError(
+        `connectionName must be 1-128 printable characters without spaces, received ${describeValue(o.connectionName)}`,
+        { option: 'connectionName' },
+      );
+    }
     this.opts = o;
     if (this.target.client) {
       this.client = this.target.client;
@@ -320,6 +337,11 @@ export class RedisConnection {
   /**
    * A new, separate connection to the same server(s) (for subscribers or blocking reads), owned
    * and closed by this object. `overrides` adjust the defaults for it.
+   *
+   * A connection that does not become ready within `connectTimeout` is disconnected before the
+   * error is thrown: a caller that retries during an outage never piles up clients that keep
+   * reconnecting in the background (and all connect at once when the server returns). Give a
+   * duplicate you no longer need back with {@link RedisConnection.release}.
    */
   async duplicate(overrides: RedisConnectionOptions = {}): Promise<RedisClient> {
     if (this.closed) throw this.closedError();
@@ -333,8 +355,42 @@ export class RedisConnection {
     }
     this.extra.push(c);
     c.on('error', () => {});
-    await this.waitReady(c, opts.connectTimeout);
+    try {
+      await this.waitReady(c, opts.connectTimeout);
+    } catch (e) {
+      this.forget(c);
+      c.disconnect();
+      throw e;
+    }
+    if (this.closed) {
+      // close() ran while we waited: it may have missed this client.
+      this.forget(c);
+      c.disconnect();
+      throw this.closedError();
+    }
     return c;
+  }
+
+  /**
+   * Closes a connection made by {@link RedisConnection.duplicate} and forgets it. Idempotent; a
+   * client this object did not create is left alone.
+   */
+  async release(client: RedisClient): Promise<void> {
+    if (!this.forget(client)) return;
+    await quitQuietly(client);
+  }
+
+  /** Connections this object holds open or is (re)connecting: the main client plus duplicates. */
+  get connectionCount(): number {
+    const main = this.client && this.client.status !== 'end' ? 1 : 0;
+    return main + this.extra.filter((c) => c.status !== 'end').length;
+  }
+
+  private forget(c: RedisClient): boolean {
+    const i = this.extra.indexOf(c);
+    if (i < 0) return false;
+    this.extra.splice(i, 1);
+    return true;
   }
 
   /**
@@ -448,9 +504,7 @@ export class RedisConnection {
       };
       const timer = setTimeout(() => {
         cleanup();
-        reject(
-          this.unavailable(`did not become ready within ${timeoutSeconds} s`, this.lastError),
-        );
+        reject(this.unavailable(`did not become ready within ${timeoutSeconds} s`, this.lastError));
       }, timeoutSeconds * 1000);
       c.on('ready', onReady);
       c.on('error', onError);
@@ -463,7 +517,8 @@ export class RedisConnection {
 
   private async create(opts: typeof this.opts): Promise<RedisClient> {
     const mod = await loadIoredis();
-    const RedisCtor = (mod.Redis ?? (mod as unknown as { default: typeof Redis }).default) as typeof Redis;
+    const RedisCtor = (mod.Redis ??
+      (mod as unknown as { default: typeof Redis }).default) as typeof Redis;
     const ClusterCtor = (mod.Cluster ??
       (RedisCtor as unknown as { Cluster: typeof Cluster }).Cluster) as typeof Cluster;
     const common: RedisOptions = {
@@ -474,7 +529,7 @@ export class RedisConnection {
       // capped backoff; callers meanwhile fail fast instead of queueing.
       retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
       lazyConnect: true,
-      ...(opts.connectionName ? { connectionName: opts.connectionName } : {}),
+      connectionName: opts.connectionName ?? DEFAULT_CONNECTION_NAME,
     };
     if (this.target.kind === 'url') {
       const url = this.target.url as URL;
@@ -511,7 +566,8 @@ export class RedisConnection {
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
   const out: Partial<T> = {};
-  for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
+  for (const [k, v] of Object.entries(o))
+    if (v !== undefined) (out as Record<string, unknown>)[k] = v;
   return out;
 }
 

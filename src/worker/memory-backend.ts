@@ -15,6 +15,7 @@ import type {
   WorkWaiter,
 } from './backend.js';
 import { TERMINAL } from './backend.js';
+import { queueFullError } from './queue-full.js';
 
 interface MemTask extends TaskRecord {
   /** Current delivery (undefined while delayed or finished). */
@@ -146,6 +147,26 @@ class MemoryQueueState {
   ack(entryId: string): void {
     this.held.delete(entryId);
   }
+
+  /** Tasks waiting (queued or delayed): what `maxQueued` bounds. */
+  waiting(): number {
+    return this.ready.size + this.prio.length + this.delayed.length;
+  }
+
+  /**
+   * Takes a task that leaves its waiting state out of the ready, priority and delayed lists, so
+   * that no list keeps entries of tasks that left it (a cancelled 10-year delay would otherwise
+   * stay in memory for 10 years).
+   */
+  unlist(t: MemTask): void {
+    if (t.status === 'queued' && t.entryId) {
+      if (t.lane === 1) this.prio = this.prio.filter((p) => p.id !== t.id);
+      else this.ready.delete(t.entryId);
+    } else if (t.status === 'delayed') {
+      this.delayed = this.delayed.filter((d) => d.id !== t.id);
+    }
+    t.dueAt = undefined;
+  }
 }
 
 const registry = new Map<string, MemoryQueueState>();
@@ -156,6 +177,8 @@ export interface MemoryQueueBackendOptions {
   name: string;
   /** Seconds finished tasks are kept. */
   resultTtl: number;
+  /** Most tasks waiting at once (queued or delayed). @default Infinity */
+  maxQueued?: number;
 }
 
 /**
@@ -168,10 +191,12 @@ export class MemoryQueueBackend implements QueueBackend {
   private readonly s: MemoryQueueState;
   private readonly ttlMs: number;
   private readonly name: string;
+  private readonly maxQueued: number;
   private closed = false;
 
   constructor(options: MemoryQueueBackendOptions) {
     this.name = options.name;
+    this.maxQueued = options.maxQueued ?? Number.POSITIVE_INFINITY;
     this.ttlMs = options.resultTtl * 1000;
     let s = registry.get(options.name);
     if (!s) {
@@ -185,6 +210,15 @@ export class MemoryQueueBackend implements QueueBackend {
   async submit(tasks: readonly NewTask[], now: number): Promise<boolean[]> {
     const s = this.s;
     s.sweep(now);
+    if (Number.isFinite(this.maxQueued)) {
+      // All or nothing, like the Redis script: count the ids that would be new first.
+      const fresh = new Set<string>();
+      for (const n of tasks) if (!s.tasks.has(n.id)) fresh.add(n.id);
+      const waiting = s.waiting();
+      if (fresh.size > 0 && waiting + fresh.size > this.maxQueued) {
+        throw queueFullError(this.name, this.maxQueued, waiting, fresh.size);
+      }
+    }
     const out: boolean[] = [];
     for (const n of tasks) {
       if (s.tasks.has(n.id)) {
@@ -231,12 +265,8 @@ export class MemoryQueueBackend implements QueueBackend {
     if (!t) return 'missing';
     if (TERMINAL.has(t.status)) return 'terminal';
     const was = t.status;
-    if (was === 'queued' && t.entryId) {
-      if (t.lane === 1) s.prio = s.prio.filter((p) => p.id !== id);
-      else s.ready.delete(t.entryId);
-    }
+    s.unlist(t);
     t.status = 'cancelled';
-    t.dueAt = undefined;
     s.finish(t, now, this.ttlMs);
     return was === 'processing' ? 'running' : 'cancelled';
   }
@@ -325,14 +355,11 @@ export class MemoryQueueBackend implements QueueBackend {
       s.ack(c.entryId);
       const t = s.tasks.get(c.id);
       if (!t || TERMINAL.has(t.status)) continue;
-      if (t.status === 'queued' && t.entryId) {
-        if (t.lane === 1) s.prio = s.prio.filter((p) => p.id !== t.id);
-        else s.ready.delete(t.entryId);
-      }
+      // A late finisher of an attempt whose task was meanwhile re-queued: drop the new turn.
+      s.unlist(t);
       t.status = 'completed';
       t.result = c.result;
       t.data = undefined;
-      t.dueAt = undefined;
       s.completed++;
       s.finish(t, now, this.ttlMs);
     }

@@ -13,7 +13,8 @@ import {
 import { validateId, validatePrefix } from '../core/keys.js';
 import { currentTraceContext, isTracingEnabled, withSpan } from '../observability/tracing.js';
 import { type CounterHandle, type GaugeHandle, noopMetrics } from '../core/metrics.js';
-import { assertNumber, assertObject, assertSeconds } from '../core/validate.js';
+import { assertDuration } from '../core/timers.js';
+import { assertNumber, assertObject } from '../core/validate.js';
 import {
   MAX_PRIORITY,
   type NewTask,
@@ -40,6 +41,10 @@ const MAX_NAME_LENGTH = 200;
 const MAX_ATTEMPTS = 1000;
 /** Most tasks in one `submitTasks` call. */
 const MAX_BULK = 100_000;
+/** Default `maxQueued` of the in-memory backend (Redis has no default bound). */
+export const DEFAULT_MEMORY_MAX_QUEUED = 100_000;
+/** Largest `metricsInterval`, seconds (one day). */
+const MAX_METRICS_INTERVAL = 86_400;
 
 /** @internal A worker in this process that can abort a running task at once on cancel. */
 export interface LocalCanceller {
@@ -71,6 +76,8 @@ export class TaskQueue {
   readonly name: string;
   /** Seconds finished tasks are kept. */
   readonly resultTtl: number;
+  /** Most tasks that may wait (queued or delayed) at once; `Infinity` when unbounded. */
+  readonly maxQueued: number;
   /** The storage backend (memory or Redis). */
   readonly backend: QueueBackend;
   /** @internal The codec for task results (used by workers). */
@@ -101,7 +108,7 @@ export class TaskQueue {
     this.resultTtl =
       options.resultTtl === undefined
         ? DEFAULT_RESULT_TTL
-        : assertSeconds(options.resultTtl, 'resultTtl');
+        : assertDuration(options.resultTtl, 'resultTtl');
     const prefix = validatePrefix(options.prefix ?? 'azs:worker:', 'prefix');
     this.dataCodec = new JsonCodec({ maxValueBytes: options.maxDataBytes });
     this.resultCodec = new JsonCodec({ maxValueBytes: options.maxResultBytes });
@@ -119,7 +126,11 @@ export class TaskQueue {
     const metricsInterval =
       options.metricsInterval === undefined
         ? 15
-        : assertNumber(options.metricsInterval, 'metricsInterval (seconds)', { min: 0 });
+        : assertDuration(options.metricsInterval, 'metricsInterval', {
+            allowZero: true,
+            max: MAX_METRICS_INTERVAL,
+          });
+    const maxQueued = parseMaxQueued(options.maxQueued);
     if (options.backend !== undefined) {
       const b = options.backend as Partial<QueueBackend> | null;
       if (typeof b !== 'object' || b === null || typeof b.claim !== 'function') {
@@ -130,11 +141,15 @@ export class TaskQueue {
       }
       this.backend = options.backend;
       this.conn = undefined;
+      this.maxQueued = maxQueued ?? Number.POSITIVE_INFINITY;
     } else {
       this.conn = resolveRedis(options.redis, options.redisOptions);
+      this.maxQueued =
+        maxQueued ?? (this.conn ? Number.POSITIVE_INFINITY : DEFAULT_MEMORY_MAX_QUEUED);
+      const common = { name: this.name, resultTtl: this.resultTtl, maxQueued: this.maxQueued };
       this.backend = this.conn
-        ? new RedisQueueBackend(this.conn, { name: this.name, prefix, resultTtl: this.resultTtl })
-        : new MemoryQueueBackend({ name: this.name, resultTtl: this.resultTtl });
+        ? new RedisQueueBackend(this.conn, { ...common, prefix })
+        : new MemoryQueueBackend(common);
     }
     if (options.metrics !== undefined && metricsInterval > 0) {
       // Gauges an autoscaler reads must move without anyone calling stats(); unref'd, so the
@@ -223,7 +238,7 @@ export class TaskQueue {
   }
 
   private buildTask(id: string, data: unknown, o: SubmitTaskOptions, what: string): NewTask {
-    const delay = o.delay === undefined ? 0 : assertNumber(o.delay, 'delay (seconds)', { min: 0 });
+    const delay = o.delay === undefined ? 0 : assertDuration(o.delay, 'delay', { allowZero: true });
     const priority =
       o.priority === undefined
         ? 0
@@ -232,7 +247,7 @@ export class TaskQueue {
       o.attempts === undefined
         ? 0
         : assertNumber(o.attempts, 'attempts', { integer: true, min: 1, max: MAX_ATTEMPTS });
-    const timeout = o.timeout === undefined ? 0 : assertSeconds(o.timeout, 'timeout');
+    const timeout = o.timeout === undefined ? 0 : assertDuration(o.timeout, 'timeout');
     return {
       id,
       data: this.dataCodec.encode(data, what),
@@ -262,7 +277,7 @@ export class TaskQueue {
     this.assertOpen();
     validateId(id, 'id');
     assertObject(options, 'options');
-    const timeout = options.timeout === undefined ? 30 : assertSeconds(options.timeout, 'timeout');
+    const timeout = options.timeout === undefined ? 30 : assertDuration(options.timeout, 'timeout');
     const signal = options.signal;
     const deadline = performance.now() + timeout * 1000;
     let delay = 5;
@@ -440,6 +455,11 @@ export class TaskQueue {
   }
 }
 
+function parseMaxQueued(v: unknown): number | undefined {
+  if (v === undefined || v === Number.POSITIVE_INFINITY) return v as number | undefined;
+  return assertNumber(v, 'maxQueued', { integer: true, min: 1, max: Number.MAX_SAFE_INTEGER });
+}
+
 /** The stored shape of an attempt's error. */
 export interface StoredError {
   name: string;
@@ -451,7 +471,7 @@ export interface StoredError {
 export function encodeError(e: unknown): string {
   if (e instanceof Error) {
     const code = (e as { code?: unknown }).code;
-    const out: StoredError = { name: e.name || 'Error', message: e.message };
+    const out: StoredError = { name: e.name || 'Error', message: redactAddresses(e.message) };
     if (typeof code === 'string') out.code = code;
     return JSON.stringify(out);
   }
@@ -461,7 +481,24 @@ export function encodeError(e: unknown): string {
   } catch {
     message = String(e);
   }
-  return JSON.stringify({ name: 'Error', message });
+  return JSON.stringify({ name: 'Error', message: redactAddresses(message) });
+}
+
+/**
+ * Task errors are shown to whoever may read the task (an API's clients, a dashboard): server
+ * addresses and credentials in URLs (`redis://user:pass@10.0.0.5:6379`, a connection error's
+ * `connect ECONNREFUSED 10.0.0.5:6379`) are cut out before the error is stored.
+ */
+export function redactAddresses(message: string): string {
+  return message
+    .replace(
+      /\b[a-z][a-z0-9+.-]*:\/\/[^\s'"()<>]+/gi,
+      (url) => `${url.slice(0, url.indexOf(':'))}://[redacted]`,
+    )
+    .replace(/\b(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?\b/g, '[redacted]')
+    .replace(/\[[0-9a-f:]*:[0-9a-f:]+\](?::\d{1,5})?/gi, '[redacted]')
+    .replace(/\b(E[A-Z_]{3,})(\s+)[\w.-]+(?::\d{1,5})?/g, '$1$2[redacted]')
+    .replace(/\b(password|passwd|pwd|auth)(\s*[=:]\s*)\S+/gi, '$1$2[redacted]');
 }
 
 function parseError(text: string | undefined): StoredError {

@@ -18,6 +18,8 @@ import type {
   TaskRef,
   WorkWaiter,
 } from './backend.js';
+import { queueFullError } from './queue-full.js';
+import { sanitizeRedisError } from './redis-errors.js';
 import * as L from './redis-scripts.js';
 import type { TaskStatus } from './types.js';
 
@@ -34,10 +36,13 @@ const SCRIPTS = {
   cancel: new LuaScript(L.CANCEL),
   redrive: new LuaScript(L.REDRIVE),
   stats: new LuaScript(L.STATS),
+  get: new LuaScript(L.GET),
+  deadLetters: new LuaScript(L.DEAD_LETTERS),
 };
 
 const GROUP = 'workers';
-const INFO_FIELDS = ['st', 'r', 'er', 'pg', 'a', 'ma', 'to', 'pr', 'c', 'u'] as const;
+/** How long past its BLOCK time a waiter's read may stay unanswered before its connection is dropped. */
+const WAIT_GRACE_MS = 2000;
 /** Tasks per submit script call: bounds how long one call holds the server. */
 const SUBMIT_CHUNK = 500;
 
@@ -49,6 +54,8 @@ export interface RedisQueueBackendOptions {
   prefix: string;
   /** Seconds finished tasks are kept. */
   resultTtl: number;
+  /** Most tasks waiting at once; Infinity: no bound. @default Infinity */
+  maxQueued?: number;
 }
 
 /**
@@ -60,24 +67,27 @@ export class RedisQueueBackend implements QueueBackend {
   readonly kind = 'redis';
   private readonly conn: RedisConnection;
   private readonly keys: string[];
-  private readonly tp: string;
   private readonly ttlMs: number;
+  private readonly name: string;
+  private readonly maxQueued: number;
   private groupReady: Promise<void> | undefined;
 
   constructor(conn: RedisConnection, options: RedisQueueBackendOptions) {
     this.conn = conn;
     const base = `${options.prefix}${hashTag(options.name)}`;
-    this.keys = ['s', 'h', 'd', 'p', 'x', 'm', 'w'].map((k) => `${base}:${k}`);
-    this.tp = `${base}:t:`;
+    // Order matters: the scripts' KEYS[1..11] (see redis-scripts.ts).
+    this.keys = ['s', 'h', 'd', 'p', 'x', 'm', 'w', 't', 'td', 'tr', 'te'].map(
+      (k) => `${base}:${k}`,
+    );
     this.ttlMs = Math.max(1, Math.round(options.resultTtl * 1000));
+    this.name = options.name;
+    this.maxQueued = options.maxQueued ?? Number.POSITIVE_INFINITY;
   }
 
-  /** The key of a task's hash (for tests and tooling). */
-  taskKey(id: string): string {
-    return this.tp + id;
-  }
-
-  /** Every fixed key of the queue (streams, sets, meta). */
+  /**
+   * Every key of the queue, in the order the scripts declare them: streams, delayed, priority
+   * and dead-letter sets, meta, wake stream, task/data/result hashes, expiry set.
+   */
   get queueKeys(): readonly string[] {
     return this.keys;
   }
@@ -91,25 +101,37 @@ export class RedisQueueBackend implements QueueBackend {
     try {
       return await script.run(client ?? (await this.conn.get()), this.keys, args);
     } catch (e) {
-      throw this.conn.mapError(e, `worker ${op}`);
+      throw this.mapError(e, op);
+    }
+  }
+
+  /** Connection errors and Redis replies alike become typed errors without command arguments. */
+  private mapError(e: unknown, op: string): unknown {
+    return sanitizeRedisError(this.conn.mapError(e, `worker ${op}`), `worker ${op}`);
+  }
+
+  /** Like `conn.run`, with reply errors sanitised. */
+  private async exec<T>(op: string, fn: (client: RedisClient) => Promise<T>): Promise<T> {
+    try {
+      return await fn(await this.conn.get());
+    } catch (e) {
+      throw this.mapError(e, op);
     }
   }
 
   private ensureGroup(): Promise<void> {
-    this.groupReady ??= this.conn
-      .run('worker group create', async (client) => {
-        for (const key of [this.keys[0], this.keys[1]] as string[]) {
-          try {
-            await client.xgroup('CREATE', key, GROUP, '0', 'MKSTREAM');
-          } catch (e) {
-            if (!(e instanceof Error && e.message.startsWith('BUSYGROUP'))) throw e;
-          }
+    this.groupReady ??= this.exec('group create', async (client) => {
+      for (const key of [this.keys[0], this.keys[1]] as string[]) {
+        try {
+          await client.xgroup('CREATE', key, GROUP, '0', 'MKSTREAM');
+        } catch (e) {
+          if (!(e instanceof Error && e.message.startsWith('BUSYGROUP'))) throw e;
         }
-      })
-      .catch((e) => {
-        this.groupReady = undefined;
-        throw e;
-      });
+      }
+    }).catch((e) => {
+      this.groupReady = undefined;
+      throw e;
+    });
     return this.groupReady;
   }
 
@@ -129,74 +151,67 @@ export class RedisQueueBackend implements QueueBackend {
   }
 
   async submit(tasks: readonly NewTask[], now: number): Promise<boolean[]> {
+    const max = Number.isFinite(this.maxQueued) ? this.maxQueued : -1;
+    const head: Arg[] = [now, max, GROUP];
+    if (tasks.length === 1) {
+      const t = tasks[0] as NewTask;
+      const args = head.concat(taskArgs(t));
+      return this.parseSubmit((await this.run('submit', SCRIPTS.submit, args)) as number[], 1);
+    }
     // Chunks go out together: one connection runs them in order, so ids keep their order and
-    // the round trips overlap.
-    const calls: Promise<unknown>[] = [];
+    // the round trips overlap. With maxQueued each chunk is all or nothing.
     let client: RedisClient;
     try {
       client = await this.conn.get();
     } catch (e) {
-      throw this.conn.mapError(e, 'worker submit');
+      throw this.mapError(e, 'submit');
     }
-    if (tasks.length === 1) {
-      const t = tasks[0] as NewTask;
-      const r = (await this.run(
-        'submit',
-        SCRIPTS.submit,
-        [
-          this.tp,
-          now,
-          t.id,
-          t.data,
-          t.maxAttempts,
-          t.timeout,
-          t.priority,
-          t.delayMs,
-          t.trace ?? '',
-        ],
-        client,
-      )) as number[];
-      return [r[0] === 1];
-    }
+    const calls: Promise<unknown>[] = [];
     for (let i = 0; i < tasks.length; i += SUBMIT_CHUNK) {
-      const args: Arg[] = [this.tp, now];
+      const args = head.slice();
       const end = Math.min(tasks.length, i + SUBMIT_CHUNK);
-      for (let j = i; j < end; j++) {
-        const t = tasks[j] as NewTask;
-        args.push(t.id, t.data, t.maxAttempts, t.timeout, t.priority, t.delayMs, t.trace ?? '');
-      }
+      for (let j = i; j < end; j++) args.push(...taskArgs(tasks[j] as NewTask));
       calls.push(this.run('submit', SCRIPTS.submit, args, client));
     }
+    const settled = await Promise.allSettled(calls);
     const out: boolean[] = [];
-    for (const r of (await Promise.all(calls)) as number[][]) for (const v of r) out.push(v === 1);
+    let full: unknown;
+    settled.forEach((r, k) => {
+      const size = Math.min(SUBMIT_CHUNK, tasks.length - k * SUBMIT_CHUNK);
+      if (r.status === 'rejected') {
+        full ??= r.reason;
+        return;
+      }
+      try {
+        out.push(...this.parseSubmit(r.value as number[], size));
+      } catch (e) {
+        full ??= e;
+      }
+    });
+    if (full !== undefined) throw full;
     return out;
   }
 
+  private parseSubmit(r: number[], size: number): boolean[] {
+    if (r[0] === -1) throw queueFullError(this.name, this.maxQueued, Number(r[1]), size);
+    return r.map((v) => v === 1);
+  }
+
   async get(id: string): Promise<TaskRecord | null> {
-    // Every field but the data, which may be large and is not part of what getTask shows.
-    const v = await this.conn.run('worker getTask', (c) => c.hmget(this.tp + id, ...INFO_FIELDS));
-    const h: Record<string, string> = {};
-    INFO_FIELDS.forEach((f, i) => {
-      const x = v[i];
-      if (x !== null && x !== undefined) h[f] = x;
-    });
-    return parseRecord(id, h);
+    const r = (await this.run('getTask', SCRIPTS.get, [id, Date.now()])) as
+      | [string, number, string]
+      | null;
+    return r ? parseRecord(id, r[0], r[1] === 1 ? r[2] : undefined) : null;
   }
 
   async cancel(id: string, now: number): Promise<CancelOutcome> {
-    const r = (await this.run('cancelTask', SCRIPTS.cancel, [
-      this.tp,
-      id,
-      now,
-      this.ttlMs,
-    ])) as number;
+    const r = (await this.run('cancelTask', SCRIPTS.cancel, [id, now, this.ttlMs])) as number;
     return r === -1 ? 'missing' : r === 0 ? 'terminal' : r === 2 ? 'running' : 'cancelled';
   }
 
   async claim(req: ClaimRequest): Promise<ClaimResult> {
     const comps = req.completions ?? [];
     const args: Arg[] = [
-      this.tp,
       GROUP,
       req.consumer,
       req.now,
@@ -228,14 +243,14 @@ export class RedisQueueBackend implements QueueBackend {
 
   async complete(items: readonly Completion[], now: number): Promise<void> {
     if (items.length === 0) return;
-    const args: Arg[] = [this.tp, GROUP, now, this.ttlMs];
+    const args: Arg[] = [GROUP, now, this.ttlMs];
     for (const c of items) args.push(c.id, c.lane, c.entryId, c.result);
     await this.run('complete', SCRIPTS.complete, args);
   }
 
   async fail(items: readonly Failure[], now: number): Promise<FailOutcome[]> {
     if (items.length === 0) return [];
-    const args: Arg[] = [this.tp, GROUP, now, this.ttlMs];
+    const args: Arg[] = [GROUP, now, this.ttlMs];
     for (const f of items) {
       args.push(f.id, f.lane, f.entryId, f.attempt, f.error, f.retryAt === null ? -1 : f.retryAt);
     }
@@ -249,7 +264,7 @@ export class RedisQueueBackend implements QueueBackend {
     _now: number,
   ): Promise<HeartbeatOutcome[]> {
     if (items.length === 0) return [];
-    const args: Arg[] = [this.tp, GROUP, consumer];
+    const args: Arg[] = [GROUP, consumer];
     for (const t of items) args.push(t.id, t.lane, t.entryId, t.attempt);
     const r = (await this.run('heartbeat', SCRIPTS.heartbeat, args)) as number[];
     return r.map((v) => (v === 0 ? 'ok' : v === 1 ? 'cancelled' : 'lost'));
@@ -258,17 +273,11 @@ export class RedisQueueBackend implements QueueBackend {
   async release(consumer: string, _items: readonly TaskRef[], now: number): Promise<void> {
     // The script releases every delivery the consumer holds, not only the ones we know of: a
     // claim whose reply was lost (a timeout) leaves deliveries we never saw.
-    await this.run('release', SCRIPTS.release, [this.tp, GROUP, consumer, now]);
+    await this.run('release', SCRIPTS.release, [GROUP, consumer, now]);
   }
 
   async progress(ref: TaskRef, value: number, now: number): Promise<boolean> {
-    const r = await this.run('progress', SCRIPTS.progress, [
-      this.tp,
-      ref.id,
-      ref.attempt,
-      value,
-      now,
-    ]);
+    const r = await this.run('progress', SCRIPTS.progress, [ref.id, ref.attempt, value, now]);
     return r === 1;
   }
 
@@ -282,19 +291,39 @@ export class RedisQueueBackend implements QueueBackend {
         if (closed) return;
         try {
           // A connection of its own: XREAD BLOCK holds it for the whole wait.
-          client ??= await conn.duplicate({ commandTimeout: 0 });
-          if (closed) return;
-          await (client as Redis).xread(
-            'COUNT',
-            1,
-            'BLOCK',
-            Math.max(1, Math.round(maxMs)),
-            'STREAMS',
-            wakeKey,
-            token,
-          );
+          if (!client) {
+            const c = await conn.duplicate({ commandTimeout: 0 });
+            if (closed) {
+              await conn.release(c);
+              return;
+            }
+            client = c;
+          }
+          const c = client as Redis;
+          const read = c
+            .xread('COUNT', 1, 'BLOCK', Math.max(1, Math.round(maxMs)), 'STREAMS', wakeKey, token)
+            .then(
+              () => 'ok' as const,
+              () => 'error' as const,
+            );
+          let timer: NodeJS.Timeout | undefined;
+          const late = new Promise<'stuck'>((resolve) => {
+            timer = setTimeout(() => resolve('stuck'), maxMs + WAIT_GRACE_MS);
+          });
+          const outcome = await Promise.race([read, late]);
+          clearTimeout(timer);
+          if (outcome === 'stuck') {
+            // A blocking read that outlives its BLOCK time sits on a dead or hung socket (seen
+            // after a network partition): drop that connection; the next wait makes a new one.
+            client = undefined;
+            c.disconnect();
+            void conn.release(c);
+          } else if (outcome === 'error' && !closed) {
+            // Redis away: the caller's next claim reports real errors.
+            await new Promise((r) => setTimeout(r, Math.min(maxMs, 200)));
+          }
         } catch {
-          // Closed under us, or Redis away: the caller's next claim reports real errors.
+          // No connection (Redis away) or closed under us.
           if (!closed) await new Promise((r) => setTimeout(r, Math.min(maxMs, 200)));
         }
       },
@@ -306,13 +335,20 @@ export class RedisQueueBackend implements QueueBackend {
       },
       async close(): Promise<void> {
         closed = true;
-        client?.disconnect();
+        // Released, not only disconnected: the connection object forgets it, so workers that
+        // start and stop on one queue do not leave a closed client behind each time.
+        if (client) {
+          const c = client;
+          client = undefined;
+          c.disconnect();
+          await conn.release(c);
+        }
       },
     };
   }
 
   async stats(_now: number): Promise<BackendStats> {
-    const r = (await this.run('stats', SCRIPTS.stats, [GROUP])) as number[];
+    const r = (await this.run('stats', SCRIPTS.stats, [GROUP, Date.now()])) as number[];
     const n = (i: number) => Number(r[i] ?? 0);
     return {
       queued: n(0),
@@ -326,29 +362,17 @@ export class RedisQueueBackend implements QueueBackend {
   }
 
   async deadLetters(limit: number): Promise<TaskRecord[]> {
-    const dl = this.keys[4] as string;
-    return this.conn.run('worker deadLetters', async (c) => {
-      const ids = await c.zrange(dl, 0, limit - 1);
-      if (ids.length === 0) return [];
-      const p = c.pipeline();
-      for (const id of ids) p.hmget(this.tp + id, ...INFO_FIELDS);
-      const res = (await p.exec()) ?? [];
-      const out: TaskRecord[] = [];
-      const gone: string[] = [];
-      ids.forEach((id, i) => {
-        const v = (res[i]?.[1] ?? []) as (string | null)[];
-        const h: Record<string, string> = {};
-        INFO_FIELDS.forEach((f, j) => {
-          const x = v[j];
-          if (x !== null && x !== undefined) h[f] = x;
-        });
-        const rec = parseRecord(id, h);
-        if (rec) out.push(rec);
-        else gone.push(id);
-      });
-      if (gone.length > 0) await c.zrem(dl, ...gone);
-      return out;
-    });
+    const r = (await this.run('deadLetters', SCRIPTS.deadLetters, [limit, Date.now()])) as Arg[];
+    const out: TaskRecord[] = [];
+    for (let i = 0; i + 3 < r.length; i += 4) {
+      const rec = parseRecord(
+        String(r[i]),
+        String(r[i + 1]),
+        r[i + 2] === 1 ? String(r[i + 3]) : undefined,
+      );
+      if (rec) out.push(rec);
+    }
+    return out;
   }
 
   async redrive(ids: readonly string[] | undefined, now: number): Promise<number> {
@@ -356,7 +380,6 @@ export class RedisQueueBackend implements QueueBackend {
       let n = 0;
       for (let i = 0; i < ids.length; i += SUBMIT_CHUNK) {
         n += (await this.run('redrive', SCRIPTS.redrive, [
-          this.tp,
           now,
           ...ids.slice(i, i + SUBMIT_CHUNK),
         ])) as number;
@@ -365,7 +388,7 @@ export class RedisQueueBackend implements QueueBackend {
     }
     let total = 0;
     for (let round = 0; round < 1000; round++) {
-      const n = (await this.run('redrive', SCRIPTS.redrive, [this.tp, now])) as number;
+      const n = (await this.run('redrive', SCRIPTS.redrive, [now])) as number;
       total += n;
       if (n === 0) break;
     }
@@ -377,6 +400,10 @@ export class RedisQueueBackend implements QueueBackend {
   }
 }
 
+function taskArgs(t: NewTask): Arg[] {
+  return [t.id, t.data, t.maxAttempts, t.timeout, t.priority, t.delayMs, t.trace ?? ''];
+}
+
 const STATUSES = new Set<TaskStatus>([
   'queued',
   'delayed',
@@ -386,8 +413,27 @@ const STATUSES = new Set<TaskStatus>([
   'cancelled',
 ]);
 
-function parseRecord(id: string, h: Record<string, string> | undefined | null): TaskRecord | null {
-  if (!h || h.st === undefined || !STATUSES.has(h.st as TaskStatus)) return null;
+/** The task fields as the scripts store them (JSON in the task hash). */
+interface StoredTask {
+  st?: string;
+  a?: number;
+  ma?: number;
+  to?: number | string;
+  pr?: number;
+  c?: number;
+  u?: number;
+  pg?: number;
+  er?: string;
+}
+
+function parseRecord(id: string, json: string, result: string | undefined): TaskRecord | null {
+  let h: StoredTask;
+  try {
+    h = JSON.parse(json) as StoredTask;
+  } catch {
+    return null;
+  }
+  if (typeof h !== 'object' || h === null || !STATUSES.has(h.st as TaskStatus)) return null;
   const r: TaskRecord = {
     id,
     status: h.st as TaskStatus,
@@ -398,9 +444,8 @@ function parseRecord(id: string, h: Record<string, string> | undefined | null): 
     createdAt: Number(h.c ?? 0),
     updatedAt: Number(h.u ?? 0),
   };
-  if (h.d !== undefined) r.data = h.d;
-  if (h.r !== undefined) r.result = h.r;
-  if (h.er !== undefined) r.error = h.er;
+  if (result !== undefined) r.result = result;
+  if (typeof h.er === 'string') r.error = h.er;
   if (h.pg !== undefined) r.progress = Number(h.pg);
   return r;
 }

@@ -1,18 +1,50 @@
 /**
- * Lua for the Redis backend. Every script touches only keys of one queue, all of which carry the
- * queue's hash tag, so each runs on one Cluster slot. Task hashes are not passed in KEYS (their
- * ids come in ARGV); they share the slot with KEYS[1], which is what Redis Cluster requires.
+ * Lua for the Redis backend. Every key a script reads or writes is declared in KEYS (so the
+ * scripts run on Redis Cluster, Valkey and any store that enforces declared keys): a task's state
+ * is not a key of its own but a field of the queue's task hashes, and all of a queue's keys carry
+ * its hash tag, so each script runs on one Cluster slot.
  *
- * KEYS: 1 stream (normal lane), 2 stream (priority lane), 3 delayed zset, 4 priority zset,
- * 5 dead-letter zset, 6 meta hash (counters), 7 wake stream.
+ * KEYS (the same for every script): 1 stream (normal lane), 2 stream (priority lane), 3 delayed
+ * zset, 4 priority zset, 5 dead-letter zset, 6 meta hash (counters), 7 wake stream, 8 task hash
+ * (id -> JSON of the small fields below), 9 data hash (id -> data), 10 result hash (id ->
+ * result), 11 expiry zset (id -> when a finished task is forgotten, ms).
  *
- * Task hash fields: st status, d data, r result, er error, pg progress, a attempts, ma max
- * attempts (0 = worker default), to timeout s, pr priority, c created ms, u updated ms,
- * e current stream entry id ('' when none).
+ * Task fields: st status, a attempts, ma max attempts (0 = worker default), to timeout s, pr
+ * priority, c created ms, u updated ms, e current stream entry id ('' when none), pg progress,
+ * er error JSON, tc traceparent. Missing numeric fields read as 0.
+ *
+ * Finished tasks expire through the expiry set: every submit, claim and stats call forgets more
+ * of them than it can finish, and readers treat an expired task as gone even before it is pruned.
  */
 
 const PRELUDE = `
 local S, H, D, P, X, M, W = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local T, DT, R, EXP = KEYS[8], KEYS[9], KEYS[10], KEYS[11]
+local function load(id)
+  local v = redis.call('HGET', T, id)
+  if not v then return nil end
+  return cjson.decode(v)
+end
+local function save(id, t)
+  redis.call('HSET', T, id, cjson.encode(t))
+end
+local function drop(id)
+  redis.call('HDEL', T, id)
+  redis.call('HDEL', DT, id)
+  redis.call('HDEL', R, id)
+  redis.call('ZREM', EXP, id)
+  redis.call('ZREM', X, id)
+end
+-- Forgets up to n expired tasks. Callers pass more than they can finish per call, so expiry keeps
+-- up with any finishing rate.
+local function prune(now, n)
+  local ids = redis.call('ZRANGEBYSCORE', EXP, '-inf', now, 'LIMIT', 0, n)
+  for _, id in ipairs(ids) do drop(id) end
+end
+local function expired(id, now)
+  local x = redis.call('ZSCORE', EXP, id)
+  return x and tonumber(x) <= now
+end
 -- Puts a task where a worker can take it; returns its stream entry id ('' for the priority set,
 -- whose members get an entry only when a worker takes them).
 local function enqueue(id, pr)
@@ -38,56 +70,98 @@ end
 
 const COMPLETE_FN = `
 -- First finisher wins: a finished task is never overwritten; the delivery is acknowledged and
--- removed from the stream either way (that removal is what keeps the stream short).
-local function complete(tp, g, id, lane, e, res, now, ttl)
+-- removed from the stream either way (that removal is what keeps the stream short). The result is
+-- written before the acknowledgement: a write Redis refuses (OOM) must leave the delivery
+-- pending, so the result is retried or the task reclaimed, never acknowledged without a result.
+-- A replayed call (a lost reply) finds the task completed and changes nothing.
+local function complete(g, id, lane, e, res, now, ttl)
   local key = lanekey(lane)
+  local t = load(id)
+  local done = 0
+  if t and not terminal(t.st) then
+    local prev, pe = t.st, t.e
+    t.st = 'completed'
+    t.u = now
+    t.e = ''
+    save(id, t)
+    redis.call('HSET', R, id, res)
+    redis.call('HDEL', DT, id)
+    redis.call('ZADD', EXP, now + ttl, id)
+    if prev ~= 'processing' then
+      -- A late finisher of an attempt whose task was meanwhile re-queued: drop the new turn.
+      redis.call('ZREM', D, id)
+      redis.call('ZREM', P, id)
+      if pe and pe ~= '' and pe ~= e then redis.call('XDEL', S, pe) end
+    end
+    done = 1
+  end
   redis.call('XACK', key, g, e)
   redis.call('XDEL', key, e)
-  local k = tp .. id
-  local f = redis.call('HMGET', k, 'st', 'e')
-  local st = f[1]
-  if not st or terminal(st) then return 0 end
-  if st ~= 'processing' then
-    -- A late finisher of an attempt whose task was meanwhile re-queued: drop the new turn.
-    redis.call('ZREM', D, id)
-    redis.call('ZREM', P, id)
-    if f[2] and f[2] ~= '' and f[2] ~= e then redis.call('XDEL', S, f[2]) end
-  end
-  redis.call('HSET', k, 'st', 'completed', 'r', res, 'u', now, 'e', '')
-  redis.call('HDEL', k, 'd')
-  redis.call('PEXPIRE', k, ttl)
-  return 1
+  return done
 end
 `;
 
-/** ARGV: tp, now, then per task: id, data, maxAttempts, timeout, priority, delayMs, trace. */
+/**
+ * ARGV: now, maxQueued (-1: no bound), group, then per task: id, data, maxAttempts, timeout,
+ * priority, delayMs, trace. Returns per task 1 (created) or 0 (the id existed); or, when the new
+ * tasks would take the waiting count past maxQueued, { -1, waiting } and writes nothing.
+ *
+ * A resent submit (ioredis replays a command whose reply was lost) carries the same ids, so it
+ * finds them and adds no second stream entry.
+ */
 export const SUBMIT = `${PRELUDE}
-local tp = ARGV[1]
-local now = tonumber(ARGV[2])
+local now = tonumber(ARGV[1])
+local max = tonumber(ARGV[2])
+prune(now, 100 + (#ARGV - 3) / 7)
+local function live(id)
+  if redis.call('HEXISTS', T, id) == 0 then return false end
+  if expired(id, now) then
+    drop(id)
+    return false
+  end
+  return true
+end
+if max >= 0 then
+  local fresh = 0
+  for i = 4, #ARGV, 7 do
+    if not live(ARGV[i]) then fresh = fresh + 1 end
+  end
+  if fresh > 0 then
+    local g = ARGV[3]
+    local function pending(key)
+      local r = redis.pcall('XPENDING', key, g)
+      if type(r) ~= 'table' or r.err then return 0 end
+      return tonumber(r[1]) or 0
+    end
+    -- Stream entries not yet delivered, plus the priority and delayed sets: the waiting tasks.
+    local waiting = redis.call('XLEN', S) - pending(S) + redis.call('XLEN', H) - pending(H)
+      + redis.call('ZCARD', P) + redis.call('ZCARD', D)
+    if waiting + fresh > max then return { -1, waiting } end
+  end
+end
 local out = {}
-for i = 3, #ARGV, 7 do
+for i = 4, #ARGV, 7 do
   local id = ARGV[i]
-  local k = tp .. id
-  -- HSETNX both tests for the id (idempotency) and writes its creation time.
-  if redis.call('HSETNX', k, 'c', now) == 0 then
+  if live(id) then
     out[#out + 1] = 0
   else
     local pr = tonumber(ARGV[i + 4])
     local delay = tonumber(ARGV[i + 5])
-    local st, e = 'queued', ''
+    -- Default-valued fields are left out: readers treat a missing one as 0.
+    local t = { st = 'queued', a = 0, c = now, u = now, e = '' }
     if delay > 0 then
-      st = 'delayed'
+      t.st = 'delayed'
       redis.call('ZADD', D, now + delay, id)
     else
-      e = enqueue(id, pr)
+      t.e = enqueue(id, pr)
     end
-    -- Default-valued fields are left out: readers treat a missing one as 0.
-    local f = { 'st', st, 'd', ARGV[i + 1], 'a', 0, 'u', now, 'e', e }
-    if ARGV[i + 2] ~= '0' then f[#f + 1] = 'ma'; f[#f + 1] = ARGV[i + 2] end
-    if ARGV[i + 3] ~= '0' then f[#f + 1] = 'to'; f[#f + 1] = ARGV[i + 3] end
-    if pr ~= 0 then f[#f + 1] = 'pr'; f[#f + 1] = pr end
-    if ARGV[i + 6] ~= '' then f[#f + 1] = 'tc'; f[#f + 1] = ARGV[i + 6] end
-    redis.call('HSET', k, unpack(f))
+    if ARGV[i + 2] ~= '0' then t.ma = tonumber(ARGV[i + 2]) end
+    -- Kept as text: a script's number reply is truncated to an integer (0.2 s would become 0).
+    if ARGV[i + 3] ~= '0' then t.to = ARGV[i + 3] end
+    if pr ~= 0 then t.pr = pr end
+    if ARGV[i + 6] ~= '' then t.tc = ARGV[i + 6] end
+    save(id, t)
+    redis.call('HSET', DT, id, ARGV[i + 1])
     out[#out + 1] = 1
   end
 end
@@ -99,35 +173,37 @@ return out
  * The worker's one round trip: record completions, promote due delayed tasks, reclaim idle
  * deliveries (XAUTOCLAIM), read new ones (XREADGROUP COUNT n, priority lane first) and mark them
  * processing.
- * ARGV: tp, group, consumer, now, count, reclaimIdleMs, defaultAttempts, ttlMs, nCompletions,
+ * ARGV: group, consumer, now, count, reclaimIdleMs, defaultAttempts, ttlMs, nCompletions,
  * then per completion: id, lane, entryId, result.
  * Returns: nextDue (-1 none), wake token ('' when the batch is full), then per task: lane,
  * entryId, id, data, attempt, maxAttempts, timeout, trace ('' when none).
  */
 export const CLAIM = `${PRELUDE}${COMPLETE_FN}
-local tp, g, c = ARGV[1], ARGV[2], ARGV[3]
-local now = tonumber(ARGV[4])
-local count = tonumber(ARGV[5])
-local idle = tonumber(ARGV[6])
-local defa = tonumber(ARGV[7])
-local ttl = tonumber(ARGV[8])
-local nc = tonumber(ARGV[9])
-local i = 10
+local g, c = ARGV[1], ARGV[2]
+local now = tonumber(ARGV[3])
+local count = tonumber(ARGV[4])
+local idle = tonumber(ARGV[5])
+local defa = tonumber(ARGV[6])
+local ttl = tonumber(ARGV[7])
+local nc = tonumber(ARGV[8])
+local i = 9
 local done = 0
 for j = 1, nc do
-  done = done + complete(tp, g, ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], now, ttl)
+  done = done + complete(g, ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], now, ttl)
   i = i + 4
 end
 if done > 0 then redis.call('HINCRBY', M, 'completed', done) end
+prune(now, 100 + 2 * (count + nc))
 
 local due = redis.call('ZRANGEBYSCORE', D, '-inf', now, 'LIMIT', 0, 500)
 for _, id in ipairs(due) do
   redis.call('ZREM', D, id)
-  local k = tp .. id
-  local f = redis.call('HMGET', k, 'st', 'pr')
-  if f[1] == 'delayed' then
-    local e = enqueue(id, tonumber(f[2]) or 0)
-    redis.call('HSET', k, 'st', 'queued', 'u', now, 'e', e)
+  local t = load(id)
+  if t and t.st == 'delayed' then
+    t.e = enqueue(id, t.pr or 0)
+    t.st = 'queued'
+    t.u = now
+    save(id, t)
   end
 end
 
@@ -137,48 +213,47 @@ local failed = 0
 local function take(lane, e, fields, reclaimed)
   local key = lanekey(lane)
   local id = fields and fields[2]
-  if not id then
-    redis.call('XACK', key, g, e)
-    redis.call('XDEL', key, e)
-    return
-  end
-  local k = tp .. id
-  local f = redis.call('HMGET', k, 'st', 'd', 'a', 'ma', 'to', 'e', 'tc')
-  local st = f[1]
+  local t = id and load(id)
   local want = 'queued'
   if reclaimed then want = 'processing' end
-  if st ~= want or f[6] ~= e then
+  if not t or t.st ~= want or t.e ~= e then
     -- Stale delivery: the task finished, was cancelled, expired or got a newer entry.
     redis.call('XACK', key, g, e)
     redis.call('XDEL', key, e)
     return
   end
-  local a = (tonumber(f[3]) or 0) + 1
-  local ma = tonumber(f[4]) or 0
+  local a = (t.a or 0) + 1
+  local ma = t.ma or 0
   if ma == 0 then ma = defa end
   if reclaimed and a > ma then
+    t.st = 'failed'
+    t.u = now
+    t.e = ''
+    t.er = cjson.encode({ name = 'WorkerLostError',
+      message = 'task ' .. id .. ' was reclaimed from a dead worker ' .. (a - 1) .. ' times' })
+    save(id, t)
+    redis.call('ZADD', X, now, id)
+    redis.call('ZADD', EXP, now + ttl, id)
     redis.call('XACK', key, g, e)
     redis.call('XDEL', key, e)
-    redis.call('HSET', k, 'st', 'failed', 'u', now, 'e', '', 'er',
-      cjson.encode({ name = 'WorkerLostError',
-        message = 'task ' .. id .. ' was reclaimed from a dead worker ' .. (a - 1) .. ' times' }))
-    redis.call('ZADD', X, now, id)
-    redis.call('PEXPIRE', k, ttl)
     failed = failed + 1
     return
   end
-  redis.call('HSET', k, 'st', 'processing', 'a', a, 'u', now)
+  t.st = 'processing'
+  t.a = a
+  t.u = now
   -- A new attempt starts without the previous attempt's progress.
-  if a > 1 then redis.call('HDEL', k, 'pg') end
+  t.pg = nil
+  save(id, t)
   n = n + 1
   out[#out + 1] = lane
   out[#out + 1] = e
   out[#out + 1] = id
-  out[#out + 1] = f[2] or 'null'
+  out[#out + 1] = redis.call('HGET', DT, id) or 'null'
   out[#out + 1] = a
-  out[#out + 1] = f[4] or '0'
-  out[#out + 1] = f[5] or '0'
-  out[#out + 1] = f[7] or ''
+  out[#out + 1] = t.ma or 0
+  out[#out + 1] = t.to or '0'
+  out[#out + 1] = t.tc or ''
 end
 
 if idle > 0 then
@@ -210,10 +285,10 @@ if n < count and redis.call('ZCARD', P) > 0 then
   local moved = 0
   for j = 1, #popped, 2 do
     local id = popped[j]
-    local k = tp .. id
-    if redis.call('HGET', k, 'st') == 'queued' then
-      local e = redis.call('XADD', H, '*', 't', id)
-      redis.call('HSET', k, 'e', e)
+    local t = load(id)
+    if t and t.st == 'queued' then
+      t.e = redis.call('XADD', H, '*', 't', id)
+      save(id, t)
       moved = moved + 1
     end
   end
@@ -246,85 +321,91 @@ for j = 1, #out do head[#head + 1] = out[j] end
 return head
 `;
 
-/** ARGV: tp, group, now, ttlMs, then per completion: id, lane, entryId, result. */
+/** ARGV: group, now, ttlMs, then per completion: id, lane, entryId, result. */
 export const COMPLETE = `${PRELUDE}${COMPLETE_FN}
-local tp, g = ARGV[1], ARGV[2]
-local now = tonumber(ARGV[3])
-local ttl = tonumber(ARGV[4])
+local g = ARGV[1]
+local now = tonumber(ARGV[2])
+local ttl = tonumber(ARGV[3])
 local done = 0
-for i = 5, #ARGV, 4 do
-  done = done + complete(tp, g, ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], now, ttl)
+for i = 4, #ARGV, 4 do
+  done = done + complete(g, ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], now, ttl)
 end
 if done > 0 then redis.call('HINCRBY', M, 'completed', done) end
 return done
 `;
 
 /**
- * ARGV: tp, group, now, ttlMs, then per failure: id, lane, entryId, attempt, errorJson, retryAt
+ * ARGV: group, now, ttlMs, then per failure: id, lane, entryId, attempt, errorJson, retryAt
  * (-1: fail for good). Returns per failure: 0 ignored, 1 retry, 2 dead.
  */
 export const FAIL = `${PRELUDE}
-local tp, g = ARGV[1], ARGV[2]
-local now = tonumber(ARGV[3])
-local ttl = tonumber(ARGV[4])
+local g = ARGV[1]
+local now = tonumber(ARGV[2])
+local ttl = tonumber(ARGV[3])
 local out = {}
 local woke = false
 local failed = 0
-for i = 5, #ARGV, 6 do
+for i = 4, #ARGV, 6 do
   local id = ARGV[i]
   local key = lanekey(ARGV[i + 1])
   local e = ARGV[i + 2]
   local attempt = tonumber(ARGV[i + 3])
   local retryAt = tonumber(ARGV[i + 5])
-  local k = tp .. id
-  local f = redis.call('HMGET', k, 'st', 'a', 'pr', 'e')
-  -- A stale attempt must not acknowledge the delivery its successor now holds (same entry).
-  if f[4] ~= e or (f[1] == 'processing' and tonumber(f[2]) == attempt) then
-    redis.call('XACK', key, g, e)
-    redis.call('XDEL', key, e)
-  end
-  if f[1] ~= 'processing' or tonumber(f[2]) ~= attempt then
+  local t = load(id)
+  local current = t and t.st == 'processing' and t.a == attempt
+  -- A stale attempt must not acknowledge the delivery its successor now holds (same entry). The
+  -- acknowledgement comes after the state change, so a refused write (OOM) leaves it pending.
+  local ack = current or not t or t.e ~= e
+  if not current then
     out[#out + 1] = 0
   elseif retryAt >= 0 then
+    t.er = ARGV[i + 4]
+    t.u = now
     if retryAt <= now then
-      local ne = enqueue(id, tonumber(f[3]) or 0)
-      redis.call('HSET', k, 'st', 'queued', 'er', ARGV[i + 4], 'u', now, 'e', ne)
+      t.e = enqueue(id, t.pr or 0)
+      t.st = 'queued'
       woke = true
     else
       redis.call('ZADD', D, retryAt, id)
-      redis.call('HSET', k, 'st', 'delayed', 'er', ARGV[i + 4], 'u', now, 'e', '')
+      t.st = 'delayed'
+      t.e = ''
     end
+    save(id, t)
     out[#out + 1] = 1
   else
-    redis.call('HSET', k, 'st', 'failed', 'er', ARGV[i + 4], 'u', now, 'e', '')
+    t.st = 'failed'
+    t.er = ARGV[i + 4]
+    t.u = now
+    t.e = ''
+    save(id, t)
     redis.call('ZADD', X, now, id)
-    redis.call('PEXPIRE', k, ttl)
+    redis.call('ZADD', EXP, now + ttl, id)
     failed = failed + 1
     out[#out + 1] = 2
   end
+  if ack then
+    redis.call('XACK', key, g, e)
+    redis.call('XDEL', key, e)
+  end
 end
-if failed > 0 then
-  redis.call('HINCRBY', M, 'failed', failed)
-  -- Dead letters leave the list when their task hash expires.
-  redis.call('ZREMRANGEBYSCORE', X, '-inf', now - ttl)
-end
+if failed > 0 then redis.call('HINCRBY', M, 'failed', failed) end
 if woke then wake() end
 return out
 `;
 
 /**
  * Renews leases by resetting the idle time of our deliveries (XCLAIM to ourselves, JUSTID).
- * ARGV: tp, group, consumer, then per task: id, lane, entryId, attempt.
+ * ARGV: group, consumer, then per task: id, lane, entryId, attempt.
  * Returns per task: 0 ok, 1 cancelled, 2 lost.
  */
 export const HEARTBEAT = `${PRELUDE}
-local tp, g, c = ARGV[1], ARGV[2], ARGV[3]
+local g, c = ARGV[1], ARGV[2]
 local out = {}
-for i = 4, #ARGV, 4 do
-  local f = redis.call('HMGET', tp .. ARGV[i], 'st', 'a')
-  if f[1] == 'cancelled' then
+for i = 3, #ARGV, 4 do
+  local t = load(ARGV[i])
+  if t and t.st == 'cancelled' then
     out[#out + 1] = 1
-  elseif f[1] ~= 'processing' or tonumber(f[2]) ~= tonumber(ARGV[i + 3]) then
+  elseif not t or t.st ~= 'processing' or t.a ~= tonumber(ARGV[i + 3]) then
     out[#out + 1] = 2
   else
     local r = redis.call('XCLAIM', lanekey(ARGV[i + 1]), g, c, 0, ARGV[i + 2], 'JUSTID')
@@ -337,11 +418,11 @@ return out
 /**
  * Shutdown: puts every task this consumer still holds back in the queue at once (the attempt is
  * not counted), then removes the consumer from the group when it holds nothing.
- * ARGV: tp, group, consumer, now.
+ * ARGV: group, consumer, now.
  */
 export const RELEASE = `${PRELUDE}
-local tp, g, c = ARGV[1], ARGV[2], ARGV[3]
-local now = tonumber(ARGV[4])
+local g, c = ARGV[1], ARGV[2]
+local now = tonumber(ARGV[3])
 local n = 0
 for lane = 0, 1 do
   local key = lanekey(lane)
@@ -350,20 +431,20 @@ for lane = 0, 1 do
     for _, p in ipairs(pend) do
       local e = p[1]
       local ent = redis.call('XRANGE', key, e, e)
+      local id = ent[1] and ent[1][2][2]
+      local t = id and load(id)
+      if t and t.st == 'processing' and t.e == e then
+        t.e = enqueue(id, t.pr or 0)
+        local a = (t.a or 1) - 1
+        if a < 0 then a = 0 end
+        t.st = 'queued'
+        t.a = a
+        t.u = now
+        save(id, t)
+        n = n + 1
+      end
       redis.call('XACK', key, g, e)
       redis.call('XDEL', key, e)
-      local id = ent[1] and ent[1][2][2]
-      if id then
-        local k = tp .. id
-        local f = redis.call('HMGET', k, 'st', 'a', 'pr', 'e')
-        if f[1] == 'processing' and f[4] == e then
-          local ne = enqueue(id, tonumber(f[3]) or 0)
-          local a = (tonumber(f[2]) or 1) - 1
-          if a < 0 then a = 0 end
-          redis.call('HSET', k, 'st', 'queued', 'a', a, 'u', now, 'e', ne)
-          n = n + 1
-        end
-      end
     end
     local left = redis.call('XPENDING', key, g, '-', '+', 1, c)
     if #left == 0 then redis.call('XGROUP', 'DELCONSUMER', key, g, c) end
@@ -373,55 +454,61 @@ if n > 0 then wake() end
 return n
 `;
 
-/** ARGV: tp, id, attempt, value, now. Returns 1 when stored. */
-export const PROGRESS = `
-local k = ARGV[1] .. ARGV[2]
-local f = redis.call('HMGET', k, 'st', 'a')
-if f[1] ~= 'processing' or tonumber(f[2]) ~= tonumber(ARGV[3]) then return 0 end
-redis.call('HSET', k, 'pg', ARGV[4], 'u', ARGV[5])
+/** ARGV: id, attempt, value, now. Returns 1 when stored. */
+export const PROGRESS = `${PRELUDE}
+local id = ARGV[1]
+local t = load(id)
+if not t or t.st ~= 'processing' or t.a ~= tonumber(ARGV[2]) then return 0 end
+t.pg = tonumber(ARGV[3])
+t.u = tonumber(ARGV[4])
+save(id, t)
 return 1
 `;
 
-/** ARGV: tp, id, now, ttlMs. Returns -1 missing, 0 terminal, 1 cancelled while waiting, 2 while running. */
+/** ARGV: id, now, ttlMs. Returns -1 missing, 0 terminal, 1 cancelled while waiting, 2 while running. */
 export const CANCEL = `${PRELUDE}
-local k = ARGV[1] .. ARGV[2]
-local id = ARGV[2]
-local f = redis.call('HMGET', k, 'st', 'e', 'pr')
-local st = f[1]
-if not st then return -1 end
+local id = ARGV[1]
+local now = tonumber(ARGV[2])
+local t = load(id)
+if not t or expired(id, now) then return -1 end
+local st = t.st
 if terminal(st) then return 0 end
 if st == 'delayed' then
   redis.call('ZREM', D, id)
 elseif st == 'queued' then
   redis.call('ZREM', P, id)
-  if f[2] and f[2] ~= '' then redis.call('XDEL', S, f[2]) end
+  if t.e and t.e ~= '' then redis.call('XDEL', S, t.e) end
 end
-redis.call('HSET', k, 'st', 'cancelled', 'u', ARGV[3])
-redis.call('PEXPIRE', k, tonumber(ARGV[4]))
+t.st = 'cancelled'
+t.u = now
+save(id, t)
+redis.call('ZADD', EXP, now + tonumber(ARGV[3]), id)
 if st == 'processing' then return 2 end
 return 1
 `;
 
-/** ARGV: tp, now, then ids (none: every dead letter, up to 1000 per call). Returns how many. */
+/** ARGV: now, then ids (none: every dead letter, up to 1000 per call). Returns how many. */
 export const REDRIVE = `${PRELUDE}
-local tp = ARGV[1]
-local now = tonumber(ARGV[2])
+local now = tonumber(ARGV[1])
 local ids = {}
-if #ARGV > 2 then
-  for i = 3, #ARGV do ids[#ids + 1] = ARGV[i] end
+if #ARGV > 1 then
+  for i = 2, #ARGV do ids[#ids + 1] = ARGV[i] end
 else
   ids = redis.call('ZRANGE', X, 0, 999)
 end
 local n = 0
 for _, id in ipairs(ids) do
   if redis.call('ZREM', X, id) == 1 then
-    local k = tp .. id
-    local f = redis.call('HMGET', k, 'st', 'pr')
-    if f[1] == 'failed' then
-      redis.call('PERSIST', k)
-      redis.call('HDEL', k, 'er', 'pg')
-      local e = enqueue(id, tonumber(f[2]) or 0)
-      redis.call('HSET', k, 'st', 'queued', 'a', 0, 'u', now, 'e', e)
+    local t = load(id)
+    if t and t.st == 'failed' and not expired(id, now) then
+      redis.call('ZREM', EXP, id)
+      t.er = nil
+      t.pg = nil
+      t.e = enqueue(id, t.pr or 0)
+      t.st = 'queued'
+      t.a = 0
+      t.u = now
+      save(id, t)
       n = n + 1
     end
   end
@@ -430,9 +517,48 @@ if n > 0 then wake() end
 return n
 `;
 
-/** ARGV: group. Returns queued, delayed, processing, completed, failed, dead, oldest ms (-1). */
+/**
+ * ARGV: id, now. Returns nil for an unknown or expired task, else { task JSON, has result (0/1),
+ * result }. The data is left out: it may be large and getTask does not show it.
+ */
+export const GET = `${PRELUDE}
+local id = ARGV[1]
+local v = redis.call('HGET', T, id)
+if not v or expired(id, tonumber(ARGV[2])) then return nil end
+local r = redis.call('HGET', R, id)
+if r then return { v, 1, r } end
+return { v, 0, '' }
+`;
+
+/**
+ * ARGV: limit, now. Returns, per dead letter (oldest first), id, task JSON, has result, result;
+ * ids whose task is gone or expired leave the list.
+ */
+export const DEAD_LETTERS = `${PRELUDE}
+local now = tonumber(ARGV[2])
+local out = {}
+for _, id in ipairs(redis.call('ZRANGE', X, 0, tonumber(ARGV[1]) - 1)) do
+  local v = redis.call('HGET', T, id)
+  if not v or expired(id, now) then
+    redis.call('ZREM', X, id)
+  else
+    local r = redis.call('HGET', R, id)
+    out[#out + 1] = id
+    out[#out + 1] = v
+    out[#out + 1] = r and 1 or 0
+    out[#out + 1] = r or ''
+  end
+end
+return out
+`;
+
+/**
+ * ARGV: group, now. Forgets expired tasks (up to 100), then returns queued, delayed, processing,
+ * completed, failed, dead, oldest ms (-1).
+ */
 export const STATS = `${PRELUDE}
 local g = ARGV[1]
+prune(tonumber(ARGV[2]), 1000)
 local function pending(key)
   local r = redis.pcall('XPENDING', key, g)
   if type(r) ~= 'table' or r.err then return 0, nil end

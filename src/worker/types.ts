@@ -123,6 +123,14 @@ export interface TaskQueueOptions {
    * @default 'azs:worker:'
    */
   prefix?: string;
+  /**
+   * Most tasks that may wait at once (queued, delayed or waiting for a retry; running tasks do
+   * not count). A submit that would go past it throws `LimitExceededError` and writes nothing
+   * (on Redis the check and the write are one script, so concurrent submitters cannot overshoot).
+   * `Infinity` turns the bound off. A custom `backend` enforces it only if it implements it.
+   * @default 100000 in memory; Infinity on Redis (Redis memory is the operator's to size)
+   */
+  maxQueued?: number;
   /** Largest task data accepted, in bytes of JSON. @default 1048576 (1 MiB) */
   maxDataBytes?: number;
   /** Largest handler result accepted, in bytes of JSON. @default 1048576 (1 MiB) */
@@ -132,7 +140,7 @@ export interface TaskQueueOptions {
   /**
    * Seconds between the queue-depth gauges' refreshes (`worker_queue_depth` and friends, what
    * an autoscaler scales on) while `metrics` is given. Each refresh is one `stats()` call;
-   * `stats()` called by the app refreshes them too. `0` turns the timer off.
+   * `stats()` called by the app refreshes them too. `0` turns the timer off. At most 86400.
    * @default 15
    */
   metricsInterval?: number;

@@ -18,13 +18,8 @@ import {
   type MetricsSink,
   noopMetrics,
 } from '../core/metrics.js';
-import {
-  assertFunction,
-  assertNumber,
-  assertObject,
-  assertOneOf,
-  assertSeconds,
-} from '../core/validate.js';
+import { type LongTimer, assertDuration, setLongTimeout, sleep } from '../core/timers.js';
+import { assertFunction, assertNumber, assertObject, assertOneOf } from '../core/validate.js';
 import type { ClaimedTask, Completion, QueueBackend, TaskRef, WorkWaiter } from './backend.js';
 import { type LocalCanceller, TaskQueue, encodeError } from './queue.js';
 import type {
@@ -43,7 +38,7 @@ import type {
 interface Running {
   ref: TaskRef;
   ac: AbortController;
-  timer: NodeJS.Timeout | undefined;
+  timer: LongTimer | undefined;
   started: number;
   /** Set when the outcome must not be recorded (cancelled, taken over, released at shutdown). */
   abandoned: boolean;
@@ -62,6 +57,19 @@ type State = 'idle' | 'running' | 'stopping';
 
 /** Claims a worker keeps in flight at once. */
 const MAX_CLAIMS_IN_FLIGHT = 2;
+
+/**
+ * Largest `visibilityTimeout`: one year. A lease longer than that only delays the recovery of a
+ * dead worker's tasks; every interval derived from it stays between 20 ms and 5 s.
+ */
+export const MAX_VISIBILITY_SECONDS = 365 * 24 * 3600;
+/** Largest `stop()` timeout and `shutdownTimeout`: one day. */
+export const MAX_STOP_SECONDS = 24 * 3600;
+/**
+ * Seconds a stopping worker keeps retrying result writes after its handlers settled, when the
+ * stop timeout was already spent waiting for them (capped by the stop timeout itself).
+ */
+const MIN_STOP_WRITE_SECONDS = 5;
 
 const DEFAULT_BACKOFF: Required<TaskBackoffOptions> = {
   type: 'exponential',
@@ -119,12 +127,14 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
   private waiting = false;
   private errorDelay = 50;
   private backoffUntil = 0;
+  private backoffTimer: NodeJS.Timeout | undefined;
   private drained: (() => void) | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private lastReclaim = 0;
   private stopping: Promise<void> | undefined;
   private signalHandler: ((sig: NodeJS.Signals) => void) | undefined;
-  private readonly retryTimers = new Set<NodeJS.Timeout>();
+  /** The one timer that wakes the waiter for the earliest local retry. */
+  private retryWake: { at: number; timer: LongTimer } | undefined;
 
   private readonly mCompleted: CounterHandle;
   private readonly mFailed: CounterHandle;
@@ -145,11 +155,13 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
         : assertNumber(options.attempts, 'attempts', { integer: true, min: 1, max: 1000 });
     this.backoff = parseBackoff(options.backoff);
     this.timeout =
-      options.timeout === undefined ? undefined : assertSeconds(options.timeout, 'timeout');
+      options.timeout === undefined ? undefined : assertDuration(options.timeout, 'timeout');
     const vt =
       options.visibilityTimeout === undefined
         ? 30
-        : assertSeconds(options.visibilityTimeout, 'visibilityTimeout');
+        : assertDuration(options.visibilityTimeout, 'visibilityTimeout', {
+            max: MAX_VISIBILITY_SECONDS,
+          });
     this.visibilityMs = vt * 1000;
     this.heartbeatMs = Math.max(20, Math.min(1000, this.visibilityMs / 3));
     this.reclaimEveryMs = Math.max(100, Math.min(5000, this.visibilityMs / 4));
@@ -157,7 +169,10 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
     this.shutdownTimeout =
       options.shutdownTimeout === undefined
         ? 30
-        : assertNumber(options.shutdownTimeout, 'shutdownTimeout (seconds)', { min: 0 });
+        : assertDuration(options.shutdownTimeout, 'shutdownTimeout', {
+            allowZero: true,
+            max: MAX_STOP_SECONDS,
+          });
 
     const q = options.queue;
     if (q instanceof TaskQueue) {
@@ -286,11 +301,16 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
    * without waiting for `visibilityTimeout`. Closes the queue if the worker created it.
    */
   stop(options: WorkerStopOptions = {}): Promise<void> {
-    assertObject(options, 'options');
-    const timeout =
-      options.timeout === undefined
-        ? 30
-        : assertNumber(options.timeout, 'timeout (seconds)', { min: 0 });
+    let timeout: number;
+    try {
+      assertObject(options, 'options');
+      timeout =
+        options.timeout === undefined
+          ? 30
+          : assertDuration(options.timeout, 'timeout', { allowZero: true, max: MAX_STOP_SECONDS });
+    } catch (e) {
+      return Promise.reject(e);
+    }
     if (this.stopping) return this.stopping;
     if (this.state !== 'running') {
       return this.ownsQueue ? this.q.close() : Promise.resolve();
@@ -326,12 +346,19 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
       r.ac.abort(new CancelledError(`task ${r.ref.id} was released: the worker is shutting down`));
       this.finishRun(r);
     }
+    this.retryWake?.timer.clear();
+    this.retryWake = undefined;
+    clearTimeout(this.backoffTimer);
+    this.backoffTimer = undefined;
+    // A handler that returned must not run again because its result met a Redis hiccup: the
+    // result is retried until written, within the stop timeout (at least a short window after
+    // the handlers settled). Only what still failed then is released and runs again.
+    const writeDeadline = Math.max(
+      deadline,
+      performance.now() + Math.min(timeout, MIN_STOP_WRITE_SECONDS) * 1000,
+    );
+    await this.settleWrites(writeDeadline);
     clearInterval(this.heartbeatTimer);
-    for (const t of this.retryTimers) clearTimeout(t);
-    this.retryTimers.clear();
-    await this.flush();
-    while (this.ops.size > 0) await Promise.allSettled([...this.ops]);
-    await this.flush();
     try {
       await this.backend.release(this.consumer, left, Date.now());
     } catch (e) {
@@ -340,6 +367,23 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
     this.q.localWorkers.delete(this);
     this.state = 'idle';
     if (this.ownsQueue) await this.q.close();
+  }
+
+  /**
+   * Writes pending results (and waits for pending failure writes), retrying failed result writes
+   * with a growing pause until they are written or `deadline` (a `performance.now()` time) passes.
+   */
+  private async settleWrites(deadline: number): Promise<void> {
+    let pause = 50;
+    for (;;) {
+      while (this.ops.size > 0) await Promise.allSettled([...this.ops]);
+      await this.flush();
+      if (this.completions.length === 0 && this.ops.size === 0) return;
+      const left = deadline - performance.now();
+      if (left <= 0) return;
+      await sleep(Math.min(pause, left));
+      pause = Math.min(pause * 2, 1000);
+    }
   }
 
   /** @internal Aborts a task running here at once (called by cancelTask in this process). */
@@ -388,7 +432,20 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
    */
   private pump(): void {
     if (this.state !== 'running' || this.waiting) return;
-    if (Date.now() < this.backoffUntil) return;
+    const backoff = this.backoffUntil - Date.now();
+    if (backoff > 0) {
+      // Still backing off after an error. Someone must wake us when it ends: the error's own
+      // timer can fire a millisecond before Date.now() passes backoffUntil, and a worker that
+      // returned here with nothing scheduled stalled for good after an outage.
+      if (!this.backoffTimer) {
+        this.backoffTimer = setTimeout(() => {
+          this.backoffTimer = undefined;
+          this.kick();
+        }, backoff + 1);
+        this.backoffTimer.unref();
+      }
+      return;
+    }
     while (this.claimsInFlight < MAX_CLAIMS_IN_FLIGHT) {
       const free = this.numWorkers - this.running.size - this.reserved;
       if (free <= 0) return;
@@ -478,7 +535,8 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
     this.mActive.inc();
     const timeout = t.timeout > 0 ? t.timeout : this.timeout;
     if (timeout !== undefined) {
-      run.timer = setTimeout(() => {
+      // Chained past Node's 24.8-day timer limit: a 30-day timeout must not fire at once.
+      run.timer = setLongTimeout(() => {
         const err = new TimeoutError(`task ${t.id} timed out after ${timeout} s`, {
           context: { taskId: t.id, timeout },
         });
@@ -534,7 +592,7 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
   private finishRun(run: Running): boolean {
     if (run.done) return false;
     run.done = true;
-    if (run.timer) clearTimeout(run.timer);
+    run.timer?.clear();
     if (this.running.get(run.ref.id) === run) this.running.delete(run.ref.id);
     this.mActive.dec();
     if (this.drained && this.running.size === 0) this.drained();
@@ -590,16 +648,22 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
     this.track(op);
   }
 
+  /**
+   * Wakes the waiter when a local retry becomes due. One timer, for the earliest retry, however
+   * many tasks wait: later ones are found by the claim that follows (it reports the next due time).
+   */
   private wakeAt(at: number): void {
-    const t = setTimeout(
+    if (this.retryWake && this.retryWake.at <= at) return;
+    this.retryWake?.timer.clear();
+    const timer = setLongTimeout(
       () => {
-        this.retryTimers.delete(t);
+        this.retryWake = undefined;
         if (this.state === 'running') void this.waiter?.notify();
       },
       Math.max(0, at - Date.now()) + 2,
+      true,
     );
-    t.unref();
-    this.retryTimers.add(t);
+    this.retryWake = { at, timer };
   }
 
   private takeCompletions(): PendingCompletion[] {
@@ -641,12 +705,19 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
   }
 
   private heartbeat(): void {
-    if (this.running.size === 0) return;
+    // Results not yet written keep their lease too: otherwise a Redis hiccup longer than
+    // visibilityTimeout would let another worker run a task whose handler already returned.
+    const unwritten = this.completions.filter((c) => !c.ackOnly).map((c) => c.c);
+    if (this.running.size === 0 && unwritten.length === 0) return;
     const runs = [...this.running.values()];
     const op = this.backend
       .heartbeat(
         this.consumer,
-        runs.map((r) => r.ref),
+        runs
+          .map((r) => r.ref)
+          .concat(
+            unwritten.map(({ id, lane, entryId, attempt }) => ({ id, lane, entryId, attempt })),
+          ),
         Date.now(),
       )
       .then((outcomes) => {
@@ -689,12 +760,13 @@ function parseBackoff(b: TaskBackoffOptions | undefined): Required<TaskBackoffOp
       b.type === undefined
         ? 'exponential'
         : assertOneOf(b.type, 'backoff.type', ['exponential', 'fixed']),
-    delay: b.delay === undefined ? 1 : assertNumber(b.delay, 'backoff.delay (seconds)', { min: 0 }),
+    delay:
+      b.delay === undefined ? 1 : assertDuration(b.delay, 'backoff.delay', { allowZero: true }),
     jitter: b.jitter === undefined ? true : assertBoolean(b.jitter, 'backoff.jitter'),
     maxDelay:
       b.maxDelay === undefined
         ? 3600
-        : assertNumber(b.maxDelay, 'backoff.maxDelay (seconds)', { min: 0 }),
+        : assertDuration(b.maxDelay, 'backoff.maxDelay', { allowZero: true }),
   };
 }
 

@@ -166,10 +166,12 @@ describe('RedisConnection', () => {
     try {
       let ok = false;
       for (let i = 0; i < 50 && !ok; i++) {
-        ok = await c.run('ping', (r) => r.ping()).then(
-          () => true,
-          () => false,
-        );
+        ok = await c
+          .run('ping', (r) => r.ping())
+          .then(
+            () => true,
+            () => false,
+          );
         if (!ok) await new Promise((r) => setTimeout(r, 100));
       }
       expect(ok).toBe(true);
@@ -177,5 +179,72 @@ describe('RedisConnection', () => {
       await c.close();
       await again.stop();
     }
+  });
+});
+
+describe('RedisConnection.duplicate during an outage', () => {
+  it('a duplicate that never became ready is disconnected, not left reconnecting', async () => {
+    const { startFaultProxy } = await import('../harness/fault-proxy.js');
+    const u = new URL(servers().redisUrl);
+    const proxy = await startFaultProxy({ target: { host: u.hostname, port: Number(u.port) } });
+    try {
+      const c = conn(proxy.url, { connectTimeout: 0.3, connectionName: 'azs-dup-test' });
+      await c.get();
+      expect(c.connectionCount).toBe(1);
+      // A hung server: TCP is accepted, nothing answers. Each failed attempt must leave nothing.
+      proxy.setDown(true, 'hang');
+      for (let i = 0; i < 5; i++) {
+        await expect(c.duplicate()).rejects.toBeInstanceOf(BackendUnavailableError);
+      }
+      // A stopped server: refused at once.
+      proxy.setDown(true, 'refuse');
+      for (let i = 0; i < 5; i++) {
+        await expect(c.duplicate()).rejects.toBeInstanceOf(BackendUnavailableError);
+      }
+      expect(c.connectionCount).toBe(1);
+      proxy.setDown(false);
+      await expect
+        .poll(
+          () =>
+            c.get().then(
+              () => true,
+              () => false,
+            ),
+          { timeout: 10_000 },
+        )
+        .toBe(true);
+      const dup = await c.duplicate();
+      expect(await (dup as Redis).ping()).toBe('PONG');
+      // The main client and the one good duplicate, nothing else, once the server is back.
+      const direct = new Redis(servers().redisUrl);
+      try {
+        await expect
+          .poll(
+            async () =>
+              ((await direct.client('LIST')) as string)
+                .split('\n')
+                .filter((l) => l.includes('name=azs-dup-test ')).length,
+            { timeout: 10_000 },
+          )
+          .toBe(2);
+        expect(proxy.connections).toBe(2);
+        await c.release(dup);
+        expect(c.connectionCount).toBe(1);
+        await expect.poll(() => proxy.connections, { timeout: 5000 }).toBe(1);
+      } finally {
+        direct.disconnect();
+      }
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('names every connection it creates (default azscale) and rejects names CLIENT SETNAME refuses', async () => {
+    expect(() => new RedisConnection(servers().redisUrl, { connectionName: 'a b' })).toThrow(
+      ValidationError,
+    );
+    const c = conn(servers().redisUrl);
+    const client = (await c.get()) as Redis;
+    expect(await client.client('GETNAME')).toBe('azscale');
   });
 });

@@ -24,15 +24,23 @@ describe.each(['memory', 'redis'] as const)('worker queue-depth gauges (%s)', (k
     try {
       await queue.submitTasks([{ n: 1 }, { n: 2 }, { n: 3 }]);
       await queue.submitTask({ n: 4 }, { delay: 60 });
-      let depth: number | undefined;
-      for (let i = 0; i < 50 && depth !== 3; i++) {
+      // Wait for one refresh that saw all four submits: a refresh may fall between the two
+      // submits (depth 3, delayed 0), so each gauge is read from the same scrape, and the wait
+      // is for a condition (generous bound for a loaded machine), not a fixed number of ticks.
+      const want = { depth: 3, delayed: 1, dead: 0 };
+      let seen: typeof want | undefined;
+      const deadline = Date.now() + 20_000;
+      while (Date.now() < deadline) {
+        const text = await metrics.prometheus();
+        seen = {
+          depth: gaugeValue(text, 'azscale_worker_queue_depth', name) ?? -1,
+          delayed: gaugeValue(text, 'azscale_worker_tasks_delayed', name) ?? -1,
+          dead: gaugeValue(text, 'azscale_worker_dead_letters', name) ?? -1,
+        };
+        if (seen.depth === 3 && seen.delayed === 1) break;
         await new Promise((r) => setTimeout(r, 50));
-        depth = gaugeValue(await metrics.prometheus(), 'azscale_worker_queue_depth', name);
       }
-      expect(depth).toBe(3);
-      const text = await metrics.prometheus();
-      expect(gaugeValue(text, 'azscale_worker_tasks_delayed', name)).toBe(1);
-      expect(gaugeValue(text, 'azscale_worker_dead_letters', name)).toBe(0);
+      expect(seen).toEqual(want);
     } finally {
       await queue.close();
     }

@@ -44,8 +44,8 @@ describe('TaskQueue input', () => {
   it('rejects invalid constructor options', () => {
     expect(optionOf(() => new TaskQueue({ name: '' }))).toBe('name');
     expect(optionOf(() => new TaskQueue({ name: 'x'.repeat(201) }))).toBe('name');
-    expect(optionOf(() => new TaskQueue({ resultTtl: -1 }))).toBe('resultTtl (seconds)');
-    expect(optionOf(() => new TaskQueue({ resultTtl: Number.NaN }))).toBe('resultTtl (seconds)');
+    expect(optionOf(() => new TaskQueue({ resultTtl: -1 }))).toBe('resultTtl');
+    expect(optionOf(() => new TaskQueue({ resultTtl: Number.NaN }))).toBe('resultTtl');
     expect(optionOf(() => new TaskQueue({ redis: 'http://localhost:6379' }))).toBe('redis');
     expect(optionOf(() => new TaskQueue({ maxDataBytes: 0 }))).toBe('maxValueBytes');
     expect(optionOf(() => new TaskQueue({ backend: {} as unknown as TaskQueue['backend'] }))).toBe(
@@ -75,11 +75,11 @@ describe('TaskQueue input', () => {
     expect(await opt({ taskId: '' })).toBe('taskId');
     expect(await opt({ taskId: 42 })).toBe('taskId');
     expect(await opt({ taskId: 'a\u0000b' })).toBe('taskId');
-    expect(await opt({ delay: -1 })).toBe('delay (seconds)');
+    expect(await opt({ delay: -1 })).toBe('delay');
     expect(await opt({ priority: 1.5 })).toBe('priority');
     expect(await opt({ priority: -1 })).toBe('priority');
     expect(await opt({ attempts: 0 })).toBe('attempts');
-    expect(await opt({ timeout: 0 })).toBe('timeout (seconds)');
+    expect(await opt({ timeout: 0 })).toBe('timeout');
     const notArray = await rejection(q.submitTasks('nope' as unknown as unknown[]));
     expect((notArray as { option?: string }).option).toBe('tasks');
     const short = await rejection(q.submitTasks([1, 2], { taskIds: ['only-one'] }));
@@ -96,7 +96,7 @@ describe('TaskQueue input', () => {
     expect(isNotFoundError(await rejection(q.waitForResult('unknown')))).toBe(true);
     const id = await q.submitTask({});
     const bad = await rejection(q.waitForResult(id, { timeout: -1 }));
-    expect((bad as { option?: string }).option).toBe('timeout (seconds)');
+    expect((bad as { option?: string }).option).toBe('timeout');
     expect(isValidationError(await rejection(q.redrive('x' as unknown as string[])))).toBe(true);
     expect(isValidationError(await rejection(q.redrive([''])))).toBe(true);
     expect(isValidationError(await rejection(q.deadLetters({ limit: 0 })))).toBe(true);
@@ -126,10 +126,10 @@ describe('BackgroundWorker input', () => {
     expect(opt({ numWorkers: 0 })).toBe('numWorkers');
     expect(opt({ numWorkers: 2.5 })).toBe('numWorkers');
     expect(opt({ attempts: 0 })).toBe('attempts');
-    expect(opt({ timeout: -1 })).toBe('timeout (seconds)');
-    expect(opt({ visibilityTimeout: 0 })).toBe('visibilityTimeout (seconds)');
+    expect(opt({ timeout: -1 })).toBe('timeout');
+    expect(opt({ visibilityTimeout: 0 })).toBe('visibilityTimeout');
     expect(opt({ backoff: { type: 'linear' } })).toBe('backoff.type');
-    expect(opt({ backoff: { delay: -1 } })).toBe('backoff.delay (seconds)');
+    expect(opt({ backoff: { delay: -1 } })).toBe('backoff.delay');
     expect(opt({ backoff: { jitter: 'yes' } })).toBe('backoff.jitter');
     expect(opt({ queue: 42 })).toBe('queue');
     expect(opt({ queue: '' })).toBe('name');
