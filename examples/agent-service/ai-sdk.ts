@@ -5,6 +5,9 @@
  */
 import type * as AI7 from 'ai';
 
+/** A provider model `wrapLanguageModel` accepts. */
+export type ProviderModel = Parameters<typeof AI7.wrapLanguageModel>[0]['model'];
+
 /** The parts of the AI SDK the service uses. */
 export interface AISdk {
   major: 6 | 7;
@@ -12,7 +15,7 @@ export interface AISdk {
   generateText: typeof AI7.generateText;
   wrapLanguageModel: typeof AI7.wrapLanguageModel;
   /** An OpenAI-compatible provider at `baseURL`. */
-  provider(baseURL: string, apiKey?: string): (modelId: string) => AI7.LanguageModel;
+  provider(baseURL: string, apiKey?: string): (modelId: string) => ProviderModel;
 }
 
 /** Loads the AI SDK major that supports this Node. */
@@ -44,6 +47,6 @@ export async function loadAISdk(): Promise<AISdk> {
         baseURL,
         apiKey,
         includeUsage: true,
-      }) as unknown as (modelId: string) => AI7.LanguageModel,
+      }) as unknown as (modelId: string) => ProviderModel,
   };
 }
