@@ -14,6 +14,8 @@ export interface AISdk {
   streamText: typeof AI7.streamText;
   generateText: typeof AI7.generateText;
   wrapLanguageModel: typeof AI7.wrapLanguageModel;
+  /** The system prompt option: `instructions` in AI SDK 7, `system` in 6. */
+  system(text: string): Record<string, string>;
   /** An OpenAI-compatible provider at `baseURL`. */
   provider(baseURL: string, apiKey?: string): (modelId: string) => ProviderModel;
 }
@@ -26,6 +28,7 @@ export async function loadAISdk(): Promise<AISdk> {
     const oc = await import('@ai-sdk/openai-compatible');
     return {
       major: 7,
+      system: (text) => ({ instructions: text }),
       streamText: ai.streamText,
       generateText: ai.generateText,
       wrapLanguageModel: ai.wrapLanguageModel,
@@ -38,6 +41,7 @@ export async function loadAISdk(): Promise<AISdk> {
   // The two majors differ in their model types; the service uses only what both share.
   return {
     major: 6,
+    system: (text) => ({ system: text }),
     streamText: ai.streamText as unknown as AISdk['streamText'],
     generateText: ai.generateText as unknown as AISdk['generateText'],
     wrapLanguageModel: ai.wrapLanguageModel as unknown as AISdk['wrapLanguageModel'],

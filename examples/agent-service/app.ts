@@ -662,7 +662,8 @@ export async function createAgentService(
       reply.raw.on('close', () => abort.abort());
       const result = sdk.streamText({
         model: streaming,
-        messages: [SYSTEM_PROMPT, ...history],
+        ...sdk.system(SYSTEM_PROMPT.content),
+        messages: history,
         temperature: config.llmTemperature,
         maxRetries: 0,
         abortSignal: abort.signal,
