@@ -1,6 +1,17 @@
 import { type Options, defineConfig } from 'tsup';
 
-const modules = ['session', 'cache', 'db', 'worker', 'resilience', 'scaling', 'observability'];
+const modules = [
+  'session',
+  'cache',
+  'db',
+  'worker',
+  'resilience',
+  'scaling',
+  'observability',
+  'llm',
+  'ai',
+  'langchain',
+];
 // Framework adapters: one subpath each; the frameworks stay external (optional peers, loaded at
 // run time from the app's own node_modules).
 const frameworks = ['express', 'fastify', 'nestjs', 'hono'];
@@ -18,6 +29,8 @@ const frameworkPackages = [
   'hono',
   '@hono/node-server',
 ];
+// Optional peers of azscale/ai and azscale/langchain: never bundled, loaded only by those subpaths.
+const llmPeers = ['ai', /^@ai-sdk\//, /^@langchain\//];
 
 const library = {
   entry: {
@@ -25,7 +38,7 @@ const library = {
     ...Object.fromEntries(modules.map((m) => [`${m}/index`, `src/${m}/index.ts`])),
     ...Object.fromEntries(frameworks.map((m) => [`${m}/index`, `src/${m}/index.ts`])),
   },
-  external: frameworkPackages,
+  external: [...frameworkPackages, ...llmPeers],
   format: ['esm', 'cjs'] as Options['format'],
   dts: true,
   // One shared chunk graph per format, so the ESM and the CJS build each hold a single copy of

@@ -60,6 +60,27 @@ try {
     cwd: app,
   });
 
+  // 0. The adapters' optional peers are not installed yet: importing azscale/ai or
+  //    azscale/langchain must fail with AZS_MISSING_DEPENDENCY naming the package.
+  for (const [sub, peer] of [
+    ['azscale/ai', 'ai'],
+    ['azscale/langchain', '@langchain/core'],
+  ]) {
+    writeFileSync(
+      join(app, 'peer.mjs'),
+      `try { await import(${JSON.stringify(sub)}); console.error('no error'); process.exit(1); } catch (e) {
+  if (e.code !== 'AZS_MISSING_DEPENDENCY' || e.context.package !== ${JSON.stringify(peer)} || !e.message.includes(${JSON.stringify(peer)})) { console.error(e); process.exit(1); }
+}
+try { (await import('node:module')).createRequire(import.meta.url)(${JSON.stringify(sub)}); process.exit(1); } catch (e) {
+  if (e.code !== 'AZS_MISSING_DEPENDENCY' || e.context.package !== ${JSON.stringify(peer)}) { console.error(e); process.exit(1); }
+}
+`,
+    );
+    sh('node', ['peer.mjs'], { cwd: app });
+    console.log(`${sub} without ${peer}: AZS_MISSING_DEPENDENCY naming it (ESM and CJS)`);
+  }
+  sh('npm', ['install', '--no-audit', '--no-fund', '--silent', 'ai@^6', '@langchain/core@^1'], { cwd: app });
+
   // 1. ESM import of every subpath.
   writeFileSync(
     join(app, 'esm.mjs'),
@@ -205,6 +226,11 @@ console.log('ESM/CJS dual copies: guards and instanceof agree');
 export async function initialize({ port }) { globalThis.__port = port; }
 `,
   );
+  // Only azscale/ai and azscale/langchain may load the AI SDK or LangChain.
+  for (const sub of subpaths) {
+    if (sub === 'azscale/ai' || sub === 'azscale/langchain') continue;
+    forbidden[sub] = [...(forbidden[sub] ?? []), 'ai', '@ai-sdk/provider', '@langchain/core'];
+  }
   for (const [sub, bad] of Object.entries(forbidden)) {
     writeFileSync(
       join(app, 'load-cjs.cjs'),

@@ -11,3 +11,4 @@ export * from './worker/index.js';
 export * from './resilience/index.js';
 export * from './scaling/index.js';
 export * from './observability/index.js';
+export * from './llm/index.js';

@@ -1,11 +1,14 @@
 /**
  * The agent service: the seed's chat and async-agent endpoints on azscale primitives.
  *
- * - POST /api/chat            history in DistributedSessionManager, LLM call through the cache,
- *                             a circuit breaker and a (fleet-wide, with Redis) concurrency limit,
- *                             spend recorded in the CostOptimizer. The server issues session ids
- *                             (newSessionId); an id it did not issue, or whose session expired,
- *                             is a 404. Long conversations drop their oldest messages by bytes.
+ * - POST /api/chat            history in DistributedSessionManager, one answer through azscale's
+ *                             LLM pipeline: cache, hourly budget, (fleet-wide, with Redis)
+ *                             concurrency limit, circuit breaker, timeout, spend from usage. The
+ *                             server issues session ids (newSessionId); an id it did not issue, or
+ *                             whose session expired, is a 404. Long conversations drop their
+ *                             oldest messages by bytes.
+ * - POST /api/chat/stream     the same, streamed as server-sent events through the AI SDK
+ *                             (streamText + azscaleMiddleware on the same pipeline)
  * - POST /api/agent/async     submits to a TaskQueue (bounded: 429 when full); BackgroundWorker
  *                             runs it
  * - GET  /api/task/:id        status and result (404 for unknown ids)
@@ -26,7 +29,8 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import { collectDefaultMetrics } from 'prom-client';
-import { DistributedCache, cachedLLMCall } from '../../src/cache/index.js';
+import { azscaleMiddleware } from '../../src/ai/index.js';
+import { DistributedCache } from '../../src/cache/index.js';
 import {
   RedisConnection,
   isBackendUnavailableError,
@@ -39,6 +43,7 @@ import {
 } from '../../src/core/index.js';
 import { DatabaseRouter } from '../../src/db/index.js';
 import { azscalePlugin } from '../../src/fastify/index.js';
+import { LLMPipeline, type LLMModelCall, statusOf } from '../../src/llm/index.js';
 import { HealthRegistry, Metrics } from '../../src/observability/index.js';
 import {
   CircuitBreaker,
@@ -50,6 +55,7 @@ import { CostOptimizer, ScalingAdvisor, type ScalingAssessment } from '../../src
 import { DistributedSessionManager, newSessionId } from '../../src/session/index.js';
 import { BackgroundWorker, type TaskContext, TaskQueue } from '../../src/worker/index.js';
 import { ClientLimits } from './client-limits.js';
+import { type AISdk, loadAISdk } from './ai-sdk.js';
 import { type AgentServiceConfig, redisInput } from './config.js';
 import {
   type ChatCompletion,
@@ -61,10 +67,12 @@ import {
   OpenAICompatibleModel,
 } from './llm.js';
 import { redact } from './redact.js';
+import { type StandinServer, serveChatModel } from './standin-server.js';
 
 /** The routes, in one place: tests and the deploy templates check against these. */
 export const ROUTES = Object.freeze({
   chat: '/api/chat',
+  chatStream: '/api/chat/stream',
   agentAsync: '/api/agent/async',
   task: '/api/task/:id',
   session: '/api/session/:id',
@@ -316,28 +324,57 @@ export async function createAgentService(
   let lastDepth = 0;
 
   /**
-   * A provider call on a cache miss: refused once the hour's budget is spent (BudgetExceededError),
-   * then the circuit breaker (fails fast while the provider is down), then a slot of the
-   * concurrency limiter (fleet-wide with Redis), then the model with a timeout.
+   * One LLM pipeline for both chat routes and the agent task: the cache first; on a miss the
+   * hour's budget (BudgetExceededError once spent; cache hits are still served), a slot of the
+   * concurrency limiter (fleet-wide with Redis), the circuit breaker, the model with a timeout;
+   * spend recorded from the reported usage (an unpriced model is reported once at start).
    */
-  const callProvider = optimizer.guard((req: ChatRequest) =>
-    breaker.execute(() =>
-      limiter.run(async () => {
-        stats.llmCalls++;
-        const signal = AbortSignal.timeout(config.llmTimeout * 1000);
-        try {
-          return await model.complete(req, signal);
-        } catch (e) {
-          if (signal.aborted) {
-            throw new LLMCallError(`LLM call timed out after ${config.llmTimeout}s`, 504);
-          }
-          throw e;
-        }
-      }),
-    ),
-  );
+  const pipeline = new LLMPipeline({
+    cache,
+    optimizer,
+    limiter,
+    breaker,
+    timeout: config.llmTimeout,
+    metrics,
+  });
 
-  /** One LLM call: the cache first, the provider on a miss. */
+  /** The configured model as a pipeline call. */
+  const chatModelCall = (request: ChatRequest): LLMModelCall => ({
+    model: request.model,
+    provider: model.kind,
+    async generate(signal) {
+      stats.llmCalls++;
+      const c = await model.complete(request, signal);
+      return {
+        v: 1,
+        text: c.content,
+        toolCalls: [],
+        finishReason: 'stop',
+        usage: { inputTokens: c.inputTokens, outputTokens: c.outputTokens },
+        model: c.model,
+        createdAt: Date.now(),
+      };
+    },
+  });
+
+  function countOutcome(source: string): boolean {
+    const cached = source === 'cache' || source === 'peer';
+    if (cached) {
+      stats.cacheHits++;
+      cacheHit.inc();
+    } else {
+      stats.cacheMisses++;
+      cacheMiss.inc();
+    }
+    return cached;
+  }
+
+  function countRefusal(e: unknown): void {
+    if (isLimitExceededError(e)) stats.rejectedByLimiter++;
+    if (isCircuitOpenError(e)) stats.rejectedByBreaker++;
+  }
+
+  /** One LLM call through the pipeline. */
   async function llm(
     messages: ChatMessage[],
   ): Promise<{ completion: ChatCompletion; cached: boolean }> {
@@ -346,34 +383,56 @@ export async function createAgentService(
       messages,
       temperature: config.llmTemperature,
     };
-    let ran = false;
-    const completion = await cachedLLMCall(cache, request, async (req) => {
-      ran = true;
-      try {
-        return await callProvider(req);
-      } catch (e) {
-        if (isLimitExceededError(e)) stats.rejectedByLimiter++;
-        if (isCircuitOpenError(e)) stats.rejectedByBreaker++;
-        throw e;
-      }
-    });
-    if (ran) {
-      stats.cacheMisses++;
-      cacheMiss.inc();
-      if (priced) {
-        // Priced by the model we asked for: providers answer with dated variants of the name.
-        await optimizer.recordLLMUsage({
-          model: config.llmModel,
-          inputTokens: completion.inputTokens,
-          outputTokens: completion.outputTokens,
-        });
-      }
-    } else {
-      stats.cacheHits++;
-      cacheHit.inc();
+    try {
+      const r = await pipeline.generate({
+        request,
+        temperature: request.temperature,
+        models: [chatModelCall(request)],
+      });
+      const cached = countOutcome(r.source);
+      return {
+        completion: {
+          content: r.entry.text,
+          model: r.entry.model ?? config.llmModel,
+          inputTokens: r.entry.usage?.inputTokens ?? 0,
+          outputTokens: r.entry.usage?.outputTokens ?? 0,
+        },
+        cached,
+      };
+    } catch (e) {
+      countRefusal(e);
+      throw e;
     }
-    return { completion, cached: !ran };
   }
+
+  // The AI SDK path of /api/chat/stream, made on first use: the configured endpoint
+  // (LLM_BASE_URL), or the service's own model served over OpenAI-compatible HTTP on loopback.
+  let standin: StandinServer | undefined;
+  let aiModel: Promise<{ sdk: AISdk; model: ReturnType<AISdk['wrapLanguageModel']> }> | undefined;
+  const streamModel = () =>
+    (aiModel ??= (async () => {
+      const sdk = await loadAISdk();
+      let baseURL = config.llmBaseUrl;
+      if (options.model || !baseURL) {
+        standin = await serveChatModel({
+          kind: model.kind,
+          complete: (r, signal) => {
+            stats.llmCalls++;
+            return model.complete(r, signal);
+          },
+        });
+        baseURL = standin.baseURL;
+      }
+      const middleware = azscaleMiddleware({
+        pipeline,
+        specificationVersion: (sdk.major === 7 ? 'v4' : 'v3') as 'v4',
+      });
+      const wrapped = sdk.wrapLanguageModel({
+        model: sdk.provider(baseURL, config.llmApiKey)(config.llmModel),
+        middleware,
+      });
+      return { sdk, model: wrapped };
+    })());
 
   /** The agent task: plan, one LLM call, a tool step. Progress is visible in GET /api/task/:id. */
   async function runTask(data: TaskData, ctx: TaskContext) {
@@ -535,6 +594,9 @@ export async function createAgentService(
         typeof ra === 'number' && ra > 0 ? ra : config.breakerRecovery,
       );
     }
+    if (isTimeoutError(e) && typeof e.context.model === 'string') {
+      return new HttpError(504, 'llm_timeout', e.message);
+    }
     if (isBackendUnavailableError(e) || isTimeoutError(e)) {
       return new HttpError(
         503,
@@ -549,6 +611,13 @@ export async function createAgentService(
       if (e.status === 429)
         return new HttpError(503, 'llm_rate_limited', e.message, e.retryAfter ?? 5);
       return new HttpError(502, 'llm_error', e.message, e.retryAfter);
+    }
+    // A provider error from the AI SDK path (APICallError carries the provider's status).
+    const providerStatus = statusOf(e);
+    if (providerStatus === 429)
+      return new HttpError(503, 'llm_rate_limited', String(fe.message), 5);
+    if (providerStatus !== undefined && providerStatus >= 500) {
+      return new HttpError(502, 'llm_error', String(fe.message));
     }
     if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
       return new HttpError(
@@ -638,6 +707,96 @@ export async function createAgentService(
         );
       }
       return { session_id: sessionId, reply: completion.content, cached, messages: length };
+    },
+  );
+
+  // Server-sent events: `delta` events with the text as it comes, then `done` (or `error` when
+  // the answer breaks off after it started). A refusal before the first text (budget, limiter,
+  // open breaker) is an ordinary JSON error response with its status.
+  app.post<{ Body: ChatBody }>(
+    ROUTES.chatStream,
+    {
+      schema: {
+        body: {
+          type: 'object',
+          required: ['message'],
+          additionalProperties: false,
+          properties: {
+            session_id: { type: 'string', pattern: ID_PATTERN },
+            message: { type: 'string', minLength: 1, maxLength: config.maxMessageChars },
+          },
+        },
+      },
+    },
+    async (req, reply) => {
+      await rateLimit('chat', req.ip);
+      stats.chats++;
+      const user: ChatMessage = { role: 'user', content: req.body.message };
+      // Session ids follow the rule of POST /api/chat: issued here, 404 for any other.
+      let sessionId = req.body.session_id;
+      let history: ChatMessage[] = [];
+      if (sessionId === undefined) {
+        sessionId = newSessionId();
+      } else {
+        history = toHistory((await sessions.getSession(sessionId)).messages);
+        if (history.length === 0) throw unknownSession();
+      }
+      history.push(user);
+      const { sdk, model: streaming } = await streamModel();
+      const abort = new AbortController();
+      reply.raw.on('close', () => abort.abort());
+      const result = sdk.streamText({
+        model: streaming,
+        ...sdk.system(SYSTEM_PROMPT.content),
+        messages: history,
+        temperature: config.llmTemperature,
+        maxRetries: 0,
+        abortSignal: abort.signal,
+        onError: () => {},
+      });
+      const parts = result.fullStream[Symbol.asyncIterator]();
+      let next = await parts.next();
+      while (!next.done && next.value.type !== 'text-delta' && next.value.type !== 'finish') {
+        if (next.value.type === 'error') {
+          countRefusal(next.value.error);
+          throw next.value.error;
+        }
+        next = await parts.next();
+      }
+      reply.hijack();
+      const out = reply.raw;
+      out.writeHead(200, {
+        'content-type': 'text/event-stream',
+        'cache-control': 'no-cache',
+        ...(isDraining() ? { connection: 'close' } : {}),
+      });
+      const send = (event: string, data: unknown) =>
+        out.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+      let text = '';
+      for (; !next.done; next = await parts.next()) {
+        const p = next.value;
+        if (p.type === 'text-delta') {
+          text += p.text;
+          send('delta', { text: p.text });
+        } else if (p.type === 'error') {
+          send('error', {
+            error: classify(p.error).code,
+            message: redact(String((p.error as Error)?.message ?? p.error)),
+          });
+          out.end();
+          return;
+        }
+      }
+      const meta = (await result.providerMetadata)?.azscale as { source?: string } | undefined;
+      const cached = countOutcome(meta?.source ?? 'model');
+      // As on /api/chat: the user's turn and the reply land together, trimmed by bytes.
+      const length = await sessions.appendMessages(
+        sessionId,
+        [user, { role: 'assistant', content: text }],
+        { maxBytes: config.sessionMaxBytes },
+      );
+      send('done', { session_id: sessionId, cached, messages: length });
+      out.end();
     },
   );
 
@@ -793,8 +952,14 @@ export async function createAgentService(
     close() {
       closeCalled = true;
       // azscalePlugin drains: in-flight requests finish, then the worker, then the backends;
-      // the per-client rate limiters are this service's own and close after it.
-      closing ??= app.close().finally(() => clientLimits.close());
+      // the per-client rate limiters, the LLM pipeline and the local stand-in provider are this
+      // service's own and close after it.
+      closing ??= app
+        .close()
+        .finally(() =>
+          Promise.allSettled([clientLimits.close(), pipeline.close(), standin?.close()]),
+        )
+        .then(() => undefined);
       return closing;
     },
   };

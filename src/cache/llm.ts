@@ -7,6 +7,9 @@ import {
   isDistributedCache,
 } from './distributed-cache.js';
 import { stableStringify } from './stable-json.js';
+import type { LLMPipelineResult } from '../llm/pipeline.js';
+import type { OpenAIChatChunk } from '../llm/openai.js';
+import { streamThroughPipeline } from '../llm/raw-stream.js';
 
 /**
  * A chat/completion request as sent to an LLM provider. Only `model` is required; every other
@@ -120,21 +123,51 @@ export function isDeterministicLLMRequest(request: LLMRequest): boolean {
   return request.temperature === 0;
 }
 
+/** A streamed answer of {@link cachedLLMCall}: OpenAI `chat.completion.chunk` objects. */
+export interface CachedLLMStream extends AsyncIterable<OpenAIChatChunk> {
+  /** The whole answer (canonical entry) and whether it came from the cache. */
+  readonly result: Promise<LLMPipelineResult>;
+}
+
+/** What a streaming `call` may return: chunk objects, or a `Response` with an SSE body. */
+export type LLMStreamSource = AsyncIterable<unknown> | Response;
+
 /**
  * Calls `call(request)` through `cache`: a hit returns the stored response, concurrent identical
  * requests share one call, and the response is stored as JSON under {@link llmCacheKey}.
  * Only deterministic requests (`temperature: 0`) are cached unless `cacheNonDeterministic` is
  * set; others go straight to `call`.
  *
+ * With `stream: true` in the request, `call` returns the provider's stream (an async iterable
+ * of OpenAI chunk objects, such as the OpenAI SDK's, or a `Response` with an SSE body) and
+ * `cachedLLMCall` resolves to a {@link CachedLLMStream}: the answer is stored as one canonical
+ * entry (text, tool calls, finish reason, usage) once the stream ends whole, and replayed as
+ * chunks on a hit. A stream that fails or is abandoned mid-way is never stored. Streamed
+ * entries live under their own key (the request with `stream: true`), so they never collide
+ * with a whole answer of the same request.
+ *
  * @example
  * const answer = await cachedLLMCall(cache, req, (r) => openai.chat.completions.create(r));
+ * for await (const chunk of await cachedLLMCall(cache, { ...req, stream: true }, (r) => openai.chat.completions.create(r))) {}
  */
+export async function cachedLLMCall<R extends LLMRequest & { stream: true }>(
+  cache: DistributedCache,
+  request: R,
+  call: (request: R) => LLMStreamSource | Promise<LLMStreamSource>,
+  options?: CachedLLMCallOptions,
+): Promise<CachedLLMStream>;
+export async function cachedLLMCall<T, R extends LLMRequest = LLMRequest>(
+  cache: DistributedCache,
+  request: R,
+  call: (request: R) => T | Promise<T>,
+  options?: CachedLLMCallOptions,
+): Promise<T>;
 export async function cachedLLMCall<T, R extends LLMRequest = LLMRequest>(
   cache: DistributedCache,
   request: R,
   call: (request: R) => T | Promise<T>,
   options: CachedLLMCallOptions = {},
-): Promise<T> {
+): Promise<T | CachedLLMStream> {
   if (!isDistributedCache(cache)) {
     throw new ValidationError(
       `cache must be a DistributedCache, received ${describeValue(cache)}`,
@@ -158,6 +191,15 @@ export async function cachedLLMCall<T, R extends LLMRequest = LLMRequest>(
     );
   }
   const key = llmCacheKey(request, options);
+  if (request.stream === true) {
+    return streamThroughPipeline(
+      cache,
+      request,
+      key,
+      (r) => call(r as R) as LLMStreamSource,
+      options,
+    );
+  }
   if (!force && !isDeterministicLLMRequest(request)) return call(request);
   return cache.getOrSetJSON<T>(key, () => call(request), {
     ...(options.ttl !== undefined ? { ttl: options.ttl } : {}),

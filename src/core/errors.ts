@@ -29,7 +29,8 @@ export type AzscaleErrorCode =
   | 'AZS_UNRECOVERABLE'
   | 'AZS_QUERY_ROUTING'
   | 'AZS_CALLBACK'
-  | 'AZS_MISSING_DEPENDENCY';
+  | 'AZS_MISSING_DEPENDENCY'
+  | 'AZS_LLM_PROVIDER';
 
 /** Options every azscale error accepts. */
 export interface AzscaleErrorOptions {
@@ -346,9 +347,9 @@ export function isQueueTimeoutError(e: unknown): e is QueueTimeoutError {
 }
 
 /**
- * An optional peer package that a subpath needs (a web framework for `azscale/express`,
- * `azscale/fastify`, `azscale/nestjs`, `azscale/hono`) is not installed. `context.package` names
- * it; the message says what to install.
+ * An optional peer package that a subpath needs is not installed (`ai` for `azscale/ai`, a web
+ * framework for `azscale/express`, `fastify`, `nestjs`, `hono`). `context.package` names it; the
+ * message says what to install.
  */
 export class MissingDependencyError extends AzscaleError {
   static override readonly code: AzscaleErrorCode = 'AZS_MISSING_DEPENDENCY';
@@ -356,4 +357,36 @@ export class MissingDependencyError extends AzscaleError {
 /** True for a {@link MissingDependencyError}. */
 export function isMissingDependencyError(e: unknown): e is MissingDependencyError {
   return hasKind(e, 'AZS_MISSING_DEPENDENCY');
+}
+
+/**
+ * An LLM provider answered with an error status, or broke off a streamed answer. `status` is the
+ * HTTP status (0 when the connection failed or the stream broke); `retryAfter` is in seconds when
+ * the provider sent `Retry-After`.
+ */
+export class LLMProviderError extends AzscaleError {
+  static override readonly code: AzscaleErrorCode = 'AZS_LLM_PROVIDER';
+  /** HTTP status, 0 for a network failure or a broken stream. */
+  readonly status: number;
+  /** Seconds the provider asked to wait, when it said. */
+  readonly retryAfter: number | undefined;
+  constructor(
+    message: string,
+    options: AzscaleErrorOptions & { status: number; retryAfter?: number },
+  ) {
+    super(message, {
+      ...options,
+      context: {
+        status: options.status,
+        ...(options.retryAfter !== undefined ? { retryAfter: options.retryAfter } : {}),
+        ...options.context,
+      },
+    });
+    this.status = options.status;
+    this.retryAfter = options.retryAfter;
+  }
+}
+/** True for an {@link LLMProviderError}. */
+export function isLLMProviderError(e: unknown): e is LLMProviderError {
+  return hasKind(e, 'AZS_LLM_PROVIDER');
 }

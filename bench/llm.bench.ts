@@ -1,0 +1,205 @@
+/**
+ * The LLM pipeline through the AI SDK, against the hand-written caching middleware of the AI SDK
+ * docs ("Caching Responses", `JSON.stringify(params)` as the key, the result stored as JSON), over
+ * the same Redis and the same stand-in provider. Cache hits only: the model is called once per
+ * side before timing. AI SDK 6 (`ai6`), so the bench runs on Node 20 too.
+ */
+import { wrapLanguageModel as wrap6, generateText, simulateReadableStream, streamText } from 'ai6';
+import { createOpenAICompatible } from 'ai-sdk-openai-compatible-v2';
+import { Redis } from 'ioredis';
+import { azscaleMiddleware } from '../src/ai/index.js';
+import { DistributedCache } from '../src/cache/index.js';
+import { LLMPipeline, openAICompatibleModel } from '../src/llm/index.js';
+import { startLLMStandin } from '../test/harness/llm-standin.js';
+import { type BenchRow, type BenchSuite, compare, measure } from './lib.js';
+
+type Params = Record<string, unknown>;
+type Parts = { type: string; timestamp?: string | Date }[];
+
+/** The AI SDK docs' caching middleware, on ioredis (their example uses Upstash's client). */
+function docsCacheMiddleware(redis: Redis, prefix: string) {
+  return {
+    specificationVersion: 'v3' as const,
+    wrapGenerate: async <R>({
+      doGenerate,
+      params,
+    }: {
+      doGenerate: () => PromiseLike<R>;
+      params: Params;
+    }) => {
+      const cacheKey = prefix + JSON.stringify(params);
+      const text = await redis.get(cacheKey);
+      if (text !== null) {
+        const cached = JSON.parse(text);
+        return {
+          ...cached,
+          response: {
+            ...cached.response,
+            timestamp: cached?.response?.timestamp
+              ? new Date(cached.response.timestamp)
+              : undefined,
+          },
+        } as R;
+      }
+      const result = await doGenerate();
+      void redis.set(cacheKey, JSON.stringify(result));
+      return result;
+    },
+    wrapStream: async <S>({
+      doStream,
+      params,
+    }: {
+      doStream: () => PromiseLike<S>;
+      params: Params;
+    }) => {
+      const cacheKey = prefix + JSON.stringify(params);
+      const text = await redis.get(cacheKey);
+      if (text !== null) {
+        const chunks = (JSON.parse(text) as Parts).map((p) =>
+          p.type === 'response-metadata' && p.timestamp
+            ? { ...p, timestamp: new Date(p.timestamp) }
+            : p,
+        );
+        return {
+          stream: simulateReadableStream({ initialDelayInMs: 0, chunkDelayInMs: 10, chunks }),
+        } as S;
+      }
+      const { stream, ...rest } = (await doStream()) as { stream: ReadableStream<unknown> };
+      const full: unknown[] = [];
+      const transform = new TransformStream({
+        transform(chunk, controller) {
+          full.push(chunk);
+          controller.enqueue(chunk);
+        },
+        flush() {
+          void redis.set(cacheKey, JSON.stringify(full));
+        },
+      });
+      return { stream: stream.pipeThrough(transform), ...rest } as S;
+    },
+  };
+}
+
+const suite: BenchSuite = async (ctx) => {
+  const rows: BenchRow[] = [];
+  const standin = await startLLMStandin();
+  const prefix = `azs-bench-llm-${Date.now()}:`;
+  const redis = new Redis(ctx.redisUrl);
+  const cache = new DistributedCache({ redis: ctx.redisUrl, prefix });
+  const middleware = azscaleMiddleware({ cache, specificationVersion: 'v3' });
+  try {
+    const provider = createOpenAICompatible({
+      name: 'standin',
+      baseURL: standin.baseURL,
+      apiKey: 'k',
+      includeUsage: true,
+    });
+    const ours = wrap6({ model: provider('bench-model'), middleware });
+    const theirs = wrap6({
+      model: provider('bench-model'),
+      middleware: docsCacheMiddleware(redis, `${prefix}docs:`),
+    });
+    const call = { prompt: 'What does a cache hit cost?', temperature: 0 };
+    await generateText({ model: ours, ...call });
+    await generateText({ model: theirs, ...call });
+    rows.push(
+      await compare({
+        group: 'llm',
+        case: 'generateText cache hit (redis), wrapLanguageModel',
+        ours: () => generateText({ model: ours, ...call }),
+        theirsLabel: 'AI SDK docs caching middleware (ioredis)',
+        theirs: () => generateText({ model: theirs, ...call }),
+        iterations: 1000,
+        rounds: 3,
+        maxRatio: 1.3,
+      }),
+    );
+
+    // Time to the first replayed chunk on a hit: streamText's first text delta, both sides.
+    const first = (model: typeof ours) => async () => {
+      const r = streamText({ model, ...call });
+      for await (const _ of r.textStream) break;
+    };
+    await first(ours)();
+    await first(theirs)();
+    const ttfc = await compare({
+      group: 'llm',
+      case: 'streamText hit: time to first text chunk',
+      ours: first(ours),
+      theirsLabel: 'AI SDK docs caching middleware (ioredis)',
+      theirs: first(theirs),
+      iterations: 500,
+      rounds: 3,
+    });
+    rows.push(ttfc);
+
+    // The same at the middleware boundary (what azscale adds): wrapStream on a hit to its first
+    // replayed part, without streamText's own machinery.
+    const inner = provider('bench-model');
+    const params = {
+      prompt: [
+        { role: 'user' as const, content: [{ type: 'text' as const, text: 'boundary hit' }] },
+      ],
+      temperature: 0,
+    };
+    const firstPartOf = async (mw: { wrapStream: (o: never) => Promise<unknown> }) => {
+      const r = (await mw.wrapStream({
+        doGenerate: () => inner.doGenerate(params),
+        doStream: () => inner.doStream(params),
+        params,
+        model: inner,
+      } as never)) as { stream: ReadableStream<{ type: string }> };
+      const reader = r.stream.getReader();
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done || value.type === 'text-delta') break;
+      }
+      await reader.cancel();
+    };
+    const docs = docsCacheMiddleware(redis, `${prefix}docs:`);
+    await firstPartOf(middleware as never);
+    await firstPartOf(docs as never);
+    const boundary = await compare({
+      group: 'llm',
+      case: 'wrapStream hit: time to first replayed text part',
+      ours: () => firstPartOf(middleware as never),
+      theirsLabel: 'AI SDK docs caching middleware (ioredis)',
+      theirs: () => firstPartOf(docs as never),
+      iterations: 1000,
+      rounds: 3,
+    });
+    rows.push({ ...boundary, target: '<= 2 ms mean', met: boundary.ours.meanMs <= 2 });
+
+    // The pipeline alone (no AI SDK): a hit's first part straight from Redis.
+    const llm = new LLMPipeline({ cache });
+    const openai = openAICompatibleModel({ baseURL: standin.baseURL });
+    const body = { model: 'bench-model', messages: [{ role: 'user', content: 'pipeline hit' }] };
+    const req = () => ({ request: body, temperature: 0, models: [openai(body)] });
+    await llm.generate(req());
+    const firstPart = async () => {
+      for await (const _ of llm.stream(req())) break;
+    };
+    const m = await measure(firstPart, { iterations: 1000 });
+    rows.push({
+      group: 'llm',
+      case: 'LLMPipeline.stream hit: time to first part',
+      ours: m,
+      theirsLabel: '(absolute)',
+      theirs: m,
+      ratio: 1,
+      target: '<= 2 ms mean',
+      met: m.meanMs <= 2,
+    });
+    await llm.close();
+  } finally {
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length > 0) await redis.del(...keys);
+    await middleware.pipeline.close();
+    await cache.close();
+    redis.disconnect();
+    await standin.close();
+  }
+  return rows;
+};
+
+export default suite;

@@ -1,0 +1,380 @@
+/**
+ * AI SDK language-model results (specification v3, AI SDK 6, and v4, AI SDK 7: the same shapes
+ * for everything read here) to and from the canonical entry.
+ */
+import type { LLMEntry, LLMStreamPart, LLMTokenUsage } from '../llm/entry.js';
+import type { LLMAnswerSource } from '../llm/flight.js';
+
+/** AI SDK usage (v3/v4): nested input/output token counts. */
+export interface AIUsage {
+  inputTokens: {
+    total: number | undefined;
+    noCache: number | undefined;
+    cacheRead: number | undefined;
+    cacheWrite: number | undefined;
+  };
+  outputTokens: {
+    total: number | undefined;
+    text: number | undefined;
+    reasoning: number | undefined;
+  };
+  raw?: unknown;
+}
+
+/** The parts of an AI SDK generate result azscale reads or writes. */
+export interface AIGenerateResultLike {
+  content: { type: string; [field: string]: unknown }[];
+  finishReason: { unified: string; raw: string | undefined } | string;
+  usage: AIUsage | { inputTokens?: number; outputTokens?: number };
+  providerMetadata?: Record<string, Record<string, unknown>>;
+  response?: { id?: string; modelId?: string; timestamp?: Date; [field: string]: unknown };
+  warnings?: unknown[];
+  [field: string]: unknown;
+}
+
+/** An AI SDK stream part (the fields azscale reads). */
+export interface AIStreamPartLike {
+  type: string;
+  [field: string]: unknown;
+}
+
+function n(v: unknown): number | undefined {
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.round(v) : undefined;
+}
+
+/** AI SDK usage (v3/v4 nested, or the older flat numbers) to {@link LLMTokenUsage}. */
+export function fromAIUsage(u: unknown): LLMTokenUsage | undefined {
+  if (typeof u !== 'object' || u === null) return undefined;
+  const x = u as Record<string, unknown>;
+  const inp = x.inputTokens;
+  const out = x.outputTokens;
+  let input: number | undefined;
+  let output: number | undefined;
+  let cached: number | undefined;
+  let reasoning: number | undefined;
+  if (typeof inp === 'object' && inp !== null) {
+    const i = inp as Record<string, unknown>;
+    input = n(i.total);
+    cached = n(i.cacheRead);
+  } else input = n(inp);
+  if (typeof out === 'object' && out !== null) {
+    const o = out as Record<string, unknown>;
+    output = n(o.total);
+    reasoning = n(o.reasoning);
+  } else output = n(out);
+  if (input === undefined && output === undefined) return undefined;
+  const usage: LLMTokenUsage = { inputTokens: input ?? 0, outputTokens: output ?? 0 };
+  if (cached) usage.cachedInputTokens = cached;
+  if (reasoning) usage.reasoningTokens = reasoning;
+  return usage;
+}
+
+/** {@link LLMTokenUsage} to AI SDK v3/v4 usage. */
+export function toAIUsage(u: LLMTokenUsage | undefined): AIUsage {
+  if (!u) {
+    return {
+      inputTokens: {
+        total: undefined,
+        noCache: undefined,
+        cacheRead: undefined,
+        cacheWrite: undefined,
+      },
+      outputTokens: { total: undefined, text: undefined, reasoning: undefined },
+    };
+  }
+  const cached = u.cachedInputTokens ?? 0;
+  const reasoning = u.reasoningTokens ?? 0;
+  return {
+    inputTokens: {
+      total: u.inputTokens,
+      noCache: u.inputTokens - cached,
+      cacheRead: u.cachedInputTokens,
+      cacheWrite: undefined,
+    },
+    outputTokens: {
+      total: u.outputTokens,
+      text: u.outputTokens - reasoning,
+      reasoning: u.reasoningTokens,
+    },
+  };
+}
+
+function finishOf(f: unknown): { unified: string; raw: string | undefined } {
+  if (typeof f === 'string') return { unified: f, raw: f };
+  if (typeof f === 'object' && f !== null) {
+    const o = f as { unified?: unknown; raw?: unknown };
+    return {
+      unified: typeof o.unified === 'string' ? o.unified : 'other',
+      raw: typeof o.raw === 'string' ? o.raw : undefined,
+    };
+  }
+  return { unified: 'other', raw: undefined };
+}
+
+/** True when `v` holds bytes or other values JSON cannot carry back (such parts are not stored). */
+function hasBinary(v: unknown, depth = 0): boolean {
+  if (depth > 8 || v === null || typeof v !== 'object') return false;
+  if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer || v instanceof URL) return true;
+  if (v instanceof Date) return false;
+  for (const x of Array.isArray(v) ? v : Object.values(v)) if (hasBinary(x, depth + 1)) return true;
+  return false;
+}
+
+function metaExtra(
+  providerMetadata: unknown,
+  extras: unknown[],
+): Record<string, unknown> | undefined {
+  const extra: Record<string, unknown> = {};
+  if (providerMetadata && typeof providerMetadata === 'object') {
+    const { azscale: _own, ...rest } = providerMetadata as Record<string, unknown>;
+    if (Object.keys(rest).length > 0) extra.providerMetadata = rest;
+  }
+  if (extras.length > 0) {
+    extra.parts = extras;
+    if (hasBinary(extras)) extra.noStore = true;
+  }
+  if (hasBinary(extra.providerMetadata)) extra.noStore = true;
+  return Object.keys(extra).length > 0 ? extra : undefined;
+}
+
+/** The canonical entry of an AI SDK generate result. */
+export function generateResultToEntry(result: AIGenerateResultLike): LLMEntry {
+  let text = '';
+  let reasoning = '';
+  const toolCalls: LLMEntry['toolCalls'] = [];
+  const extras: unknown[] = [];
+  for (const part of result.content ?? []) {
+    if (part.type === 'text') text += String(part.text ?? '');
+    else if (part.type === 'reasoning') reasoning += String(part.text ?? '');
+    else if (part.type === 'tool-call' && !part.providerExecuted) {
+      toolCalls.push({
+        id: String(part.toolCallId),
+        name: String(part.toolName),
+        arguments: typeof part.input === 'string' ? part.input : JSON.stringify(part.input ?? {}),
+      });
+    } else extras.push(part);
+  }
+  const f = finishOf(result.finishReason);
+  const entry: LLMEntry = {
+    v: 1,
+    text,
+    toolCalls,
+    finishReason: f.unified,
+    createdAt:
+      result.response?.timestamp instanceof Date ? result.response.timestamp.getTime() : Date.now(),
+  };
+  if (reasoning) entry.reasoning = reasoning;
+  if (f.raw !== undefined) entry.rawFinishReason = f.raw;
+  const usage = fromAIUsage(result.usage);
+  if (usage) entry.usage = usage;
+  if (typeof result.response?.modelId === 'string') entry.model = result.response.modelId;
+  if (typeof result.response?.id === 'string') entry.responseId = result.response.id;
+  const extra = metaExtra(result.providerMetadata, extras);
+  if (extra) entry.extra = extra;
+  return entry;
+}
+
+function azscaleMeta(
+  providerMetadata: unknown,
+  source: LLMAnswerSource,
+  model: string | undefined,
+): Record<string, Record<string, unknown>> {
+  const base =
+    providerMetadata && typeof providerMetadata === 'object'
+      ? (providerMetadata as Record<string, Record<string, unknown>>)
+      : {};
+  return { ...base, azscale: { source, ...(model ? { model } : {}) } };
+}
+
+/**
+ * An AI SDK generate result from an entry. `providerMetadata.azscale.source` says where it came
+ * from (`cache`, `peer`, `model`, `bypass`).
+ */
+export function entryToGenerateResult(
+  entry: LLMEntry,
+  source: LLMAnswerSource,
+  answeredBy: string | undefined,
+): AIGenerateResultLike {
+  const content: AIGenerateResultLike['content'] = [];
+  if (entry.reasoning) content.push({ type: 'reasoning', text: entry.reasoning });
+  if (entry.text) content.push({ type: 'text', text: entry.text });
+  for (const c of entry.toolCalls) {
+    content.push({ type: 'tool-call', toolCallId: c.id, toolName: c.name, input: c.arguments });
+  }
+  const extras = entry.extra?.parts;
+  if (Array.isArray(extras)) content.push(...(extras as AIGenerateResultLike['content']));
+  return {
+    content,
+    finishReason: { unified: entry.finishReason, raw: entry.rawFinishReason ?? entry.finishReason },
+    usage: toAIUsage(entry.usage),
+    providerMetadata: azscaleMeta(entry.extra?.providerMetadata, source, answeredBy),
+    response: {
+      ...(entry.responseId ? { id: entry.responseId } : {}),
+      ...(entry.model ? { modelId: entry.model } : {}),
+      timestamp: new Date(entry.createdAt ?? Date.now()),
+    },
+    warnings: [],
+  };
+}
+
+/**
+ * Canonical parts from an AI SDK stream. An `error` part fails the stream (so the answer is not
+ * cached); parts azscale does not model are passed on as `extra`.
+ */
+export async function* aiStreamToParts(
+  stream: ReadableStream<AIStreamPartLike>,
+): AsyncGenerator<LLMStreamPart> {
+  const reader = stream.getReader();
+  let id: string | undefined;
+  let modelId: string | undefined;
+  const extras: unknown[] = [];
+  try {
+    for (;;) {
+      const { done, value: p } = await reader.read();
+      if (done) return;
+      switch (p.type) {
+        case 'text-delta':
+          yield { type: 'text', text: String(p.delta ?? p.textDelta ?? '') };
+          break;
+        case 'reasoning-delta':
+          yield { type: 'reasoning', text: String(p.delta ?? '') };
+          break;
+        case 'tool-call':
+          if (p.providerExecuted) {
+            extras.push(p);
+            yield { type: 'extra', data: p };
+          } else {
+            yield {
+              type: 'tool-call',
+              id: String(p.toolCallId),
+              name: String(p.toolName),
+              arguments: typeof p.input === 'string' ? p.input : JSON.stringify(p.input ?? {}),
+            };
+          }
+          break;
+        case 'response-metadata':
+          if (typeof p.id === 'string') id = p.id;
+          if (typeof p.modelId === 'string') modelId = p.modelId;
+          break;
+        case 'error':
+          throw p.error ?? new Error('the model stream reported an error');
+        case 'finish': {
+          const f = finishOf(p.finishReason);
+          const part: LLMStreamPart = { type: 'finish', finishReason: f.unified };
+          if (f.raw !== undefined) part.rawFinishReason = f.raw;
+          const usage = fromAIUsage(p.usage);
+          if (usage) part.usage = usage;
+          if (modelId) part.model = modelId;
+          if (id) part.responseId = id;
+          const extra = metaExtra(p.providerMetadata, []);
+          if (extra) part.extra = extra;
+          if (hasBinary(extras)) part.extra = { ...part.extra, noStore: true };
+          yield part;
+          break;
+        }
+        case 'source':
+        case 'file':
+        case 'tool-result':
+        case 'tool-approval-request':
+        case 'custom':
+          extras.push(p);
+          yield { type: 'extra', data: p };
+          break;
+        default:
+          // stream-start, text-start/end, tool-input-*, raw, ping: framing that replays rebuild.
+          break;
+      }
+    }
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+/** An AI SDK stream (v3/v4 parts) from canonical parts. */
+export function partsToAIStream(
+  parts: AsyncIterable<LLMStreamPart>,
+  meta: () => { source: LLMAnswerSource; model: string | undefined },
+): ReadableStream<AIStreamPartLike> {
+  const it = parts[Symbol.asyncIterator]();
+  let open: 'text' | 'reasoning' | undefined;
+  let blocks = 0;
+  let started = false;
+  const close = (c: ReadableStreamDefaultController<AIStreamPartLike>) => {
+    if (open === 'text') c.enqueue({ type: 'text-end', id: `txt-${blocks}` });
+    if (open === 'reasoning') c.enqueue({ type: 'reasoning-end', id: `rsn-${blocks}` });
+    open = undefined;
+  };
+  return new ReadableStream<AIStreamPartLike>({
+    async pull(c) {
+      if (!started) {
+        started = true;
+        c.enqueue({ type: 'stream-start', warnings: [] });
+      }
+      let r: IteratorResult<LLMStreamPart>;
+      try {
+        r = await it.next();
+      } catch (e) {
+        c.error(e);
+        return;
+      }
+      if (r.done) {
+        close(c);
+        c.close();
+        return;
+      }
+      const p = r.value;
+      switch (p.type) {
+        case 'text':
+          if (open !== 'text') {
+            close(c);
+            open = 'text';
+            blocks++;
+            c.enqueue({ type: 'text-start', id: `txt-${blocks}` });
+          }
+          c.enqueue({ type: 'text-delta', id: `txt-${blocks}`, delta: p.text });
+          break;
+        case 'reasoning':
+          if (open !== 'reasoning') {
+            close(c);
+            open = 'reasoning';
+            blocks++;
+            c.enqueue({ type: 'reasoning-start', id: `rsn-${blocks}` });
+          }
+          c.enqueue({ type: 'reasoning-delta', id: `rsn-${blocks}`, delta: p.text });
+          break;
+        case 'tool-call':
+          close(c);
+          c.enqueue({ type: 'tool-input-start', id: p.id, toolName: p.name });
+          c.enqueue({ type: 'tool-input-delta', id: p.id, delta: p.arguments });
+          c.enqueue({ type: 'tool-input-end', id: p.id });
+          c.enqueue({ type: 'tool-call', toolCallId: p.id, toolName: p.name, input: p.arguments });
+          break;
+        case 'extra':
+          close(c);
+          c.enqueue(p.data as AIStreamPartLike);
+          break;
+        case 'finish': {
+          close(c);
+          if (p.responseId || p.model) {
+            c.enqueue({
+              type: 'response-metadata',
+              ...(p.responseId ? { id: p.responseId } : {}),
+              ...(p.model ? { modelId: p.model } : {}),
+            });
+          }
+          const m = meta();
+          c.enqueue({
+            type: 'finish',
+            finishReason: { unified: p.finishReason, raw: p.rawFinishReason ?? p.finishReason },
+            usage: toAIUsage(p.usage),
+            providerMetadata: azscaleMeta(p.extra?.providerMetadata, m.source, m.model),
+          });
+          break;
+        }
+      }
+    },
+    async cancel(reason) {
+      await it.return?.(reason);
+    },
+  });
+}
