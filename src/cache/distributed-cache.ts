@@ -8,6 +8,7 @@ import {
 } from 'cockatiel';
 import type { LRUCache } from 'lru-cache';
 import { JsonCodec } from '../core/codec.js';
+import { toBackendError } from '../core/backend-errors.js';
 import { type RedisInput, resolveRedis } from '../core/connection.js';
 import {
   AzscaleError,
@@ -34,7 +35,7 @@ import { assertFunction, assertNumber, assertOneOf } from '../core/validate.js';
 import { type SpanHandle, isTracingEnabled, withSpan } from '../observability/tracing.js';
 import { inChunks } from './chunks.js';
 import { MemoryCacheStore } from './memory-store.js';
-import { sanitizeReplyError } from './reply-error.js';
+import { isRedisReplyError } from './reply-error.js';
 import { RedisCacheStore } from './redis-store.js';
 import {
   type CacheInvalidationBus,
@@ -1328,11 +1329,11 @@ export class DistributedCache {
         { context: { backend: this.backend, circuit: 'open' } },
       );
     }
-    const safe = sanitizeReplyError(e, 'cache call');
-    if (safe instanceof AzscaleError) return safe;
+    if (e instanceof AzscaleError) return e;
+    if (isRedisReplyError(e)) return toBackendError(e, { op: 'cache call' });
     // A custom store's own error: typed, with the original kept as the cause.
-    return new AzscaleError(`cache backend (${this.backend}) failed: ${describeError(safe)}`, {
-      cause: safe,
+    return new AzscaleError(`cache backend (${this.backend}) failed: ${describeError(e)}`, {
+      cause: e,
       context: { backend: this.backend },
     });
   }

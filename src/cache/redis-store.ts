@@ -2,7 +2,6 @@ import type { Cluster, Redis } from 'ioredis';
 import type { RedisClient, RedisConnection } from '../core/connection.js';
 import { AzscaleError } from '../core/errors.js';
 import { ttlMs } from './memory-store.js';
-import { sanitizeReplyError } from './reply-error.js';
 import { RELEASE_LOCK } from './scripts.js';
 import { keySlot } from './slot.js';
 import type { CacheInvalidationBus, CacheStore, CacheTtlReader } from './store.js';
@@ -90,7 +89,7 @@ export class RedisCacheStore implements CacheStore, CacheInvalidationBus, CacheT
 
   /** Connection failures and reply errors as azscale errors with no command arguments inside. */
   private fail(e: unknown, operation: string): unknown {
-    return sanitizeReplyError(this.conn.mapError(e, operation), operation);
+    return this.conn.mapError(e, operation);
   }
 
   /**

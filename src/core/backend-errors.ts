@@ -72,6 +72,24 @@ const REDIS_CLIENT_MESSAGES = [
 ];
 
 const MAX_MESSAGE = 300;
+
+// In a Redis reply, quoted words other than command names ('set') could be values.
+const QUOTED = /'([^']*)'|"([^"]*)"/g;
+const COMMAND_NAME = /^[a-z][a-z_|.-]{0,31}$/i;
+
+/**
+ * A Redis reply's text with what may hold values removed: the "with args beginning with: ..."
+ * echo, quoted words other than command names, and a script error's text after its location.
+ */
+export function safeRedisReplyText(message: string): string {
+  let m = message.replace(/,?\s*with args beginning with:.*$/s, '');
+  m = m.replace(QUOTED, (all, a: string | undefined, b: string | undefined) => {
+    const inner = a ?? b ?? '';
+    return COMMAND_NAME.test(inner) ? all : "'…'";
+  });
+  // Script errors quote the script's own words after the location; keep the location only.
+  return m.replace(/(@user_script:\d+:).*$/s, '$1 …');
+}
 const MIN_MASKED_LENGTH = 4;
 
 /** The leading all-caps code of a Redis reply error (`WRONGTYPE`, `OOM`, `ERR`), if any. */
@@ -127,6 +145,9 @@ export function sanitizeMessage(e: unknown, options: Omit<BackendErrorOptions, '
   masked.sort((a, b) => b.length - a.length);
   for (const s of masked) if (msg.includes(s)) msg = msg.split(s).join('***');
   for (const s of options.secrets ?? []) if (s && msg.includes(s)) msg = msg.split(s).join('***');
+  if (e instanceof Error && !isPgServerError(e) && redisReplyCode(e) !== undefined) {
+    msg = safeRedisReplyText(msg);
+  }
   if (e instanceof Error && isPgServerError(e)) {
     // invalid input syntax for type integer: "abc" / invalid input value for enum mood: "x"
     msg = msg.replace(/: ".*"$/s, ': "***"');
@@ -187,8 +208,8 @@ export function isBackendUnavailableCause(
  *   CLUSTERDOWN, BUSY, a failed login; PostgreSQL classes 08/57P/28, 53300, 25006) becomes
  *   {@link BackendUnavailableError};
  * - any other reply error (WRONGTYPE, a script error, a constraint violation) becomes
- *   {@link BackendError}, with the reply code (`context.replyCode`) or SQLSTATE
- *   (`context.sqlState`).
+ *   {@link BackendError}, with the reply code (`context.replyCode`, also `context.reply`) or
+ *   SQLSTATE (`context.sqlState`).
  *
  * @example
  * try { await client.set(key, value) } catch (e) { throw toBackendError(e, { op: 'cache set' }) }
@@ -204,7 +225,11 @@ export function toBackendError(err: unknown, options: BackendErrorOptions): Azsc
   if (err instanceof Error) {
     if (backend === 'postgres' && isPgServerError(err)) context.sqlState = err.code;
     const reply = backend === 'redis' ? redisReplyCode(err) : undefined;
-    if (reply) context.replyCode = reply;
+    if (reply) {
+      context.replyCode = reply;
+      // The name the cache, session and worker documented before this helper existed.
+      context.reply = reply;
+    }
   }
   const opts: AzscaleErrorOptions = { cause, context };
   if (isBackendUnavailableCause(err, backend)) {
@@ -216,4 +241,21 @@ export function toBackendError(err: unknown, options: BackendErrorOptions): Azsc
   // The server's text comes first, as in the raw error, so code that tested
   // `message.startsWith('WRONGTYPE')` on the raw error still works on this one.
   return new BackendError(`${cause.message} (${who} error reply to ${options.op})`, opts);
+}
+
+/**
+ * For modules whose contract is "every Redis reply error is a {@link BackendUnavailableError}"
+ * (session, worker): a {@link BackendError} made from a Redis reply (WRONGTYPE, a script error)
+ * as a `BackendUnavailableError` with the same message, context and sanitised `cause`; any other
+ * error unchanged.
+ */
+export function replyErrorAsUnavailable(e: AzscaleError): AzscaleError {
+  if (
+    !(e instanceof BackendError) ||
+    e.context.backend !== 'redis' ||
+    typeof e.context.replyCode !== 'string'
+  ) {
+    return e;
+  }
+  return new BackendUnavailableError(e.message, { cause: e.cause, context: { ...e.context } });
 }

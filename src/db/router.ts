@@ -180,7 +180,10 @@ export class DatabaseRouter {
   private readonly discarded: CounterHandle;
   private readonly lsnMaxAgeMs: number;
   private primaryCheck: Promise<string | undefined> | undefined;
-  private primaryCheckedAt = 0;
+  // performance.now() of the last primary position query. Not 0: performance.now() counts from
+  // the process's (or worker thread's) start, so a router made within its first second would
+  // otherwise skip its first check.
+  private primaryCheckedAt = Number.NEGATIVE_INFINITY;
   private primaryLsn: string | undefined;
   private readonly timer: NodeJS.Timeout | undefined;
   private rr = 0;

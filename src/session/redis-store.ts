@@ -8,10 +8,10 @@ import {
   type RedisConnectionOptions,
   type RedisInput,
 } from '../core/connection.js';
-import { SerializationError, ValueTooLargeError } from '../core/errors.js';
+import { replyErrorAsUnavailable, sanitizeError } from '../core/backend-errors.js';
+import { AzscaleError, SerializationError, ValueTooLargeError } from '../core/errors.js';
 import { assertOneOf } from '../core/validate.js';
 import { newOperationId, operationKey } from './op-key.js';
-import { sanitizeReplyError } from './reply-error.js';
 import { APPEND_SCRIPT, CAS_SCRIPT } from './scripts.js';
 import { appendToSessionText } from './splice.js';
 import type { SessionAppendOptions, SessionStore } from './store.js';
@@ -348,11 +348,16 @@ export class RedisSessionStore implements SessionStore {
       if (e instanceof Error && e.message.startsWith('WRONGTYPE')) {
         // Someone stored a hash or a list under the session's key.
         throw new SerializationError(`stored value at ${key} is not a string (${operation})`, {
-          cause: e,
+          // The raw ReplyError carries the command's arguments (the session text).
+          cause: e instanceof AzscaleError ? e : sanitizeError(e),
           context: { key, operation },
         });
       }
-      throw sanitizeReplyError(this.connection.mapError(e, operation), operation, key);
+      // Core maps and sanitises; the session's contract makes every reply error a
+      // BackendUnavailableError (context.reply holds the reply code).
+      const mapped = replyErrorAsUnavailable(this.connection.mapError(e, operation));
+      mapped.context.key ??= key;
+      throw mapped;
     }
   }
 }

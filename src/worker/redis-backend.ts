@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { replyErrorAsUnavailable } from '../core/backend-errors.js';
 import type { RedisClient, RedisConnection } from '../core/connection.js';
 import { LuaScript } from '../core/lua-script.js';
 import { hashTag } from '../core/keys.js';
@@ -19,7 +20,6 @@ import type {
   WorkWaiter,
 } from './backend.js';
 import { queueFullError } from './queue-full.js';
-import { sanitizeRedisError } from './redis-errors.js';
 import * as L from './redis-scripts.js';
 import type { TaskStatus } from './types.js';
 
@@ -115,7 +115,8 @@ export class RedisQueueBackend implements QueueBackend {
 
   /** Connection errors and Redis replies alike become typed errors without command arguments. */
   private mapError(e: unknown, op: string): unknown {
-    return sanitizeRedisError(this.conn.mapError(e, `worker ${op}`), `worker ${op}`);
+    // Core maps and sanitises; the worker's contract makes every reply error "retry later".
+    return replyErrorAsUnavailable(this.conn.mapError(e, `worker ${op}`));
   }
 
   /** Like `conn.run`, with reply errors sanitised. */
