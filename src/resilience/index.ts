@@ -55,6 +55,7 @@ export type {
   RateTakeResult,
   SemaphoreAcquireResult,
   SemaphoreStore,
+  SemaphoreWaiter,
   SharedBreakerView,
   TrialResult,
 } from './store.js';
