@@ -58,7 +58,10 @@ export interface CachedOptions<Args extends unknown[] = unknown[]> {
   lock?: boolean | CacheLockOptions;
 }
 
-/** A function made by {@link cached}: same arguments and `this`, result always a Promise. */
+/**
+ * A function made by {@link cached}: same arguments and `this`, result always a Promise.
+ * @typeParam F - The type of the wrapped function.
+ */
 export type CachedFunction<F extends (...args: never[]) => unknown> = (
   this: ThisParameterType<F>,
   ...args: Parameters<F>
@@ -113,6 +116,7 @@ interface Spec {
  *   async expensiveOperation(a: string, b: number) { ... }
  * }
  * const fast = cached(slowLookup, { ttl: 60, cache });
+ * @typeParam F - The type of the wrapped function (for the `cached(fn, options)` form).
  */
 export function cached<F extends (...args: never[]) => unknown>(
   fn: F,

@@ -215,7 +215,15 @@ export type CacheEvents = {
 
 /** Entries accepted by {@link DistributedCache.setBatch}. */
 export type CacheBatchEntries =
-  | ReadonlyArray<readonly [string, string] | { key: string; value: string }>
+  | ReadonlyArray<
+      | readonly [string, string]
+      | {
+          /** The cache key. */
+          key: string;
+          /** The value to store. */
+          value: string;
+        }
+    >
   | ReadonlyMap<string, string>
   | Readonly<Record<string, string>>;
 

@@ -19,7 +19,12 @@ export type RedisClient = Redis | Cluster;
 /** A Redis Cluster given by its seed nodes, as in the seed (`startup_nodes`). */
 export interface RedisClusterInput {
   /** Seed nodes; the client discovers the rest. */
-  nodes: ReadonlyArray<{ host: string; port: number }>;
+  nodes: ReadonlyArray<{
+    /** Host name or IP address. */
+    host: string;
+    /** TCP port. */
+    port: number;
+  }>;
   /** Password (AUTH) for every node. */
   password?: string;
   /** ACL user name for every node. */
@@ -165,7 +170,12 @@ export function isRedisClient(v: unknown): v is RedisClient {
 }
 
 /** Parses `REDIS_CLUSTER_NODES`-style text: `host:port,host:port`. */
-export function parseClusterNodes(text: string): { host: string; port: number }[] {
+export function parseClusterNodes(text: string): {
+  /** Host name or IP address. */
+  host: string;
+  /** TCP port. */
+  port: number;
+}[] {
   const nodes = text
     .split(/[\s,]+/)
     .filter(Boolean)
@@ -257,7 +267,12 @@ function resolveTarget(input: RedisInput, option: string): Target {
  * A password-free description of an ioredis client (`redis://host:port` or `cluster(N masters)`)
  * for messages, and the secrets its options hold, to mask in them.
  */
-export function describeClient(client: RedisClient): { description: string; secrets: string[] } {
+export function describeClient(client: RedisClient): {
+  /** `redis://host:port` or `cluster(N masters)`; never contains a password. */
+  description: string;
+  /** Passwords found in the client's options, to mask in messages. */
+  secrets: string[];
+} {
   const isCluster = 'isCluster' in client && client.isCluster;
   const opts = (isCluster ? (client as Cluster).options.redisOptions : (client as Redis).options) as
     | RedisOptions

@@ -97,6 +97,11 @@ export class AzscaleError extends Error {
     this.kinds = kinds;
   }
 
+  /**
+   * Makes `value instanceof ThisClass` true for an azscale error of this class, of a subclass, or
+   * one that counts as it through `alsoKinds`; decided by error code, not class identity, so it
+   * also holds across the ESM and CJS copies of azscale.
+   */
   static override [Symbol.hasInstance](value: unknown): boolean {
     // biome-ignore lint/complexity/noThisInStatic: `this` is the subclass being tested against
     return hasKind(value, (this as typeof AzscaleError).code);
@@ -337,6 +342,7 @@ export function isCallbackError(e: unknown): e is CallbackError {
 export class QueueTimeoutError extends LimitExceededError {
   static override readonly alsoKinds: readonly AzscaleErrorCode[] = ['AZS_TIMEOUT'];
   // It shares its parent's code, so membership also checks the name.
+  /** Makes `value instanceof QueueTimeoutError` true exactly when {@link isQueueTimeoutError} is. */
   static override [Symbol.hasInstance](value: unknown): boolean {
     return isQueueTimeoutError(value);
   }

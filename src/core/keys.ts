@@ -6,8 +6,11 @@ import { ValidationError, describeValue } from './errors.js';
  * an azscale service can share one Redis: `session:{id}`, `history:{id}`, `llm:{sha256}`.
  */
 export const KEY_LAYOUT = Object.freeze({
+  /** Prefix of session keys (`session:{id}`); the default `prefix` of the session manager. */
   session: 'session:',
+  /** Prefix of conversation-history keys (`history:{id}`). */
   history: 'history:',
+  /** Prefix of LLM response cache keys (`llm:{sha256}`); the default `prefix` of the LLM cache. */
   llm: 'llm:',
 });
 

@@ -57,7 +57,10 @@ export function assertSeconds(value: unknown, option: string): number {
   return assertNumber(value, `${option} (seconds)`, { positive: true });
 }
 
-/** Throws unless `value` is a function. */
+/**
+ * Throws unless `value` is a function.
+ * @typeParam T - The function type `value` is narrowed to.
+ */
 export function assertFunction<T extends (...args: never[]) => unknown>(
   value: unknown,
   option: string,

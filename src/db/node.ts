@@ -14,6 +14,7 @@ export type DbNodeRole = 'primary' | 'replica';
 export interface DbNodeInfo extends DbNodeAddress {
   /** `primary`, `replica-0`, `replica-1`, ... (replicas numbered in the order given). */
   name: string;
+  /** Whether the node is the primary or a replica. */
   role: DbNodeRole;
 }
 
@@ -40,7 +41,14 @@ export interface DbNodeStats extends DbNodeInfo {
   /** Message of the last connection failure, if any. */
   lastError: string | null;
   /** The pool's clients: open, idle, and callers waiting for one. */
-  pool: { total: number; idle: number; waiting: number };
+  pool: {
+    /** Clients open (idle or checked out). */
+    total: number;
+    /** Open clients not in use. */
+    idle: number;
+    /** Callers waiting for a client. */
+    waiting: number;
+  };
 }
 
 /** What a node needs from the router. */

@@ -62,6 +62,7 @@ export interface DbPoolOptions {
 
 /** Rails-style read-your-writes: after a write, reads with that `ctx` use the primary for a while. */
 export interface ReadYourWritesWindow {
+  /** Selects the time-window mode. */
   mode: 'window';
   /** Seconds after a write during which reads with the same `ctx` go to the primary. */
   seconds: number;
@@ -69,6 +70,7 @@ export interface ReadYourWritesWindow {
 
 /** WAL-position read-your-writes: a replica serves a `ctx` only once it has replayed its writes. */
 export interface ReadYourWritesLsn {
+  /** Selects the WAL-position mode. */
   mode: 'lsn';
   /**
    * Seconds after a ctx's last write during which reads that no fit replica can serve yet (it
@@ -238,8 +240,11 @@ export function isPgPool(v: unknown): v is Pool {
 
 /** Where a node lives, without credentials (for stats, events and error context). */
 export interface DbNodeAddress {
+  /** Host name or address (from the config, `PGHOST` or `localhost`). */
   host: string;
+  /** TCP port (from the config, `PGPORT` or 5432). */
   port: number;
+  /** Database name (from the config or `PGDATABASE`; empty when unset). */
   database: string;
 }
 

@@ -61,8 +61,11 @@ export type DbRouteReason =
 
 /** Payload of the `query` event: which node served a statement, and how it went. */
 export interface DbQueryEvent {
+  /** The node that served the statement. */
   node: DbNodeInfo;
+  /** What was run: a read, a write or a transaction. */
   kind: 'read' | 'write' | 'transaction';
+  /** Why it went to that node; see {@link DbRouteReason}. */
   reason: DbRouteReason;
   /** True when this is the second attempt of a read whose first node failed. */
   retry: boolean;
@@ -70,6 +73,7 @@ export interface DbQueryEvent {
   duration: number;
   /** False when the statement failed (SQL or connection error). */
   ok: boolean;
+  /** The error, when `ok` is false. */
   error?: unknown;
 }
 
@@ -113,17 +117,27 @@ export interface DbTransactionOptions {
 
 /** A pg result with the node that produced it. */
 export type RoutedQueryResult<R extends QueryResultRow = QueryResultRow> = QueryResult<R> & {
+  /** The node that ran the statement. */
   node: DbNodeInfo;
 };
 
 /** What {@link DatabaseRouter.stats} returns. */
 export interface DatabaseRouterStats {
+  /** The primary node. */
   primary: DbNodeStats;
+  /** The replicas, in the order given. */
   replicas: DbNodeStats[];
   /** The primary first, then the replicas in the order given. */
   nodes: DbNodeStats[];
   /** Reads the primary serves because no replica is fit, and callers waiting for a slot. */
-  fallback: { inFlight: number; waiting: number; limit: number };
+  fallback: {
+    /** Fallback reads running on the primary now. */
+    inFlight: number;
+    /** Callers waiting for a fallback slot. */
+    waiting: number;
+    /** Most fallback reads at once (`primaryFallbackLimit`). */
+    limit: number;
+  };
 }
 
 type Node = DbNode;

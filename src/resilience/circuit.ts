@@ -130,9 +130,13 @@ export interface CircuitSnapshot {
 
 /** Events of a {@link CircuitBreaker}. */
 export type CircuitEvents = {
+  /** The breaker opened (or was isolated): calls fail fast. `error` is the last failure, if any. */
   open: (info: { name: string; error?: unknown }) => void;
+  /** The breaker is half-open: a trial call is let through. */
   halfOpen: (info: { name: string }) => void;
+  /** The breaker closed: calls flow normally again. */
   close: (info: { name: string }) => void;
+  /** Any state change, with the new and the previous state. */
   stateChange: (info: {
     name: string;
     state: CircuitStateName;

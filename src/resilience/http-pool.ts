@@ -34,10 +34,15 @@ export interface HttpPoolOptions {
 
 /** Connection counts of one origin. */
 export interface HttpPoolOriginStats {
+  /** Open connections to the origin. */
   connected: number;
+  /** Open connections with no request on them. */
   free: number;
+  /** Requests waiting for a connection. */
   pending: number;
+  /** Requests in progress. */
   running: number;
+  /** All requests to the origin: pending, queued or running. */
   size: number;
 }
 

@@ -56,6 +56,7 @@ export type {
   RateTakeResult,
   SemaphoreAcquireResult,
   SemaphoreStore,
+  SemaphoreWaiter,
   SharedBreakerView,
   TrialResult,
 } from './store.js';

@@ -76,7 +76,12 @@ export interface CostOptimizerOptions {
    * dollars per million tokens.
    * @example { models: { 'my-finetune': { input: 3, output: 12 } } }
    */
-  prices?: { instances?: Record<string, number>; models?: Record<string, ModelPrice> };
+  prices?: {
+    /** Instance type -> dollars per hour. */
+    instances?: Record<string, number>;
+    /** Model name -> dollars per million input and output tokens. */
+    models?: Record<string, ModelPrice>;
+  };
   /**
    * Workload type -> instance type, merged over the seed's {@link DEFAULT_INSTANCE_TYPES}.
    * @example { gpu_intensive: 'g5.xlarge' }

@@ -60,30 +60,45 @@ export interface WorkWaiter {
 
 /** A task as stored. `data`, `result` and `error` are JSON text. */
 export interface TaskRecord {
+  /** The task id. */
   id: string;
+  /** Where the task is; see {@link TaskStatus}. */
   status: TaskStatus;
+  /** The task data (JSON). */
   data?: string;
+  /** The handler's result (JSON), once completed. */
   result?: string;
   /** JSON of `{ name, message, code? }`. */
   error?: string;
+  /** Last progress value the running attempt reported; cleared when a new attempt starts. */
   progress?: number;
+  /** Attempts started so far. */
   attempts: number;
   /** 0: the worker's default. */
   maxAttempts: number;
   /** Seconds; 0: the worker's default. */
   timeout: number;
+  /** 0 to {@link MAX_PRIORITY}; higher starts first, 0: plain submit order. */
   priority: number;
+  /** When the task was submitted (ms since epoch). */
   createdAt: number;
+  /** When the task last changed (ms since epoch). */
   updatedAt: number;
 }
 
 /** A task to add. */
 export interface NewTask {
+  /** The task id (also its idempotency key). */
   id: string;
+  /** The task data (JSON). */
   data: string;
+  /** Attempts before the task fails for good; 0: the worker's default. */
   maxAttempts: number;
+  /** Seconds one attempt may run; 0: the worker's default. */
   timeout: number;
+  /** 0 to {@link MAX_PRIORITY}; higher starts first. */
   priority: number;
+  /** Milliseconds before the task may start; 0: at once. */
   delayMs: number;
   /** W3C `traceparent` of the submitter's span, so the handler's span joins its trace. */
   trace?: string;
@@ -91,18 +106,23 @@ export interface NewTask {
 
 /** Identifies one attempt of a task held by a worker. */
 export interface TaskRef {
+  /** The task id. */
   id: string;
   /** Backend routing detail (e.g. which stream); opaque to callers. */
   lane: number;
   /** Backend delivery id (e.g. the stream entry id); opaque to callers. */
   entryId: string;
+  /** Which attempt this is (1 for the first); a stale attempt's calls are ignored. */
   attempt: number;
 }
 
 /** A task handed to a worker. */
 export interface ClaimedTask extends TaskRef {
+  /** The task data (JSON). */
   data: string;
+  /** Attempts before the task fails for good; 0: the worker's default. */
   maxAttempts: number;
+  /** Seconds one attempt may run; 0: the worker's default. */
   timeout: number;
   /** The submitter's `traceparent`, when it was traced. */
   trace?: string;
@@ -110,6 +130,7 @@ export interface ClaimedTask extends TaskRef {
 
 /** A finished attempt's result (JSON). */
 export interface Completion extends TaskRef {
+  /** The handler's result (JSON). */
   result: string;
 }
 
@@ -123,18 +144,23 @@ export interface Failure extends TaskRef {
 
 /** What {@link QueueBackend.claim} takes. */
 export interface ClaimRequest {
+  /** Name of the claiming worker; it holds the leases of the tasks handed to it. */
   consumer: string;
+  /** Most tasks to hand over. */
   count: number;
+  /** Current time (ms since epoch). */
   now: number;
   /** Reclaim tasks whose lease is older than this many ms; 0/undefined: skip reclaiming. */
   reclaimIdleMs?: number;
   /** Attempts for tasks that did not set their own (for reclaims of dead workers' tasks). */
   defaultAttempts: number;
+  /** Finished attempts to record before claiming (as {@link QueueBackend.complete}). */
   completions?: readonly Completion[];
 }
 
 /** What {@link QueueBackend.claim} returns. */
 export interface ClaimResult {
+  /** The tasks handed to the consumer (at most `count`; may be empty). */
   tasks: ClaimedTask[];
   /** When the next delayed task is due (ms since epoch), or null. */
   nextDueAt: number | null;
@@ -153,11 +179,17 @@ export type HeartbeatOutcome = 'ok' | 'cancelled' | 'lost';
 
 /** Raw counts behind {@link TaskQueueStats}. */
 export interface BackendStats {
+  /** Tasks waiting for a worker. */
   queued: number;
+  /** Tasks waiting for their delay or retry backoff. */
   delayed: number;
+  /** Tasks a worker holds now. */
   processing: number;
+  /** Tasks completed (a running total). */
   completed: number;
+  /** Tasks that failed for good (a running total). */
   failed: number;
+  /** Failed tasks still in the dead-letter list. */
   deadLettered: number;
   /** Enqueue time (ms since epoch) of the oldest waiting task, or null. */
   oldestQueuedAt: number | null;

@@ -470,8 +470,11 @@ function parseMaxQueued(v: unknown): number | undefined {
 
 /** The stored shape of an attempt's error. */
 export interface StoredError {
+  /** The error's class name (e.g. `TimeoutError`). */
   name: string;
+  /** The error message, with server addresses and URL credentials cut out. */
   message: string;
+  /** The error's `code`, when it had a string one. */
   code?: string;
 }
 

@@ -209,8 +209,11 @@ export interface BackgroundWorkerOptions<D = unknown, R = unknown> {
 
 /** Payload of the `completed` event. */
 export interface TaskCompletedEvent {
+  /** The task id. */
   taskId: string;
+  /** Which attempt succeeded (1 for the first). */
   attempt: number;
+  /** The handler's return value. */
   result: unknown;
   /** Seconds the attempt took. */
   duration: number;
@@ -218,8 +221,11 @@ export interface TaskCompletedEvent {
 
 /** Payload of the `failed`, `retrying` and `deadLettered` events. */
 export interface TaskFailedEvent {
+  /** The task id. */
   taskId: string;
+  /** Which attempt failed (1 for the first). */
   attempt: number;
+  /** The attempt's error. */
   error: Error;
   /** For `retrying`: seconds until the next attempt. */
   retryDelay?: number;
