@@ -11,7 +11,11 @@ import { DatabaseRouter } from '../src/db/index.js';
 import { type BenchRow, type BenchSuite, type Measurement, compare, measure } from './lib.js';
 
 const run = promisify(execFile);
-const PGBENCH_DIRS = ['/usr/lib/postgresql/15/bin', '/usr/lib/postgresql/16/bin', '/usr/lib/postgresql/17/bin'];
+const PGBENCH_DIRS = [
+  '/usr/lib/postgresql/15/bin',
+  '/usr/lib/postgresql/16/bin',
+  '/usr/lib/postgresql/17/bin',
+];
 const CONCURRENCY = 10;
 const SCALE = 1; // pgbench scale: 100 000 accounts
 const ACCOUNTS = 100_000 * SCALE;
@@ -31,7 +35,8 @@ async function waitForReplica(primaryUrl: string, replicaUrl: string): Promise<v
   try {
     const lsn = (await p.query('SELECT pg_current_wal_insert_lsn()::text AS l')).rows[0]?.l;
     for (let i = 0; i < 600; i++) {
-      const ok = (await r.query('SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS ok', [lsn])).rows[0]?.ok;
+      const ok = (await r.query('SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS ok', [lsn]))
+        .rows[0]?.ok;
       if (ok) return;
       await new Promise((res) => setTimeout(res, 100));
     }
@@ -50,7 +55,9 @@ async function ensureAccounts(primaryUrl: string, pgbench: string | undefined): 
     if (!have.rows[0]?.t) {
       if (pgbench) {
         const args = ['-i', '-s', String(SCALE), '-q', primaryUrl];
-        await (isRoot ? run('runuser', ['-u', 'postgres', '--', pgbench, ...args]) : run(pgbench, args));
+        await (isRoot
+          ? run('runuser', ['-u', 'postgres', '--', pgbench, ...args])
+          : run(pgbench, args));
       } else {
         await c.query(
           'CREATE TABLE pgbench_accounts (aid int PRIMARY KEY, bid int, abalance int, filler char(84))',
@@ -69,7 +76,19 @@ async function ensureAccounts(primaryUrl: string, pgbench: string | undefined): 
 
 /** pgbench -S on the replica: tps and mean latency as a Measurement. */
 async function pgbenchSelect(pgbench: string, url: string, seconds: number): Promise<Measurement> {
-  const args = ['-S', '-n', '-M', 'extended', '-c', String(CONCURRENCY), '-j', '2', '-T', String(seconds), url];
+  const args = [
+    '-S',
+    '-n',
+    '-M',
+    'extended',
+    '-c',
+    String(CONCURRENCY),
+    '-j',
+    '2',
+    '-T',
+    String(seconds),
+    url,
+  ];
   const { stdout } = await (isRoot
     ? run('runuser', ['-u', 'postgres', '--', pgbench, ...args])
     : run(pgbench, args));
@@ -99,14 +118,24 @@ const suite: BenchSuite = async (ctx) => {
   rawReplica.on('error', () => {});
   rawPrimary.on('error', () => {});
   await db.write('CREATE TABLE IF NOT EXISTS azs_bench_kv (id int PRIMARY KEY, v int)');
-  await db.write('INSERT INTO azs_bench_kv SELECT g, 0 FROM generate_series(1, 1000) g ON CONFLICT DO NOTHING');
+  await db.write(
+    'INSERT INTO azs_bench_kv SELECT g, 0 FROM generate_series(1, 1000) g ON CONFLICT DO NOTHING',
+  );
   let n = 0;
   const aid = () => (n = (n * 7919 + 13) % ACCOUNTS) + 1;
   const rows: BenchRow[] = [];
   try {
     // Untimed: open every connection on both sides and touch the table.
-    await measure(() => db.read(SELECT, [aid()]), { iterations: 2000, concurrency: CONCURRENCY, warmup: 0 });
-    await measure(() => rawReplica.query(SELECT, [aid()]), { iterations: 2000, concurrency: CONCURRENCY, warmup: 0 });
+    await measure(() => db.read(SELECT, [aid()]), {
+      iterations: 2000,
+      concurrency: CONCURRENCY,
+      warmup: 0,
+    });
+    await measure(() => rawReplica.query(SELECT, [aid()]), {
+      iterations: 2000,
+      concurrency: CONCURRENCY,
+      warmup: 0,
+    });
     rows.push(
       await compare({
         group: 'db',
@@ -124,9 +153,11 @@ const suite: BenchSuite = async (ctx) => {
       await compare({
         group: 'db',
         case: `write via router, ${CONCURRENCY} concurrent`,
-        ours: () => db.write('UPDATE azs_bench_kv SET v = v + 1 WHERE id = $1', [(aid() % 1000) + 1]),
+        ours: () =>
+          db.write('UPDATE azs_bench_kv SET v = v + 1 WHERE id = $1', [(aid() % 1000) + 1]),
         theirsLabel: 'raw pg.Pool on the primary',
-        theirs: () => rawPrimary.query('UPDATE azs_bench_kv SET v = v + 1 WHERE id = $1', [(aid() % 1000) + 1]),
+        theirs: () =>
+          rawPrimary.query('UPDATE azs_bench_kv SET v = v + 1 WHERE id = $1', [(aid() % 1000) + 1]),
         iterations: 3000,
         concurrency: CONCURRENCY,
         rounds: 5,
@@ -136,7 +167,10 @@ const suite: BenchSuite = async (ctx) => {
     if (pgbench) {
       let ours: Measurement | undefined;
       for (let r = 0; r < 3; r++) {
-        const m = await measure(() => db.read(SELECT, [aid()]), { iterations: 6000, concurrency: CONCURRENCY });
+        const m = await measure(() => db.read(SELECT, [aid()]), {
+          iterations: 6000,
+          concurrency: CONCURRENCY,
+        });
         if (!ours || m.opsPerSec > ours.opsPerSec) ours = m;
       }
       if (!ours) throw new Error('unreachable');

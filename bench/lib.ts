@@ -37,7 +37,8 @@ export async function measure(
   await drive(fn, iterations, concurrency, lat);
   const elapsed = performance.now() - t0;
   const sorted = Array.from(lat).sort((a, b) => a - b);
-  const pct = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0;
+  const pct = (p: number) =>
+    sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0;
   return {
     opsPerSec: (iterations / elapsed) * 1000,
     meanMs: elapsed / iterations,
@@ -121,7 +122,16 @@ export async function compare(spec: CompareSpec): Promise<BenchRow> {
     target = `>= ${spec.minSpeedup}x faster`;
     met = 1 / ratio >= spec.minSpeedup;
   }
-  return { group: spec.group, case: spec.case, ours: o, theirsLabel: spec.theirsLabel, theirs: t, ratio, target, met };
+  return {
+    group: spec.group,
+    case: spec.case,
+    ours: o,
+    theirsLabel: spec.theirsLabel,
+    theirs: t,
+    ratio,
+    target,
+    met,
+  };
 }
 
 /** Servers a bench case may use (started by the runner unless given in the environment). */
@@ -137,7 +147,18 @@ export type BenchSuite = (ctx: BenchContext) => Promise<BenchRow[]>;
 
 /** Formats rows as a fixed-width table. */
 export function formatTable(rows: BenchRow[]): string {
-  const head = ['group', 'case', 'ours ops/s', 'ours p99 ms', 'vs', 'their ops/s', 'their p99 ms', 'ratio', 'target', 'met'];
+  const head = [
+    'group',
+    'case',
+    'ours ops/s',
+    'ours p99 ms',
+    'vs',
+    'their ops/s',
+    'their p99 ms',
+    'ratio',
+    'target',
+    'met',
+  ];
   const body = rows.map((r) => [
     r.group,
     r.case,

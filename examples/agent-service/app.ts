@@ -494,8 +494,16 @@ export async function createAgentService(
       throw new Error(redact(e instanceof Error ? e.message : String(e)));
     }
   };
-  if (ping) health.register('redis', publicCheck(() => ping.run('ping', (c) => c.ping())));
-  if (db) health.register('database', publicCheck(() => db.getWritePool().query('SELECT 1')));
+  if (ping)
+    health.register(
+      'redis',
+      publicCheck(() => ping.run('ping', (c) => c.ping())),
+    );
+  if (db)
+    health.register(
+      'database',
+      publicCheck(() => db.getWritePool().query('SELECT 1')),
+    );
   if (worker) health.register('worker', () => isDraining() || worker.isRunning);
 
   const app = Fastify({
@@ -827,7 +835,8 @@ export async function createAgentService(
       },
     },
     async (req, reply) => {
-      if (isDraining()) throw new HttpError(503, 'shutting_down', 'this instance is shutting down', 1);
+      if (isDraining())
+        throw new HttpError(503, 'shutting_down', 'this instance is shutting down', 1);
       await rateLimit('task', req.ip);
       let taskId: string;
       try {

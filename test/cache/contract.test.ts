@@ -19,9 +19,13 @@ cacheContract(
   (prefix) => new DistributedCache({ prefix, redis: s.redisUrl, local: { max: 1000, ttl: 5 } }),
   { shared: true },
 );
-cacheContract('cluster', (prefix) => new DistributedCache({ prefix, redis: { nodes: s.clusterNodes } }), {
-  shared: true,
-});
+cacheContract(
+  'cluster',
+  (prefix) => new DistributedCache({ prefix, redis: { nodes: s.clusterNodes } }),
+  {
+    shared: true,
+  },
+);
 cacheContract(
   'cluster + local',
   (prefix) => new DistributedCache({ prefix, redis: { nodes: s.clusterNodes }, local: true }),
@@ -35,7 +39,10 @@ describe('Cluster getBatch', () => {
     const cache = new DistributedCache({ redis: raw, prefix: 'azs-spread:' });
     try {
       const keys = Array.from({ length: 200 }, (_, i) => `key-${i}`);
-      await cache.setBatch(keys.map((k) => [k, k.toUpperCase()] as [string, string]), 30);
+      await cache.setBatch(
+        keys.map((k) => [k, k.toUpperCase()] as [string, string]),
+        30,
+      );
       const owners = new Set<string>();
       for (const k of keys) {
         const slot = Number(await raw.cluster('KEYSLOT', `azs-spread:${k}`));
@@ -61,7 +68,10 @@ describe('pipeline reply errors are checked', () => {
     const degrading = new DistributedCache({ redis: raw, prefix });
     try {
       const keys = Array.from({ length: 50 }, (_, i) => `k${i}`);
-      await throwing.setBatch(keys.map((k) => [k, 'v'] as [string, string]), 30);
+      await throwing.setBatch(
+        keys.map((k) => [k, 'v'] as [string, string]),
+        30,
+      );
       await raw.del(`${prefix}k17`);
       await raw.hset(`${prefix}k17`, 'f', 'v');
       const e = await throwing.getBatch(keys).catch((x: unknown) => x);
@@ -108,7 +118,9 @@ describe('GET batching', () => {
     const cache = new DistributedCache({ redis: own.url, prefix: 'azs-batch:' });
     const probe = new Redis(own.url);
     try {
-      await cache.setBatch(Array.from({ length: 50 }, (_, i) => [`k${i}`, `v${i}`] as [string, string]));
+      await cache.setBatch(
+        Array.from({ length: 50 }, (_, i) => [`k${i}`, `v${i}`] as [string, string]),
+      );
       const mgets = async () => {
         const info = await probe.info('commandstats');
         return Number(/cmdstat_mget:calls=(\d+)/.exec(info)?.[1] ?? 0);
@@ -126,33 +138,36 @@ describe('GET batching', () => {
   });
 });
 
-describe.each(['redis', 'cluster'] as const)('L1 copies never outlive the Redis entry (%s)', (mode) => {
-  it('an entry read into L1 expires from L1 when it expires in Redis', async () => {
-    const { Cluster, Redis } = await import('ioredis');
-    const raw = mode === 'cluster' ? new Cluster(s.clusterNodes) : new Redis(s.redisUrl);
-    const prefix = `azs-l1ttl-${mode}-${Date.now()}:`;
-    const cache = new DistributedCache({
-      redis: mode === 'cluster' ? { nodes: s.clusterNodes } : s.redisUrl,
-      prefix,
-      local: { ttl: 60 },
+describe.each(['redis', 'cluster'] as const)(
+  'L1 copies never outlive the Redis entry (%s)',
+  (mode) => {
+    it('an entry read into L1 expires from L1 when it expires in Redis', async () => {
+      const { Cluster, Redis } = await import('ioredis');
+      const raw = mode === 'cluster' ? new Cluster(s.clusterNodes) : new Redis(s.redisUrl);
+      const prefix = `azs-l1ttl-${mode}-${Date.now()}:`;
+      const cache = new DistributedCache({
+        redis: mode === 'cluster' ? { nodes: s.clusterNodes } : s.redisUrl,
+        prefix,
+        local: { ttl: 60 },
+      });
+      try {
+        await cache.ready();
+        await raw.set(`${prefix}short`, 'v', 'PX', 400);
+        await raw.set(`${prefix}b1`, 'x', 'PX', 400);
+        await raw.set(`${prefix}b2`, 'y', 'PX', 60_000);
+        expect(await cache.get('short')).toBe('v');
+        expect(await cache.getBatch(['b1', 'b2'])).toEqual(['x', 'y']);
+        // Served from L1 now: a bypassing write is not seen...
+        await raw.set(`${prefix}b2`, 'changed', 'PX', 60_000);
+        expect(await cache.getBatch(['b1', 'b2'])).toEqual(['x', 'y']);
+        await new Promise((r) => setTimeout(r, 600));
+        // ...but the short entries left L1 with their Redis TTL, not after local.ttl (60 s).
+        expect(await cache.get('short')).toBeNull();
+        expect(await cache.getBatch(['b1', 'b2'])).toEqual([null, 'y']);
+      } finally {
+        await cache.close();
+        raw.disconnect();
+      }
     });
-    try {
-      await cache.ready();
-      await raw.set(`${prefix}short`, 'v', 'PX', 400);
-      await raw.set(`${prefix}b1`, 'x', 'PX', 400);
-      await raw.set(`${prefix}b2`, 'y', 'PX', 60_000);
-      expect(await cache.get('short')).toBe('v');
-      expect(await cache.getBatch(['b1', 'b2'])).toEqual(['x', 'y']);
-      // Served from L1 now: a bypassing write is not seen...
-      await raw.set(`${prefix}b2`, 'changed', 'PX', 60_000);
-      expect(await cache.getBatch(['b1', 'b2'])).toEqual(['x', 'y']);
-      await new Promise((r) => setTimeout(r, 600));
-      // ...but the short entries left L1 with their Redis TTL, not after local.ttl (60 s).
-      expect(await cache.get('short')).toBeNull();
-      expect(await cache.getBatch(['b1', 'b2'])).toEqual([null, 'y']);
-    } finally {
-      await cache.close();
-      raw.disconnect();
-    }
-  });
-});
+  },
+);

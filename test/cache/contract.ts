@@ -62,7 +62,13 @@ export function storeContract(name: string, make: () => Promise<CacheStore> | Ca
       expect(await store.getMany([])).toEqual([]);
       // Duplicates and hash-tagged keys (one slot, several keys) in one batch.
       const tagged = [`{${p}t}a`, `{${p}t}b`, `{${p}t}a`, `${p}k1:7919`];
-      await store.setMany([[`{${p}t}a`, 'A'], [`{${p}t}b`, 'B']], 60);
+      await store.setMany(
+        [
+          [`{${p}t}a`, 'A'],
+          [`{${p}t}b`, 'B'],
+        ],
+        60,
+      );
       expect(await store.getMany(tagged)).toEqual(['A', 'B', 'A', got[1]]);
     });
 
@@ -122,20 +128,32 @@ export function cacheContract(
     it('getBatch/setBatch over keys in many slots, order and misses preserved', async () => {
       const c = mk();
       const keys = manyKeys('', 500);
-      await c.setBatch(keys.filter((_, i) => i % 2 === 0).map((k) => [k, `v${k}`] as [string, string]));
+      await c.setBatch(
+        keys.filter((_, i) => i % 2 === 0).map((k) => [k, `v${k}`] as [string, string]),
+      );
       const got = await c.getBatch(keys);
       for (const [i, k] of keys.entries()) expect(got[i]).toBe(i % 2 === 0 ? `v${k}` : null);
       await c.setBatch({ x: '1', y: '2' });
       await c.setBatch(new Map([['z', '3']]), 60);
       await c.setBatch([{ key: 'w', value: '4' }]);
-      expect(await c.getBatch(['x', 'y', 'z', 'w', 'nope', 'x'])).toEqual(['1', '2', '3', '4', null, '1']);
+      expect(await c.getBatch(['x', 'y', 'z', 'w', 'nope', 'x'])).toEqual([
+        '1',
+        '2',
+        '3',
+        '4',
+        null,
+        '1',
+      ]);
       expect(await c.getBatch([])).toEqual([]);
     });
 
     it('getJSON/setJSON round-trip typed values', async () => {
       const c = mk();
       await c.setJSON('j', { a: [1, 'two', null], b: { c: true } });
-      expect(await c.getJSON<{ a: unknown[] }>('j')).toEqual({ a: [1, 'two', null], b: { c: true } });
+      expect(await c.getJSON<{ a: unknown[] }>('j')).toEqual({
+        a: [1, 'two', null],
+        b: { c: true },
+      });
       expect(await c.getJSON('missing')).toBeNull();
     });
 

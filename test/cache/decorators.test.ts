@@ -32,7 +32,9 @@ describe('TC39 decorators (native compile)', () => {
     expect(await s.expensiveOperation('b', { x: 1, y: 2 })).toBe('b:30');
     expect(s.calls).toBe(2);
     // Key: class + method + version + arguments.
-    expect(await cache.get('cached:Service.expensiveOperation:v1:["a",{"x":1,"y":2}]')).toBe('"a:30"');
+    expect(await cache.get('cached:Service.expensiveOperation:v1:["a",{"x":1,"y":2}]')).toBe(
+      '"a:30"',
+    );
     await cache.close();
   });
 
@@ -98,7 +100,17 @@ describe('TC39 decorators (native compile)', () => {
       }
     }
     const s = new S();
-    for (const bad of [() => {}, 10n, Symbol('s'), new Map(), (() => { const o: Record<string, unknown> = {}; o.self = o; return o; })()]) {
+    for (const bad of [
+      () => {},
+      10n,
+      Symbol('s'),
+      new Map(),
+      (() => {
+        const o: Record<string, unknown> = {};
+        o.self = o;
+        return o;
+      })(),
+    ]) {
       const e = await s.f(bad).catch((x: unknown) => x);
       expect(isSerializationError(e)).toBe(true);
     }
@@ -265,7 +277,10 @@ function compile(experimentalDecorators: boolean) {
   const readFile = host.readFile.bind(host);
   const getSourceFile = host.getSourceFile.bind(host);
   host.readFile = (f) => (f === fileName ? FIXTURE : readFile(f));
-  host.fileExists = ((orig) => (f: string) => f === fileName || orig(f))(host.fileExists.bind(host));
+  host.fileExists = (
+    (orig) => (f: string) =>
+      f === fileName || orig(f)
+  )(host.fileExists.bind(host));
   host.getSourceFile = (f, lang, ...rest) => {
     if (f === fileName) return ts.createSourceFile(f, FIXTURE, lang);
     if (!parsed.has(f)) parsed.set(f, getSourceFile(f, lang, ...rest));

@@ -62,8 +62,13 @@ describe.each(['redis', 'cluster'] as const)('L1 invalidation across processes (
     expect(await eventually(async () => (await here.get('from-child')) === 'c2')).toBe(true);
     expect(await child.call('get', { key: 'm1' })).toBeNull();
     await here.setJSON('m1', 1);
-    await here.setBatch([['m1', 'x'], ['m2', 'y']]);
-    expect(await eventually(async () => (await child.call('get', { key: 'm1' })) === 'x')).toBe(true);
+    await here.setBatch([
+      ['m1', 'x'],
+      ['m2', 'y'],
+    ]);
+    expect(await eventually(async () => (await child.call('get', { key: 'm1' })) === 'x')).toBe(
+      true,
+    );
   });
 });
 
@@ -78,10 +83,14 @@ describe('Redis lock: one loader per cluster', () => {
     const prefix = uniquePrefix('lock');
     const child = await startCacheChild(['redis', prefix, 'lock']);
     cleanups.push(() => child.stop());
-    const mk = (lock: boolean) => new DistributedCache({ redis: s.redisUrl, prefix, lock, backendTimeout: 2 });
+    const mk = (lock: boolean) =>
+      new DistributedCache({ redis: s.redisUrl, prefix, lock, backendTimeout: 2 });
     const locked = mk(true);
     const unlocked = mk(false);
-    cleanups.push(() => locked.close(), () => unlocked.close());
+    cleanups.push(
+      () => locked.close(),
+      () => unlocked.close(),
+    );
     let here = 0;
     const loader = async () => {
       here++;
@@ -115,28 +124,31 @@ describe('Redis lock: one loader per cluster', () => {
   });
 });
 
-describe.each(['redis', 'cluster'] as const)('L1 invalidation between instances in one process (%s)', (mode) => {
-  it('after await a.set(), b.get() sees the new value', async () => {
-    const s = servers();
-    const prefix = uniquePrefix('inv1');
-    const redis = mode === 'cluster' ? { nodes: s.clusterNodes } : s.redisUrl;
-    const a = new DistributedCache({ redis, prefix, local: { ttl: 30 } });
-    const b = new DistributedCache({ redis, prefix, local: { ttl: 30 } });
-    try {
-      await Promise.all([a.ready(), b.ready()]);
-      let stale = 0;
-      for (let i = 0; i < 30; i++) {
-        await a.set('k', `v${i}`);
-        if ((await b.get('k')) !== `v${i}`) stale++;
-        await b.set('k', `w${i}`);
-        if ((await a.get('k')) !== `w${i}`) stale++;
+describe.each(['redis', 'cluster'] as const)(
+  'L1 invalidation between instances in one process (%s)',
+  (mode) => {
+    it('after await a.set(), b.get() sees the new value', async () => {
+      const s = servers();
+      const prefix = uniquePrefix('inv1');
+      const redis = mode === 'cluster' ? { nodes: s.clusterNodes } : s.redisUrl;
+      const a = new DistributedCache({ redis, prefix, local: { ttl: 30 } });
+      const b = new DistributedCache({ redis, prefix, local: { ttl: 30 } });
+      try {
+        await Promise.all([a.ready(), b.ready()]);
+        let stale = 0;
+        for (let i = 0; i < 30; i++) {
+          await a.set('k', `v${i}`);
+          if ((await b.get('k')) !== `v${i}`) stale++;
+          await b.set('k', `w${i}`);
+          if ((await a.get('k')) !== `w${i}`) stale++;
+        }
+        expect(stale).toBe(0);
+        await a.delete('k');
+        expect(await b.get('k')).toBeNull();
+      } finally {
+        await a.close();
+        await b.close();
       }
-      expect(stale).toBe(0);
-      await a.delete('k');
-      expect(await b.get('k')).toBeNull();
-    } finally {
-      await a.close();
-      await b.close();
-    }
-  });
-});
+    });
+  },
+);

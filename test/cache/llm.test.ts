@@ -71,7 +71,9 @@ describe('cachedLLMCall', () => {
         await new Promise((res) => setTimeout(res, 20));
         return { content: `answer to ${r.messages[0]?.content}`, n: calls };
       };
-      const rs = await Promise.all(Array.from({ length: 5 }, () => cachedLLMCall(cache, base, provider)));
+      const rs = await Promise.all(
+        Array.from({ length: 5 }, () => cachedLLMCall(cache, base, provider)),
+      );
       expect(calls).toBe(1);
       expect(rs.every((r) => r.n === 1)).toBe(true);
       expect(await cachedLLMCall(cache, { ...base }, provider)).toEqual(rs[0]);

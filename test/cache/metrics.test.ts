@@ -44,7 +44,11 @@ describe('cache metrics', () => {
         await new Promise((res) => setTimeout(res, 30));
         return 'x';
       };
-      await Promise.all([cache.getOrSet('c', slow), cache.getOrSet('c', slow), cache.getOrSet('c', slow)]);
+      await Promise.all([
+        cache.getOrSet('c', slow),
+        cache.getOrSet('c', slow),
+        cache.getOrSet('c', slow),
+      ]);
       expect(r.n('cache_loads_total')).toBe(1);
       expect(r.n('cache_single_flight_joins_total')).toBe(2);
       expect(r.observed.get('cache_load_seconds')?.[0]).toBeGreaterThan(0.02);

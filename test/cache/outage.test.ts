@@ -6,11 +6,7 @@
 import net from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  type CacheBackendErrorEvent,
-  DistributedCache,
-  cached,
-} from '../../src/cache/index.js';
+import { type CacheBackendErrorEvent, DistributedCache, cached } from '../../src/cache/index.js';
 import { isBackendUnavailableError } from '../../src/core/errors.js';
 import type { MetricsSink } from '../../src/core/metrics.js';
 import { startRedisServer } from '../harness/env.js';
@@ -21,7 +17,9 @@ function recordingMetrics() {
   const counts = new Map<string, number>();
   const key = (n: string, l?: Record<string, string>) => (l ? `${n}${JSON.stringify(l)}` : n);
   const sink: MetricsSink = {
-    counter: (n, l) => ({ inc: (v = 1) => counts.set(key(n, l), (counts.get(key(n, l)) ?? 0) + v) }),
+    counter: (n, l) => ({
+      inc: (v = 1) => counts.set(key(n, l), (counts.get(key(n, l)) ?? 0) + v),
+    }),
     histogram: () => ({ observe() {} }),
     gauge: () => ({ set() {}, inc() {}, dec() {} }),
   };
@@ -79,9 +77,7 @@ describe('Redis outage', () => {
     const deadline = performance.now() + 4000;
     for (let round = 0; round < 60 && performance.now() < deadline; round++) {
       if (round === 10) await own.kill('SIGKILL');
-      const batch = await Promise.all(
-        Array.from({ length: 5 }, (_, i) => timed(() => lookup(i))),
-      );
+      const batch = await Promise.all(Array.from({ length: 5 }, (_, i) => timed(() => lookup(i))));
       for (const b of batch) {
         durations.push(b.ms);
         results.push(b.value);
@@ -124,11 +120,19 @@ describe('Redis outage', () => {
 
   it("onBackendError: 'throw' gives BackendUnavailableError within the bound", async () => {
     const own = await startRedisServer();
-    const cache = new DistributedCache({ redis: own.url, backendTimeout: BOUND, onBackendError: 'throw' });
+    const cache = new DistributedCache({
+      redis: own.url,
+      backendTimeout: BOUND,
+      onBackendError: 'throw',
+    });
     cleanups.push(() => cache.close());
     await cache.set('k', 'v');
     await own.kill('SIGKILL');
-    for (const op of [() => cache.get('k'), () => cache.set('k', 'w'), () => cache.getBatch(['k'])]) {
+    for (const op of [
+      () => cache.get('k'),
+      () => cache.set('k', 'w'),
+      () => cache.getBatch(['k']),
+    ]) {
       const t0 = performance.now();
       const e = await op().then(
         () => undefined,
@@ -190,7 +194,10 @@ describe('Redis outage', () => {
         }),
     );
     const port = (mute.address() as net.AddressInfo).port;
-    const dead = new DistributedCache({ redis: `redis://127.0.0.1:${port}`, backendTimeout: BOUND });
+    const dead = new DistributedCache({
+      redis: `redis://127.0.0.1:${port}`,
+      backendTimeout: BOUND,
+    });
     cleanups.push(() => dead.close());
     const g = cached(async (x: number) => x + 1, { cache: dead, name: 'g' });
     const r1 = await timed(() => g(1));

@@ -90,7 +90,11 @@ describe('DistributedCache bad input', () => {
     }
     // Oversized values: ValueTooLargeError (a ValidationError and a SerializationError).
     const big = 'x'.repeat(101);
-    for (const fn of [() => c.set('k', big), () => c.setJSON('k', big), () => c.getOrSet('k2', async () => big)]) {
+    for (const fn of [
+      () => c.set('k', big),
+      () => c.setJSON('k', big),
+      () => c.getOrSet('k2', async () => big),
+    ]) {
       const e = await errorOf(fn);
       expect(isValueTooLargeError(e)).toBe(true);
       expect(isSerializationError(e)).toBe(true);
@@ -110,7 +114,12 @@ describe('DistributedCache bad input', () => {
     await c.set('k', 'v');
     await c.close();
     await c.close();
-    for (const fn of [() => c.get('k'), () => c.set('k', 'v'), () => c.getBatch(['k']), () => c.getOrSet('k', () => 'v')]) {
+    for (const fn of [
+      () => c.get('k'),
+      () => c.set('k', 'v'),
+      () => c.getBatch(['k']),
+      () => c.getOrSet('k', () => 'v'),
+    ]) {
       expect(isClosedError(await errorOf(fn))).toBe(true);
     }
   });

@@ -13,17 +13,29 @@ import {
   type DbQueryEvent,
   dbNodeOf,
 } from '../../src/index.js';
-import { type PostgresHandle, freePort, servers, startPostgres, uniquePrefix } from '../harness/env.js';
+import {
+  type PostgresHandle,
+  freePort,
+  servers,
+  startPostgres,
+  uniquePrefix,
+} from '../harness/env.js';
 
 const s = servers();
 const primaryUrl = s.pgPrimaryUrl;
 const replicaUrl = s.pgReplicaUrls[0] as string;
 
 function tableName(): string {
-  return uniquePrefix('c6').replace(/[^a-z0-9]/g, '_').replace(/_+$/, '');
+  return uniquePrefix('c6')
+    .replace(/[^a-z0-9]/g, '_')
+    .replace(/_+$/, '');
 }
 
-async function once<R extends pg.QueryResultRow>(url: string, text: string, values?: unknown[]): Promise<R[]> {
+async function once<R extends pg.QueryResultRow>(
+  url: string,
+  text: string,
+  values?: unknown[],
+): Promise<R[]> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
@@ -47,7 +59,11 @@ async function until(what: string, fn: () => Promise<boolean>, ms = 20_000): Pro
 }
 
 async function replicaHas(url: string, table: string, id: number): Promise<boolean> {
-  const rows = await once<{ n: number }>(url, `SELECT count(*)::int AS n FROM ${table} WHERE id = $1`, [id]);
+  const rows = await once<{ n: number }>(
+    url,
+    `SELECT count(*)::int AS n FROM ${table} WHERE id = $1`,
+    [id],
+  );
   return rows[0]?.n === 1;
 }
 
@@ -348,7 +364,10 @@ describe('issue 6: replica lag and outage (private primary + replica)', () => {
 
     await once(rep, 'SELECT pg_wal_replay_pause()');
     await until('paused', async () => {
-      const r = await once<{ p: boolean }>(rep, "SELECT pg_get_wal_replay_pause_state() = 'paused' AS p");
+      const r = await once<{ p: boolean }>(
+        rep,
+        "SELECT pg_get_wal_replay_pause_state() = 'paused' AS p",
+      );
       return r[0]?.p === true;
     });
     for (let i = 51; i <= 100; i++) await step(i);
@@ -356,8 +375,15 @@ describe('issue 6: replica lag and outage (private primary + replica)', () => {
     await once(rep, 'SELECT pg_wal_replay_resume()');
 
     await until('replica caught up', async () => {
-      const [p] = await once<{ lsn: string }>(pgh.primaryUrl, 'SELECT pg_current_wal_insert_lsn()::text AS lsn');
-      const [r] = await once<{ ok: boolean }>(rep, 'SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS ok', [p?.lsn]);
+      const [p] = await once<{ lsn: string }>(
+        pgh.primaryUrl,
+        'SELECT pg_current_wal_insert_lsn()::text AS lsn',
+      );
+      const [r] = await once<{ ok: boolean }>(
+        rep,
+        'SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS ok',
+        [p?.lsn],
+      );
       return r?.ok === true;
     });
     const beforeAfter = served.replica;
@@ -375,7 +401,8 @@ describe('issue 6: replica lag and outage (private primary + replica)', () => {
         pool: { poolSize: 1, maxOverflow: 2, poolTimeout: 3 },
       }),
     );
-    for (let i = 0; i < 5; i++) expect((await db.read('SELECT 1 AS one', [])).node.role).toBe('replica');
+    for (let i = 0; i < 5; i++)
+      expect((await db.read('SELECT 1 AS one', [])).node.role).toBe('replica');
     await pgh.stopReplica();
     try {
       for (let i = 0; i < 20; i++) {

@@ -83,7 +83,13 @@ describe.each(backends)('issue 7 on %s', (_label, opts) => {
     await w.start();
     await expect(q.waitForResult(id, { timeout: 10 })).resolves.toEqual({ answer: 'HELLO' });
     const done = await q.getTask(id);
-    expect(done).toMatchObject({ id, status: 'completed', result: { answer: 'HELLO' }, progress: 50, attempts: 1 });
+    expect(done).toMatchObject({
+      id,
+      status: 'completed',
+      result: { answer: 'HELLO' },
+      progress: 50,
+      attempts: 1,
+    });
     expect(done?.updatedAt).toBeGreaterThanOrEqual(done?.createdAt ?? Number.POSITIVE_INFINITY);
     expect(seen).toEqual([{ query: 'hello' }]);
     expect(completed).toHaveLength(1);
@@ -116,7 +122,8 @@ describe.each(backends)('issue 7 on %s', (_label, opts) => {
       },
     });
     await w.start();
-    for (const [i, id] of ids.entries()) await expect(q.waitForResult(id, { timeout: 10 })).resolves.toBe(i + 1);
+    for (const [i, id] of ids.entries())
+      await expect(q.waitForResult(id, { timeout: 10 })).resolves.toBe(i + 1);
     await expect(q.waitForResult('job-1', { timeout: 10 })).resolves.toBe('first');
     expect(order).toEqual([1, 2, 3]);
   });
@@ -215,7 +222,9 @@ describe.each(backends)('issue 7 on %s', (_label, opts) => {
       attempts: 1,
       timeout: 0.2,
       handler: (_d, ctx) =>
-        new Promise((_r, reject) => ctx.signal.addEventListener('abort', () => reject(new Error('aborted')))),
+        new Promise((_r, reject) =>
+          ctx.signal.addEventListener('abort', () => reject(new Error('aborted'))),
+        ),
     });
     await w.start();
     const id = await q.submitTask({});
@@ -278,7 +287,14 @@ describe.each(backends)('issue 7 on %s', (_label, opts) => {
     await q.submitTasks([1, 2]);
     await sleep(120);
     const st = await q.stats();
-    expect(st).toMatchObject({ queued: 2, delayed: 0, processing: 0, completed: 0, failed: 0, deadLettered: 0 });
+    expect(st).toMatchObject({
+      queued: 2,
+      delayed: 0,
+      processing: 0,
+      completed: 0,
+      failed: 0,
+      deadLettered: 0,
+    });
     expect(st.oldestAge).toBeGreaterThan(0.05);
     expect(st.oldestAge).toBeLessThan(30);
   });
@@ -322,7 +338,9 @@ describe.each(backends)('issue 7 on %s', (_label, opts) => {
       queue: q,
       visibilityTimeout: 30,
       handler: (_d, ctx) =>
-        new Promise((_r, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason))),
+        new Promise((_r, reject) =>
+          ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)),
+        ),
     });
     await w1.start();
     const id = await q.submitTask({});
@@ -342,8 +360,12 @@ describe.each(backends)('issue 7 on %s', (_label, opts) => {
     await expect(q.submitTask(cyclic)).rejects.toThrow();
     await expect(q.submitTask({}, { delay: -1 })).rejects.toBeInstanceOf(ValidationError);
     await expect(q.submitTask({}, { taskId: '' })).rejects.toBeInstanceOf(ValidationError);
-    await expect(q.waitForResult('unknown-id', { timeout: 1 })).rejects.toBeInstanceOf(NotFoundError);
-    expect(() => new BackgroundWorker({ handler: async () => 1, numWorkers: 0 })).toThrow(ValidationError);
+    await expect(q.waitForResult('unknown-id', { timeout: 1 })).rejects.toBeInstanceOf(
+      NotFoundError,
+    );
+    expect(() => new BackgroundWorker({ handler: async () => 1, numWorkers: 0 })).toThrow(
+      ValidationError,
+    );
     expect(() => new TaskQueue({ name: 'x', resultTtl: -5 })).toThrow(ValidationError);
   });
 });

@@ -87,7 +87,13 @@ describe('issue 8: ScalingAdvisor', () => {
 
   it('assess returns { scale, direction, reasons, bottleneck }; calm -> hold', () => {
     const a = new ScalingAdvisor();
-    const r = a.assess({ p95LatencyMs: 1500, cpu: 0.5, memory: 0.5, errorRate: 0.001, timestampMs: T0 });
+    const r = a.assess({
+      p95LatencyMs: 1500,
+      cpu: 0.5,
+      memory: 0.5,
+      errorRate: 0.001,
+      timestampMs: T0,
+    });
     expect(r.scale).toBe('hold');
     expect(['horizontal', 'vertical']).toContain(r.direction);
     expect(Array.isArray(r.reasons)).toBe(true);
@@ -104,13 +110,19 @@ describe('issue 8: ScalingAdvisor', () => {
     const err = up({ errorRate: 0.05 });
     expect(err.scale).toBe('up');
     const llm = up({ llmRateLimitRate: 0.2 });
-    expect(llm).toMatchObject({ scale: 'up', direction: 'horizontal', bottleneck: 'llm-rate-limit' });
+    expect(llm).toMatchObject({
+      scale: 'up',
+      direction: 'horizontal',
+      bottleneck: 'llm-rate-limit',
+    });
     // At or under the thresholds: no scale-up.
     expect(up({ p95LatencyMs: 2000, memory: 0.8, errorRate: 0.01 }).scale).not.toBe('up');
   });
 
   it('custom thresholds override the defaults', () => {
-    const a = new ScalingAdvisor({ thresholds: { p95LatencyMs: 500, cpu: 0.7, memory: 0.8, errorRate: 0.01 } });
+    const a = new ScalingAdvisor({
+      thresholds: { p95LatencyMs: 500, cpu: 0.7, memory: 0.8, errorRate: 0.01 },
+    });
     expect(a.assess({ p95LatencyMs: 800 }).scale).toBe('up');
     expect(new ScalingAdvisor().assess({ p95LatencyMs: 800 }).scale).not.toBe('up');
   });
@@ -141,8 +153,16 @@ describe('issue 8: ScalingAdvisor', () => {
       }
       return r;
     };
-    expect(sustainedCpu(1)).toMatchObject({ scale: 'up', bottleneck: 'cpu', direction: 'vertical' });
-    expect(sustainedCpu(10)).toMatchObject({ scale: 'up', bottleneck: 'cpu', direction: 'horizontal' });
+    expect(sustainedCpu(1)).toMatchObject({
+      scale: 'up',
+      bottleneck: 'cpu',
+      direction: 'vertical',
+    });
+    expect(sustainedCpu(10)).toMatchObject({
+      scale: 'up',
+      bottleneck: 'cpu',
+      direction: 'horizontal',
+    });
     const net = new ScalingAdvisor().assess({ networkUtilization: 0.95 });
     expect(net).toMatchObject({ scale: 'up', bottleneck: 'network', direction: 'horizontal' });
     const io = new ScalingAdvisor().assess({ p95LatencyMs: 3000, cpu: 0.2, ioWait: 0.6 });
@@ -152,7 +172,9 @@ describe('issue 8: ScalingAdvisor', () => {
   it('a growing queue (positive trend) means up; a flat noisy one does not', () => {
     const a = new ScalingAdvisor();
     expect(a.assess({ queueDepthHistory: [10, 20, 30, 45, 60, 80] }).scale).toBe('up');
-    expect(new ScalingAdvisor().assess({ queueDepthHistory: [50, 52, 49, 51, 50, 48] }).scale).not.toBe('up');
+    expect(
+      new ScalingAdvisor().assess({ queueDepthHistory: [50, 52, 49, 51, 50, 48] }).scale,
+    ).not.toBe('up');
   });
 
   it('no flapping: a noisy series around the threshold never alternates up/down', () => {
@@ -165,7 +187,12 @@ describe('issue 8: ScalingAdvisor', () => {
     };
     for (let i = 0; i < 400; i++) {
       const p95 = 2000 + (rnd() - 0.5) * 400; // 1800..2200 ms
-      const r = a.assess({ p95LatencyMs: p95, cpu: 0.5, memory: 0.5, timestampMs: T0 + i * 15_000 });
+      const r = a.assess({
+        p95LatencyMs: p95,
+        cpu: 0.5,
+        memory: 0.5,
+        timestampMs: T0 + i * 15_000,
+      });
       advice.push(r.scale);
     }
     expect(advice).toContain('up');
@@ -206,17 +233,25 @@ describe('issue 8: CostOptimizer (memory)', () => {
       hourlyBudget: 100,
       prices: { instances: { 'x.large': 1 }, models: { 'my-model': { input: 2, output: 8 } } },
     });
-    const cost = await o.recordLLMUsage({ model: 'my-model', inputTokens: 1_000_000, outputTokens: 500_000 });
+    const cost = await o.recordLLMUsage({
+      model: 'my-model',
+      inputTokens: 1_000_000,
+      outputTokens: 500_000,
+    });
     expect(cost).toBeCloseTo(6, 9);
     expect(await o.currentSpend()).toBeCloseTo(6, 9);
-    const d = await o.recordLLMUsage({ model: 'gpt-4o-mini', inputTokens: 1000, outputTokens: 1000 });
+    const d = await o.recordLLMUsage({
+      model: 'gpt-4o-mini',
+      inputTokens: 1000,
+      outputTokens: 1000,
+    });
     expect(d).toBeGreaterThan(0);
-    await expect(o.recordLLMUsage({ model: 'no-such-model', inputTokens: 1, outputTokens: 1 })).rejects.toThrow(
-      ValidationError,
-    );
-    await expect(o.recordLLMUsage({ model: 'my-model', inputTokens: Number.NaN, outputTokens: 1 })).rejects.toThrow(
-      ValidationError,
-    );
+    await expect(
+      o.recordLLMUsage({ model: 'no-such-model', inputTokens: 1, outputTokens: 1 }),
+    ).rejects.toThrow(ValidationError);
+    await expect(
+      o.recordLLMUsage({ model: 'my-model', inputTokens: Number.NaN, outputTokens: 1 }),
+    ).rejects.toThrow(ValidationError);
   });
 
   it('shouldScaleUp: the seed rule, refusing over budget with a budgetExceeded event', async () => {
@@ -224,18 +259,24 @@ describe('issue 8: CostOptimizer (memory)', () => {
     const o = new CostOptimizer({ hourlyBudget: 100, now: () => now });
     const events: unknown[] = [];
     o.on('budgetExceeded', (e) => events.push(e));
-    expect(await o.shouldScaleUp({ currentInstances: 3, cpuUsage: 85, costPerInstance: 2 })).toBe(true);
-    expect(await o.shouldScaleUp({ currentInstances: 3, cpuUsage: 50, costPerInstance: 2 })).toBe(false);
+    expect(await o.shouldScaleUp({ currentInstances: 3, cpuUsage: 85, costPerInstance: 2 })).toBe(
+      true,
+    );
+    expect(await o.shouldScaleUp({ currentInstances: 3, cpuUsage: 50, costPerInstance: 2 })).toBe(
+      false,
+    );
     expect(events).toHaveLength(0);
     await o.recordSpend(99);
-    expect(await o.shouldScaleUp({ currentInstances: 3, cpuUsage: 95, costPerInstance: 2 })).toBe(false);
+    expect(await o.shouldScaleUp({ currentInstances: 3, cpuUsage: 95, costPerInstance: 2 })).toBe(
+      false,
+    );
     expect(events).toHaveLength(1);
-    await expect(o.shouldScaleUp({ currentInstances: 3, cpuUsage: 150, costPerInstance: 2 })).rejects.toThrow(
-      ValidationError,
-    );
-    await expect(o.shouldScaleUp({ currentInstances: 3, cpuUsage: -1, costPerInstance: 2 })).rejects.toThrow(
-      ValidationError,
-    );
+    await expect(
+      o.shouldScaleUp({ currentInstances: 3, cpuUsage: 150, costPerInstance: 2 }),
+    ).rejects.toThrow(ValidationError);
+    await expect(
+      o.shouldScaleUp({ currentInstances: 3, cpuUsage: -1, costPerInstance: 2 }),
+    ).rejects.toThrow(ValidationError);
   });
 
   it('optimizeInstanceTypes: the seed mapping', () => {
@@ -248,14 +289,59 @@ describe('issue 8: CostOptimizer (memory)', () => {
   it('desiredReplicas: HPA formula, clamped to min/max and to the budget', async () => {
     const now = Date.UTC(2025, 0, 1, 10, 0, 0);
     const o = new CostOptimizer({ hourlyBudget: 100, now: () => now });
-    expect(await o.desiredReplicas({ current: 4, metric: 90, target: 60, min: 1, max: 20, costPerInstance: 1 })).toBe(6);
-    expect(await o.desiredReplicas({ current: 4, metric: 30, target: 60, min: 1, max: 20, costPerInstance: 1 })).toBe(2);
-    expect(await o.desiredReplicas({ current: 4, metric: 900, target: 60, min: 1, max: 20, costPerInstance: 1 })).toBe(20);
-    expect(await o.desiredReplicas({ current: 4, metric: 1, target: 60, min: 3, max: 20, costPerInstance: 1 })).toBe(3);
+    expect(
+      await o.desiredReplicas({
+        current: 4,
+        metric: 90,
+        target: 60,
+        min: 1,
+        max: 20,
+        costPerInstance: 1,
+      }),
+    ).toBe(6);
+    expect(
+      await o.desiredReplicas({
+        current: 4,
+        metric: 30,
+        target: 60,
+        min: 1,
+        max: 20,
+        costPerInstance: 1,
+      }),
+    ).toBe(2);
+    expect(
+      await o.desiredReplicas({
+        current: 4,
+        metric: 900,
+        target: 60,
+        min: 1,
+        max: 20,
+        costPerInstance: 1,
+      }),
+    ).toBe(20);
+    expect(
+      await o.desiredReplicas({
+        current: 4,
+        metric: 1,
+        target: 60,
+        min: 3,
+        max: 20,
+        costPerInstance: 1,
+      }),
+    ).toBe(3);
     const events: unknown[] = [];
     o.on('budgetExceeded', (e) => events.push(e));
     // $10/h each: the budget affords 10 in total.
-    expect(await o.desiredReplicas({ current: 4, metric: 600, target: 60, min: 1, max: 100, costPerInstance: 10 })).toBe(10);
+    expect(
+      await o.desiredReplicas({
+        current: 4,
+        metric: 600,
+        target: 60,
+        min: 1,
+        max: 100,
+        costPerInstance: 10,
+      }),
+    ).toBe(10);
     expect(events.length).toBeGreaterThan(0);
   });
 
@@ -288,15 +374,22 @@ describe.each([
     const name = uniquePrefix('c8').replace(/[^a-z0-9-]/gi, '');
     const a = new CostOptimizer({ hourlyBudget: 100, redis: redis(), name, now: () => now });
     const b = new CostOptimizer({ hourlyBudget: 100, redis: redis(), name, now: () => now });
-    closers.push(() => a.close(), () => b.close());
+    closers.push(
+      () => a.close(),
+      () => b.close(),
+    );
     await a.recordSpend(30);
     await b.recordSpend(25);
     await b.recordLLMUsage({ model: 'gpt-4o', inputTokens: 1_000_000, outputTokens: 0 });
     expect(await a.currentSpend()).toBeCloseTo(57.5, 6);
     expect(await b.currentSpend()).toBeCloseTo(57.5, 6);
     // a sees b's spend when deciding: 57.5 + 50 for the rest of the hour (50 min ~ 41.7) fits; 60 does not.
-    expect(await a.shouldScaleUp({ currentInstances: 2, cpuUsage: 90, costPerInstance: 50 })).toBe(true);
-    expect(await a.shouldScaleUp({ currentInstances: 2, cpuUsage: 90, costPerInstance: 60 })).toBe(false);
+    expect(await a.shouldScaleUp({ currentInstances: 2, cpuUsage: 90, costPerInstance: 50 })).toBe(
+      true,
+    );
+    expect(await a.shouldScaleUp({ currentInstances: 2, cpuUsage: 90, costPerInstance: 60 })).toBe(
+      false,
+    );
     now = Date.UTC(2031, 4, 5, 8, 0, 5);
     expect(await a.currentSpend()).toBe(0);
     expect(await b.currentSpend()).toBe(0);

@@ -29,7 +29,12 @@ import {
 import { parsePrometheus } from '../observability/prom-parse.js';
 import { servers, uniquePrefix } from '../harness/env.js';
 
-function serve(handler: (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void) {
+function serve(
+  handler: (
+    req: import('node:http').IncomingMessage,
+    res: import('node:http').ServerResponse,
+  ) => void,
+) {
   return new Promise<{ url: string; server: Server }>((resolve) => {
     const server = createServer(handler);
     server.listen(0, '127.0.0.1', () => {
@@ -163,7 +168,10 @@ describe('issue 9: tracing through real primitives', () => {
     const cache = new DistributedCache({ prefix: uniquePrefix('c9t') });
     const limiter = new ConcurrencyLimiter({ concurrency: 2 });
     const q = new TaskQueue({ name: uniquePrefix('c9t').replace(/:$/, '') });
-    const w = new BackgroundWorker({ queue: q, handler: async (d: unknown) => `done ${String(d)}` });
+    const w = new BackgroundWorker({
+      queue: q,
+      handler: async (d: unknown) => `done ${String(d)}`,
+    });
     await w.start();
     const app = provider.getTracer('app');
     let taskId = '';

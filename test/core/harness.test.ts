@@ -40,7 +40,9 @@ describe('test harness servers', () => {
       await primary.query(`insert into ${table} values (42)`);
       const lsn = (await primary.query('select pg_current_wal_lsn()::text as l')).rows[0].l;
       for (let i = 0; i < 100; i++) {
-        const ok = await replica.query('select pg_last_wal_replay_lsn() >= $1::pg_lsn as ok', [lsn]);
+        const ok = await replica.query('select pg_last_wal_replay_lsn() >= $1::pg_lsn as ok', [
+          lsn,
+        ]);
         if (ok.rows[0].ok) break;
         await new Promise((r) => setTimeout(r, 50));
       }

@@ -36,15 +36,19 @@ export function servers(): TestServers {
     // Outside a vitest worker (a child process script): use the environment.
   }
   const env = process.env;
-  if (!env.AZS_TEST_REDIS_URL) throw new Error('test servers are not running (no AZS_TEST_REDIS_URL)');
+  if (!env.AZS_TEST_REDIS_URL)
+    throw new Error('test servers are not running (no AZS_TEST_REDIS_URL)');
   return {
     redisUrl: env.AZS_TEST_REDIS_URL,
     redisAuthUrl: env.AZS_TEST_REDIS_AUTH_URL ?? '',
     redisPassword: '',
-    clusterNodes: (env.AZS_TEST_CLUSTER_NODES ?? '').split(',').filter(Boolean).map((p) => {
-      const [host, port] = p.split(':');
-      return { host: host ?? '127.0.0.1', port: Number(port) };
-    }),
+    clusterNodes: (env.AZS_TEST_CLUSTER_NODES ?? '')
+      .split(',')
+      .filter(Boolean)
+      .map((p) => {
+        const [host, port] = p.split(':');
+        return { host: host ?? '127.0.0.1', port: Number(port) };
+      }),
     pgPrimaryUrl: env.AZS_TEST_PG_PRIMARY_URL ?? '',
     pgReplicaUrls: (env.AZS_TEST_PG_REPLICA_URLS ?? '').split(',').filter(Boolean),
   };

@@ -116,7 +116,11 @@ function tcpReady(port: number, host = '127.0.0.1'): Promise<boolean> {
   });
 }
 
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+async function until(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs = 20_000,
+): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
     if (await check().catch(() => false)) return;
@@ -247,7 +251,10 @@ export async function startRedisCluster(masters = 3): Promise<ClusterHandle> {
     async () => {
       for (const s of servers) {
         const { stdout } = await run(cli, ['-p', String(s.port), 'cluster', 'info']);
-        if (!stdout.includes('cluster_state:ok') || !stdout.includes('cluster_slots_assigned:16384'))
+        if (
+          !stdout.includes('cluster_state:ok') ||
+          !stdout.includes('cluster_slots_assigned:16384')
+        )
           return false;
       }
       return true;
@@ -452,7 +459,8 @@ function passwdEntry(user: string): string[] {
   const line = readFileSync('/etc/passwd', 'utf8')
     .split('\n')
     .find((l) => l.startsWith(`${user}:`));
-  if (!line) throw new Error(`user ${user} not found in /etc/passwd (needed to run PostgreSQL as root)`);
+  if (!line)
+    throw new Error(`user ${user} not found in /etc/passwd (needed to run PostgreSQL as root)`);
   return line.split(':');
 }
 function uidOf(user: string): number {
