@@ -22,6 +22,7 @@ export {
   isDeterministicLLMRequest,
   llmCacheKey,
   type CachedLLMCallOptions,
+  type CachedLLMStream,
   type LLMCacheKeyOptions,
   type LLMRequest,
 } from './llm.js';

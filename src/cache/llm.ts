@@ -150,7 +150,12 @@ export type LLMStreamSource = AsyncIterable<unknown> | Response;
  * const answer = await cachedLLMCall(cache, req, (r) => openai.chat.completions.create(r));
  * for await (const chunk of await cachedLLMCall(cache, { ...req, stream: true }, (r) => openai.chat.completions.create(r))) {}
  */
-export async function cachedLLMCall<R extends LLMRequest & { stream: true }>(
+export async function cachedLLMCall<
+  R extends LLMRequest & {
+    /** Asks for a streamed answer. */
+    stream: true;
+  },
+>(
   cache: DistributedCache,
   request: R,
   call: (request: R) => LLMStreamSource | Promise<LLMStreamSource>,

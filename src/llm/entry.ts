@@ -71,18 +71,49 @@ export interface LLMEntry {
 
 /** One piece of an answer as it streams. Replays of a cached entry produce the same parts. */
 export type LLMStreamPart =
-  | { type: 'text'; text: string }
-  | { type: 'reasoning'; text: string }
-  | { type: 'tool-call'; id: string; name: string; arguments: string }
-  /** An adapter's own part (e.g. an AI SDK `source`), passed through and replayed as it is. */
-  | { type: 'extra'; data: unknown }
   | {
+      /** Part kind: a piece of the answer text. */
+      type: 'text';
+      /** The text piece. */
+      text: string;
+    }
+  | {
+      /** Part kind: a piece of the reasoning text. */
+      type: 'reasoning';
+      /** The reasoning piece. */
+      text: string;
+    }
+  | {
+      /** Part kind: one whole tool call. */
+      type: 'tool-call';
+      /** The provider's call id. */
+      id: string;
+      /** Tool name. */
+      name: string;
+      /** JSON-encoded arguments, as the provider sent them. */
+      arguments: string;
+    }
+  /** An adapter's own part (e.g. an AI SDK `source`), passed through and replayed as it is. */
+  | {
+      /** Part kind: an adapter's own part. */
+      type: 'extra';
+      /** The adapter's part, as it is. */
+      data: unknown;
+    }
+  | {
+      /** Part kind: the last part; the answer is whole once it arrives. */
       type: 'finish';
+      /** Why the model stopped. */
       finishReason: LLMFinishReason;
+      /** The provider's own finish reason string (e.g. `tool_calls`), when it differs. */
       rawFinishReason?: string;
+      /** Token usage of the call. */
       usage?: LLMTokenUsage;
+      /** The model that answered. */
       model?: string;
+      /** The provider's response id. */
       responseId?: string;
+      /** Adapter data to keep in {@link LLMEntry.extra} (JSON only). */
       extra?: Record<string, unknown>;
     };
 
@@ -152,7 +183,7 @@ export interface ReplayChunking {
   chunkChars?: number;
 }
 
-/** The stream parts that replay `entry` (text first, then reasoning, tool calls, finish). */
+/** The stream parts that replay `entry` (reasoning first, then text, tool calls, extra parts, finish). */
 export function entryToParts(entry: LLMEntry, chunking: ReplayChunking = {}): LLMStreamPart[] {
   const parts: LLMStreamPart[] = [];
   if (entry.reasoning) parts.push({ type: 'reasoning', text: entry.reasoning });

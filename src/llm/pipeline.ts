@@ -154,7 +154,12 @@ export interface LLMPipelineOptions {
    * Replay of a stored answer as a stream: `chunkChars` characters per text part (0: one part),
    * `delayMs` milliseconds between parts. @default { chunkChars: 0, delayMs: 0 }
    */
-  replay?: { chunkChars?: number; delayMs?: number };
+  replay?: {
+    /** Characters per replayed text part; `0` sends the text as one part. @default 0 */
+    chunkChars?: number;
+    /** Milliseconds between replayed parts. @default 0 */
+    delayMs?: number;
+  };
   /** Where metrics go. @default noopMetrics */
   metrics?: MetricsSink;
 }
