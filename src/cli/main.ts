@@ -55,7 +55,7 @@ commands:
                 PodDisruptionBudget, KEDA ScaledObject, Grafana dashboard ConfigMap)
                 [--queue agent-tasks] [--queue-prefix azs:worker:] [--redis-address redis:6379]
                 [--metrics-prefix azscale_]
-  dashboard   the Grafana dashboard JSON [--metrics-prefix azscale_]
+  grafana     the Grafana dashboard JSON [--metrics-prefix azscale_]
   advise      scrape a running service's /metrics and print the ScalingAdvisor's verdict
                 --metrics URL [--samples 3] [--interval 1] [--cpus N | --scale NAME]
                 [--memory-limit 8Gi] [--json]
@@ -213,7 +213,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
         );
         return 0;
       }
-      case 'dashboard': {
+      case 'grafana': {
         const { values } = parseArgs({
           args: [...rest],
           options: { 'metrics-prefix': { type: 'string' } },

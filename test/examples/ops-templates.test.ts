@@ -261,9 +261,9 @@ describe('Grafana dashboard', () => {
     }
   });
 
-  it('is what `azscale dashboard` and `azscale manifests --only dashboard` print', async () => {
+  it('is what `azscale grafana` and `azscale manifests --only dashboard` print', async () => {
     const [[, file], [, cm]] = dashboards() as [[string, Obj], [string, Obj]];
-    expect(JSON.parse(await cli(['dashboard']))).toEqual(file);
+    expect(JSON.parse(await cli(['grafana']))).toEqual(file);
     expect(cm).toEqual(file);
   });
 });
