@@ -155,6 +155,8 @@ describe('Redis outage', () => {
     expect(pid).toBeGreaterThan(0);
     const cache = new DistributedCache({ redis: own.url, backendTimeout: BOUND, local: true });
     cleanups.push(() => cache.close());
+    // The invalidation subscription clears L1 when it (re)starts; let it start before L1 fills.
+    await cache.ready();
     let calls = 0;
     const f = cached(
       async (x: number) => {

@@ -44,7 +44,7 @@ async function cluster(): Promise<Rig> {
   cleanups.push(() => cp.close());
   return {
     redis: () => {
-      const c = new Cluster(cp.startupNodes, { natMap: cp.natMap });
+      const c = new Cluster(cp.startupNodes, { natMap: cp.natMap, retryDelayOnMoved: 50 });
       cleanups.push(() => c.disconnect());
       return c;
     },

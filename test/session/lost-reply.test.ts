@@ -57,7 +57,7 @@ async function standalone(): Promise<Rig> {
 
 async function cluster(): Promise<Rig> {
   const cp = await startClusterFaultProxy(servers().clusterNodes);
-  const client = new Cluster(cp.startupNodes, { natMap: cp.natMap });
+  const client = new Cluster(cp.startupNodes, { natMap: cp.natMap, retryDelayOnMoved: 50 });
   const direct = new Cluster(servers().clusterNodes);
   return {
     name: 'cluster',

@@ -44,7 +44,7 @@ async function faults(kind: 'redis' | 'cluster'): Promise<Faults> {
     };
   }
   const proxy = await startClusterFaultProxy(s.clusterNodes);
-  const client = new Cluster(proxy.startupNodes, { natMap: proxy.natMap });
+  const client = new Cluster(proxy.startupNodes, { natMap: proxy.natMap, retryDelayOnMoved: 50 });
   const direct = new Cluster(s.clusterNodes);
   return {
     client,
