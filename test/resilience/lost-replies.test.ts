@@ -101,6 +101,9 @@ describe.each([
     });
     cleanups.push(() => limiter.close());
     await limiter.run(async () => 'warm');
+    // run() sends its release without waiting for the reply; inFlight() comes after it on the
+    // same connection, so the reply dropped below is the next acquire's, never warm's release.
+    expect(await limiter.inFlight()).toBe(0);
     const dropped = r.dropNextReply(SCRIPT);
     expect(await limiter.run(async () => 'ran')).toBe('ran');
     expect(await dropped).toBeDefined();
