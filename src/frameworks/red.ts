@@ -114,3 +114,52 @@ export function routeRecorder(
     s.errors?.inc();
   };
 }
+
+/** What every framework's `requestMetrics` validates from its options. */
+export interface RedMiddlewareConfig {
+  /** The metrics sink the RED metrics go to. */
+  sink: MetricsSink;
+  /** Where `/metrics` is served, or `false` for nowhere. */
+  path: string | false;
+  /** Paths not counted (the scrape path and the probes unless the options name others). */
+  exclude: ReadonlySet<string>;
+}
+
+/**
+ * Validates the options shared by the framework adapters' `requestMetrics` (`metrics`, `path`,
+ * `exclude`): one set of rules and messages for Express, Hono and the rest.
+ */
+export function redMiddlewareConfig(options: unknown): RedMiddlewareConfig {
+  if (typeof options !== 'object' || options === null) {
+    throw new ValidationError(`options must be an object, received ${describeValue(options)}`, {
+      option: 'options',
+    });
+  }
+  const o = options as { metrics?: unknown; path?: unknown; exclude?: unknown };
+  const sink = assertMetrics(o.metrics);
+  const path = o.path === undefined ? '/metrics' : o.path;
+  if (path !== false && (typeof path !== 'string' || !path.startsWith('/'))) {
+    throw new ValidationError(
+      `path must be a path starting with "/" or false, received ${describeValue(path)}`,
+      { option: 'path' },
+    );
+  }
+  if (
+    o.exclude !== undefined &&
+    (!Array.isArray(o.exclude) || o.exclude.some((x) => typeof x !== 'string'))
+  ) {
+    throw new ValidationError(
+      `exclude must be an array of paths, received ${describeValue(o.exclude)}`,
+      { option: 'exclude' },
+    );
+  }
+  const exclude = new Set<string>(
+    (o.exclude as string[] | undefined) ?? [
+      ...(path ? [path] : []),
+      '/healthz',
+      '/readyz',
+      '/startupz',
+    ],
+  );
+  return { sink, path, exclude };
+}

@@ -1,6 +1,5 @@
-import { ValidationError, describeValue } from '../core/errors.js';
 import type { MetricsSink } from '../core/metrics.js';
-import { UNMATCHED_ROUTE, assertMetrics, redRecorder } from '../frameworks/red.js';
+import { UNMATCHED_ROUTE, redMiddlewareConfig, redRecorder } from '../frameworks/red.js';
 import type { HonoContextLike, HonoMiddleware } from './types.js';
 
 /** Options of {@link requestMetrics}. */
@@ -29,33 +28,7 @@ function routeOf(c: HonoContextLike): string {
  * /metrics`. Register it first: `app.use(requestMetrics({ metrics }))`.
  */
 export function requestMetrics(options: RequestMetricsOptions): HonoMiddleware {
-  if (typeof options !== 'object' || options === null) {
-    throw new ValidationError(`options must be an object, received ${describeValue(options)}`, {
-      option: 'options',
-    });
-  }
-  const sink = assertMetrics(options.metrics);
-  const path = options.path === undefined ? '/metrics' : options.path;
-  if (path !== false && (typeof path !== 'string' || !path.startsWith('/'))) {
-    throw new ValidationError(
-      `path must be a path starting with "/" or false, received ${describeValue(path)}`,
-      {
-        option: 'path',
-      },
-    );
-  }
-  if (
-    options.exclude !== undefined &&
-    (!Array.isArray(options.exclude) || options.exclude.some((x) => typeof x !== 'string'))
-  ) {
-    throw new ValidationError(
-      `exclude must be an array of paths, received ${describeValue(options.exclude)}`,
-      { option: 'exclude' },
-    );
-  }
-  const exclude = new Set(
-    options.exclude ?? [...(path ? [path] : []), '/healthz', '/readyz', '/startupz'],
-  );
+  const { sink, path, exclude } = redMiddlewareConfig(options);
   const record = redRecorder(sink);
   const prom = sink as unknown as { prometheus?: () => Promise<string>; contentType?: string };
   const serve = path !== false && typeof prom.prometheus === 'function';
