@@ -649,6 +649,20 @@ export async function createAgentService(
     ),
   );
 
+  /**
+   * The session rule of both chat routes: ids are issued here (128 random bits), never chosen
+   * by the client. An issued id has a stored conversation (created by the turn that issued it);
+   * anything else (a guessed or made-up id, or an expired session) is a 404, nothing written.
+   */
+  async function openConversation(
+    requested: string | undefined,
+  ): Promise<{ sessionId: string; history: ChatMessage[] }> {
+    if (requested === undefined) return { sessionId: newSessionId(), history: [] };
+    const history = toHistory((await sessions.getSession(requested)).messages);
+    if (history.length === 0) throw unknownSession();
+    return { sessionId: requested, history };
+  }
+
   /** 429 with Retry-After once `client` spent its budget on `route`. */
   async function rateLimit(route: 'chat' | 'task', client: string): Promise<void> {
     const verdict = await clientLimits.take(route, client);
@@ -689,17 +703,7 @@ export async function createAgentService(
       await rateLimit('chat', req.ip);
       stats.chats++;
       const user: ChatMessage = { role: 'user', content: req.body.message };
-      let sessionId = req.body.session_id;
-      let history: ChatMessage[] = [];
-      if (sessionId === undefined) {
-        // Ids are issued here, never chosen by the client: 128 random bits.
-        sessionId = newSessionId();
-      } else {
-        // An issued id has a stored conversation (created by the turn that issued it). Anything
-        // else (a guessed or made-up id, or an expired session) is unknown: 404, nothing written.
-        history = toHistory((await sessions.getSession(sessionId)).messages);
-        if (history.length === 0) throw unknownSession();
-      }
+      const { sessionId, history } = await openConversation(req.body.session_id);
       const { completion, cached } = await llm([SYSTEM_PROMPT, ...history, user]);
       // The user's turn and the reply land together (no other turn between them) and only
       // once the reply exists; a conversation over sessionMaxBytes drops its oldest turns.
@@ -740,15 +744,7 @@ export async function createAgentService(
       await rateLimit('chat', req.ip);
       stats.chats++;
       const user: ChatMessage = { role: 'user', content: req.body.message };
-      // Session ids follow the rule of POST /api/chat: issued here, 404 for any other.
-      let sessionId = req.body.session_id;
-      let history: ChatMessage[] = [];
-      if (sessionId === undefined) {
-        sessionId = newSessionId();
-      } else {
-        history = toHistory((await sessions.getSession(sessionId)).messages);
-        if (history.length === 0) throw unknownSession();
-      }
+      const { sessionId, history } = await openConversation(req.body.session_id);
       history.push(user);
       const { sdk, model: streaming } = await streamModel();
       const abort = new AbortController();
