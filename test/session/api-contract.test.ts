@@ -1,5 +1,5 @@
 /**
- * Contract of issue 3 (DistributedSessionManager), written from the issue text only: every name,
+ * API contract of DistributedSessionManager, written from the issue text only: every name,
  * option, default and return shape the issue gives, on the embedded store, standalone Redis and
  * Redis Cluster.
  */
@@ -16,11 +16,11 @@ import {
 } from '../../src/index.js';
 import * as sessionModule from '../../src/session/index.js';
 import { uniquePrefix } from '../harness/env.js';
-import { type Raw, contractBackends, sleep } from './backends.js';
+import { type Raw, contractBackends, sleep } from '../contract/backends.js';
 
 const backends = contractBackends('embedded memory');
 
-describe('issue 3: exports', () => {
+describe('session API contract: exports', () => {
   it('is exported from azscale and azscale/session', () => {
     expect(sessionModule.DistributedSessionManager).toBe(root.DistributedSessionManager);
     expect(sessionModule.newSessionId).toBe(root.newSessionId);
@@ -52,7 +52,7 @@ describe('issue 3: exports', () => {
 });
 
 for (const b of backends) {
-  describe(`issue 3: DistributedSessionManager on ${b.name}`, () => {
+  describe(`session API contract: DistributedSessionManager on ${b.name}`, () => {
     let raw: Raw | undefined;
     const open: DistributedSessionManager[] = [];
     const make = (o: Record<string, unknown> = {}) => {
@@ -374,7 +374,7 @@ for (const b of backends) {
   });
 }
 
-describe('issue 3: Redis down', () => {
+describe('session API contract: Redis down', () => {
   it('fails fast with BackendUnavailableError', async () => {
     const s = new DistributedSessionManager({ redis: 'redis://127.0.0.1:1', ttl: 60 });
     try {

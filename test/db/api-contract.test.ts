@@ -1,5 +1,5 @@
 /**
- * Contract of issue 6 (DatabaseRouter), written from the issue text: the names, options and
+ * API contract of DatabaseRouter, written from the issue text: the names, options and
  * shapes it gives, used exactly as written, against the real primary and streaming replica.
  */
 import pg from 'pg';
@@ -77,7 +77,7 @@ afterAll(async () => {
   await Promise.all(routers.map((r) => r.close()));
 });
 
-describe('issue 6: exports', () => {
+describe('db API contract: exports', () => {
   it('DatabaseRouter is exported from azscale and azscale/db (same class)', () => {
     expect(dbModule.DatabaseRouter).toBe(DatabaseRouter);
     expect(typeof DatabaseRouter).toBe('function');
@@ -85,7 +85,7 @@ describe('issue 6: exports', () => {
   });
 });
 
-describe('issue 6: DatabaseRouter on the shared primary + replica', () => {
+describe('db API contract: DatabaseRouter on the shared primary + replica', () => {
   const table = tableName();
   let db: DatabaseRouter;
 
@@ -231,7 +231,7 @@ describe('issue 6: DatabaseRouter on the shared primary + replica', () => {
   });
 });
 
-describe('issue 6: other option forms', () => {
+describe('db API contract: other option forms', () => {
   it('accepts a pg Pool and a PoolConfig as nodes; close() leaves a passed Pool open', async () => {
     const own = new pg.Pool({ connectionString: primaryUrl, max: 2 });
     const db = new DatabaseRouter({
@@ -321,7 +321,7 @@ describe('issue 6: other option forms', () => {
   });
 });
 
-describe('issue 6: replica lag and outage (private primary + replica)', () => {
+describe('db API contract: replica lag and outage (private primary + replica)', () => {
   let pgh: PostgresHandle;
   let rep: string;
 

@@ -1,5 +1,5 @@
 /**
- * Contract of issue 8 (scaling policy), written from the issue text.
+ * API contract of scaling policy, written from the issue text.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import * as scalingModule from '../../src/scaling/index.js';
@@ -20,7 +20,7 @@ afterEach(async () => {
   while (closers.length) await closers.pop()?.();
 });
 
-describe('issue 8: exports', () => {
+describe('scaling API contract: exports', () => {
   it('the names exist on azscale and azscale/scaling', () => {
     expect(scalingModule.ResourceConfig).toBe(ResourceConfig);
     expect(scalingModule.getConfigForScale).toBe(getConfigForScale);
@@ -32,7 +32,7 @@ describe('issue 8: exports', () => {
   });
 });
 
-describe('issue 8: presets and sizing', () => {
+describe('scaling API contract: presets and sizing', () => {
   it('ResourceConfig.SMALL | MEDIUM | LARGE | XLARGE: the seed values, frozen', () => {
     expect(ResourceConfig.SMALL).toEqual({
       workers: 2,
@@ -82,7 +82,7 @@ describe('issue 8: presets and sizing', () => {
   });
 });
 
-describe('issue 8: ScalingAdvisor', () => {
+describe('scaling API contract: ScalingAdvisor', () => {
   const T0 = 1_700_000_000_000;
 
   it('assess returns { scale, direction, reasons, bottleneck }; calm -> hold', () => {
@@ -217,7 +217,7 @@ describe('issue 8: ScalingAdvisor', () => {
   });
 });
 
-describe('issue 8: CostOptimizer (memory)', () => {
+describe('scaling API contract: CostOptimizer (memory)', () => {
   it('recordSpend / currentSpend / an hour rollover resets (injected clock)', async () => {
     let now = Date.UTC(2025, 0, 1, 10, 30);
     const o = new CostOptimizer({ hourlyBudget: 100, now: () => now });
@@ -368,7 +368,7 @@ describe('issue 8: CostOptimizer (memory)', () => {
 describe.each([
   ['redis', () => s.redisUrl as string | { nodes: { host: string; port: number }[] }],
   ['cluster', () => ({ nodes: s.clusterNodes })],
-])('issue 8: CostOptimizer on %s', (_label, redis) => {
+])('scaling API contract: CostOptimizer on %s', (_label, redis) => {
   it('instances sharing Redis see one total; a new hour starts at zero', async () => {
     let now = Date.UTC(2031, 4, 5, 7, 10);
     const name = uniquePrefix('c8').replace(/[^a-z0-9-]/gi, '');

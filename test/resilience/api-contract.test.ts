@@ -1,5 +1,5 @@
 /**
- * Contract of issue 5 (resilience), written from the issue text only: `circuit` (decorator and
+ * API contract of resilience, written from the issue text only: `circuit` (decorator and
  * function), `ConcurrencyLimiter`, `@limit`, `RateLimiter`, `retry`, `timeout` and the typed
  * errors, embedded and on Redis where the issue shows the `redis` option.
  */
@@ -28,7 +28,7 @@ afterEach(async () => {
 });
 const unique = (name: string) => uniquePrefix(name).replace(/[^A-Za-z0-9-]/g, '');
 
-describe('issue 5: exports', () => {
+describe('resilience API contract: exports', () => {
   it('is exported from azscale and azscale/resilience', () => {
     expect(resilience.circuit).toBe(root.circuit);
     expect(resilience.ConcurrencyLimiter).toBe(root.ConcurrencyLimiter);
@@ -44,7 +44,7 @@ describe('issue 5: exports', () => {
   });
 });
 
-describe('issue 5: circuit', () => {
+describe('resilience API contract: circuit', () => {
   it('@circuit({ failureThreshold: 5, recoveryTimeout: 60 }) opens after 5 consecutive failures', async () => {
     class Client {
       calls = 0;
@@ -227,7 +227,7 @@ describe('issue 5: circuit', () => {
   it('shared state with redis: an open on one instance is seen open by another within a second', async () => {
     const name = unique('fleet');
     const make = (fn: () => Promise<string>) => {
-      // Two breakers with the same explicit name (a shared breaker needs one since issue 13),
+      // Two breakers with the same explicit name (a shared breaker needs one since the hardening release),
       // each its own instance and connection: they stand for two processes sharing the state.
       const breaker = new resilience.CircuitBreaker({
         name,
@@ -264,7 +264,7 @@ describe('issue 5: circuit', () => {
   });
 });
 
-describe('issue 5: ConcurrencyLimiter', () => {
+describe('resilience API contract: ConcurrencyLimiter', () => {
   it('run() never exceeds concurrency; activeCount and pendingCount', async () => {
     const limiter = new ConcurrencyLimiter({ concurrency: 3 });
     toClose.push(limiter);
@@ -428,7 +428,7 @@ describe('issue 5: ConcurrencyLimiter', () => {
   });
 });
 
-describe('issue 5: RateLimiter', () => {
+describe('resilience API contract: RateLimiter', () => {
   it('requestsPerMinute: beyond the budget acquire throws LimitExceededError with retryAfter', async () => {
     const rate = new RateLimiter({ key: unique('rpm'), requestsPerMinute: 3 });
     toClose.push(rate);
@@ -500,7 +500,7 @@ describe('issue 5: RateLimiter', () => {
   });
 });
 
-describe('issue 5: retry and timeout', () => {
+describe('resilience API contract: retry and timeout', () => {
   it('retry(fn, { attempts, backoff }) retries until success', async () => {
     let calls = 0;
     const value = await retry(

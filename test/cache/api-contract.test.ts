@@ -1,5 +1,5 @@
 /**
- * Contract of issue 4 (DistributedCache, `cached`, LLM caching), written from the issue text
+ * API contract of DistributedCache, `cached`, LLM caching, written from the issue text
  * only: names, options, defaults and return shapes as the issue gives them, on memory, standalone
  * Redis and Redis Cluster.
  */
@@ -17,11 +17,11 @@ import {
 } from '../../src/index.js';
 import * as cacheModule from '../../src/cache/index.js';
 import { uniquePrefix } from '../harness/env.js';
-import { type Raw, contractBackends, sleep } from './backends.js';
+import { type Raw, contractBackends, sleep } from '../contract/backends.js';
 
 const backends = contractBackends('memory');
 
-describe('issue 4: exports and defaults', () => {
+describe('cache API contract: exports and defaults', () => {
   it('is exported from azscale and azscale/cache', () => {
     expect(cacheModule.DistributedCache).toBe(root.DistributedCache);
     expect(cacheModule.cached).toBe(root.cached);
@@ -40,7 +40,7 @@ describe('issue 4: exports and defaults', () => {
 });
 
 for (const b of backends) {
-  describe(`issue 4: DistributedCache on ${b.name}`, () => {
+  describe(`cache API contract: DistributedCache on ${b.name}`, () => {
     let raw: Raw | undefined;
     const open: DistributedCache[] = [];
     const make = (o: Record<string, unknown> = {}) => {
@@ -366,7 +366,7 @@ for (const b of backends) {
   });
 }
 
-describe('issue 4: cached with the default process-wide cache', () => {
+describe('cache API contract: cached with the default process-wide cache', () => {
   it('cached(fn, { ttl }) without cache uses one in-memory cache', async () => {
     let calls = 0;
     const tag = uniquePrefix('dflt');
@@ -399,7 +399,7 @@ describe('issue 4: cached with the default process-wide cache', () => {
   });
 });
 
-describe('issue 4: llmCacheKey', () => {
+describe('cache API contract: llmCacheKey', () => {
   const base = {
     model: 'gpt-4o',
     messages: [{ role: 'user', content: 'What is 2+2?' }],
@@ -448,7 +448,7 @@ describe('issue 4: llmCacheKey', () => {
   });
 });
 
-describe('issue 4: Redis down', () => {
+describe('cache API contract: Redis down', () => {
   it('degrade (default): reads miss, writes are dropped, cached calls go through, backendError; no wait past backendTimeout', async () => {
     const c = new DistributedCache({
       redis: 'redis://127.0.0.1:1',

@@ -1,5 +1,5 @@
 /**
- * Contract of issue 7 (TaskQueue and BackgroundWorker), written from the issue text, on memory,
+ * API contract of TaskQueue and BackgroundWorker, written from the issue text, on memory,
  * Redis standalone and Redis Cluster.
  */
 import { afterEach, describe, expect, it } from 'vitest';
@@ -35,7 +35,7 @@ afterEach(async () => {
   while (cleanup.length) await cleanup.pop()?.();
 });
 
-it('issue 7: exported from azscale and azscale/worker', () => {
+it('worker API contract: exported from azscale and azscale/worker', () => {
   expect(workerModule.TaskQueue).toBe(TaskQueue);
   expect(workerModule.BackgroundWorker).toBe(BackgroundWorker);
   expect(new UnrecoverableError('x')).toBeInstanceOf(Error);
@@ -44,7 +44,7 @@ it('issue 7: exported from azscale and azscale/worker', () => {
   expect(workerModule.TimeoutError).toBe(TimeoutError);
 });
 
-describe.each(backends)('issue 7 on %s', (_label, opts) => {
+describe.each(backends)('worker API contract on %s', (_label, opts) => {
   function queue(extra: { resultTtl?: number } = {}): TaskQueue {
     const q = new TaskQueue({ name: qname(), ...opts(), ...extra });
     cleanup.push(() => q.close());
@@ -370,7 +370,7 @@ describe.each(backends)('issue 7 on %s', (_label, opts) => {
   });
 });
 
-describe('issue 7: defaults', () => {
+describe('worker API contract: defaults', () => {
   it('a BackgroundWorker without queue uses the queue named default', async () => {
     const w = new BackgroundWorker({ handler: async (d: unknown) => d });
     try {

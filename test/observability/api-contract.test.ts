@@ -1,5 +1,5 @@
 /**
- * Contract of issue 9 (observability), written from the issue text: Metrics with the seed's
+ * API contract of observability, written from the issue text: Metrics with the seed's
  * `record` form, Prometheus text over real HTTP, the snapshot ScalingAdvisor takes, tracing with
  * the SDK's in-memory exporter through real primitives, and health checks.
  */
@@ -43,7 +43,7 @@ function serve(
   });
 }
 
-describe('issue 9: exports', () => {
+describe('observability API contract: exports', () => {
   it('names exist on azscale and azscale/observability', () => {
     expect(obsModule.Metrics).toBe(Metrics);
     expect(obsModule.setupTracing).toBe(setupTracing);
@@ -51,7 +51,7 @@ describe('issue 9: exports', () => {
   });
 });
 
-describe('issue 9: Metrics', () => {
+describe('observability API contract: Metrics', () => {
   it("record('requests'|'latency'|'errors') feed snapshot() p50/p95/p99, rates and error rate", () => {
     let now = 1_700_000_000_000;
     const metrics = new Metrics({ prefix: 'azscale_', now: () => now });
@@ -145,7 +145,7 @@ describe('issue 9: Metrics', () => {
   });
 });
 
-describe('issue 9: tracing through real primitives', () => {
+describe('observability API contract: tracing through real primitives', () => {
   const contextManager = new AsyncLocalStorageContextManager().enable();
   context.setGlobalContextManager(contextManager);
   const exporter = new InMemorySpanExporter();
@@ -212,7 +212,7 @@ describe('issue 9: tracing through real primitives', () => {
   });
 });
 
-describe('issue 9: tracing across the queue', () => {
+describe('observability API contract: tracing across the queue', () => {
   // Parents follow `await` only with a context manager, as in any traced Node app.
   beforeAll(() => {
     context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
@@ -268,7 +268,7 @@ describe('issue 9: tracing across the queue', () => {
   );
 });
 
-describe('issue 9: health', () => {
+describe('observability API contract: health', () => {
   it('health.register / liveness / readiness, with timeouts, on node:http', async () => {
     const name = uniquePrefix('c9h');
     let redisUp = true;
