@@ -501,7 +501,7 @@ describe('snapshot()', () => {
       c.advance(0.05);
       m.snapshot();
     }
-    const samples = (m as unknown as { samples: unknown[] }).samples;
+    const samples = (m as unknown as { window: { samples: unknown[] } }).window.samples;
     expect(samples.length).toBeLessThanOrEqual(8);
   });
 });
