@@ -110,6 +110,14 @@ describe.each(['redis', 'cluster'] as const)('worker scripts declare their keys 
       expect(await q.redrive([bad])).toBe(1);
       await until(async () => (await q.getTask(bad))?.status === 'failed');
       expect(await q.redrive()).toBe(1);
+      // Flows (issue 17): the flow script, the parent made runnable by its last child, the
+      // children's results read by id.
+      const tree = await q.submitFlow({
+        data: { kind: 'ok' },
+        children: [{ data: { kind: 'ok' } }],
+      });
+      await q.waitForResult(tree.id, { timeout: 20 });
+      expect(Object.keys(await q.childResults(tree.id))).toEqual([tree.children[0]?.id]);
       const slow = await q.submitTask({ kind: 'slow' });
       await until(async () => (await q.getTask(slow))?.status === 'processing');
       await q.stats();
@@ -135,7 +143,7 @@ describe.each(['redis', 'cluster'] as const)('worker scripts declare their keys 
     }
     // Every worker script ran under the check.
     const all = Object.entries(L).filter(([, v]) => typeof v === 'string');
-    expect(all.length).toBe(12);
+    expect(all.length).toBe(14);
     for (const [name, source] of all) {
       expect({ name, ran: used.has(new LuaScript(source as string).sha) }).toEqual({
         name,
