@@ -178,9 +178,10 @@ export class TaskQueue {
    * The queue's task events, from every process that works on it: `completed`, `failed`,
    * `retrying`, `progress`, `deadLettered`, `cancelled`. `on()` returns a disposer; each event
    * has a `position` to resume from (`on(event, fn, { from })`). See {@link TaskQueueEvents}.
-   * @throws ValidationError when a custom backend keeps no events.
+   * @throws ValidationError when a custom backend keeps no events, ClosedError after {@link close}.
    */
   get events(): TaskQueueEvents {
+    this.assertOpen();
     if (!this.eventsHub) {
       const backend = this.backend;
       if (!hasEventSource(backend)) {
@@ -371,6 +372,9 @@ export class TaskQueue {
     const signal = options.signal;
     const deadline = performance.now() + timeout * 1000;
     const delay = 5;
+    // A task that already finished needs no watch (and no reader connection).
+    const rec = await this.backend.get(id);
+    if (rec && TERMINAL.has(rec.status)) return this.settle<R>(rec);
     // Woken by the task's terminal event (or the memory backend's own signal); polled slowly in
     // case an event is lost, quickly (as before) on a backend without either.
     const watch: SettleWatch = watchSettle(

@@ -181,6 +181,26 @@ describe.each<Kind>(['memory', 'redis', 'cluster'])('events and flows: %s', (kin
     expect(performance.now() - t0).toBeLessThan(950);
   });
 
+  it('a result over 16 KiB reaches listeners too (read by id, not carried in the event)', async () => {
+    const q = queue();
+    const got: QueueCompletedEvent[] = [];
+    q.events.on('completed', (e: QueueCompletedEvent) => got.push(e));
+    await q.events.ready();
+    const big = 'x'.repeat(40_000);
+    const w = worker<string, string>(q, { handler: (d) => d + big });
+    await w.start();
+    const id = await q.submitTask('y');
+    expect(await q.waitForResult(id, { timeout: 10 })).toBe(`y${big}`);
+    await until(() => got.length === 1);
+    expect(got[0]?.result).toBe(`y${big}`);
+  });
+
+  it('events of a closed queue throw ClosedError', async () => {
+    const q = queue();
+    await q.close();
+    expect(() => q.events).toThrow(/closed/);
+  });
+
   it('rejects bad listeners and positions with ValidationError', () => {
     const q = queue();
     expect(() => q.events.on('nope' as 'completed', () => {})).toThrow(/event must be one of/);
