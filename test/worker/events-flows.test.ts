@@ -17,6 +17,7 @@ import {
   type QueueCompletedEvent,
   type QueueFailedEvent,
   type QueueProgressEvent,
+  type TaskContext,
   TaskQueue,
   type TaskQueueOptions,
   UnrecoverableError,
@@ -218,17 +219,20 @@ describe.each<Kind>(['memory', 'redis', 'cluster'])('events and flows: %s', (kin
   it('runs a flow: children first, the parent once with childResults; nested flows too', async () => {
     const q = queue();
     const order: string[] = [];
+    const run = async (d: { tag: string }, ctx: TaskContext) => {
+      order.push(d.tag);
+      if (d.tag === 'root' || d.tag === 'mid') {
+        const r = await ctx.childResults<string>();
+        return { tag: d.tag, kids: r };
+      }
+      await sleep(5);
+      return `r-${d.tag}`;
+    };
+    // Named flow nodes go to their named handler (wf17a's handlers), the rest to `handler`.
     const w = worker<{ tag: string }, unknown>(q, {
       numWorkers: 4,
-      handler: async (d, ctx) => {
-        order.push(d.tag);
-        if (d.tag === 'root' || d.tag === 'mid') {
-          const r = await ctx.childResults<string>();
-          return { tag: d.tag, kids: r };
-        }
-        await sleep(5);
-        return `r-${d.tag}`;
-      },
+      handler: run,
+      handlers: { root: run, leaf: run },
     });
     const tree = await q.submitFlow({
       name: 'root',
@@ -242,7 +246,8 @@ describe.each<Kind>(['memory', 'redis', 'cluster'])('events and flows: %s', (kin
     expect(tree.children).toHaveLength(3);
     expect(tree.children[2]?.children).toHaveLength(2);
     expect(tree.children[0]?.children).toEqual([]);
-    expect((await q.getTask(tree.id))?.status).toBe('waiting-children');
+    expect(await q.getTask(tree.id)).toMatchObject({ status: 'waiting-children', name: 'root' });
+    expect((await q.getTask(tree.children[1]?.id as string))?.name).toBe('leaf');
     await w.start();
     const res = (await q.waitForResult(tree.id, { timeout: 15 })) as {
       tag: string;
