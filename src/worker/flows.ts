@@ -114,7 +114,6 @@ export function flattenFlow(
         { option: `${path}.delay` },
       );
     }
-    const name = n.name === undefined ? '' : validateId(n.name, `${path}.name`);
     const id = n.taskId === undefined ? randomUUID() : validateId(n.taskId, `${path}.taskId`);
     if (ids.has(id)) {
       throw new ValidationError(`${path}.taskId ${id} appears twice in the flow`, {
@@ -125,9 +124,16 @@ export function flattenFlow(
     const task = build(
       id,
       n.data === undefined ? null : n.data,
-      { attempts: n.attempts, timeout: n.timeout, priority: n.priority, delay: n.delay },
+      {
+        attempts: n.attempts,
+        timeout: n.timeout,
+        priority: n.priority,
+        delay: n.delay,
+        ...(n.name !== undefined ? { name: n.name } : {}),
+      },
       `${path}.data`,
     );
+    const name = task.name ?? '';
     const ignoreFailure = parentIgnores || (kids.length === 0 && ocf === 'ignore');
     tasks.push({ ...task, parent, children: kids.length, ignoreFailure, name });
     const children = kids.map((k, i) =>

@@ -53,6 +53,8 @@ export class MemoryEventLog {
             resolve(closed ? [] : this.after(after, 500));
           };
           const timer = setTimeout(done, Math.max(0, blockMs));
+          // An in-process listener must not keep the process alive (as with an EventEmitter).
+          timer.unref();
           this.waiters.add(done);
           wake = done;
         });

@@ -5,6 +5,7 @@ import {
   CancelledError,
   ChildTaskFailedError,
   ClosedError,
+  ConflictError,
   NotFoundError,
   TaskFailedError,
   TimeoutError,
@@ -31,6 +32,18 @@ import { type FlowNode, type FlowTree, flattenFlow } from './flows.js';
 import { MemoryQueueBackend } from './memory-backend.js';
 import { type SettleWatch, watchSettle } from './settle-watch.js';
 import { RedisQueueBackend } from './redis-backend.js';
+import {
+  type CleanTasksOptions,
+  type ListTasksOptions,
+  type ObliterateOptions,
+  type QueueAdminBackend,
+  hasAdmin,
+  parseCleanOptions,
+  parseListOptions,
+  parseObliterateOptions,
+  parseRateLimit,
+  validateTaskName,
+} from './admin.js';
 import type {
   SubmitTaskOptions,
   SubmitTasksOptions,
@@ -154,7 +167,13 @@ export class TaskQueue {
       this.conn = resolveRedis(options.redis, options.redisOptions);
       this.maxQueued =
         maxQueued ?? (this.conn ? Number.POSITIVE_INFINITY : DEFAULT_MEMORY_MAX_QUEUED);
-      const common = { name: this.name, resultTtl: this.resultTtl, maxQueued: this.maxQueued };
+      const rateLimit = parseRateLimit(options.rateLimit);
+      const common = {
+        name: this.name,
+        resultTtl: this.resultTtl,
+        maxQueued: this.maxQueued,
+        ...(rateLimit ? { rateLimit } : {}),
+      };
       this.backend = this.conn
         ? new RedisQueueBackend(this.conn, { ...common, prefix })
         : new MemoryQueueBackend(common);
@@ -178,9 +197,10 @@ export class TaskQueue {
    * The queue's task events, from every process that works on it: `completed`, `failed`,
    * `retrying`, `progress`, `deadLettered`, `cancelled`. `on()` returns a disposer; each event
    * has a `position` to resume from (`on(event, fn, { from })`). See {@link TaskQueueEvents}.
-   * @throws ValidationError when a custom backend keeps no events.
+   * @throws ValidationError when a custom backend keeps no events, ClosedError after {@link close}.
    */
   get events(): TaskQueueEvents {
+    this.assertOpen();
     if (!this.eventsHub) {
       const backend = this.backend;
       if (!hasEventSource(backend)) {
@@ -338,8 +358,10 @@ export class TaskQueue {
         ? 0
         : assertNumber(o.attempts, 'attempts', { integer: true, min: 1, max: MAX_ATTEMPTS });
     const timeout = o.timeout === undefined ? 0 : assertDuration(o.timeout, 'timeout');
+    const name = o.name === undefined ? undefined : validateTaskName(o.name);
     return {
       id,
+      ...(name !== undefined ? { name } : {}),
       data: this.dataCodec.encode(data, what),
       maxAttempts: attempts,
       timeout,
@@ -371,6 +393,9 @@ export class TaskQueue {
     const signal = options.signal;
     const deadline = performance.now() + timeout * 1000;
     const delay = 5;
+    // A task that already finished needs no watch (and no reader connection).
+    const rec = await this.backend.get(id);
+    if (rec && TERMINAL.has(rec.status)) return this.settle<R>(rec);
     // Woken by the task's terminal event (or the memory backend's own signal); polled slowly in
     // case an event is lost, quickly (as before) on a backend without either.
     const watch: SettleWatch = watchSettle(
@@ -517,6 +542,82 @@ export class TaskQueue {
     return this.backend.redrive(ids, Date.now());
   }
 
+  /**
+   * Pauses the queue for every worker of every process: running tasks finish, nothing new is
+   * claimed (nor reclaimed) until {@link resume}. Submitting still works. Workers that wait for
+   * work see the pause at their next claim; a worker already inside a claim may start one more
+   * batch.
+   */
+  async pause(): Promise<void> {
+    this.assertOpen();
+    await this.admin().setPaused(true);
+  }
+
+  /** Lifts {@link pause}; waiting workers are woken at once. */
+  async resume(): Promise<void> {
+    this.assertOpen();
+    await this.admin().setPaused(false);
+  }
+
+  /** Whether the queue is paused (fleet-wide). */
+  async isPaused(): Promise<boolean> {
+    this.assertOpen();
+    return this.admin().isPaused();
+  }
+
+  /**
+   * Tasks of one status, newest first, `limit` at a time from `offset`. "Newest" is: for
+   * `completed`, `failed` and `cancelled` the latest to finish; for `queued` the task that would
+   * start last (plain tasks latest submitted first, then prioritized ones from the lowest
+   * priority); for `delayed` the latest due; for `processing` the latest started.
+   * @example const page2 = await queue.listTasks({ status: 'failed', offset: 50, limit: 50 });
+   */
+  async listTasks<R = unknown>(options: ListTasksOptions): Promise<TaskInfo<R>[]> {
+    this.assertOpen();
+    const o = parseListOptions(options);
+    const recs = await this.admin().listTasks(o.status, o.offset, o.limit, Date.now());
+    return recs.map((r) => this.toInfo<R>(r));
+  }
+
+  /**
+   * Removes finished tasks (`completed`, `failed` i.e. dead letters, or `cancelled`) that
+   * finished at least `olderThan` seconds ago, up to `limit`; returns how many were removed.
+   * Waiting and running tasks are never cleaned.
+   */
+  async clean(options: CleanTasksOptions): Promise<number> {
+    this.assertOpen();
+    const o = parseCleanOptions(options);
+    const now = Date.now();
+    return this.admin().clean(o.status, now - o.olderThan * 1000, o.limit, now);
+  }
+
+  /**
+   * Removes every task and key of the queue (counters, dead letters, the pause flag). Refuses
+   * with a `ConflictError` while tasks run, unless `force` (their results are then dropped and
+   * their workers see them as lost).
+   */
+  async obliterate(options: ObliterateOptions = {}): Promise<void> {
+    this.assertOpen();
+    const force = parseObliterateOptions(options);
+    const r = await this.admin().obliterate(force);
+    if (r >= 0) {
+      throw new ConflictError(
+        `queue ${this.name} has ${r} running task(s); stop its workers or pass { force: true }`,
+        { context: { queue: this.name, processing: r } },
+      );
+    }
+  }
+
+  private admin(): QueueAdminBackend {
+    if (!hasAdmin(this.backend)) {
+      throw new ValidationError(
+        `backend ${this.backend.kind} does not support pause, listing or cleaning`,
+        { option: 'backend' },
+      );
+    }
+    return this.backend;
+  }
+
   /** Closes the Redis connection if we created it. Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -539,6 +640,7 @@ export class TaskQueue {
       createdAt: rec.createdAt,
       updatedAt: rec.updatedAt,
     };
+    if (rec.name !== undefined) info.name = rec.name;
     if (rec.status === 'completed') {
       info.result = (
         rec.result === undefined ? null : this.resultCodec.decode(rec.result, 'task result')

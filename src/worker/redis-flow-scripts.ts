@@ -4,7 +4,7 @@
  * and moves the task's flow on: no event can be lost between the two, and a parent becomes
  * runnable in the same atomic step that completes its last child.
  *
- * KEYS[12] is the events stream. Events: fields e (kind), i (task id), a (attempt), then r
+ * KEYS[14] is the events stream. Events: fields e (kind), i (task id), a (attempt), then r
  * (result JSON, when small enough) or big=1, er (error JSON), p (progress), at (retry time ms).
  *
  * Flow fields of a task (in its JSON, see redis-scripts.ts): fp parent id, fi 1 when the parent
@@ -18,7 +18,7 @@ export const EVENTS_MAX_LEN = 10_000;
 export const EVENT_INLINE_RESULT_BYTES = 16_384;
 
 export const EVENT_HOOKS = `
-local EV = KEYS[12]
+local EV = KEYS[14]
 local function emit(kind, id, a, ...)
   return redis.call('XADD', EV, 'MAXLEN', '~', ${EVENTS_MAX_LEN}, '*', 'e', kind, 'i', id,
     'a', a or 0, ...)
@@ -75,7 +75,7 @@ local function finished(id, t, kind, now, ttl, res)
     child = id, message = 'child task ' .. id .. ' ' .. why })
   save(pid, p)
   redis.call('ZADD', X, now, pid)
-  redis.call('ZADD', EXP, now + ttl, pid)
+  redis.call('ZADD', EXP, now + ttl + tiebreak(p), pid)
   redis.call('HINCRBY', M, 'failed', 1)
   finished(pid, p, 'failed', now, ttl)
 end
@@ -114,12 +114,15 @@ if max >= 0 then
 end
 local made = {}
 local order = {}
+-- Numbered in submit order like plain submits (for listing).
+local seq = redis.call('HINCRBY', M, 'n', fresh) - fresh
 for i = 4, #ARGV, N do
   local id = ARGV[i]
+  seq = seq + 1
   local pr = tonumber(ARGV[i + 4])
   local delay = tonumber(ARGV[i + 5])
   local nch = tonumber(ARGV[i + 8])
-  local t = { st = 'queued', a = 0, c = now, u = now, e = '' }
+  local t = { st = 'queued', a = 0, c = now, u = now, e = '', n = seq }
   if ARGV[i + 2] ~= '0' then t.ma = tonumber(ARGV[i + 2]) end
   if ARGV[i + 3] ~= '0' then t.to = ARGV[i + 3] end
   if pr ~= 0 then t.pr = pr end

@@ -17,6 +17,7 @@ import {
   type QueueCompletedEvent,
   type QueueFailedEvent,
   type QueueProgressEvent,
+  type TaskContext,
   TaskQueue,
   type TaskQueueOptions,
   UnrecoverableError,
@@ -181,6 +182,26 @@ describe.each<Kind>(['memory', 'redis', 'cluster'])('events and flows: %s', (kin
     expect(performance.now() - t0).toBeLessThan(950);
   });
 
+  it('a result over 16 KiB reaches listeners too (read by id, not carried in the event)', async () => {
+    const q = queue();
+    const got: QueueCompletedEvent[] = [];
+    q.events.on('completed', (e: QueueCompletedEvent) => got.push(e));
+    await q.events.ready();
+    const big = 'x'.repeat(40_000);
+    const w = worker<string, string>(q, { handler: (d) => d + big });
+    await w.start();
+    const id = await q.submitTask('y');
+    expect(await q.waitForResult(id, { timeout: 10 })).toBe(`y${big}`);
+    await until(() => got.length === 1);
+    expect(got[0]?.result).toBe(`y${big}`);
+  });
+
+  it('events of a closed queue throw ClosedError', async () => {
+    const q = queue();
+    await q.close();
+    expect(() => q.events).toThrow(/closed/);
+  });
+
   it('rejects bad listeners and positions with ValidationError', () => {
     const q = queue();
     expect(() => q.events.on('nope' as 'completed', () => {})).toThrow(/event must be one of/);
@@ -198,17 +219,20 @@ describe.each<Kind>(['memory', 'redis', 'cluster'])('events and flows: %s', (kin
   it('runs a flow: children first, the parent once with childResults; nested flows too', async () => {
     const q = queue();
     const order: string[] = [];
+    const run = async (d: { tag: string }, ctx: TaskContext) => {
+      order.push(d.tag);
+      if (d.tag === 'root' || d.tag === 'mid') {
+        const r = await ctx.childResults<string>();
+        return { tag: d.tag, kids: r };
+      }
+      await sleep(5);
+      return `r-${d.tag}`;
+    };
+    // Named flow nodes go to their named handler (wf17a's handlers), the rest to `handler`.
     const w = worker<{ tag: string }, unknown>(q, {
       numWorkers: 4,
-      handler: async (d, ctx) => {
-        order.push(d.tag);
-        if (d.tag === 'root' || d.tag === 'mid') {
-          const r = await ctx.childResults<string>();
-          return { tag: d.tag, kids: r };
-        }
-        await sleep(5);
-        return `r-${d.tag}`;
-      },
+      handler: run,
+      handlers: { root: run, leaf: run },
     });
     const tree = await q.submitFlow({
       name: 'root',
@@ -222,7 +246,8 @@ describe.each<Kind>(['memory', 'redis', 'cluster'])('events and flows: %s', (kin
     expect(tree.children).toHaveLength(3);
     expect(tree.children[2]?.children).toHaveLength(2);
     expect(tree.children[0]?.children).toEqual([]);
-    expect((await q.getTask(tree.id))?.status).toBe('waiting-children');
+    expect(await q.getTask(tree.id)).toMatchObject({ status: 'waiting-children', name: 'root' });
+    expect((await q.getTask(tree.children[1]?.id as string))?.name).toBe('leaf');
     await w.start();
     const res = (await q.waitForResult(tree.id, { timeout: 15 })) as {
       tag: string;
