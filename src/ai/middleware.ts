@@ -11,7 +11,7 @@ import type { CacheLockOptions } from '../cache/distributed-cache.js';
 import type { MetricsSink } from '../core/metrics.js';
 import type { CircuitBreaker, CircuitOptions } from '../resilience/circuit.js';
 import type { ConcurrencyLimiter } from '../resilience/limiter.js';
-import type { RateLimiter } from '../resilience/rate-limiter.js';
+import type { RateLimiter, RateLimiterOptions } from '../resilience/rate-limiter.js';
 import type { CostOptimizer } from '../scaling/cost-optimizer.js';
 import {
   LLMPipeline,
@@ -90,8 +90,12 @@ export interface AzscaleMiddlewareOptions<V extends AIMiddlewareVersion = 'v4'> 
    * @default false
    */
   cacheNonDeterministic?: boolean;
-  /** Request and token budgets per minute (tokens estimated by `countTokens`). */
-  rateLimiter?: RateLimiter;
+  /**
+   * Request and token budgets per minute (tokens estimated by `countTokens`, corrected with the
+   * reported usage): a `RateLimiter`, or its options (the pipeline then makes one with
+   * `mode: 'sliding-window'` by default).
+   */
+  rateLimiter?: RateLimiter | RateLimiterOptions;
   /** Bounds the calls in flight. */
   limiter?: ConcurrencyLimiter;
   /**
