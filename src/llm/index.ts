@@ -17,3 +17,15 @@ export type {
   LLMRequest,
   LLMStreamSource,
 } from '../cache/llm.js';
+// The error classes this module throws, so `import { ..., X } from 'azscale/llm'` works too (the
+// same classes as the root export).
+export {
+  BudgetExceededError,
+  CancelledError,
+  CircuitOpenError,
+  LimitExceededError,
+  LLMProviderError,
+  TimeoutError,
+  ValidationError,
+  isLLMProviderError,
+} from '../core/errors.js';

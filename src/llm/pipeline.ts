@@ -65,13 +65,16 @@ export interface LLMPipelineRequest {
   request: unknown;
   /** The models to try, primary first. */
   models: readonly LLMModelCall[];
-  /** Sampling temperature; only `0` is cached unless `cacheNonDeterministic`. */
+  /**
+   * Sampling temperature; only `0` is cached unless `cacheNonDeterministic`.
+   * @default unset (not cached)
+   */
   temperature?: number;
-  /** Output token limit, added to the prompt estimate for the rate limiter. */
+  /** Output token limit, added to the prompt estimate for the rate limiter. @default unset */
   maxOutputTokens?: number;
-  /** Aborts this caller's wait (the call itself stops when no caller is left). */
+  /** Aborts this caller's wait (the call itself stops when no caller is left). @default none */
   signal?: AbortSignal;
-  /** False keeps this request out of the cache (it still goes through every other stage). */
+  /** False keeps this request out of the cache (it still goes through every other stage). @default true */
   cacheable?: boolean;
 }
 
@@ -127,7 +130,10 @@ export interface LLMPipelineOptions {
    * @default { ttl: 60, wait: 60 }
    */
   lock?: boolean | CacheLockOptions;
-  /** Refuses calls (BudgetExceededError) once its hourly budget is spent; records spend. */
+  /**
+   * Refuses calls (BudgetExceededError) once its hourly budget is spent; records spend.
+   * @default no budget
+   */
   optimizer?: CostOptimizer;
   /** Spend category given to the optimizer. @default 'llm' */
   category?: string;
@@ -136,6 +142,7 @@ export interface LLMPipelineOptions {
    * pipeline makes one with `mode: 'sliding-window'` by default (in any window of 60 s, the
    * tokens started stay within `tokensPerMinute` plus what corrections charged) and closes in
    * `close()`. Give a limiter made with `mode: 'sliding-window'` for the same literal bound.
+   * @default no rate limit
    */
   rateLimiter?: RateLimiter | RateLimiterOptions;
   /**
@@ -143,13 +150,14 @@ export interface LLMPipelineOptions {
    * with the reported usage after. @default JSON length of the request / 4, plus maxOutputTokens
    */
   countTokens?: (input: LLMTokenEstimateInput) => number;
-  /** Bounds the calls in flight. */
+  /** Bounds the calls in flight. @default no bound */
   limiter?: ConcurrencyLimiter;
   /**
    * A breaker per model: circuit options (with `redis`, shared by the fleet) from which one
    * breaker per model is made, named `<name>:<provider>:<model>`; or one `CircuitBreaker` for
    * the primary model. By default a breaker opens on the first provider failure
    * (`failureThreshold: 1`), so a failed model cools down at once.
+   * @default no breaker
    */
   breaker?: CircuitBreaker | CircuitOptions;
   /**

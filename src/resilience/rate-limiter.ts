@@ -34,6 +34,7 @@ export interface RateLimiterOptions {
   /**
    * A Redis URL, ioredis client or `{ nodes }` Cluster: the budgets and `penalize` then hold for
    * every process sharing `key`. Without it the budgets are per process.
+   * @default per process (memory)
    */
   redis?: RedisInput;
   /** Names the budget, e.g. `"openai:gpt-4o"`. @default 'default' */
@@ -79,9 +80,12 @@ export interface RateLimiterOptions {
    * @default 300
    */
   maxPenalty?: number;
-  /** A rate store (advanced; e.g. a {@link MemoryRateStore} shared in-process). Overrides `redis`. */
+  /**
+   * A rate store (advanced; e.g. a {@link MemoryRateStore} shared in-process). Overrides `redis`.
+   * @default made from `redis`
+   */
   store?: RateStore;
-  /** Connection options for a Redis this limiter creates. */
+  /** Connection options for a Redis this limiter creates. @default {} */
   connection?: RedisConnectionOptions;
   /** Where metrics go. @default noopMetrics */
   metrics?: MetricsSink;
@@ -91,9 +95,9 @@ export interface RateLimiterOptions {
 export interface RateAcquireOptions {
   /** Tokens this call will spend (estimate: prompt + max completion). @default 0 */
   tokens?: number;
-  /** Overrides the limiter's `maxWait` (seconds) for this call. */
+  /** Overrides the limiter's `maxWait` (seconds) for this call. @default the limiter's `maxWait` */
   maxWait?: number;
-  /** Aborts the wait with {@link CancelledError}. */
+  /** Aborts the wait with {@link CancelledError}. @default none */
   signal?: AbortSignal;
 }
 
@@ -134,6 +138,7 @@ export interface RateAdjustOptions {
    * The grant being corrected: the correction is applied at most once per grant (a second call
    * for the same grant is ignored), and a sliding window's refund goes back to the slot the
    * grant was counted in. Without it every call is a separate correction, counted now.
+   * @default none
    */
   grant?: RateGrant;
 }
