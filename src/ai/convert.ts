@@ -7,33 +7,76 @@ import type { LLMAnswerSource } from '../llm/flight.js';
 
 /** AI SDK usage (v3/v4): nested input/output token counts. */
 export interface AIUsage {
+  /** Prompt tokens. */
   inputTokens: {
+    /** Every prompt token. */
     total: number | undefined;
+    /** Prompt tokens not served from the provider's prompt cache. */
     noCache: number | undefined;
+    /** Prompt tokens read from the provider's prompt cache. */
     cacheRead: number | undefined;
+    /** Prompt tokens written to the provider's prompt cache. */
     cacheWrite: number | undefined;
   };
+  /** Completion tokens. */
   outputTokens: {
+    /** Every completion token. */
     total: number | undefined;
+    /** Completion tokens of the visible text. */
     text: number | undefined;
+    /** Completion tokens spent on reasoning. */
     reasoning: number | undefined;
   };
+  /** The provider's own usage object, as it sent it. */
   raw?: unknown;
 }
 
 /** The parts of an AI SDK generate result azscale reads or writes. */
 export interface AIGenerateResultLike {
-  content: { type: string; [field: string]: unknown }[];
-  finishReason: { unified: string; raw: string | undefined } | string;
-  usage: AIUsage | { inputTokens?: number; outputTokens?: number };
+  /** The answer's content parts (`text`, `reasoning`, `tool-call`, `source`, `file`, ...). */
+  content: {
+    /** The part's kind. */
+    type: string;
+    [field: string]: unknown;
+  }[];
+  /** Why the answer ended: v3/v4 `{ unified, raw }`, or a plain string from older providers. */
+  finishReason:
+    | {
+        /** The AI SDK's finish reason (`stop`, `length`, `tool-calls`, ...). */
+        unified: string;
+        /** The provider's own finish reason. */
+        raw: string | undefined;
+      }
+    | string;
+  /** Token counts: v3/v4 nested, or older flat numbers. */
+  usage:
+    | AIUsage
+    | {
+        /** Prompt tokens. */
+        inputTokens?: number;
+        /** Completion tokens. */
+        outputTokens?: number;
+      };
+  /** Provider-specific metadata; azscale adds `azscale: { source, model }`. */
   providerMetadata?: Record<string, Record<string, unknown>>;
-  response?: { id?: string; modelId?: string; timestamp?: Date; [field: string]: unknown };
+  /** Response metadata. */
+  response?: {
+    /** The provider's response id. */
+    id?: string;
+    /** The model that answered. */
+    modelId?: string;
+    /** When the provider answered. */
+    timestamp?: Date;
+    [field: string]: unknown;
+  };
+  /** Call warnings from the provider. */
   warnings?: unknown[];
   [field: string]: unknown;
 }
 
 /** An AI SDK stream part (the fields azscale reads). */
 export interface AIStreamPartLike {
+  /** The part's kind (`text-delta`, `tool-call`, `finish`, ...). */
   type: string;
   [field: string]: unknown;
 }

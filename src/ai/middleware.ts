@@ -11,7 +11,7 @@ import type { CacheLockOptions } from '../cache/distributed-cache.js';
 import type { MetricsSink } from '../core/metrics.js';
 import type { CircuitBreaker, CircuitOptions } from '../resilience/circuit.js';
 import type { ConcurrencyLimiter } from '../resilience/limiter.js';
-import type { RateLimiter } from '../resilience/rate-limiter.js';
+import type { RateLimiter, RateLimiterOptions } from '../resilience/rate-limiter.js';
 import type { CostOptimizer } from '../scaling/cost-optimizer.js';
 import {
   LLMPipeline,
@@ -33,19 +33,28 @@ import { resolvePeer } from './peer.js';
 export interface AICallOptions {
   /** The prompt (messages). */
   prompt: unknown;
+  /** Sampling temperature; only `0` is cached unless `cacheNonDeterministic`. */
   temperature?: number;
+  /** Output token limit (added to the rate limiter's token estimate). */
   maxOutputTokens?: number;
+  /** Aborts the call; not part of the cache key. */
   abortSignal?: AbortSignal;
+  /** Extra HTTP headers; not part of the cache key. */
   headers?: Record<string, string | undefined>;
   [option: string]: unknown;
 }
 
 /** An AI SDK language model (`LanguageModelV3` of AI SDK 6, `LanguageModelV4` of AI SDK 7). */
 export interface AILanguageModel {
+  /** The model specification version (`v3`, `v4`). */
   readonly specificationVersion: string;
+  /** The provider name (part of the cache key, `gen_ai.system`). */
   readonly provider: string;
+  /** The model id (part of the cache key, names its breaker). */
   readonly modelId: string;
+  /** Asks for the whole answer. */
   doGenerate(options: AICallOptions): PromiseLike<unknown>;
+  /** Asks for the answer as a stream. */
   doStream(options: AICallOptions): PromiseLike<unknown>;
 }
 
@@ -80,7 +89,7 @@ export interface AzscaleLanguageModelMiddleware<V extends AIMiddlewareVersion = 
 
 /** Options of {@link azscaleMiddleware}. Every stage is optional. */
 export interface AzscaleMiddlewareOptions<V extends AIMiddlewareVersion = 'v4'> {
-  /** Where answers are cached (streamed and whole answers share one entry). */
+  /** Where answers are cached (streamed and whole answers share one entry). @default no cache */
   cache?: DistributedCache;
   /** Seconds an answer stays cached. @default the cache's ttl */
   ttl?: number;
@@ -90,18 +99,29 @@ export interface AzscaleMiddlewareOptions<V extends AIMiddlewareVersion = 'v4'> 
    * @default false
    */
   cacheNonDeterministic?: boolean;
-  /** Request and token budgets per minute (tokens estimated by `countTokens`). */
-  rateLimiter?: RateLimiter;
-  /** Bounds the calls in flight. */
+  /**
+   * Request and token budgets per minute (tokens estimated by `countTokens`, corrected with the
+   * reported usage): a `RateLimiter`, or its options (the pipeline then makes one with
+   * `mode: 'sliding-window'` by default).
+   * @default no rate limit
+   */
+  rateLimiter?: RateLimiter | RateLimiterOptions;
+  /** Bounds the calls in flight. @default no bound */
   limiter?: ConcurrencyLimiter;
   /**
    * A `CircuitBreaker` for the primary model, or circuit options from which one breaker per
    * model is made (with `redis`, shared by the fleet). @default no breaker
    */
   breaker?: CircuitBreaker | CircuitOptions;
-  /** Refuses calls once the hour's budget is spent; records spend from the result's usage. */
+  /**
+   * Refuses calls once the hour's budget is spent; records spend from the result's usage.
+   * @default no budget
+   */
   optimizer?: CostOptimizer;
-  /** AI SDK models tried in order when the model before failed (429, 5xx, timeout, open breaker). */
+  /**
+   * AI SDK models tried in order when the model before failed (429, 5xx, timeout, open breaker).
+   * @default []
+   */
   fallbackModels?: readonly AILanguageModel[];
   /** Seconds a failed model stays out of use (its breaker's recovery time). @default 30 */
   cooldown?: number;
@@ -112,7 +132,12 @@ export interface AzscaleMiddlewareOptions<V extends AIMiddlewareVersion = 'v4'> 
   /** The fleet-wide lock on a miss (seconds). @default { ttl: 60, wait: 60 } */
   lock?: boolean | CacheLockOptions;
   /** Pacing of replayed streams. @default sent at once */
-  replay?: { chunkChars?: number; delayMs?: number };
+  replay?: {
+    /** Characters per replayed text part; `0` sends the text as one part. @default 0 */
+    chunkChars?: number;
+    /** Milliseconds between replayed parts. @default 0 */
+    delayMs?: number;
+  };
   /** Cache key prefix. @default 'llm:' */
   keyPrefix?: string;
   /** Spend category. @default 'llm' */
@@ -122,6 +147,7 @@ export interface AzscaleMiddlewareOptions<V extends AIMiddlewareVersion = 'v4'> 
   /**
    * An existing pipeline to go through (shared with other callers: one set of breakers and
    * in-flight calls). The pipeline options above must then be left out.
+   * @default a pipeline made from these options
    */
   pipeline?: LLMPipeline;
   /**

@@ -25,6 +25,7 @@ export {
   type CachedLLMStream,
   type LLMCacheKeyOptions,
   type LLMRequest,
+  type LLMStreamSource,
 } from './llm.js';
 export { MemoryCacheStore, type MemoryCacheStoreOptions } from './memory-store.js';
 export { RedisCacheStore, type ValueWithTtl } from './redis-store.js';

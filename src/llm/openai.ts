@@ -437,9 +437,9 @@ export async function* partsToOpenAIChunks(
 export interface OpenAICompatibleModelOptions {
   /** e.g. `https://api.openai.com/v1` (`/chat/completions` is appended). */
   baseURL: string;
-  /** Sent as `Authorization: Bearer <apiKey>`. */
+  /** Sent as `Authorization: Bearer <apiKey>`. @default no Authorization header */
   apiKey?: string;
-  /** Extra request headers. */
+  /** Extra request headers. @default none */
   headers?: Record<string, string>;
   /** The fetch to use (e.g. azscale's pooled `HttpPool.fetch`). @default globalThis.fetch */
   fetch?: (url: string, init: RequestInit) => Promise<Response>;

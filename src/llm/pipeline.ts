@@ -11,6 +11,7 @@ import {
   describeValue,
   isBudgetExceededError,
   isCancelledError,
+  isValidationError,
 } from '../core/errors.js';
 import { type Disposer, Emitter } from '../core/events.js';
 import { KEY_LAYOUT, sha256Hex, validatePrefix } from '../core/keys.js';
@@ -26,7 +27,11 @@ import { stableStringify } from '../cache/stable-json.js';
 import { type SpanHandle, isTracingEnabled, withSpan } from '../observability/tracing.js';
 import { CircuitBreaker, type CircuitOptions } from '../resilience/circuit.js';
 import type { ConcurrencyLimiter } from '../resilience/limiter.js';
-import type { RateLimiter } from '../resilience/rate-limiter.js';
+import {
+  type RateGrant,
+  RateLimiter,
+  type RateLimiterOptions,
+} from '../resilience/rate-limiter.js';
 import type { CostOptimizer } from '../scaling/cost-optimizer.js';
 import { isProviderFailure, retryAfterOf, statusOf } from './classify.js';
 import {
@@ -60,13 +65,16 @@ export interface LLMPipelineRequest {
   request: unknown;
   /** The models to try, primary first. */
   models: readonly LLMModelCall[];
-  /** Sampling temperature; only `0` is cached unless `cacheNonDeterministic`. */
+  /**
+   * Sampling temperature; only `0` is cached unless `cacheNonDeterministic`.
+   * @default unset (not cached)
+   */
   temperature?: number;
-  /** Output token limit, added to the prompt estimate for the rate limiter. */
+  /** Output token limit, added to the prompt estimate for the rate limiter. @default unset */
   maxOutputTokens?: number;
-  /** Aborts this caller's wait (the call itself stops when no caller is left). */
+  /** Aborts this caller's wait (the call itself stops when no caller is left). @default none */
   signal?: AbortSignal;
-  /** False keeps this request out of the cache (it still goes through every other stage). */
+  /** False keeps this request out of the cache (it still goes through every other stage). @default true */
   cacheable?: boolean;
 }
 
@@ -122,24 +130,34 @@ export interface LLMPipelineOptions {
    * @default { ttl: 60, wait: 60 }
    */
   lock?: boolean | CacheLockOptions;
-  /** Refuses calls (BudgetExceededError) once its hourly budget is spent; records spend. */
+  /**
+   * Refuses calls (BudgetExceededError) once its hourly budget is spent; records spend.
+   * @default no budget
+   */
   optimizer?: CostOptimizer;
   /** Spend category given to the optimizer. @default 'llm' */
   category?: string;
-  /** Request and token budgets per minute. */
-  rateLimiter?: RateLimiter;
+  /**
+   * Request and token budgets per minute: a `RateLimiter`, or its options, from which the
+   * pipeline makes one with `mode: 'sliding-window'` by default (in any window of 60 s, the
+   * tokens started stay within `tokensPerMinute` plus what corrections charged) and closes in
+   * `close()`. Give a limiter made with `mode: 'sliding-window'` for the same literal bound.
+   * @default no rate limit
+   */
+  rateLimiter?: RateLimiter | RateLimiterOptions;
   /**
    * Estimated tokens of a request, spent from the token budget before the call and corrected
    * with the reported usage after. @default JSON length of the request / 4, plus maxOutputTokens
    */
   countTokens?: (input: LLMTokenEstimateInput) => number;
-  /** Bounds the calls in flight. */
+  /** Bounds the calls in flight. @default no bound */
   limiter?: ConcurrencyLimiter;
   /**
    * A breaker per model: circuit options (with `redis`, shared by the fleet) from which one
    * breaker per model is made, named `<name>:<provider>:<model>`; or one `CircuitBreaker` for
    * the primary model. By default a breaker opens on the first provider failure
    * (`failureThreshold: 1`), so a failed model cools down at once.
+   * @default no breaker
    */
   breaker?: CircuitBreaker | CircuitOptions;
   /**
@@ -217,6 +235,8 @@ export class LLMPipeline {
   private readonly timeoutMs: number | undefined;
   private readonly isFailure: (error: unknown) => boolean;
   private readonly countTokens: (input: LLMTokenEstimateInput) => number;
+  private readonly rate: RateLimiter | undefined;
+  private readonly ownsRate: boolean = false;
   private readonly flights = new Map<string, Flight>();
   private readonly breakers = new Map<string, CircuitBreaker>();
   private readonly events = new Emitter<LLMPipelineEvents>();
@@ -251,7 +271,6 @@ export class LLMPipeline {
       o.countTokens === undefined ? defaultCount : assertFunction(o.countTokens, 'countTokens');
     for (const [name, fn] of [
       ['optimizer', 'recordLLMUsage'],
-      ['rateLimiter', 'tryAcquire'],
       ['limiter', 'run'],
     ] as const) {
       const v = o[name] as unknown;
@@ -267,6 +286,30 @@ export class LLMPipeline {
         );
       }
     }
+    if (o.rateLimiter !== undefined && !(o.rateLimiter instanceof RateLimiter)) {
+      const r = assertObject(o.rateLimiter, 'rateLimiter') as Record<string, unknown>;
+      if (typeof r.acquire === 'function' || typeof r.tryAcquire === 'function') {
+        // A RateLimiter from another copy of the package: used as it is.
+        this.rate = o.rateLimiter as unknown as RateLimiter;
+      } else {
+        if (r.requestsPerMinute === undefined && r.tokensPerMinute === undefined) {
+          throw new ValidationError(
+            `rateLimiter must be a RateLimiter or its options (with requestsPerMinute or tokensPerMinute), received ${describeValue(o.rateLimiter)}`,
+            { option: 'rateLimiter' },
+          );
+        }
+        try {
+          this.rate = new RateLimiter({ mode: 'sliding-window', ...(r as RateLimiterOptions) });
+        } catch (e) {
+          if (!isValidationError(e)) throw e;
+          throw new ValidationError(e.message, {
+            option: `rateLimiter.${e.option ?? ''}`,
+            cause: e,
+          });
+        }
+        this.ownsRate = true;
+      }
+    } else this.rate = o.rateLimiter;
     if (o.breaker !== undefined && !isBreaker(o.breaker)) assertObject(o.breaker, 'breaker');
     if (o.replay !== undefined) {
       assertObject(o.replay, 'replay');
@@ -544,14 +587,14 @@ export class LLMPipeline {
     const signal = flight.controller.signal;
     const optimizer = this.o.optimizer;
     if (optimizer) await this.budgetGuard(optimizer);
-    const estimate = await this.rateLimit(req, signal);
+    const grant = await this.rateLimit(req, signal);
     let lastError: unknown;
     for (const [i, call] of req.models.entries()) {
       const pushedBefore = flight.parts.length;
       flight.model = call.model;
       try {
         const entry = await this.attempt(flight, call, i, mode, signal);
-        await this.afterCall(call, entry, estimate);
+        await this.afterCall(call, entry, grant);
         return entry;
       } catch (e) {
         lastError = e;
@@ -560,9 +603,9 @@ export class LLMPipeline {
         // continue it.
         if (flight.parts.length > pushedBefore || signal.aborted || !next || !this.isFailure(e))
           throw e;
-        if (statusOf(e) === 429 && this.o.rateLimiter) {
+        if (statusOf(e) === 429 && this.rate) {
           const s = retryAfterOf(e);
-          if (s !== undefined && s > 0) void this.o.rateLimiter.penalize(Math.min(s, 3600));
+          if (s !== undefined && s > 0) void this.rate.penalize(Math.min(s, 3600));
         }
         this.m.fallbacks.inc();
         this.events.emit('fallback', { from: call.model, to: next.model, error: e });
@@ -585,9 +628,12 @@ export class LLMPipeline {
     return withSpan('azscale.llm.budget', undefined, check);
   }
 
-  private async rateLimit(req: LLMPipelineRequest, signal: AbortSignal): Promise<number> {
-    const limiter = this.o.rateLimiter;
-    if (!limiter) return 0;
+  private async rateLimit(
+    req: LLMPipelineRequest,
+    signal: AbortSignal,
+  ): Promise<RateGrant | undefined> {
+    const limiter = this.rate;
+    if (!limiter) return undefined;
     let estimate = this.countTokens({ request: req.request, maxOutputTokens: req.maxOutputTokens });
     if (typeof estimate !== 'number' || !Number.isFinite(estimate) || estimate < 0) {
       throw new ValidationError(
@@ -598,14 +644,14 @@ export class LLMPipeline {
       );
     }
     estimate = Math.ceil(estimate);
-    // A request larger than a whole minute's budget would never fit: it takes the whole minute.
-    if (limiter.tokensPerMinute !== undefined)
-      estimate = Math.min(estimate, limiter.tokensPerMinute);
+    // A request larger than a whole window's budget would never fit: it takes the whole window.
+    const capacity = limiter.tokenCapacity ?? limiter.tokensPerMinute;
+    if (capacity !== undefined) estimate = Math.min(estimate, capacity);
     const take = () => limiter.acquire({ tokens: estimate, signal });
-    if (isTracingEnabled()) {
-      await withSpan('azscale.llm.rate', { 'azscale.llm.estimated_tokens': estimate }, take);
-    } else await take();
-    return estimate;
+    const r = isTracingEnabled()
+      ? await withSpan('azscale.llm.rate', { 'azscale.llm.estimated_tokens': estimate }, take)
+      : await take();
+    return r.grant;
   }
 
   private attempt(
@@ -691,23 +737,22 @@ export class LLMPipeline {
     }
   }
 
-  private async afterCall(call: LLMModelCall, entry: LLMEntry, estimate: number): Promise<void> {
+  private async afterCall(
+    call: LLMModelCall,
+    entry: LLMEntry,
+    grant: RateGrant | undefined,
+  ): Promise<void> {
     const usage = entry.usage;
     if (!usage) return;
     this.m.inputTokens.inc(usage.inputTokens);
     this.m.outputTokens.inc(usage.outputTokens);
-    const limiter = this.o.rateLimiter;
-    const actual = usage.inputTokens + usage.outputTokens;
-    if (limiter?.tokensPerMinute !== undefined && actual > estimate) {
-      // The estimate was low: take the difference now, or when the budget has none left, pause
-      // the key for as long as the difference would need (the provider counts real tokens).
-      const extra = Math.min(actual - estimate, limiter.tokensPerMinute);
-      try {
-        const r = await limiter.tryAcquire({ tokens: extra });
-        if (!r.allowed) await limiter.penalize(r.retryAfter);
-      } catch (e) {
-        this.events.emit('error', e);
-      }
+    const limiter = this.rate;
+    if (limiter?.tokensPerMinute !== undefined && grant) {
+      // The estimate becomes the reported usage, both ways, once per grant (the provider counts
+      // real tokens).
+      await limiter
+        .settle(grant, usage.inputTokens + usage.outputTokens)
+        .catch((e) => this.events.emit('error', e));
     }
     const optimizer = this.o.optimizer;
     if (!optimizer) return;
@@ -729,11 +774,22 @@ export class LLMPipeline {
     this.events.emit('spend', { model: call.model, usage, dollars });
   }
 
-  /** Closes the breakers this pipeline made (the given cache, limiters and optimizer stay open). */
+  /**
+   * Closes the breakers and the rate limiter this pipeline made (a given cache, limiters and
+   * optimizer stay open).
+   */
   async close(): Promise<void> {
     const all = [...this.breakers.values()];
     this.breakers.clear();
-    await Promise.all(all.map((b) => b.close()));
+    await Promise.all([
+      ...all.map((b) => b.close()),
+      this.ownsRate ? this.rate?.close() : undefined,
+    ]);
+  }
+
+  /** The rate limiter in use (given, or made from the `rateLimiter` options). */
+  get rateLimiter(): RateLimiter | undefined {
+    return this.rate;
   }
 }
 

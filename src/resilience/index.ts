@@ -34,6 +34,7 @@ export { RateLimiter } from './rate-limiter.js';
 export type {
   RateAcquireOptions,
   RateAcquireResult,
+  RateGrant,
   RateLimiterEvents,
   RateLimiterOptions,
   RateTryResult,
@@ -51,7 +52,9 @@ export { MemoryBreakerStore, MemoryRateStore, MemorySemaphoreStore } from './mem
 export { RedisBreakerStore, RedisRateStore, RedisSemaphoreStore } from './redis-store.js';
 export type {
   BreakerStateStore,
+  RateAdjustment,
   RateCost,
+  RateMode,
   RateStore,
   RateTakeResult,
   SemaphoreAcquireResult,

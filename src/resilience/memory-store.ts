@@ -1,5 +1,6 @@
 import type {
   BreakerStateStore,
+  RateAdjustment,
   RateCost,
   RateStore,
   RateTakeResult,
@@ -290,19 +291,72 @@ export function gcraStep(
   return { allowed: true, retryAfterMs: 0, reqTat: newReq, tokTat: newTok };
 }
 
+/**
+ * Slots per sliding window. A call is counted in the slot of its grant time, and a slot counts
+ * until all of it has left the window: the counted calls always include every call of the last
+ * `periodMs`, so the bound is never exceeded (the price: a slot's calls free up to 1/60 of the
+ * window late).
+ */
+export const WINDOW_SLOTS = 60;
+
+/** Slot width (ms) of a sliding window of `periodMs`. */
+function slotWidth(periodMs: number): number {
+  return periodMs / WINDOW_SLOTS;
+}
+
+/**
+ * How long until `cost` more fits under `limit` in a sliding window whose slots hold `slots`
+ * (slot index → amount), 0 when it fits now. Shared by the memory store; mirrored by the Redis
+ * script.
+ */
+export function windowWait(
+  now: number,
+  periodMs: number,
+  slots: Map<number, number>,
+  cost: number,
+  limit: number,
+): number {
+  const g = slotWidth(periodMs);
+  const lo = Math.floor((now - periodMs) / g);
+  let used = 0;
+  for (const [b, v] of slots) {
+    if (b < lo) slots.delete(b);
+    else used += v;
+  }
+  if (used + cost <= limit + 1e-9) return 0;
+  let freed = 0;
+  for (const b of [...slots.keys()].sort((x, y) => x - y)) {
+    freed += slots.get(b) as number;
+    // Slot b stops counting once floor((t - period) / g) > b, i.e. at t = (b + 1) g + period.
+    if (used - freed + cost <= limit + 1e-9) return Math.max(1, (b + 1) * g + periodMs - now);
+  }
+  return periodMs;
+}
+
 interface RateEntry {
   reqTat: number;
   tokTat: number;
   pausedUntil: number;
+  // Sliding window: slot index -> requests / tokens counted in it; the last slot's end + period.
+  reqSlots?: Map<number, number>;
+  tokSlots?: Map<number, number>;
+  windowUntil: number;
 }
 
+/** How long (ms) an adjustment id is remembered (as the Redis store's op ids). */
+const ADJUST_ID_TTL_MS = 600_000;
+
 /**
- * GCRA budgets held in this process. A key whose budgets are whole again and whose pause is
- * over holds no information (a fresh entry behaves the same), so such entries are dropped:
- * the map holds the keys used within the last budget period (or pause), not every key ever used.
+ * Rate budgets (GCRA or sliding window) held in this process. A key whose budgets are whole
+ * again and whose pause is over holds no information (a fresh entry behaves the same), so such
+ * entries are dropped: the map holds the keys used within the last budget period (or pause), not
+ * every key ever used.
  */
 export class MemoryRateStore implements RateStore {
   private readonly keys = new Map<string, RateEntry>();
+  // Adjustment id -> until when it is remembered.
+  private readonly adjusted = new Map<string, number>();
+  private adjustedSweepAt = SWEEP_EVERY;
   private sweepAt = SWEEP_EVERY;
 
   /** Keys holding state now (after dropping idle ones). */
@@ -313,7 +367,8 @@ export class MemoryRateStore implements RateStore {
 
   private sweep(now: number): void {
     for (const [k, e] of this.keys) {
-      if (e.reqTat <= now && e.tokTat <= now && e.pausedUntil <= now) this.keys.delete(k);
+      if (e.reqTat <= now && e.tokTat <= now && e.pausedUntil <= now && e.windowUntil <= now)
+        this.keys.delete(k);
     }
     this.sweepAt = this.keys.size + SWEEP_EVERY;
   }
@@ -322,7 +377,7 @@ export class MemoryRateStore implements RateStore {
     let e = this.keys.get(key);
     if (!e) {
       if (this.keys.size >= this.sweepAt) this.sweep(now);
-      e = { reqTat: 0, tokTat: 0, pausedUntil: 0 };
+      e = { reqTat: 0, tokTat: 0, pausedUntil: 0, windowUntil: 0 };
       this.keys.set(key, e);
     }
     return e;
@@ -337,12 +392,69 @@ export class MemoryRateStore implements RateStore {
     const now = Date.now();
     const e = this.entry(key, now);
     if (e.pausedUntil > now) return { allowed: false, retryAfterMs: e.pausedUntil - now };
+    if (cost.mode === 'sliding-window') return this.takeWindow(e, now, cost);
     const r = gcraStep(now, e.reqTat, e.tokTat, cost);
     if (r.allowed) {
       e.reqTat = r.reqTat;
       e.tokTat = r.tokTat;
     }
-    return { allowed: r.allowed, retryAfterMs: r.retryAfterMs };
+    return r.allowed ? { allowed: true, retryAfterMs: 0, at: now } : r;
+  }
+
+  private takeWindow(e: RateEntry, now: number, cost: RateCost): RateTakeResult {
+    const reqLimit = cost.requestLimit ?? 0;
+    const tokLimit = cost.tokenLimit ?? 0;
+    e.reqSlots ??= new Map();
+    e.tokSlots ??= new Map();
+    let retry = 0;
+    if (reqLimit > 0) retry = windowWait(now, cost.periodMs, e.reqSlots, 1, reqLimit);
+    if (tokLimit > 0 && cost.tokens > 0) {
+      retry = Math.max(retry, windowWait(now, cost.periodMs, e.tokSlots, cost.tokens, tokLimit));
+    }
+    if (retry > 0) return { allowed: false, retryAfterMs: Math.ceil(retry) };
+    const b = Math.floor(now / slotWidth(cost.periodMs));
+    if (reqLimit > 0) e.reqSlots.set(b, (e.reqSlots.get(b) ?? 0) + 1);
+    if (tokLimit > 0 && cost.tokens > 0) e.tokSlots.set(b, (e.tokSlots.get(b) ?? 0) + cost.tokens);
+    this.counted(e, b, cost.periodMs);
+    return { allowed: true, retryAfterMs: 0, at: now };
+  }
+
+  private counted(e: RateEntry, slot: number, periodMs: number): void {
+    e.windowUntil = Math.max(e.windowUntil, (slot + 1) * slotWidth(periodMs) + periodMs);
+  }
+
+  async adjust(key: string, cost: RateCost, adjustment: RateAdjustment): Promise<void> {
+    const now = Date.now();
+    const { tokens, id } = adjustment;
+    if (!Number.isFinite(tokens) || tokens === 0) return;
+    if ((this.adjusted.get(id) ?? 0) > now) return;
+    if (this.adjusted.size >= this.adjustedSweepAt) {
+      for (const [i, until] of this.adjusted) if (until <= now) this.adjusted.delete(i);
+      this.adjustedSweepAt = this.adjusted.size + SWEEP_EVERY;
+    }
+    const e = this.entry(key, now);
+    this.adjusted.set(id, now + ADJUST_ID_TTL_MS);
+    if (cost.mode === 'sliding-window') {
+      if (!cost.tokenLimit) return;
+      e.tokSlots ??= new Map();
+      const g = slotWidth(cost.periodMs);
+      if (tokens > 0) {
+        const b = Math.floor(now / g);
+        e.tokSlots.set(b, (e.tokSlots.get(b) ?? 0) + tokens);
+        this.counted(e, b, cost.periodMs);
+        return;
+      }
+      // A refund goes back to the slot the call was counted in, while that slot still counts.
+      const b = Math.floor((adjustment.at ?? now) / g);
+      const v = e.tokSlots.get(b);
+      if (v !== undefined && b >= Math.floor((now - cost.periodMs) / g)) {
+        e.tokSlots.set(b, Math.max(0, v + tokens));
+      }
+      return;
+    }
+    if (cost.tokenIntervalMs <= 0) return;
+    const shift = tokens * cost.tokenIntervalMs;
+    e.tokTat = tokens > 0 ? Math.max(e.tokTat, now) + shift : Math.max(e.tokTat + shift, now);
   }
 
   async pause(key: string, ms: number): Promise<void> {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { type RedisConnectionOptions, type RedisInput, resolveRedis } from '../core/connection.js';
 import {
   CancelledError,
@@ -19,8 +20,10 @@ import { assertNumber } from '../core/validate.js';
 import { MemoryRateStore } from './memory-store.js';
 import { assertSignal, optionsObject, sleep } from './options.js';
 import { RedisRateStore } from './redis-store.js';
-import type { RateCost, RateStore } from './store.js';
+import type { RateCost, RateMode, RateStore } from './store.js';
 
+/** The longest `window`, seconds: one day. */
+const MAX_WINDOW = 86_400;
 /** The default `maxPenalty`, seconds. */
 const DEFAULT_MAX_PENALTY = 300;
 // The longest retry hint (ms) a store may give: a pause is at most 10 years.
@@ -31,6 +34,7 @@ export interface RateLimiterOptions {
   /**
    * A Redis URL, ioredis client or `{ nodes }` Cluster: the budgets and `penalize` then hold for
    * every process sharing `key`. Without it the budgets are per process.
+   * @default per process (memory)
    */
   redis?: RedisInput;
   /** Names the budget, e.g. `"openai:gpt-4o"`. @default 'default' */
@@ -41,6 +45,26 @@ export interface RateLimiterOptions {
   requestsPerMinute?: number;
   /** Tokens allowed per minute (a provider's TPM). @default no token budget */
   tokensPerMinute?: number;
+  /**
+   * How the budgets are counted.
+   * - `'gcra'`: a token bucket. A window's budget may go at once (a burst), then it refills at
+   *   the steady rate, so a 60 s window that starts with a full bucket can admit up to twice the
+   *   per-minute budget.
+   * - `'sliding-window'`: in any `window` seconds at most the window's share of the budgets
+   *   (`requestsPerMinute × window / 60`, same for tokens) is granted, on the store's clock and
+   *   for every process sharing `key`. Literal per-minute limits, as providers count them; the
+   *   LLM pipeline's default. Corrections with {@link RateLimiter.adjust} that charge more than
+   *   was estimated can exceed it by what they charge.
+   * @default 'gcra'
+   */
+  mode?: RateMode;
+  /**
+   * The period, in seconds, the budgets are counted over: the GCRA's burst, or the sliding
+   * window. The per-minute budgets are prorated to it (`tokensPerMinute × window / 60` per
+   * window); shorten it for tests, or lengthen it for hourly-style budgets. 1 s to 1 day.
+   * @default 60
+   */
+  window?: number;
   /**
    * Longest wait, in seconds, `acquire` accepts; when the budget frees later than that it throws
    * {@link LimitExceededError} with `retryAfter` at once instead (so a request handler can answer
@@ -56,9 +80,12 @@ export interface RateLimiterOptions {
    * @default 300
    */
   maxPenalty?: number;
-  /** A rate store (advanced; e.g. a {@link MemoryRateStore} shared in-process). Overrides `redis`. */
+  /**
+   * A rate store (advanced; e.g. a {@link MemoryRateStore} shared in-process). Overrides `redis`.
+   * @default made from `redis`
+   */
   store?: RateStore;
-  /** Connection options for a Redis this limiter creates. */
+  /** Connection options for a Redis this limiter creates. @default {} */
   connection?: RedisConnectionOptions;
   /** Where metrics go. @default noopMetrics */
   metrics?: MetricsSink;
@@ -68,16 +95,31 @@ export interface RateLimiterOptions {
 export interface RateAcquireOptions {
   /** Tokens this call will spend (estimate: prompt + max completion). @default 0 */
   tokens?: number;
-  /** Overrides the limiter's `maxWait` (seconds) for this call. */
+  /** Overrides the limiter's `maxWait` (seconds) for this call. @default the limiter's `maxWait` */
   maxWait?: number;
-  /** Aborts the wait with {@link CancelledError}. */
+  /** Aborts the wait with {@link CancelledError}. @default none */
   signal?: AbortSignal;
+}
+
+/**
+ * One granted call: hand it to {@link RateLimiter.settle} (or `adjust`/`refund`) with the tokens
+ * the call really used.
+ */
+export interface RateGrant {
+  /** Identifies the grant; a correction of it is applied at most once. */
+  readonly id: string;
+  /** Tokens the grant spent (the estimate). */
+  readonly tokens: number;
+  /** When it was granted: milliseconds since the epoch on the store's clock (Redis `TIME`). */
+  readonly at: number | undefined;
 }
 
 /** What {@link RateLimiter.acquire} resolves to. */
 export interface RateAcquireResult {
   /** Seconds the call waited for budget. */
   waited: number;
+  /** The grant, for correcting its tokens once the real usage is known. */
+  grant: RateGrant;
 }
 
 /** What {@link RateLimiter.tryAcquire} resolves to. */
@@ -86,6 +128,19 @@ export interface RateTryResult {
   allowed: boolean;
   /** When refused: seconds until it would fit. */
   retryAfter: number;
+  /** When allowed: the grant, for correcting its tokens. */
+  grant?: RateGrant;
+}
+
+/** Options of {@link RateLimiter.adjust} and {@link RateLimiter.refund}. */
+export interface RateAdjustOptions {
+  /**
+   * The grant being corrected: the correction is applied at most once per grant (a second call
+   * for the same grant is ignored), and a sliding window's refund goes back to the slot the
+   * grant was counted in. Without it every call is a separate correction, counted now.
+   * @default none
+   */
+  grant?: RateGrant;
 }
 
 /** Events of a {@link RateLimiter}. */
@@ -96,15 +151,18 @@ export type RateLimiterEvents = {
 
 /**
  * Request and token budgets per minute, as LLM providers set them, held in one place for a
- * fleet. A GCRA (generic cell rate algorithm: a token bucket kept as one timestamp per budget)
- * decides each call in one atomic step, in one Lua script with `redis`: a burst of up to a
- * minute's budget, then a steady rate. `penalize` pauses the key for everyone, e.g. on a 429
- * with `Retry-After`.
+ * fleet. Two ways to count (`mode`): a GCRA (generic cell rate algorithm: a token bucket kept
+ * as one timestamp per budget) grants a window's budget as a burst, then a steady rate; a
+ * sliding window grants at most the window's budget in any `window` seconds. Either decides each
+ * call in one atomic step, in one Lua script with `redis`. Token estimates are corrected after
+ * the call with `settle` (both ways, once per grant). `penalize` pauses the key for everyone,
+ * e.g. on a 429 with `Retry-After`.
  *
  * @example
- * const rate = new RateLimiter({ redis, key: 'openai', requestsPerMinute: 500, tokensPerMinute: 200_000 });
- * await rate.acquire({ tokens: 1200 });
- * try { await callModel() } catch (e) { if (e.status === 429) rate.penalize(Number(e.headers['retry-after'])) }
+ * const rate = new RateLimiter({ redis, key: 'openai', mode: 'sliding-window', requestsPerMinute: 500, tokensPerMinute: 200_000 });
+ * const { grant } = await rate.acquire({ tokens: 1200 });
+ * try { const r = await callModel(); await rate.settle(grant, r.usage.total_tokens) }
+ * catch (e) { if (e.status === 429) rate.penalize(Number(e.headers['retry-after'])) }
  */
 export class RateLimiter {
   /** The budget's key. */
@@ -115,6 +173,15 @@ export class RateLimiter {
   readonly tokensPerMinute: number | undefined;
   /** Longest pause `penalize` applies, in seconds (the `maxPenalty` option). */
   readonly maxPenalty: number;
+  /** How the budgets are counted (the `mode` option). */
+  readonly mode: RateMode;
+  /** The period the budgets are counted over, in seconds (the `window` option). */
+  readonly window: number;
+  /**
+   * The most tokens one call may take: the token budget of one window
+   * (`tokensPerMinute × window / 60`); undefined without a token budget.
+   */
+  readonly tokenCapacity: number | undefined;
 
   private readonly store: RateStore;
   private readonly ownsStore: boolean;
@@ -143,6 +210,32 @@ export class RateLimiter {
         {
           option: 'requestsPerMinute',
         },
+      );
+    }
+    if (o.mode !== undefined && o.mode !== 'gcra' && o.mode !== 'sliding-window') {
+      throw new ValidationError(
+        `mode must be 'gcra' or 'sliding-window', received ${describeValue(o.mode)}`,
+        { option: 'mode' },
+      );
+    }
+    this.mode = o.mode ?? 'gcra';
+    this.window =
+      o.window === undefined ? 60 : assertDuration(o.window, 'window', { max: MAX_WINDOW });
+    if (this.window < 1) {
+      throw new ValidationError(`window must be at least 1 second, received ${this.window}`, {
+        option: 'window',
+      });
+    }
+    this.tokenCapacity =
+      this.tokensPerMinute === undefined ? undefined : (this.tokensPerMinute * this.window) / 60;
+    if (
+      this.mode === 'sliding-window' &&
+      this.requestsPerMinute !== undefined &&
+      (this.requestsPerMinute * this.window) / 60 < 1
+    ) {
+      throw new ValidationError(
+        `requestsPerMinute=${this.requestsPerMinute} allows less than one request per ${this.window} s window`,
+        { option: 'requestsPerMinute' },
       );
     }
     this.reqIntervalMs = this.requestsPerMinute ? 60_000 / this.requestsPerMinute : 0;
@@ -184,18 +277,29 @@ export class RateLimiter {
 
   private cost(tokens: unknown): RateCost {
     const t = tokens === undefined ? 0 : assertNumber(tokens, 'tokens', { min: 0 });
-    if (this.tokensPerMinute !== undefined && t > this.tokensPerMinute) {
+    if (this.tokenCapacity !== undefined && t > this.tokenCapacity) {
       throw new ValidationError(
-        `tokens ${t} is above tokensPerMinute=${this.tokensPerMinute}: the call could never fit`,
+        `tokens ${t} is above the ${this.window} s window's budget of ${this.tokenCapacity} (tokensPerMinute=${this.tokensPerMinute}): the call could never fit`,
         { option: 'tokens', context: { tokens: t, tokensPerMinute: this.tokensPerMinute } },
       );
     }
+    return this.costOf(t);
+  }
+
+  private costOf(tokens: number): RateCost {
     return {
       requestIntervalMs: this.reqIntervalMs,
       tokenIntervalMs: this.tokIntervalMs,
-      tokens: t,
-      periodMs: 60_000,
+      tokens,
+      periodMs: this.window * 1000,
+      mode: this.mode,
+      requestLimit: this.requestsPerMinute ? (this.requestsPerMinute * this.window) / 60 : 0,
+      tokenLimit: this.tokenCapacity ?? 0,
     };
+  }
+
+  private grant(tokens: number, at: number | undefined): RateGrant {
+    return { id: randomUUID(), tokens, at };
   }
 
   /**
@@ -225,7 +329,7 @@ export class RateLimiter {
         if (r.allowed) {
           const waited = (Date.now() - t0) / 1000;
           this.m.wait.observe(waited);
-          return { waited };
+          return { waited, grant: this.grant(cost.tokens, r.at) };
         }
         // A store's hint is trusted only as far as it is sane: a refused take never means
         // "retry at once" (that would spin on the backend) nor "never".
@@ -256,8 +360,62 @@ export class RateLimiter {
     if (this.pausedUntil > now)
       return { allowed: false, retryAfter: (this.pausedUntil - now) / 1000 };
     const r = await this.store.take(this.key, cost);
-    if (!r.allowed) this.m.refused.inc();
-    return { allowed: r.allowed, retryAfter: r.retryAfterMs / 1000 };
+    if (!r.allowed) {
+      this.m.refused.inc();
+      return { allowed: false, retryAfter: r.retryAfterMs / 1000 };
+    }
+    return { allowed: true, retryAfter: 0, grant: this.grant(cost.tokens, r.at) };
+  }
+
+  /**
+   * Corrects the token budget by `tokens`: a positive number charges tokens a call used beyond
+   * its estimate (taken even when the budget is overdrawn: the provider counted them; later
+   * calls wait until it is paid off; at most one window's budget per call), a negative one gives
+   * back tokens it did not use. With `options.grant` the correction is applied at most once for
+   * that grant, also when a lost reply makes the client resend it. A no-op without a token
+   * budget or for `0`.
+   * @param tokens Signed token count.
+   * @throws ValidationError when `tokens` is not a finite number, or the store cannot adjust.
+   * @throws ClosedError after `close()`.
+   */
+  async adjust(tokens: number, options: RateAdjustOptions = {}): Promise<void> {
+    const delta = assertNumber(tokens, 'tokens');
+    const o = optionsObject<RateAdjustOptions>(options, 'options');
+    const grant = o.grant === undefined ? undefined : checkGrant(o.grant);
+    if (this.closed) throw new ClosedError(`rate limiter ${JSON.stringify(this.key)} is closed`);
+    if (this.tokenCapacity === undefined || delta === 0) return;
+    if (typeof this.store.adjust !== 'function') {
+      throw new ValidationError('the rate store has no adjust(): it cannot correct tokens', {
+        option: 'store',
+      });
+    }
+    const capped = Math.min(delta, this.tokenCapacity);
+    await this.store.adjust(this.key, this.costOf(0), {
+      tokens: capped,
+      id: grant ? grant.id : randomUUID(),
+      ...(grant?.at !== undefined ? { at: grant.at } : {}),
+    });
+  }
+
+  /**
+   * Gives back `tokens` a call did not use: `adjust(-tokens, options)`.
+   * @param tokens Tokens to give back (>= 0).
+   */
+  async refund(tokens: number, options: RateAdjustOptions = {}): Promise<void> {
+    return this.adjust(-assertNumber(tokens, 'tokens', { min: 0 }), options);
+  }
+
+  /**
+   * Settles a grant with the tokens the call really used (the provider's reported usage):
+   * charges the difference when it used more than the estimate, refunds it when less. Applied
+   * at most once per grant.
+   * @param grant What `acquire`/`tryAcquire` returned.
+   * @param actualTokens Tokens the call used (>= 0).
+   */
+  async settle(grant: RateGrant, actualTokens: number): Promise<void> {
+    const g = checkGrant(grant);
+    const actual = assertNumber(actualTokens, 'actualTokens', { min: 0 });
+    return this.adjust(actual - g.tokens, { grant: g });
   }
 
   /**
@@ -294,4 +452,24 @@ export class RateLimiter {
     this.events.clear();
     if (this.ownsStore) await this.store.close();
   }
+}
+
+function checkGrant(grant: unknown): RateGrant {
+  const g = grant as RateGrant;
+  if (
+    typeof g !== 'object' ||
+    g === null ||
+    typeof g.id !== 'string' ||
+    g.id === '' ||
+    g.id.length > 200 ||
+    typeof g.tokens !== 'number' ||
+    !Number.isFinite(g.tokens) ||
+    (g.at !== undefined && (typeof g.at !== 'number' || !Number.isFinite(g.at)))
+  ) {
+    throw new ValidationError(
+      `grant must be what acquire() or tryAcquire() returned, received ${describeValue(grant)}`,
+      { option: 'grant' },
+    );
+  }
+  return g;
 }

@@ -123,6 +123,34 @@ export interface RateCost {
   tokens: number;
   /** The budget period (burst window) in milliseconds: 60000 for per-minute limits. */
   periodMs: number;
+  /**
+   * `gcra` (default): a token bucket, a period's budget as a burst then a steady refill.
+   * `sliding-window`: in any `periodMs` at most `requestLimit` requests and `tokenLimit` tokens.
+   */
+  mode?: RateMode;
+  /** Sliding window: requests allowed per `periodMs`; 0 = no request budget. */
+  requestLimit?: number;
+  /** Sliding window: tokens allowed per `periodMs`; 0 = no token budget. */
+  tokenLimit?: number;
+}
+
+/** How a rate budget is counted: a GCRA token bucket, or a sliding window. */
+export type RateMode = 'gcra' | 'sliding-window';
+
+/** One correction of the tokens a granted call spent, for {@link RateStore.adjust}. */
+export interface RateAdjustment {
+  /** Tokens to charge (positive) or give back (negative). */
+  tokens: number;
+  /**
+   * Identifies the correction: a second adjustment with the same id (a command resent after a
+   * lost reply, or a caller settling one grant twice) is not applied again.
+   */
+  id: string;
+  /**
+   * When the corrected call was granted ({@link RateTakeResult.at}, the store's clock): a
+   * sliding window gives refunds back to the slot the call was counted in.
+   */
+  at?: number;
 }
 
 /** Result of {@link RateStore.take}. */
@@ -131,15 +159,24 @@ export interface RateTakeResult {
   allowed: boolean;
   /** When refused: milliseconds until the call would fit. */
   retryAfterMs: number;
+  /** When allowed: the store's clock (ms since the epoch, may have a fraction) at the grant. */
+  at?: number;
 }
 
 /**
- * GCRA budgets (requests and tokens) plus a pause, per key. One atomic step per call: either
- * every budget is spent or none.
+ * Request and token budgets (GCRA or sliding window) plus a pause, per key. One atomic step per
+ * call: either every budget is spent or none.
  */
 export interface RateStore {
   /** Spends `cost` if it fits every budget now and the key is not paused. */
   take(key: string, cost: RateCost): Promise<RateTakeResult>;
+  /**
+   * Charges or refunds tokens of a granted call, once per `adjustment.id`. A charge is taken
+   * even when it overdraws the budget (the provider already counted those tokens); later takes
+   * wait until it is paid off. Optional for custom stores ({@link RateLimiter.adjust} then
+   * throws).
+   */
+  adjust?(key: string, cost: RateCost, adjustment: RateAdjustment): Promise<void>;
   /** Pauses the key for everyone for `ms` (never shortens a longer pause). */
   pause(key: string, ms: number): Promise<void>;
   /** Releases what the store created (connections). */

@@ -1,7 +1,12 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DistributedCache, cachedLLMCall, llmCacheKey } from '../../src/cache/index.js';
 import { isLLMProviderError, isValidationError } from '../../src/core/index.js';
-import type { OpenAIChatChunk } from '../../src/llm/index.js';
+import type {
+  CachedLLMStream,
+  LLMRequest,
+  LLMStreamSource,
+  OpenAIChatChunk,
+} from '../../src/llm/index.js';
 import { servers, uniquePrefix } from '../harness/env.js';
 import { type LLMStandin, startLLMStandin } from '../harness/llm-standin.js';
 
@@ -41,6 +46,38 @@ let n = 0;
 const model = () => `raw-${++n}-${Math.random().toString(36).slice(2, 7)}`;
 
 describe('cachedLLMCall with stream: true', () => {
+  it('a source typed with the azscale/llm types: an async generator of chunk objects', async () => {
+    cache = new DistributedCache({ redis: servers().redisUrl, prefix: uniquePrefix('rawllm') });
+    const m = model();
+    const req: LLMRequest & { stream: true } = {
+      model: m,
+      temperature: 0,
+      stream: true,
+      messages: [{ role: 'user', content: 'typed source' }],
+    };
+    let calls = 0;
+    const source = (r: LLMRequest): LLMStreamSource => {
+      calls++;
+      return (async function* () {
+        const base = { id: 'c1', object: 'chat.completion.chunk', created: 1, model: r.model };
+        yield {
+          ...base,
+          choices: [{ index: 0, delta: { content: 'typed ' }, finish_reason: null }],
+        };
+        yield {
+          ...base,
+          choices: [{ index: 0, delta: { content: 'answer' }, finish_reason: 'stop' }],
+        };
+      })();
+    };
+    const first: CachedLLMStream = await cachedLLMCall(cache, req, source);
+    expect((await collect(first)).text).toBe('typed answer');
+    const again = await cachedLLMCall(cache, req, source);
+    expect((await collect(again)).text).toBe('typed answer');
+    expect((await again.result).source).toBe('cache');
+    expect(calls).toBe(1);
+  });
+
   it('caches an SSE Response as one entry and replays it as chunks', async () => {
     cache = new DistributedCache({ redis: servers().redisUrl, prefix: uniquePrefix('rawllm') });
     const m = model();

@@ -169,6 +169,32 @@ describe('LLMPipeline', () => {
     expect((await rate.tryAcquire({ tokens: 50 })).allowed).toBe(true);
   });
 
+  it('refunds what the estimate overstated, once, on a sliding window made from options', async () => {
+    const id = modelId('refund');
+    standin.behave(id, { completionTokens: 7 });
+    const llm = pipeline({
+      rateLimiter: {
+        redis: servers().redisUrl,
+        key: uniquePrefix('rref'),
+        tokensPerMinute: 1000,
+        maxWait: 0,
+      },
+      countTokens: () => 600,
+    });
+    const rate = llm.rateLimiter as RateLimiter;
+    expect(rate.mode).toBe('sliding-window');
+    const r = await llm.generate(request([id], 'small answer'));
+    const usage = r.entry.usage as { inputTokens: number; outputTokens: number };
+    expect(usage.outputTokens).toBe(7);
+    const actual = usage.inputTokens + usage.outputTokens;
+    // 600 taken before the call, settled to the reported usage after: the rest is free again.
+    expect((await rate.tryAcquire({ tokens: 1000 - actual })).allowed).toBe(true);
+    expect((await rate.tryAcquire({ tokens: 1 })).allowed).toBe(false);
+    await llm.close();
+    // The pipeline made the limiter, so it closed it.
+    await expect(rate.tryAcquire()).rejects.toMatchObject({ code: 'AZS_CLOSED' });
+  });
+
   it('a stream abandoned mid-way aborts the call and is not cached', async () => {
     const id = modelId('abandon');
     const cache = redisCache();
@@ -240,6 +266,7 @@ describe('LLMPipeline', () => {
       [{ timeout: -1 }, 'timeout'],
       [{ cacheNonDeterministic: 'yes' }, 'cacheNonDeterministic'],
       [{ rateLimiter: {} }, 'rateLimiter'],
+      [{ rateLimiter: { tokensPerMinute: 100, window: 0 } }, 'rateLimiter.window'],
       [{ limiter: 5 }, 'limiter'],
       [{ optimizer: null }, 'optimizer'],
       [{ replay: { chunkChars: -2 } }, 'replay.chunkChars'],

@@ -77,6 +77,47 @@ describe.each([
     expect(more).toBe(8);
   });
 
+  it('a sliding-window acquire whose reply was lost spends the budget once', async () => {
+    const r = await rig();
+    const rate = new RateLimiter({
+      redis: r.redis(),
+      key: uniquePrefix('lost'),
+      mode: 'sliding-window',
+      requestsPerMinute: 10,
+      maxWait: 0,
+    });
+    cleanups.push(() => rate.close());
+    await rate.acquire();
+    const dropped = r.dropNextReply(SCRIPT);
+    const { grant } = await rate.acquire();
+    expect(await dropped).toBeDefined();
+    // The resent script found its op id and answered with the first grant time.
+    expect(Number.isFinite(grant.at)).toBe(true);
+    let more = 0;
+    while ((await rate.tryAcquire()).allowed) more++;
+    expect(more).toBe(8);
+  });
+
+  it('a token refund (settle) whose reply was lost is applied once', async () => {
+    const r = await rig();
+    const rate = new RateLimiter({
+      redis: r.redis(),
+      key: uniquePrefix('lost'),
+      mode: 'sliding-window',
+      tokensPerMinute: 600,
+      maxWait: 0,
+    });
+    cleanups.push(() => rate.close());
+    const a = await rate.acquire({ tokens: 200 });
+    const b = await rate.acquire({ tokens: 200 });
+    await rate.settle(b.grant, 150); // loads the script; 350 counted
+    const dropped = r.dropNextReply(SCRIPT);
+    await rate.settle(a.grant, 100); // 100 back: 250 counted (150 if applied twice)
+    expect(await dropped).toBeDefined();
+    expect((await rate.tryAcquire({ tokens: 350 })).allowed).toBe(true);
+    expect((await rate.tryAcquire({ tokens: 1 })).allowed).toBe(false);
+  });
+
   it('a spend increment whose reply was lost is counted once', async () => {
     const r = await rig();
     const o = new CostOptimizer({ redis: r.redis(), prefix: uniquePrefix('lost') });

@@ -119,12 +119,28 @@ describe.each([
     expect((await rate.tryAcquire()).allowed).toBe(false);
     await rate.close();
 
+    for (const mode of ['gcra', 'sliding-window'] as const) {
+      const r = new RateLimiter({
+        redis: redis(),
+        key: `${name}${mode}`,
+        mode,
+        tokensPerMinute: 100,
+      });
+      const { grant } = await r.acquire({ tokens: 60 });
+      await r.settle(grant, 20);
+      await r.adjust(30);
+      expect((await r.tryAcquire({ tokens: 60 })).allowed).toBe(false);
+      await r.penalize(1);
+      expect((await r.tryAcquire({ tokens: 1 })).allowed).toBe(false);
+      await r.close();
+    }
+
     const cost = new CostOptimizer({ redis: redis(), prefix: name });
     await cost.recordSpend(1);
     await cost.recordSpend(1, { category: 'c' });
     await cost.close();
 
     expect(errors).toEqual([]);
-    expect(seen.size).toBeGreaterThanOrEqual(12);
+    expect(seen.size).toBeGreaterThanOrEqual(14);
   });
 });
