@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { ValidationError, describeValue } from '../core/errors.js';
 import type { MetricsSink } from '../core/metrics.js';
 import {
@@ -8,6 +8,7 @@ import {
   readDrainOptions,
   stopBackends,
 } from '../frameworks/lifecycle.js';
+import { trackConnections } from '../frameworks/connections.js';
 import { makeProbes } from '../frameworks/probes.js';
 import { UNMATCHED_ROUTE, assertMetrics, routeRecorder } from '../frameworks/red.js';
 import type { HealthRegistry } from '../observability/health.js';
@@ -17,25 +18,25 @@ import type { HealthRegistry } from '../observability/health.js';
  * `fastify.azscale` and, with `close` (the default), closed in `onClose`.
  */
 export interface AzscalePluginOptions {
-  /** RED hooks (`http_requests_total`, `http_request_duration_seconds`, `http_errors_total`) and `GET /metrics`. */
+  /** RED hooks (`http_requests_total`, `http_request_duration_seconds`, `http_errors_total`) and `GET /metrics`. @default undefined (none) */
   metrics?: MetricsSink;
-  /** `GET /healthz`, `/readyz`, `/startupz`; readiness fails once the app starts closing. */
+  /** `GET /healthz`, `/readyz`, `/startupz`; readiness fails once the app starts closing. @default undefined (none) */
   health?: HealthRegistry;
-  /** A `DistributedSessionManager`. */
+  /** A `DistributedSessionManager`. @default undefined (none) */
   sessions?: object;
-  /** A `DistributedCache`. */
+  /** A `DistributedCache`. @default undefined (none) */
   cache?: object;
-  /** A `TaskQueue`. */
+  /** A `TaskQueue`. @default undefined (none) */
   queue?: object;
-  /** A `BackgroundWorker`: stopped in `onClose` once in-flight requests are done (running tasks finish). */
+  /** A `BackgroundWorker`: stopped in `onClose` once in-flight requests are done (running tasks finish). @default undefined (none) */
   worker?: StoppableWorker;
-  /** A `ConcurrencyLimiter` (or any limiter). */
+  /** A `ConcurrencyLimiter` (or any limiter). @default undefined (none) */
   limiter?: object;
-  /** Circuit breakers by name. */
+  /** Circuit breakers by name. @default {} */
   breakers?: Readonly<Record<string, object>>;
-  /** A `CostOptimizer`. */
+  /** A `CostOptimizer`. @default undefined (none) */
   optimizer?: object;
-  /** A `DatabaseRouter`. */
+  /** A `DatabaseRouter`. @default undefined (none) */
   db?: object;
   /** More things to close in `onClose`, after the primitives above. @default [] */
   closeables?: readonly Closeable[];
@@ -72,15 +73,25 @@ export interface AzscalePluginOptions {
 
 /** What `fastify.azscale` holds. */
 export interface AzscaleDecoration {
+  /** The `metrics` option (the RED metrics' sink), if given. */
   metrics: MetricsSink | undefined;
+  /** The `health` option, if given. */
   health: HealthRegistry | undefined;
+  /** The `sessions` option (a `DistributedSessionManager`), if given. */
   sessions: object | undefined;
+  /** The `cache` option (a `DistributedCache`), if given. */
   cache: object | undefined;
+  /** The `queue` option (a `TaskQueue`), if given. */
   queue: object | undefined;
+  /** The `worker` option (a `BackgroundWorker`), if given. */
   worker: StoppableWorker | undefined;
+  /** The `limiter` option, if given. */
   limiter: object | undefined;
+  /** The `breakers` option, by name (empty when not given). */
   breakers: Readonly<Record<string, object>>;
+  /** The `optimizer` option (a `CostOptimizer`), if given. */
   optimizer: object | undefined;
+  /** The `db` option (a `DatabaseRouter`), if given. */
   db: object | undefined;
   /** True once `fastify.close()` started: readiness fails, answers close their connection. */
   readonly draining: boolean;
@@ -244,27 +255,19 @@ async function plugin(fastify: FastifyInstance, options: AzscalePluginOptions): 
       done();
     });
   }
-  fastify.addHook(
-    'onSend',
-    (
-      _req: FastifyRequest,
-      reply: FastifyReply,
-      payload: unknown,
-      done: (err: null, p: unknown) => void,
-    ) => {
-      // An answer sent while closing ends its keep-alive connection: the client reconnects to
-      // another instance, and close() is not held open by idle sockets.
-      if (draining) reply.header('connection', 'close');
-      done(null, payload);
-    },
-  );
+  // Drain marks only the answers in flight when closing starts (Fastify itself closes the
+  // connection of any request that arrives later): no onSend hook on every request for a flag
+  // that is false for the whole life of the app but its last seconds.
+  const connections = trackConnections(fastify.server);
   fastify.addHook('preClose', (done: () => void) => {
     draining = true;
+    connections.closeAfterInFlight();
     done();
   });
   // Fastify runs onClose after the server stopped accepting and in-flight requests finished.
   fastify.addHook('onClose', async () => {
     draining = true;
+    connections.dispose();
     const errors: unknown[] = [];
     await stopBackends(drain, performance.now() + drain.timeoutMs, errors);
     if (errors.length > 0) {
@@ -298,7 +301,7 @@ async function plugin(fastify: FastifyInstance, options: AzscalePluginOptions): 
  * @example
  * await app.register(azscalePlugin, { metrics, health, sessions, cache, queue, worker });
  */
-export const azscalePlugin = Object.assign(plugin, {
+export const azscalePlugin: FastifyPluginAsync<AzscalePluginOptions> = Object.assign(plugin, {
   [Symbol.for('skip-override')]: true,
   [Symbol.for('fastify.display-name')]: 'azscale',
   [Symbol.for('plugin-meta')]: { name: 'azscale', fastify: '>=4' },

@@ -3,11 +3,23 @@ import { assertDuration } from '../core/timers.js';
 import type { HealthRegistry } from '../observability/health.js';
 
 /** Something closed at shutdown: an object with `close()` (azscale primitives, pg pools, ...) or a function. */
-export type Closeable = { close(): unknown } | (() => unknown);
+export type Closeable =
+  | {
+      /** Releases the resource; a returned promise is awaited (within the drain's timeout). */
+      close(): unknown;
+    }
+  | (() => unknown);
 
 /** The part of a `BackgroundWorker` shutdown uses. */
 export interface StoppableWorker {
-  stop(options?: { timeout?: number }): Promise<void>;
+  /**
+   * Stops claiming tasks and waits for the running ones, at most `options.timeout` seconds,
+   * then hands what is still running back to the queue.
+   */
+  stop(options?: {
+    /** Seconds running tasks may take to finish. @default the worker's own */
+    timeout?: number;
+  }): Promise<void>;
 }
 
 /** Options of the drain sequence shared by `gracefulShutdown` and `azscalePlugin`. */

@@ -16,6 +16,7 @@ export interface FrameworkSessionStoreOptions {
   /**
    * A {@link DistributedSessionManager} you own (never closed by the store). Its `prefix`,
    * `ttl` and `maxValueBytes` apply. Excludes `redis`, `prefix`, `ttl`.
+   * @default undefined (the store builds its own from `redis`, `prefix`, `ttl`)
    */
   sessions?: DistributedSessionManager;
   /**
@@ -38,7 +39,13 @@ export interface FrameworkSessionStoreOptions {
 }
 
 /** A session as the frameworks hand it over: an object, usually with a `cookie` field. */
-export type FrameworkSession = Record<string, unknown> & { cookie?: unknown };
+export type FrameworkSession = Record<string, unknown> & {
+  /**
+   * The framework's cookie object; its `maxAge` (milliseconds) or `expires` (a `Date`) sets the
+   * stored session's TTL when present.
+   */
+  cookie?: unknown;
+};
 
 const MAX_MERGE_ATTEMPTS = 20;
 

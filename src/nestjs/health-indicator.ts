@@ -5,7 +5,12 @@ import { AZSCALE_HEALTH } from './tokens.js';
 /** What `@nestjs/terminus` expects of an indicator: `{ [key]: { status, ...details } }`. */
 export type AzscaleHealthIndicatorResult = Record<
   string,
-  { status: 'up' | 'down'; [detail: string]: unknown }
+  {
+    /** `up` when every critical check of the probe passed. */
+    status: 'up' | 'down';
+    /** More details (`checks`: each check's result). */
+    [detail: string]: unknown;
+  }
 >;
 
 /**

@@ -26,21 +26,21 @@ export interface AzscaleModuleOptions {
    * @default undefined
    */
   redis?: RedisInput;
-  /** `DistributedCache` (`AZSCALE_CACHE`). */
+  /** `DistributedCache` (`AZSCALE_CACHE`). @default undefined (none) */
   cache?: DistributedCache | DistributedCacheOptions | boolean;
-  /** `DistributedSessionManager` (`AZSCALE_SESSIONS`). */
+  /** `DistributedSessionManager` (`AZSCALE_SESSIONS`). @default undefined (none) */
   sessions?: DistributedSessionManager | DistributedSessionManagerOptions | boolean;
-  /** `TaskQueue` (`AZSCALE_QUEUE`). */
+  /** `TaskQueue` (`AZSCALE_QUEUE`). @default undefined (none) */
   queue?: TaskQueue | TaskQueueOptions | boolean;
-  /** A `BackgroundWorker` you built (`AZSCALE_WORKER`); stopped (running tasks finish) before the rest close. */
+  /** A `BackgroundWorker` you built (`AZSCALE_WORKER`); stopped (running tasks finish) before the rest close. @default undefined (none) */
   worker?: BackgroundWorker;
-  /** `ConcurrencyLimiter` (`AZSCALE_LIMITER`); options need `concurrency`. */
+  /** `ConcurrencyLimiter` (`AZSCALE_LIMITER`); options need `concurrency`. @default undefined (none) */
   limiter?: ConcurrencyLimiter | ConcurrencyLimiterOptions;
-  /** Circuit breakers by name (`AZSCALE_BREAKERS`): instances or their options. */
+  /** Circuit breakers by name (`AZSCALE_BREAKERS`): instances or their options. @default undefined (none) */
   breakers?: Readonly<Record<string, CircuitBreaker | CircuitOptions>>;
-  /** `Metrics` (`AZSCALE_METRICS`); with it, RED metrics are recorded for every HTTP request. */
+  /** `Metrics` (`AZSCALE_METRICS`); with it, RED metrics are recorded for every HTTP request. @default undefined (none) */
   metrics?: Metrics | MetricsOptions | boolean;
-  /** `CostOptimizer` (`AZSCALE_OPTIMIZER`). */
+  /** `CostOptimizer` (`AZSCALE_OPTIMIZER`). @default undefined (none) */
   optimizer?: CostOptimizer | CostOptimizerOptions | boolean;
   /** `HealthRegistry` (`AZSCALE_HEALTH`). @default a new registry, with a `redis` check when `redis` is set */
   health?: HealthRegistry;
@@ -84,15 +84,25 @@ function build<C, O>(
 
 /** What the module provides, and the shutdown that closes it. */
 export class AzscaleResources {
+  /** The cache (`AZSCALE_CACHE`), when the options name one. */
   readonly cache: DistributedCache | undefined;
+  /** The session manager (`AZSCALE_SESSIONS`), when the options name one. */
   readonly sessions: DistributedSessionManager | undefined;
+  /** The task queue (`AZSCALE_QUEUE`), when the options name one. */
   readonly queue: TaskQueue | undefined;
+  /** The worker (`AZSCALE_WORKER`), when the options name one. */
   readonly worker: BackgroundWorker | undefined;
+  /** The limiter (`AZSCALE_LIMITER`), when the options name one. */
   readonly limiter: ConcurrencyLimiter | undefined;
+  /** The circuit breakers by name (`AZSCALE_BREAKERS`); empty when the options name none. */
   readonly breakers: Record<string, CircuitBreaker>;
+  /** The metrics (`AZSCALE_METRICS`), when the options name them. */
   readonly metrics: Metrics | undefined;
+  /** The cost optimizer (`AZSCALE_OPTIMIZER`), when the options name one. */
   readonly optimizer: CostOptimizer | undefined;
+  /** The health registry (`AZSCALE_HEALTH`): the options' own, or one the module made. */
   readonly health: HealthRegistry;
+  /** The options the module was built from. */
   readonly options: AzscaleModuleOptions;
   private readonly healthConnection: RedisConnection | undefined;
   private closing: Promise<void> | undefined;

@@ -26,6 +26,9 @@ describe('cache metrics', () => {
       prefix: uniquePrefix('metrics'),
       local: { ttl: 30 },
       metrics: r.sink,
+      // This test counts, it does not time: the 1 s default is shorter than a round trip can
+      // take on a loaded machine (it failed that way), and a timeout would count as a miss.
+      backendTimeout: 10,
     });
     try {
       await cache.ready();
@@ -35,7 +38,11 @@ describe('cache metrics', () => {
       expect(r.n('cache_sets_total')).toBe(1);
       await cache.get('a'); // L1 (filled by our own write)
       expect(r.n('cache_hits_total', { tier: 'local' })).toBe(1);
-      const other = new DistributedCache({ redis: servers().redisUrl, prefix: cache.prefix });
+      const other = new DistributedCache({
+        redis: servers().redisUrl,
+        prefix: cache.prefix,
+        backendTimeout: 10,
+      });
       await other.set('b', '2');
       await other.close();
       await cache.get('b'); // Redis

@@ -83,6 +83,42 @@ function brokenLinks(packed: Set<string>, read: (p: string) => string): string[]
   return broken;
 }
 
+/**
+ * Code spans that name a file or folder of the repository the tarball does not carry
+ * (`src/core/errors.ts`, `test/...`, `bench/...`, `../src/...`): a reader on npm has no such
+ * path. A span counts as a path when its first segment (after resolving `./` and `../` against
+ * the doc's folder) is a top-level entry of the repository; package names (`azscale/cache`,
+ * `@nestjs/core`) and URL paths (`/metrics`) are not. The README's "Develop" section is about a
+ * clone of the repository and is skipped, and so is CHANGELOG.md (a record of the repository's
+ * history, which names its files).
+ */
+function unpublishedPaths(
+  packed: Set<string>,
+  read: (p: string) => string,
+  topLevel: ReadonlySet<string>,
+): string[] {
+  const found: string[] = [];
+  for (const file of [...packed].filter((p) => /^(README\.md|docs\/.*\.md)$/.test(p))) {
+    let text = read(file).replace(/^```[\s\S]*?^```/gm, '');
+    if (file === 'README.md') text = text.replace(/^## Develop\b[\s\S]*?(?=^## |(?![\s\S]))/m, '');
+    for (const m of text.matchAll(/`([^`\n]+)`/g)) {
+      const span = (m[1] as string).trim();
+      if (!/^(\.{1,2}\/)*[\w.@-]+(\/[\w.@*-]*)*$/.test(span) || span.startsWith('/')) continue;
+      // One bare word (`src`, `bench`) is a name, not a path; a path has a slash or an extension.
+      if (!span.includes('/') && !/\.\w+$/.test(span)) continue;
+      const rel = /^\.{1,2}\//.test(span) ? posix.join(posix.dirname(file), span) : span;
+      const path = posix.normalize(rel).replace(/\/$/, '');
+      const top = path.split('/')[0] as string;
+      if (!topLevel.has(top)) continue;
+      const inTarball =
+        packed.has(path) ||
+        [...packed].some((p) => p.startsWith(`${path.replace(/\/\.\.\.$/, '')}/`));
+      if (!inTarball) found.push(`${file}: \`${span}\` is not in the package`);
+    }
+  }
+  return found;
+}
+
 describe('published docs', () => {
   const packed = packedFiles();
   const read = (p: string) => readFileSync(join(ROOT, p), 'utf8');
@@ -96,6 +132,32 @@ describe('published docs', () => {
 
   it('every link in README.md and docs/ resolves inside the tarball', () => {
     expect(brokenLinks(packed, read)).toEqual([]);
+  });
+
+  it('code spans name no repository path the tarball lacks (src/, test/, bench/, ...)', () => {
+    const topLevel = new Set(readdirSync(ROOT).filter((n) => n !== 'node_modules'));
+    expect(unpublishedPaths(packed, read, topLevel)).toEqual([]);
+  });
+
+  it('the path checker catches repository-only paths and leaves the rest', () => {
+    const fake = new Map([
+      [
+        'README.md',
+        '# T\n`src/core/errors.ts` `docs/a.md` `azscale/cache` `/metrics` `@nestjs/core`\n' +
+          '## Develop\n`.ci/run` `CONTRIBUTING.md`\n## After\n`CONTRIBUTING.md`',
+      ],
+      ['docs/a.md', '`../src/...` `../test/x.test.ts` `img/x.svg` `bench/` `errors.ts` `src`'],
+      ['CHANGELOG.md', '`src/core/timers.ts`'],
+    ]);
+    const files = new Set([...fake.keys(), 'docs/img/x.svg']);
+    const top = new Set(['src', 'test', 'bench', 'docs', '.ci', 'CONTRIBUTING.md', 'README.md']);
+    expect(unpublishedPaths(files, (p) => fake.get(p) ?? '', top)).toEqual([
+      'README.md: `src/core/errors.ts` is not in the package',
+      'README.md: `CONTRIBUTING.md` is not in the package',
+      'docs/a.md: `../src/...` is not in the package',
+      'docs/a.md: `../test/x.test.ts` is not in the package',
+      'docs/a.md: `bench/` is not in the package',
+    ]);
   });
 
   it('the checker catches links to unpublished files and missing headings', () => {

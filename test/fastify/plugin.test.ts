@@ -60,7 +60,17 @@ describe('azscalePlugin', () => {
     const gate = new Promise<void>((r) => {
       release = r;
     });
-    const worker = new BackgroundWorker({ queue, handler: async () => gate });
+    let taskStarted: () => void = () => {};
+    const taskRunning = new Promise<void>((r) => {
+      taskStarted = r;
+    });
+    const worker = new BackgroundWorker({
+      queue,
+      handler: async () => {
+        taskStarted();
+        return gate;
+      },
+    });
     const app = Fastify({ return503OnClosing: false });
     await app.register(azscalePlugin, {
       metrics: new Metrics(),
@@ -71,7 +81,12 @@ describe('azscalePlugin', () => {
       worker,
     });
     let readyDuringClose: boolean | undefined;
+    let slowEntered: () => void = () => {};
+    const slowInFlight = new Promise<void>((r) => {
+      slowEntered = r;
+    });
     app.get('/slow', async () => {
+      slowEntered();
       await new Promise((r) => setTimeout(r, 300));
       readyDuringClose = (await health.readiness()).ok;
       return { ok: true };
@@ -86,9 +101,11 @@ describe('azscalePlugin', () => {
     expect((await fetch(`${url}/startupz`)).status).toBe(200);
 
     const taskId = await queue.submitTask({ n: 1 });
-    await new Promise((r) => setTimeout(r, 200));
+    // Close only once the task runs and the request is in its handler (not after fixed sleeps,
+    // which a loaded machine outlasts).
+    await taskRunning;
     const slow = fetch(`${url}/slow`);
-    await new Promise((r) => setTimeout(r, 50));
+    await slowInFlight;
     const closing = app.close();
     // The in-flight request finishes, and it saw readiness down.
     const res = await slow;

@@ -62,8 +62,8 @@ describe('a fleet of processes sharing Redis', () => {
     // The stand-in reports fewer tokens than estimated: each call is settled to its usage and
     // the difference refunded, so more calls fit than the estimates alone would allow.
     standin.behave(m, { completionTokens: 30 });
-    const start = Date.now() + 8000;
     const runMs = 12_000;
+    // The three start together once all are up (a barrier on Redis), then run for runMs each.
     const env = {
       AZS_LLM_MODE: 'tpm',
       AZS_LLM_MODEL: m,
@@ -71,8 +71,8 @@ describe('a fleet of processes sharing Redis', () => {
       AZS_LLM_TPM: String(tpm),
       AZS_LLM_WINDOW: String(windowS),
       AZS_LLM_ESTIMATE: String(estimate),
-      AZS_LLM_START_AT: String(start),
-      AZS_LLM_DEADLINE: String(start + runMs),
+      AZS_LLM_FLEET: '3',
+      AZS_LLM_RUN_MS: String(runMs),
     };
     const results = await Promise.all([child(env), child(env), child(env)]);
     const calls = standin.calls.filter((c) => c.model === m);

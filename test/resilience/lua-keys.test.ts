@@ -101,7 +101,20 @@ describe.each([
     });
     l.on('error', (e) => errors.push(e));
     let release = () => {};
-    const first = l.run(() => new Promise<void>((r) => (release = r)));
+    let started: () => void = () => {};
+    const running = new Promise<void>((r) => {
+      started = r;
+    });
+    const first = l.run(
+      () =>
+        new Promise<void>((r) => {
+          release = r;
+          started();
+        }),
+    );
+    // Only once `first` holds the slot: its acquire can take longer than the wait below on a
+    // loaded Cluster, and releasing before it ran left it (and the test) waiting forever.
+    await running;
     const second = l.run(async () => 'second');
     await new Promise((r) => setTimeout(r, 250)); // a renewal and a refused, waiting acquire
     release();
