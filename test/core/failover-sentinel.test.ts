@@ -95,7 +95,7 @@ it('Sentinel promotes a replica under traffic; no write acknowledged with durabi
           for (let k = 0; k < ids.length; k += 200) {
             const part = ids.slice(k, k + 200);
             const got = await Promise.all(part.map((i) => q.getTask(`t${i}`)));
-            got.forEach((t, j) => t && found.add(part[j] as number));
+            for (const [j, t] of got.entries()) if (t) found.add(part[j] as number);
           }
           return found;
         } finally {
@@ -155,7 +155,12 @@ it('Sentinel promotes a replica under traffic; no write acknowledged with durabi
   make('off', undefined);
   make('replicas=1', { replicas: 1, timeout: 2 });
   // The cache acknowledges writes without durability (a cache may lose entries): measured only.
-  const cache = new DistributedCache({ redis, prefix: 'fo-cache:', local: false });
+  const cache = new DistributedCache({
+    redis,
+    prefix: 'fo-cache:',
+    local: false,
+    onBackendError: 'throw',
+  });
   closers.push(() => cache.close());
   loops.push({
     module: 'cache',
@@ -176,7 +181,8 @@ it('Sentinel promotes a replica under traffic; no write acknowledged with durabi
         for (let k = 0; k < ids.length; k += 200) {
           const part = ids.slice(k, k + 200);
           const got = await Promise.all(part.map((i) => c.get(`k${i}`)));
-          got.forEach((v, j) => v === String(part[j]) && found.add(part[j] as number));
+          for (const [j, v] of got.entries())
+            if (v === String(part[j])) found.add(part[j] as number);
         }
         return found;
       } finally {
@@ -254,7 +260,7 @@ it('Sentinel promotes a replica under traffic; no write acknowledged with durabi
       });
       (l as Loop & { lost: number }).lost = lost.length;
     }
-    // biome-ignore lint/suspicious/noConsole: the figures docs/operations.md quotes
+    // The figures docs/operations.md quotes.
     console.log(
       `sentinel failover: promotion seen ${promotedAt - killedAt} ms after the kill\n${JSON.stringify(report, null, 1)}`,
     );
