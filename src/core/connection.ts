@@ -770,10 +770,17 @@ export class RedisConnection {
       lazyConnect: true,
       connectionName: opts.connectionName ?? DEFAULT_CONNECTION_NAME,
     };
+    // A primary demoted by a failover keeps its client connections and answers writes with
+    // READONLY for ever; reconnecting makes a Sentinel client ask for the new primary (and a DNS
+    // endpoint that moved, as on ElastiCache, resolve again). The failed command is not re-sent.
+    const standalone: RedisOptions = {
+      reconnectOnError: (e: Error) => e.message.startsWith('READONLY'),
+    };
     if (this.target.kind === 'url') {
       const url = this.target.url as URL;
       const c = new RedisCtor(url.toString(), {
         ...common,
+        ...standalone,
         enableOfflineQueue: opts.offlineQueue,
       });
       c.on('error', () => {});
@@ -783,6 +790,7 @@ export class RedisConnection {
       const si = this.target.sentinel as RedisSentinelInput;
       const c = new RedisCtor({
         ...common,
+        ...standalone,
         enableOfflineQueue: opts.offlineQueue,
         sentinels: si.sentinels.map((n) => ({ host: n.host, port: n.port })),
         name: si.name,

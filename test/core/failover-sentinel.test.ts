@@ -37,6 +37,9 @@ interface Loop {
   failed: number;
   untyped: unknown[];
   codes: Record<string, number>;
+  lastError?: string;
+  /** The ioredis status of the module's main connection, for the report of a stuck run. */
+  status?: () => string | undefined;
 }
 
 let group: SentinelGroup | undefined;
@@ -85,6 +88,8 @@ it('Sentinel promotes a replica under traffic; no write acknowledged with durabi
       ...base,
       module: 'tasks',
       paceMs: 5,
+      status: () =>
+        (queue as unknown as { conn?: { client?: { status: string } } }).conn?.client?.status,
       write: async (i) => {
         await queue.submitTask({ i }, { taskId: `t${i}` });
       },
@@ -111,6 +116,9 @@ it('Sentinel promotes a replica under traffic; no write acknowledged with durabi
       untyped: [],
       module: 'sessions',
       paceMs: 5,
+      status: () =>
+        (sessions.store as unknown as { connection?: { client?: { status: string } } }).connection
+          ?.client?.status,
       write: async (i) => {
         await sessions.appendMessage(`s${i % SESSIONS}`, { role: 'user', content: `m${i}` });
       },
@@ -207,6 +215,7 @@ it('Sentinel promotes a replica under traffic; no write acknowledged with durabi
         if (!isAzscaleError(e)) l.untyped.push(e);
         const code = isAzscaleError(e) ? e.code : String((e as Error)?.name);
         l.codes[code] = (l.codes[code] ?? 0) + 1;
+        l.lastError = String((e as Error)?.message).slice(0, 200);
         await sleep(25);
       }
       await sleep(l.paceMs);
@@ -215,7 +224,14 @@ it('Sentinel promotes a replica under traffic; no write acknowledged with durabi
 
   try {
     const state = () =>
-      loops.map((l) => ({ m: l.module, d: l.mode, ok: l.acked.length, codes: l.codes }));
+      loops.map((l) => ({
+        m: l.module,
+        d: l.mode,
+        ok: l.acked.length,
+        codes: l.codes,
+        last: l.lastError,
+        status: l.status?.(),
+      }));
     await until(
       'traffic on every module',
       () => loops.every((l) => l.acked.length >= 20),

@@ -289,4 +289,58 @@ describe('every module through Sentinel', () => {
     );
     expect(got).toMatchObject({ user: 'u' });
   });
+
+  // Last: it moves the primary. The old primary stays up as a replica and keeps its client
+  // connections, answering writes with READONLY; clients must move to the new one.
+  it('a SENTINEL FAILOVER (old primary demoted, still up): every module moves to the new primary', async () => {
+    const prefix = uniquePrefix('sen-fo');
+    const m = new DistributedSessionManager({ redis: sentinelInput(), prefix });
+    const q = new TaskQueue({ redis: sentinelInput(), name: `${prefix.slice(4, -1)}` });
+    const c = new DistributedCache({ redis: sentinelInput(), prefix, onBackendError: 'throw' });
+    cleanups.push(
+      () => m.close(),
+      () => q.close(),
+      () => c.close(),
+    );
+    await m.appendMessage('s', { role: 'user', content: 'before' });
+    await q.submitTask({ n: 1 });
+    await c.set('k', 'before');
+    const oldPort = await group.primaryPort();
+    const s0 = group.sentinels[0] as { port: number };
+    const admin = new Redis({ host: '127.0.0.1', port: s0.port, password: SENTINEL_PASSWORD });
+    cleanups.push(async () => admin.disconnect());
+    await admin.call('SENTINEL', 'FAILOVER', group.name);
+    const newPort = await group.waitForNewPrimary(oldPort, 30_000);
+    expect(newPort).not.toBe(oldPort);
+    // Until Sentinel has turned the old primary into a replica it still takes writes, which the
+    // resync then drops (what durability guards against); wait for the demotion first.
+    const old = new Redis({ host: '127.0.0.1', port: oldPort, password: PASSWORD });
+    cleanups.push(async () => old.disconnect());
+    expect(
+      await eventually(async () => ((await old.call('ROLE')) as unknown[])[0] === 'slave', 20_000),
+    ).toBe(true);
+    // Writes fail (typed) for a moment at most, then land on the new primary.
+    const writes = [
+      () => m.appendMessage('s', { role: 'user', content: 'after' }),
+      () => q.submitTask({ n: 2 }),
+      () => c.set('k', 'after'),
+    ];
+    for (const w of writes) {
+      expect(
+        await eventually(async () => {
+          try {
+            await w();
+            return true;
+          } catch (e) {
+            expect((e as { code?: string }).code).toMatch(/^AZS_/);
+            return false;
+          }
+        }, 20_000),
+      ).toBe(true);
+    }
+    const fresh = new Redis({ host: '127.0.0.1', port: newPort, password: PASSWORD });
+    cleanups.push(async () => fresh.disconnect());
+    expect(await fresh.get(`${prefix}k`)).toBe('after');
+    expect((await m.getSession('s')).messages).toHaveLength(2);
+  });
 });
