@@ -32,7 +32,8 @@ export type AzscaleErrorCode =
   | 'AZS_CALLBACK'
   | 'AZS_MISSING_DEPENDENCY'
   | 'AZS_LLM_PROVIDER'
-  | 'AZS_TASK_NAME_UNKNOWN';
+  | 'AZS_TASK_NAME_UNKNOWN'
+  | 'AZS_DURABILITY';
 
 /** Options every azscale error accepts. */
 export interface AzscaleErrorOptions {
@@ -422,4 +423,38 @@ export class UnknownTaskNameError extends AzscaleError {
 /** True for an {@link UnknownTaskNameError}. */
 export function isUnknownTaskNameError(e: unknown): e is UnknownTaskNameError {
   return hasKind(e, 'AZS_TASK_NAME_UNKNOWN');
+}
+
+/**
+ * A write was applied by the primary but fewer replicas than `durability.replicas` confirmed it
+ * within `durability.timeout` (Redis `WAIT`/`WAITAOF`), or the connection changed before they
+ * could confirm. The write may or may not survive a failover: do not treat it as lost (it may
+ * well be there) nor as durable. `acknowledged` is how many replicas confirmed (0 when unknown),
+ * `required` how many were asked for.
+ */
+export class DurabilityError extends AzscaleError {
+  static override readonly code: AzscaleErrorCode = 'AZS_DURABILITY';
+  /** Replicas that confirmed the write (0 when the connection changed before they could). */
+  readonly acknowledged: number;
+  /** Replicas `durability.replicas` asked for. */
+  readonly required: number;
+  constructor(
+    message: string,
+    options: AzscaleErrorOptions & { acknowledged: number; required: number },
+  ) {
+    super(message, {
+      ...options,
+      context: {
+        acknowledged: options.acknowledged,
+        required: options.required,
+        ...options.context,
+      },
+    });
+    this.acknowledged = options.acknowledged;
+    this.required = options.required;
+  }
+}
+/** True for a {@link DurabilityError}. */
+export function isDurabilityError(e: unknown): e is DurabilityError {
+  return hasKind(e, 'AZS_DURABILITY');
 }
