@@ -293,7 +293,7 @@ export function addressOf(input: DbNodeInput): DbNodeAddress {
 export function resolvePrimaries(primary: unknown, primaries: unknown): DbNodeInput[] {
   const out: DbNodeInput[] = [];
   if (Array.isArray(primary)) {
-    primary.forEach((p, i) => out.push(assertNodeInput(p, `primary[${i}]`)));
+    for (const [i, p] of primary.entries()) out.push(assertNodeInput(p, `primary[${i}]`));
   } else if (primary !== undefined) {
     out.push(assertNodeInput(primary, 'primary'));
   }
@@ -304,7 +304,7 @@ export function resolvePrimaries(primary: unknown, primaries: unknown): DbNodeIn
         { option: 'primaries' },
       );
     }
-    primaries.forEach((p, i) => out.push(assertNodeInput(p, `primaries[${i}]`)));
+    for (const [i, p] of primaries.entries()) out.push(assertNodeInput(p, `primaries[${i}]`));
   }
   if (out.length === 0) {
     throw new ValidationError(
