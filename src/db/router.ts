@@ -222,6 +222,8 @@ export class DatabaseRouter {
   // otherwise skip its first check.
   private primaryCheckedAt = Number.NEGATIVE_INFINITY;
   private primaryLsn: string | undefined;
+  /** The last position the current primary gave {@link DatabaseRouter.primaryPosition}. */
+  private lastPosition: { node: Node; pos: DbPosition } | undefined;
   private readonly timer: NodeJS.Timeout | undefined;
   private rr = 0;
   private closed = false;
@@ -818,6 +820,7 @@ export class DatabaseRouter {
           }
           if (node === this.primary && pos.timeline !== undefined) {
             this.primaries.timeline = pos.timeline;
+            this.lastPosition = { node, pos };
           }
           return pos;
         })
@@ -836,7 +839,10 @@ export class DatabaseRouter {
    * until a replica has replayed that far, as after any write.
    */
   private async rebase(ctx: DbContext): Promise<void> {
-    const pos = await this.primaryPosition();
+    // Any position of the new timeline will do (every surviving write is before its start), so
+    // the last one asked serves while the next question is rate-limited.
+    const last = this.lastPosition?.node === this.primary ? this.lastPosition.pos : undefined;
+    const pos = (await this.primaryPosition()) ?? last;
     if (pos?.timeline === undefined || pos.lsn === undefined || !isWalLsn(pos.lsn)) return;
     if (ctx.timeline === pos.timeline) return;
     ctx.lsn = pos.lsn;
