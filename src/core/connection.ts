@@ -36,6 +36,47 @@ export interface RedisClusterInput {
 }
 
 /**
+ * A Redis primary found through Redis Sentinel (ioredis's own Sentinel support): the client asks
+ * the sentinels where the primary named `name` is, checks its role on every (re)connect, and
+ * follows a failover to the promoted replica. Connections made for subscribers and blocking
+ * reads follow it too.
+ *
+ * @example
+ * new TaskQueue({ redis: { sentinels: [{ host: 's1', port: 26379 }], name: 'mymaster' } })
+ */
+export interface RedisSentinelInput {
+  /** Sentinels to ask (at least one; the client learns the others from them). */
+  sentinels: ReadonlyArray<{
+    /** Host name or IP address. */
+    host: string;
+    /** TCP port (Sentinel's default is 26379). */
+    port: number;
+  }>;
+  /** The primary's name in the sentinels' configuration (`sentinel monitor <name> ...`). */
+  name: string;
+  /** Password (AUTH) of the Redis primary and replicas. */
+  password?: string;
+  /** ACL user name of the Redis primary and replicas. */
+  username?: string;
+  /** Password (AUTH) of the sentinels themselves, when they have `requirepass`. */
+  sentinelPassword?: string;
+  /** ACL user name of the sentinels. */
+  sentinelUsername?: string;
+  /**
+   * Which node to connect to: the primary, or a replica (read-only; `'slave'` is accepted as
+   * ioredis spells it).
+   * @default 'master'
+   */
+  role?: 'master' | 'replica' | 'slave';
+  /** Connect to Redis (and the sentinels) with TLS. @default false */
+  tls?: boolean;
+  /** Database index. @default 0 */
+  db?: number;
+  /** Extra ioredis options, applied over our defaults (e.g. `natMap`, `preferredSlaves`). */
+  options?: RedisOptions;
+}
+
+/**
  * An ioredis `Redis` or `Cluster` of another major than the one azscale depends on (ioredis 5
  * when azscale has 6): its types differ in commands azscale does not use, so it is accepted by
  * shape and driven through the commands both majors have (tested with both).
@@ -53,10 +94,17 @@ export interface IoredisClientLike {
 
 /**
  * What a `redis` option accepts: a `redis://` or `rediss://` URL (password allowed), an ioredis
- * `Redis` or `Cluster` you own (ioredis 5 or 6), or `{ nodes: [{ host, port }] }` for a Cluster
- * we create. `undefined` means embedded (no Redis).
+ * `Redis` or `Cluster` you own (ioredis 5 or 6), `{ nodes: [{ host, port }] }` for a Cluster we
+ * create, or `{ sentinels: [{ host, port }], name }` for a primary found through Redis Sentinel.
+ * `undefined` means embedded (no Redis).
  */
-export type RedisInput = string | Redis | Cluster | IoredisClientLike | RedisClusterInput;
+export type RedisInput =
+  | string
+  | Redis
+  | Cluster
+  | IoredisClientLike
+  | RedisClusterInput
+  | RedisSentinelInput;
 
 /** Connection defaults, all overridable. */
 export interface RedisConnectionOptions {
@@ -197,9 +245,10 @@ export function parseClusterNodes(text: string): {
 }
 
 interface Target {
-  kind: 'url' | 'cluster' | 'client';
+  kind: 'url' | 'cluster' | 'client' | 'sentinel';
   url?: URL;
   cluster?: RedisClusterInput;
+  sentinel?: RedisSentinelInput;
   client?: RedisClient;
   description: string;
   secrets: string[];
@@ -231,6 +280,22 @@ function resolveTarget(input: RedisInput, option: string): Target {
     const { description, secrets } = describeClient(input);
     return { kind: 'client', client: input, description, secrets };
   }
+  if (isSentinelInput(input)) {
+    if (isClusterInput(input)) {
+      throw new ValidationError(`${option} gives both nodes (Cluster) and sentinels; pick one`, {
+        option,
+      });
+    }
+    const sentinel = validateSentinelInput(input, option);
+    return {
+      kind: 'sentinel',
+      sentinel,
+      description: describeSentinel(sentinel.name, sentinel.sentinels),
+      secrets: [sentinel.password, sentinel.sentinelPassword].filter(
+        (p): p is string => typeof p === 'string' && p.length > 0,
+      ),
+    };
+  }
   if (isClusterInput(input)) {
     if (input.nodes.length === 0) {
       throw new ValidationError(`${option}.nodes must list at least one node`, {
@@ -258,17 +323,17 @@ function resolveTarget(input: RedisInput, option: string): Target {
     };
   }
   throw new ValidationError(
-    `${option} must be a redis:// URL, an ioredis Redis or Cluster, or { nodes: [{ host, port }] }, received ${describeValue(input)}`,
+    `${option} must be a redis:// URL, an ioredis Redis or Cluster, { nodes: [{ host, port }] } or { sentinels: [{ host, port }], name }, received ${describeValue(input)}`,
     { option },
   );
 }
 
 /**
- * A password-free description of an ioredis client (`redis://host:port` or `cluster(N masters)`)
- * for messages, and the secrets its options hold, to mask in them.
+ * A password-free description of an ioredis client (`redis://host:port`, `cluster(N masters)` or
+ * `sentinel(name@host:port,...)`) for messages, and the secrets its options hold, to mask in them.
  */
 export function describeClient(client: RedisClient): {
-  /** `redis://host:port` or `cluster(N masters)`; never contains a password. */
+  /** `redis://host:port`, `cluster(N masters)` or `sentinel(name@host:port,...)`; never a password. */
   description: string;
   /** Passwords found in the client's options, to mask in messages. */
   secrets: string[];
@@ -277,10 +342,118 @@ export function describeClient(client: RedisClient): {
   const opts = (isCluster ? (client as Cluster).options.redisOptions : (client as Redis).options) as
     | RedisOptions
     | undefined;
+  const sentinels = !isCluster && Array.isArray(opts?.sentinels) ? opts.sentinels : undefined;
   const description = isCluster
     ? `cluster(${(client as Cluster).nodes('master').length || 'unknown'} masters)`
-    : `redis://${opts?.host ?? 'localhost'}:${opts?.port ?? 6379}`;
-  return { description, secrets: opts?.password ? [opts.password] : [] };
+    : sentinels && sentinels.length > 0
+      ? describeSentinel(String(opts?.name ?? 'mymaster'), sentinels)
+      : `redis://${opts?.host ?? 'localhost'}:${opts?.port ?? 6379}`;
+  const secrets = [opts?.password, opts?.sentinelPassword].filter(
+    (p): p is string => typeof p === 'string' && p.length > 0,
+  );
+  return { description, secrets };
+}
+
+function describeSentinel(
+  name: string,
+  sentinels: ReadonlyArray<{ host?: string | null; port?: number | null }>,
+): string {
+  const list = sentinels.map((n) => `${n.host ?? 'localhost'}:${n.port ?? 26379}`).join(',');
+  return `sentinel(${name}@${list})`;
+}
+
+function isSentinelInput(v: unknown): v is RedisSentinelInput {
+  return typeof v === 'object' && v !== null && Object.hasOwn(v, 'sentinels');
+}
+
+// Names a Sentinel configuration could hold but that, as JavaScript property names, point at an
+// object's prototype: one read from parsed JSON or an env map would be a lookup into Object.
+const PROTOTYPE_NAMES = new Set(['__proto__', 'constructor', 'prototype']);
+const SENTINEL_ROLES = new Set(['master', 'replica', 'slave']);
+
+/** Checks `{ sentinels, name, ... }` field by field; own properties only. */
+function validateSentinelInput(input: RedisSentinelInput, option: string): RedisSentinelInput {
+  const own = <K extends keyof RedisSentinelInput>(k: K): RedisSentinelInput[K] | undefined =>
+    Object.hasOwn(input, k) ? input[k] : undefined;
+  const list = own('sentinels');
+  if (!Array.isArray(list) || list.length === 0) {
+    throw new ValidationError(
+      `${option}.sentinels must list at least one { host, port }, received ${describeValue(list)}`,
+      { option: `${option}.sentinels` },
+    );
+  }
+  const sentinels = list.map((n: unknown) => {
+    const e = n as { host?: unknown; port?: unknown } | null;
+    if (
+      typeof e !== 'object' ||
+      e === null ||
+      typeof e.host !== 'string' ||
+      e.host.length === 0 ||
+      !Number.isInteger(e.port) ||
+      (e.port as number) <= 0 ||
+      (e.port as number) > 65535
+    ) {
+      throw new ValidationError(
+        `${option}.sentinels entries must be { host: string, port: 1..65535 }, received ${describeValue(n)}`,
+        { option: `${option}.sentinels` },
+      );
+    }
+    return { host: e.host, port: e.port as number };
+  });
+  const name = own('name');
+  if (typeof name !== 'string' || name.length === 0 || !/^[\x21-\x7e]{1,256}$/.test(name)) {
+    throw new ValidationError(
+      `${option}.name must be the primary's name in the Sentinel configuration (1-256 printable characters, no spaces), received ${describeValue(name)}`,
+      { option: `${option}.name` },
+    );
+  }
+  if (PROTOTYPE_NAMES.has(name)) {
+    throw new ValidationError(`${option}.name must not be ${JSON.stringify(name)}`, {
+      option: `${option}.name`,
+    });
+  }
+  for (const k of ['password', 'username', 'sentinelPassword', 'sentinelUsername'] as const) {
+    const v = own(k);
+    if (v !== undefined && typeof v !== 'string') {
+      throw new ValidationError(`${option}.${k} must be a string, received ${describeValue(v)}`, {
+        option: `${option}.${k}`,
+      });
+    }
+  }
+  const role = own('role');
+  if (role !== undefined && !SENTINEL_ROLES.has(role as string)) {
+    throw new ValidationError(
+      `${option}.role must be 'master' or 'replica', received ${describeValue(role)}`,
+      { option: `${option}.role` },
+    );
+  }
+  const db = own('db');
+  if (db !== undefined) assertNumber(db, `${option}.db`, { integer: true, min: 0, max: 65535 });
+  const tls = own('tls');
+  if (tls !== undefined && typeof tls !== 'boolean') {
+    throw new ValidationError(`${option}.tls must be a boolean, received ${describeValue(tls)}`, {
+      option: `${option}.tls`,
+    });
+  }
+  const extra = own('options');
+  if (extra !== undefined && (typeof extra !== 'object' || extra === null)) {
+    throw new ValidationError(
+      `${option}.options must be an ioredis options object, received ${describeValue(extra)}`,
+      { option: `${option}.options` },
+    );
+  }
+  return {
+    sentinels,
+    name,
+    ...(own('password') ? { password: own('password') } : {}),
+    ...(own('username') ? { username: own('username') } : {}),
+    ...(own('sentinelPassword') ? { sentinelPassword: own('sentinelPassword') } : {}),
+    ...(own('sentinelUsername') ? { sentinelUsername: own('sentinelUsername') } : {}),
+    ...(role !== undefined ? { role: role as RedisSentinelInput['role'] } : {}),
+    ...(tls !== undefined ? { tls } : {}),
+    ...(db !== undefined ? { db } : {}),
+    ...(extra !== undefined ? { options: extra } : {}),
+  };
 }
 
 type IoredisModule = typeof import('ioredis');
@@ -602,6 +775,30 @@ export class RedisConnection {
       const c = new RedisCtor(url.toString(), {
         ...common,
         enableOfflineQueue: opts.offlineQueue,
+      });
+      c.on('error', () => {});
+      return c;
+    }
+    if (this.target.kind === 'sentinel') {
+      const si = this.target.sentinel as RedisSentinelInput;
+      const c = new RedisCtor({
+        ...common,
+        enableOfflineQueue: opts.offlineQueue,
+        sentinels: si.sentinels.map((n) => ({ host: n.host, port: n.port })),
+        name: si.name,
+        role: si.role === 'replica' || si.role === 'slave' ? 'slave' : 'master',
+        // Listen for +switch-master on the sentinels: the client moves to the promoted replica
+        // when Sentinel announces it, not only when its socket to the old primary breaks.
+        failoverDetector: true,
+        // A sentinel that does not answer is skipped quickly; the next one is asked.
+        sentinelCommandTimeout: Math.max(500, Math.min(opts.connectTimeout * 1000, 5000)),
+        ...(si.password ? { password: si.password } : {}),
+        ...(si.username ? { username: si.username } : {}),
+        ...(si.sentinelPassword ? { sentinelPassword: si.sentinelPassword } : {}),
+        ...(si.sentinelUsername ? { sentinelUsername: si.sentinelUsername } : {}),
+        ...(si.tls ? { tls: {}, enableTLSForSentinelMode: true } : {}),
+        ...(si.db !== undefined ? { db: si.db } : {}),
+        ...si.options,
       });
       c.on('error', () => {});
       return c;

@@ -30,7 +30,8 @@ export type AzscaleErrorCode =
   | 'AZS_QUERY_ROUTING'
   | 'AZS_CALLBACK'
   | 'AZS_MISSING_DEPENDENCY'
-  | 'AZS_LLM_PROVIDER';
+  | 'AZS_LLM_PROVIDER'
+  | 'AZS_DURABILITY';
 
 /** Options every azscale error accepts. */
 export interface AzscaleErrorOptions {
@@ -395,4 +396,38 @@ export class LLMProviderError extends AzscaleError {
 /** True for an {@link LLMProviderError}. */
 export function isLLMProviderError(e: unknown): e is LLMProviderError {
   return hasKind(e, 'AZS_LLM_PROVIDER');
+}
+
+/**
+ * A write was applied by the primary but fewer replicas than `durability.replicas` confirmed it
+ * within `durability.timeout` (Redis `WAIT`/`WAITAOF`), or the connection changed before they
+ * could confirm. The write may or may not survive a failover: do not treat it as lost (it may
+ * well be there) nor as durable. `acknowledged` is how many replicas confirmed (0 when unknown),
+ * `required` how many were asked for.
+ */
+export class DurabilityError extends AzscaleError {
+  static override readonly code: AzscaleErrorCode = 'AZS_DURABILITY';
+  /** Replicas that confirmed the write (0 when the connection changed before they could). */
+  readonly acknowledged: number;
+  /** Replicas `durability.replicas` asked for. */
+  readonly required: number;
+  constructor(
+    message: string,
+    options: AzscaleErrorOptions & { acknowledged: number; required: number },
+  ) {
+    super(message, {
+      ...options,
+      context: {
+        acknowledged: options.acknowledged,
+        required: options.required,
+        ...options.context,
+      },
+    });
+    this.acknowledged = options.acknowledged;
+    this.required = options.required;
+  }
+}
+/** True for a {@link DurabilityError}. */
+export function isDurabilityError(e: unknown): e is DurabilityError {
+  return hasKind(e, 'AZS_DURABILITY');
 }

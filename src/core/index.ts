@@ -11,3 +11,4 @@ export * from './codec.js';
 export * from './events.js';
 export * from './metrics.js';
 export * from './connection.js';
+export * from './durability.js';

@@ -25,6 +25,11 @@ import { assertQuantity } from './util.js';
 import { MemorySpendStore } from './memory-store.js';
 import { DEFAULT_PRICES, type ModelPrice, type PriceTable, findModelPrice } from './prices.js';
 import { RedisSpendStore } from './redis-store.js';
+import {
+  type DurabilityOptions,
+  durabilityNeedsRedis,
+  resolveDurability,
+} from '../core/durability.js';
 import type { SpendStore } from './spend-store.js';
 
 /** The seed's `hourly_budget`: $100 per hour. */
@@ -71,6 +76,13 @@ export interface CostOptimizerOptions {
   name?: string;
   /** Redis connection defaults (seconds). */
   connection?: RedisConnectionOptions;
+  /**
+   * Acknowledge recorded spend only once `replicas` Redis replicas have it (`WAIT`; `timeout` in
+   * seconds); otherwise `recordSpend` fails with `DurabilityError` (the increment may or may not
+   * survive a failover). Needs `redis`. See docs/operations.md.
+   * @default undefined (off: acknowledged once the primary has it)
+   */
+  durability?: DurabilityOptions;
   /**
    * Prices merged over {@link DEFAULT_PRICES}: `instances` in dollars per hour, `models` in
    * dollars per million tokens.
@@ -254,6 +266,10 @@ export class CostOptimizer {
     for (const [k, v] of Object.entries(types)) assertString(v, `instanceTypes.${k}`);
     this.instanceTypes = table(DEFAULT_INSTANCE_TYPES, types as Record<string, string>);
 
+    const durability = resolveDurability(options.durability);
+    if (durability && (options.store !== undefined || options.redis == null)) {
+      throw durabilityNeedsRedis();
+    }
     if (options.store !== undefined) {
       const st = assertObject(options.store, 'store') as unknown as SpendStore;
       for (const m of ['add', 'total', 'categories', 'close'] as const) {
@@ -268,6 +284,7 @@ export class CostOptimizer {
         prefix,
         name,
         ...(options.connection ? { connection: options.connection } : {}),
+        ...(durability ? { durability: options.durability } : {}),
       });
       this.ownsStore = true;
     } else {

@@ -9,6 +9,12 @@ import { ValidationError } from '../core/errors.js';
 import { hashTag, validateId, validatePrefix } from '../core/keys.js';
 import { MAX_CATEGORIES, OP_ID_TTL_MS, OTHER_CATEGORY, type SpendStore } from './spend-store.js';
 import { LuaScript } from '../core/lua-script.js';
+import {
+  type DurabilityOptions,
+  type DurabilityPolicy,
+  durableWrite,
+  resolveDurability,
+} from '../core/durability.js';
 
 /** Options of {@link RedisSpendStore}. */
 export interface RedisSpendStoreOptions {
@@ -18,6 +24,11 @@ export interface RedisSpendStoreOptions {
   name?: string;
   /** Connection defaults (timeouts in seconds). */
   connection?: RedisConnectionOptions;
+  /**
+   * Acknowledge an increment only once `replicas` replicas have it (`WAIT`, `timeout` in
+   * seconds); otherwise fail with `DurabilityError`. @default undefined (off)
+   */
+  durability?: DurabilityOptions;
 }
 
 /**
@@ -32,6 +43,7 @@ export class RedisSpendStore implements SpendStore {
   private readonly name: string;
   private lastHour = Number.NaN;
   private lastKey = '';
+  private readonly durability: DurabilityPolicy | undefined;
 
   constructor(redis: RedisInput, options: RedisSpendStoreOptions = {}) {
     this.prefix = validatePrefix(options.prefix ?? 'azscale:cost:', 'prefix');
@@ -46,6 +58,7 @@ export class RedisSpendStore implements SpendStore {
       );
     }
     this.conn = conn;
+    this.durability = resolveDurability(options.durability);
   }
 
   /** The key of the hour's total (hour = whole hours since the epoch, UTC). */
@@ -76,7 +89,9 @@ export class RedisSpendStore implements SpendStore {
       String(OP_ID_TTL_MS),
       String(MAX_CATEGORIES),
     ];
-    const total = await this.conn.run('cost.recordSpend', (c) => ADD.run(c, keys, args));
+    const total = await this.conn.run('cost.recordSpend', (c) =>
+      durableWrite(this.durability, c, key, 'cost.recordSpend', (w) => ADD.run(w, keys, args)),
+    );
     return Number(total);
   }
 

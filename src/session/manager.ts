@@ -2,6 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { JsonCodec } from '../core/codec.js';
 import { type RedisInput, resolveRedis } from '../core/connection.js';
 import {
+  type DurabilityOptions,
+  durabilityNeedsRedis,
+  resolveDurability,
+} from '../core/durability.js';
+import {
   ClosedError,
   ConflictError,
   SerializationError,
@@ -109,6 +114,13 @@ export interface DistributedSessionManagerOptions {
   commandTimeout?: number;
   /** Where metrics go (`session_operation_seconds`, `session_conflicts_total`, …). @default noopMetrics */
   metrics?: MetricsSink;
+  /**
+   * Acknowledge session writes and appends only once `replicas` Redis replicas have them
+   * (`WAIT`; `timeout` in seconds); otherwise fail with `DurabilityError` (the write may or may
+   * not survive a failover). Needs `redis`. See docs/operations.md.
+   * @default undefined (off: acknowledged once the primary has it)
+   */
+  durability?: DurabilityOptions;
 }
 
 /** Events of {@link DistributedSessionManager}. */
@@ -230,7 +242,10 @@ export class DistributedSessionManager<T extends SessionData = SessionData> {
     if (options.store !== undefined && options.redis !== undefined) {
       throw new ValidationError('give either redis or store, not both', { option: 'store' });
     }
+    const durability = resolveDurability(options.durability);
     if (options.store !== undefined) {
+      // A custom store acknowledges on its own terms: it cannot be made to WAIT.
+      if (durability) throw durabilityNeedsRedis();
       const s = assertObject(options.store, 'store') as unknown as SessionStore;
       for (const m of [
         'get',
@@ -250,7 +265,10 @@ export class DistributedSessionManager<T extends SessionData = SessionData> {
         connectTimeout: options.connectTimeout,
         commandTimeout: options.commandTimeout,
       });
-      this.store = conn ? new RedisSessionStore(conn) : new MemorySessionStore();
+      if (durability && !conn) throw durabilityNeedsRedis();
+      this.store = conn
+        ? new RedisSessionStore(conn, durability ? { durability: options.durability } : {})
+        : new MemorySessionStore();
     }
     const metrics = options.metrics ?? noopMetrics;
     this.timed = metrics !== noopMetrics;

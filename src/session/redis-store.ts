@@ -11,6 +11,12 @@ import {
 import { replyErrorAsUnavailable, sanitizeError } from '../core/backend-errors.js';
 import { AzscaleError, SerializationError, ValueTooLargeError } from '../core/errors.js';
 import { assertOneOf } from '../core/validate.js';
+import {
+  type DurabilityOptions,
+  type DurabilityPolicy,
+  durableWrite,
+  resolveDurability,
+} from '../core/durability.js';
 import { newOperationId, operationKey } from './op-key.js';
 import { APPEND_SCRIPT, CAS_SCRIPT } from './scripts.js';
 import { appendToSessionText } from './splice.js';
@@ -44,6 +50,12 @@ export interface RedisSessionStoreOptions extends RedisConnectionOptions {
    * @default 'optimistic'
    */
   appendMode?: 'optimistic' | 'server';
+  /**
+   * Acknowledge writes (set, compare-and-set, append, delete) only once `replicas` replicas have
+   * them (`WAIT`, `timeout` in seconds); otherwise fail with `DurabilityError`.
+   * @default undefined (off)
+   */
+  durability?: DurabilityOptions;
 }
 
 /**
@@ -62,6 +74,7 @@ export class RedisSessionStore implements SessionStore {
   private inflight = 0;
   private watched: RedisClient | undefined;
   private down: Error | undefined;
+  private readonly durability: DurabilityPolicy | undefined;
 
   /**
    * @param redis A URL, an ioredis client (never closed by us), `{ nodes }` for a Cluster, or a
@@ -70,7 +83,8 @@ export class RedisSessionStore implements SessionStore {
    *   connection) and the append mode.
    */
   constructor(redis: RedisInput | RedisConnection, options: RedisSessionStoreOptions = {}) {
-    const { appendMode, ...connectionOptions } = options;
+    const { appendMode, durability, ...connectionOptions } = options;
+    this.durability = resolveDurability(durability);
     this.connection =
       redis instanceof RedisConnection
         ? redis
@@ -91,13 +105,16 @@ export class RedisSessionStore implements SessionStore {
   }
 
   async set(key: string, text: string, ttlMs: number): Promise<void> {
-    await this.exec('session set', key, (c) =>
-      c.set(key, text, 'PX', Math.max(1, Math.round(ttlMs))),
+    await this.exec(
+      'session set',
+      key,
+      (c) => c.set(key, text, 'PX', Math.max(1, Math.round(ttlMs))),
+      true,
     );
   }
 
   async delete(key: string): Promise<boolean> {
-    return this.exec('session delete', key, async (c) => (await c.del(key)) === 1);
+    return this.exec('session delete', key, async (c) => (await c.del(key)) === 1, true);
   }
 
   async expire(key: string, ttlMs: number): Promise<boolean> {
@@ -141,12 +158,16 @@ export class RedisSessionStore implements SessionStore {
         : expected.length <= CAS_INLINE_MAX
           ? ['2', expected]
           : ['1', createHash('sha1').update(expected).digest('hex')];
-    const reply = await this.exec('session compare-and-set', key, (c) =>
-      CAS_SCRIPT.run(
-        c,
-        [key, operationKey(key, opId)],
-        [...head, text, ms, recordTtlMs(ms), record],
-      ),
+    const reply = await this.exec(
+      'session compare-and-set',
+      key,
+      (c) =>
+        CAS_SCRIPT.run(
+          c,
+          [key, operationKey(key, opId)],
+          [...head, text, ms, recordTtlMs(ms), record],
+        ),
+      true,
     );
     return Number(reply);
   }
@@ -186,20 +207,24 @@ export class RedisSessionStore implements SessionStore {
     opId: string,
   ): Promise<number> {
     const ttlMs = Math.max(1, Math.round(options.ttlMs));
-    const reply = await this.exec('session append', key, (c) =>
-      APPEND_SCRIPT.run(
-        c,
-        [key, operationKey(key, opId)],
-        [
-          itemJson,
-          ttlMs,
-          options.maxItems ?? 0,
-          options.maxBytes,
-          options.count ?? 1,
-          options.trim ? '1' : '0',
-          recordTtlMs(ttlMs),
-        ],
-      ),
+    const reply = await this.exec(
+      'session append',
+      key,
+      (c) =>
+        APPEND_SCRIPT.run(
+          c,
+          [key, operationKey(key, opId)],
+          [
+            itemJson,
+            ttlMs,
+            options.maxItems ?? 0,
+            options.maxBytes,
+            options.count ?? 1,
+            options.trim ? '1' : '0',
+            recordTtlMs(ttlMs),
+          ],
+        ),
+      true,
     );
     const [code, detail] = reply as [number, number];
     switch (code) {
@@ -316,8 +341,11 @@ export class RedisSessionStore implements SessionStore {
   private async exec<R>(
     operation: string,
     key: string,
-    fn: (c: RedisClient) => Promise<R>,
+    write: (c: RedisClient) => Promise<R>,
+    durable = false,
   ): Promise<R> {
+    const policy = durable ? this.durability : undefined;
+    const fn = policy ? (c: RedisClient) => durableWrite(policy, c, key, operation, write) : write;
     try {
       const c = this.connection.client;
       if (c !== undefined && c.status === 'ready') {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { JsonCodec } from '../core/codec.js';
 import { type RedisConnection, resolveRedis } from '../core/connection.js';
+import { durabilityNeedsRedis, resolveDurability } from '../core/durability.js';
 import {
   CancelledError,
   ClosedError,
@@ -140,16 +141,20 @@ export class TaskQueue {
           { option: 'backend' },
         );
       }
+      // A custom backend acknowledges on its own terms: it cannot be made to WAIT.
+      if (resolveDurability(options.durability)) throw durabilityNeedsRedis();
       this.backend = options.backend;
       this.conn = undefined;
       this.maxQueued = maxQueued ?? Number.POSITIVE_INFINITY;
     } else {
       this.conn = resolveRedis(options.redis, options.redisOptions);
+      const durability = resolveDurability(options.durability);
+      if (durability && !this.conn) throw durabilityNeedsRedis();
       this.maxQueued =
         maxQueued ?? (this.conn ? Number.POSITIVE_INFINITY : DEFAULT_MEMORY_MAX_QUEUED);
       const common = { name: this.name, resultTtl: this.resultTtl, maxQueued: this.maxQueued };
       this.backend = this.conn
-        ? new RedisQueueBackend(this.conn, { ...common, prefix })
+        ? new RedisQueueBackend(this.conn, { ...common, prefix, durability })
         : new MemoryQueueBackend(common);
     }
     if (options.metrics !== undefined && metricsInterval > 0) {

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { replyErrorAsUnavailable } from '../core/backend-errors.js';
 import type { RedisClient, RedisConnection } from '../core/connection.js';
+import { type DurabilityPolicy, durableWrite } from '../core/durability.js';
 import { LuaScript } from '../core/lua-script.js';
 import { hashTag } from '../core/keys.js';
 import type {
@@ -56,6 +57,8 @@ export interface RedisQueueBackendOptions {
   resultTtl: number;
   /** Most tasks waiting at once; Infinity: no bound. @default Infinity */
   maxQueued?: number;
+  /** Replicas that must confirm submits, completions and failures (see `durableWrite`). */
+  durability?: DurabilityPolicy;
 }
 
 /**
@@ -71,6 +74,7 @@ export class RedisQueueBackend implements QueueBackend {
   private readonly name: string;
   private readonly maxQueued: number;
   private groupReady: Promise<void> | undefined;
+  private readonly durability: DurabilityPolicy | undefined;
 
   constructor(conn: RedisConnection, options: RedisQueueBackendOptions) {
     this.conn = conn;
@@ -82,6 +86,7 @@ export class RedisQueueBackend implements QueueBackend {
     this.ttlMs = Math.max(1, Math.round(options.resultTtl * 1000));
     this.name = options.name;
     this.maxQueued = options.maxQueued ?? Number.POSITIVE_INFINITY;
+    this.durability = options.durability;
   }
 
   /**
@@ -105,9 +110,15 @@ export class RedisQueueBackend implements QueueBackend {
     script: LuaScript,
     args: readonly Arg[],
     client?: RedisClient,
+    durable = false,
   ): Promise<unknown> {
     try {
-      return await script.run(client ?? (await this.conn.get()), this.keys, args);
+      const c = client ?? (await this.conn.get());
+      if (!durable) return await script.run(c, this.keys, args);
+      // Every key of the queue shares one slot: the first names the node that took the write.
+      return await durableWrite(this.durability, c, this.keys[0] as string, `worker ${op}`, (w) =>
+        script.run(w, this.keys, args),
+      );
     } catch (e) {
       throw this.mapError(e, op);
     }
@@ -165,7 +176,10 @@ export class RedisQueueBackend implements QueueBackend {
     if (tasks.length === 1) {
       const t = tasks[0] as NewTask;
       const args = head.concat(taskArgs(t));
-      return this.parseSubmit((await this.run('submit', SCRIPTS.submit, args)) as number[], 1);
+      return this.parseSubmit(
+        (await this.run('submit', SCRIPTS.submit, args, undefined, true)) as number[],
+        1,
+      );
     }
     // Chunks go out together: one connection runs them in order, so ids keep their order and
     // the round trips overlap. With maxQueued each chunk is all or nothing.
@@ -180,7 +194,7 @@ export class RedisQueueBackend implements QueueBackend {
       const args = head.slice();
       const end = Math.min(tasks.length, i + SUBMIT_CHUNK);
       for (let j = i; j < end; j++) args.push(...taskArgs(tasks[j] as NewTask));
-      calls.push(this.run('submit', SCRIPTS.submit, args, client));
+      calls.push(this.run('submit', SCRIPTS.submit, args, client, true));
     }
     const settled = await Promise.allSettled(calls);
     const out: boolean[] = [];
@@ -236,7 +250,10 @@ export class RedisQueueBackend implements QueueBackend {
       comps.length,
     ];
     for (const c of comps) args.push(c.id, c.lane, c.entryId, c.result);
-    const r = (await this.withGroup(() => this.run('claim', SCRIPTS.claim, args))) as Arg[];
+    // A claim that carries completions acknowledges them: it waits for replicas like complete().
+    const r = (await this.withGroup(() =>
+      this.run('claim', SCRIPTS.claim, args, undefined, comps.length > 0),
+    )) as Arg[];
     const tasks: ClaimedTask[] = [];
     for (let i = 2; i + 7 < r.length; i += 8) {
       const trace = String(r[i + 7]);
@@ -259,7 +276,7 @@ export class RedisQueueBackend implements QueueBackend {
     if (items.length === 0) return;
     const args: Arg[] = [GROUP, now, this.ttlMs];
     for (const c of items) args.push(c.id, c.lane, c.entryId, c.result);
-    await this.run('complete', SCRIPTS.complete, args);
+    await this.run('complete', SCRIPTS.complete, args, undefined, true);
   }
 
   async fail(items: readonly Failure[], now: number): Promise<FailOutcome[]> {
@@ -268,7 +285,7 @@ export class RedisQueueBackend implements QueueBackend {
     for (const f of items) {
       args.push(f.id, f.lane, f.entryId, f.attempt, f.error, f.retryAt === null ? -1 : f.retryAt);
     }
-    const r = (await this.run('fail', SCRIPTS.fail, args)) as number[];
+    const r = (await this.run('fail', SCRIPTS.fail, args, undefined, true)) as number[];
     return r.map((v) => (v === 1 ? 'retry' : v === 2 ? 'dead' : 'ignored'));
   }
 

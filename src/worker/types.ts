@@ -1,4 +1,5 @@
 import type { RedisConnectionOptions, RedisInput } from '../core/connection.js';
+import type { DurabilityOptions } from '../core/durability.js';
 import type { MetricsSink } from '../core/metrics.js';
 import type { QueueBackend } from './backend.js';
 
@@ -111,6 +112,13 @@ export interface TaskQueueOptions {
   redis?: RedisInput;
   /** Connection settings for a connection we create (seconds). */
   redisOptions?: RedisConnectionOptions;
+  /**
+   * Acknowledge a submit, and a completion or failure, only once `replicas` Redis replicas have
+   * it (`WAIT`; `timeout` in seconds); otherwise fail with `DurabilityError` (the write may or
+   * may not survive a failover). Needs `redis`. See docs/operations.md.
+   * @default undefined (off: acknowledged once the primary has it)
+   */
+  durability?: DurabilityOptions;
   /** A custom backend; overrides `redis`. */
   backend?: QueueBackend;
   /**
