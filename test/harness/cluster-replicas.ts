@@ -36,6 +36,17 @@ export interface ReplicatedCluster {
   kill(port: number): Promise<void>;
   /** Waits until every live node reports cluster_state:ok with all slots on live masters. */
   waitHealthy(timeoutMs?: number): Promise<void>;
+  /**
+   * Moves `slot` to the master on `toPort` the way `redis-cli --cluster reshard` does: SETSLOT
+   * IMPORTING/MIGRATING, MIGRATE ... KEYS in batches of `batch` keys with `pauseMs` between
+   * them (so traffic meets the slot half moved: ASK and TRYAGAIN), then SETSLOT NODE on every
+   * master. Returns the keys moved.
+   */
+  migrateSlot(
+    slot: number,
+    toPort: number,
+    options?: { batch?: number; pauseMs?: number },
+  ): Promise<number>;
   /** A plain client on one node (closed by `stop()`). */
   client(port: number): Redis;
   stop(): Promise<void>;
@@ -190,6 +201,38 @@ export async function startReplicatedCluster(
     },
     waitHealthy,
     client,
+    migrateSlot: async (slot, toPort, options = {}) => {
+      const batch = options.batch ?? 10;
+      const pauseMs = options.pauseMs ?? 20;
+      const nodes = await state();
+      const from = nodes.find(
+        (n) => n.role === 'master' && n.slots.some(([a, b]) => slot >= a && slot <= b),
+      );
+      const to = nodes.find((n) => n.port === toPort);
+      if (!from || !to) throw new Error(`slot ${slot} or node ${toPort} not found`);
+      if (from.id === to.id) return 0;
+      const src = client(from.port);
+      const dst = client(to.port);
+      await dst.call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', from.id);
+      await src.call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', to.id);
+      let moved = 0;
+      for (;;) {
+        const keys = (await src.call('CLUSTER', 'GETKEYSINSLOT', slot, batch)) as string[];
+        if (keys.length === 0) break;
+        await src.call('MIGRATE', '127.0.0.1', to.port, '', 0, 5000, 'REPLACE', 'KEYS', ...keys);
+        moved += keys.length;
+        if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
+      }
+      // The target first, as redis-cli does: it owns the slot before the source lets go.
+      await dst.call('CLUSTER', 'SETSLOT', slot, 'NODE', to.id);
+      await src.call('CLUSTER', 'SETSLOT', slot, 'NODE', to.id);
+      for (const n of nodes) {
+        if (n.role !== 'master' || n.id === from.id || n.id === to.id || dead.has(n.port)) continue;
+        const c = client(n.port);
+        await c.call('CLUSTER', 'SETSLOT', slot, 'NODE', to.id).catch(() => undefined);
+      }
+      return moved;
+    },
     stop: async () => {
       for (const c of clients) c.disconnect();
       await Promise.all(servers.map((s) => s.stop()));
