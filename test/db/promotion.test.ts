@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isBackendUnavailableError } from '../../src/core/errors.js';
+import { isBackendUnavailableError, isValidationError } from '../../src/core/errors.js';
 import { DatabaseRouter, type DbContext, compareWalLsn } from '../../src/db/index.js';
 import { type PostgresHandle, startPostgres } from '../harness/env.js';
 import { caughtUp, sql, waitFor } from './helpers.js';
@@ -34,6 +34,42 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await pgh?.stop();
+});
+
+describe('primary candidates: input', () => {
+  const bad: [string, Record<string, unknown>, string][] = [
+    ['primaries not an array', { primaries: 'postgresql://h/db' }, 'primaries'],
+    ['neither primary nor primaries', { primaries: [] }, 'primary'],
+    ['a number in a primary list', { primary: ['postgresql://h/db', 5] }, 'primary[1]'],
+    ['a non-URL string in primaries', { primaries: ['mysql://h/db'] }, 'primaries[0]'],
+    ['__proto__ as a candidate', { primaries: ['__proto__'] }, 'primaries[0]'],
+  ];
+  it.each(bad)('%s: ValidationError naming the option', (_, options, option) => {
+    let err: unknown;
+    try {
+      new DatabaseRouter({ healthCheckInterval: 0, ...options } as never);
+    } catch (e) {
+      err = e;
+    }
+    expect(isValidationError(err)).toBe(true);
+    expect((err as { option: string }).option).toBe(option);
+  });
+
+  it('names candidates primary-N, reports them in stats, and rejects a malformed ctx.timeline', async () => {
+    const db = new DatabaseRouter({ primary: [a, b], healthCheckInterval: 0 });
+    try {
+      expect(db.stats().candidates.map((c) => c.name)).toEqual(['primary-0', 'primary-1']);
+      for (const timeline of [0, -1, 1.5, Number.NaN, '2']) {
+        const err = await db
+          .read('SELECT 1', undefined, { lsn: '0/1', timeline } as never)
+          .catch((e: unknown) => e);
+        expect(isValidationError(err)).toBe(true);
+        expect((err as { option: string }).option).toBe('ctx.timeline');
+      }
+    } finally {
+      await db.close();
+    }
+  });
 });
 
 describe('a standby configured as the primary', () => {
