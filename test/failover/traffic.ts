@@ -88,7 +88,7 @@ class Loop {
           this.acked++;
         } catch (e) {
           this.failed++;
-          const code = (e as { code?: string }).code ?? (e as Error).message?.slice(0, 60);
+          const code = `${(e as { code?: string }).code ?? 'error'}: ${String((e as Error).message).slice(0, 100)}`;
           this.errors[String(code)] = (this.errors[String(code)] ?? 0) + 1;
           await new Promise((r) => setTimeout(r, 20));
         }
