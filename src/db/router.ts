@@ -869,24 +869,35 @@ export class DatabaseRouter {
    * is never sent again: its error goes to the caller (SQLSTATE 25006 as BackendUnavailableError
    * with `context.readOnly`).
    */
-  private async onPrimary<T>(run: (node: Node) => Promise<T>): Promise<T> {
-    const first = await this.primaries.forWrite();
-    try {
-      return await run(first);
-    } catch (e) {
-      const inner = e instanceof TxnStartError ? e.error : e;
-      if (isReadOnlyRefusal(inner)) {
-        this.primaries.markStale(first);
-        throw readOnlyRefusal(inner, first.info);
-      }
-      if (!(inner instanceof BackendUnavailableError)) throw e;
-      this.primaries.markStale(first);
-      const notSent = e instanceof TxnStartError || writeNotSent(inner);
-      if (!notSent || this.primaries.candidates.length === 1) throw e;
-      const next = await this.primaries.discover();
-      if (next === first && !(inner.context as { readOnly?: boolean }).readOnly) throw e;
-      return await run(next);
+  private onPrimary<T>(run: (node: Node) => Promise<T>): Promise<T> {
+    // The steady state takes no extra await: one promise for the statement, as before.
+    if (!this.primaries.isStale) {
+      const first = this.primary;
+      return run(first).catch((e: unknown) => this.writeFailed(e, first, run));
     }
+    return this.primaries
+      .discover()
+      .then((first) => run(first).catch((e: unknown) => this.writeFailed(e, first, run)));
+  }
+
+  /** After a failed write on `first`: see {@link DatabaseRouter.onPrimary}. */
+  private async writeFailed<T>(
+    e: unknown,
+    first: Node,
+    run: (node: Node) => Promise<T>,
+  ): Promise<T> {
+    const inner = e instanceof TxnStartError ? e.error : e;
+    if (isReadOnlyRefusal(inner)) {
+      this.primaries.markStale(first);
+      throw readOnlyRefusal(inner, first.info);
+    }
+    if (!(inner instanceof BackendUnavailableError)) throw e;
+    this.primaries.markStale(first);
+    const notSent = e instanceof TxnStartError || writeNotSent(inner);
+    if (!notSent || this.primaries.candidates.length === 1) throw e;
+    const next = await this.primaries.discover();
+    if (next === first && !(inner.context as { readOnly?: boolean }).readOnly) throw e;
+    return await run(next);
   }
 
   private async runRead<R extends QueryResultRow>(
