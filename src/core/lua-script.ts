@@ -44,6 +44,32 @@ function withKeyCheck(source: string): string {
 }
 
 /**
+ * Milliseconds a script refused by a Cluster before it ran (TRYAGAIN while its slot migrates,
+ * CLUSTERDOWN while a slot has no owner) is retried, on top of ioredis's own redirections.
+ */
+export const RESHARD_RETRY_MS = 10_000;
+const RESHARD_FIRST_DELAY_MS = 50;
+const RESHARD_MAX_DELAY_MS = 500;
+
+function isCluster(c: RedisClient): boolean {
+  return (c as { isCluster?: boolean }).isCluster === true;
+}
+
+/**
+ * True for a reply that says the script was not run: TRYAGAIN, or CLUSTERDOWN, as such or as
+ * the last error of ioredis's "Too many Cluster redirections".
+ */
+function isRefusedBeforeRun(e: unknown): boolean {
+  if (!(e instanceof Error)) return false;
+  const m = e.message;
+  if (m.startsWith('TRYAGAIN') || m.startsWith('CLUSTERDOWN')) return true;
+  return (
+    m.startsWith('Too many Cluster redirections') &&
+    /Last error: \S*:? ?(TRYAGAIN|CLUSTERDOWN|MOVED|ASK)\b/.test(m)
+  );
+}
+
+/**
  * A Lua script run by EVALSHA (only the 40-byte hash travels), falling back to EVAL when the
  * node does not have it cached. The fallback is per call, not a one-time SCRIPT LOAD: every
  * Cluster master has its own script cache, and a restart, a failover or SCRIPT FLUSH empties
@@ -98,13 +124,30 @@ export class LuaScript {
       ({ source, sha } = this.checked);
     }
     try {
-      try {
-        return await client.evalsha(sha, keys.length, ...keys, ...args);
-      } catch (e) {
-        if (e instanceof Error && e.message.startsWith('NOSCRIPT')) {
-          return await client.eval(source, keys.length, ...keys, ...args);
+      let deadline = 0;
+      let delay = RESHARD_FIRST_DELAY_MS;
+      for (;;) {
+        try {
+          try {
+            return await client.evalsha(sha, keys.length, ...keys, ...args);
+          } catch (e) {
+            if (e instanceof Error && e.message.startsWith('NOSCRIPT')) {
+              return await client.eval(source, keys.length, ...keys, ...args);
+            }
+            throw e;
+          }
+        } catch (e) {
+          // A Cluster refused the script before running it: its keys are split between two
+          // nodes while their slot migrates (TRYAGAIN), or the slot has no owner for a moment.
+          // ioredis gives up after its redirection budget (16 x 100 ms); a slot with many keys
+          // takes longer to move, so keep trying, backing off, for up to RESHARD_RETRY_MS.
+          if (!isCluster(client) || !isRefusedBeforeRun(e)) throw e;
+          const now = performance.now();
+          if (deadline === 0) deadline = now + RESHARD_RETRY_MS;
+          if (now + delay > deadline) throw e;
+          await new Promise((r) => setTimeout(r, delay));
+          delay = Math.min(delay * 2, RESHARD_MAX_DELAY_MS);
         }
-        throw e;
       }
     } catch (e) {
       const { description, secrets } = describeClient(client);

@@ -73,7 +73,9 @@ const noop = () => {};
 
 /** When a client was last handed back to its pool (a property: cheaper than a WeakMap lookup). */
 const RELEASED_AT = Symbol('azscale.db.releasedAt');
-type TrackedClient = PoolClient & { [RELEASED_AT]?: number };
+/** The topology generation in which a client was last seen writable (see {@link DbNode.writeGen}). */
+const WRITABLE_GEN = Symbol('azscale.db.writableGen');
+type TrackedClient = PoolClient & { [RELEASED_AT]?: number; [WRITABLE_GEN]?: number };
 
 const REPLICA_CHECK_SQL = `SELECT pg_is_in_recovery() AS in_recovery,
   pg_last_wal_replay_lsn()::text AS lsn,
@@ -85,6 +87,31 @@ const PRIMARY_CHECK_SQL =
 // can still be short of the commit record a caller just got an answer for.
 const CURRENT_LSN_SQL = 'SELECT pg_current_wal_insert_lsn()::text AS lsn';
 const REPLAY_LSN_SQL = 'SELECT pg_last_wal_replay_lsn()::text AS lsn';
+// The timeline is the first 8 hex digits of the WAL file name; pg_walfile_name() refuses to run
+// during recovery, hence the CASE (evaluated lazily).
+const POSITION_SQL = `SELECT pg_is_in_recovery() AS in_recovery,
+  CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_insert_lsn()::text END AS lsn,
+  CASE WHEN pg_is_in_recovery() THEN NULL
+       ELSE substr(pg_walfile_name(pg_current_wal_insert_lsn()), 1, 8) END AS wal`;
+const WRITABLE_SQL = 'SELECT pg_is_in_recovery() AS in_recovery';
+
+/** Where a primary stands: its WAL insert position and timeline (both absent in recovery). */
+export interface DbPosition {
+  inRecovery: boolean;
+  lsn: string | undefined;
+  timeline: number | undefined;
+}
+
+function positionOf(
+  row: { in_recovery: boolean; lsn: string | null; wal: string | null } | undefined,
+): DbPosition {
+  const timeline = row?.wal ? Number.parseInt(row.wal, 16) : Number.NaN;
+  return {
+    inRecovery: row?.in_recovery === true,
+    lsn: row?.lsn ?? undefined,
+    timeline: Number.isInteger(timeline) && timeline > 0 ? timeline : undefined,
+  };
+}
 
 /**
  * One PostgreSQL server behind the router: its pool, its health (nginx-style passive failure
@@ -109,6 +136,17 @@ export class DbNode {
   lag: number | null = null;
   lsn: string | null = null;
   inRecovery: boolean | null = null;
+  /**
+   * Set by the router on primary candidates: a client must be seen out of recovery (once per
+   * topology generation) before it gets a write.
+   */
+  guardWrites = false;
+  /**
+   * Topology generation: bumped by the router when the primary may have changed, so every client
+   * (old or new) is checked again before its next write (libpq's
+   * `target_session_attrs=read-write`, applied after each topology change).
+   */
+  writeGen = 0;
 
   private readonly settings: NodeSettings;
   private recentFailures: number[] = [];
@@ -170,7 +208,11 @@ export class DbNode {
    * A client idle for `prePingAfter` seconds is checked with an empty statement first and
    * replaced if its connection died; that is not a node failure.
    */
-  acquire(cb: (err: Error | undefined, client: PoolClient | undefined) => void, attempt = 0): void {
+  acquire(
+    cb: (err: Error | undefined, client: PoolClient | undefined) => void,
+    attempt = 0,
+    write = false,
+  ): void {
     this.pool.connect((err: Error | undefined, client: PoolClient | undefined) => {
       if (err || !client) {
         cb(this.connectError(err), undefined);
@@ -181,7 +223,7 @@ export class DbNode {
         // First time we see this client: keep a listener on it for its whole life, so a server
         // that goes away while we hold the client does not raise an unhandled 'error'.
         client.on('error', noop);
-        cb(undefined, client);
+        this.ready(client, write, cb);
         return;
       }
       if (
@@ -189,29 +231,73 @@ export class DbNode {
         attempt >= 2 ||
         performance.now() - last < this.settings.prePingAfterMs
       ) {
-        cb(undefined, client);
+        this.ready(client, write, cb);
         return;
       }
       client.query(';', (pingErr: Error | undefined) => {
         if (!pingErr) {
-          cb(undefined, client);
+          this.ready(client, write, cb);
           return;
         }
         // Stale: drop it and take another one (or a new connection).
         (client as TrackedClient)[RELEASED_AT] = undefined;
         client.release(pingErr);
-        this.acquire(cb, attempt + 1);
+        this.acquire(cb, attempt + 1, write);
       });
     });
+  }
+
+  /**
+   * Hands a client to a writer only once it has been seen out of recovery in this topology
+   * generation. Nothing of the caller's has been sent yet when this fails, so the router may
+   * safely send the write elsewhere.
+   */
+  private ready(
+    client: PoolClient,
+    write: boolean,
+    cb: (err: Error | undefined, client: PoolClient | undefined) => void,
+  ): void {
+    const gen = this.writeGen;
+    // Generation 0 (no topology change seen yet) needs no check: a router with several
+    // candidates found the writable one before its first write.
+    if (!write || !this.guardWrites || ((client as TrackedClient)[WRITABLE_GEN] ?? 0) === gen) {
+      cb(undefined, client);
+      return;
+    }
+    client.query<{ in_recovery: boolean }>(WRITABLE_SQL, (err, result) => {
+      if (err) {
+        this.release(client, err);
+        cb(this.unavailable(err, true), undefined);
+        return;
+      }
+      if (result.rows[0]?.in_recovery !== false) {
+        this.inRecovery = true;
+        this.release(client);
+        cb(this.notWritable(), undefined);
+        return;
+      }
+      (client as TrackedClient)[WRITABLE_GEN] = gen;
+      cb(undefined, client);
+    });
+  }
+
+  /** The error of a write that found this node in recovery before anything was sent. */
+  notWritable(cause?: unknown): BackendUnavailableError {
+    const err = new BackendUnavailableError(
+      `PostgreSQL ${this.info.name} (${this.info.host}:${this.info.port}) is in recovery (a standby) and takes no writes`,
+      { cause, context: { ...this.info, connect: cause === undefined, readOnly: true } },
+    );
+    Object.assign(err, { node: this.info });
+    return err;
   }
 
   /**
    * Borrows a client. Connection failures become BackendUnavailableError (with `connect: true`
    * in the context), a full pool past `poolTimeout` becomes TimeoutError.
    */
-  checkout(): Promise<PoolClient> {
+  checkout(write = false): Promise<PoolClient> {
     return new Promise((resolve, reject) => {
-      this.acquire((err, client) => (err || !client ? reject(err) : resolve(client)));
+      this.acquire((err, client) => (err || !client ? reject(err) : resolve(client)), 0, write);
     });
   }
 
@@ -264,29 +350,33 @@ export class DbNode {
     return new Promise((resolve, reject) => {
       this.inFlight++;
       const t0 = performance.now();
-      this.acquire((err, client) => {
-        if (err || !client) {
-          this.inFlight--;
-          reject(this.failure(err, write));
-          return;
-        }
-        // Inline callbacks, not named consts: a bundler's keepNames would wrap each named
-        // closure in a defineProperty call, per statement.
-        try {
-          if (typeof query === 'string') {
-            client.query<R>(query, values as unknown[], (qErr, result) =>
-              this.settle(client, qErr, result, write, t0, resolve, reject),
-            );
-          } else {
-            client.query<R>(values === undefined ? query : { ...query, values }, (qErr, result) =>
-              this.settle(client, qErr, result, write, t0, resolve, reject),
-            );
+      this.acquire(
+        (err, client) => {
+          if (err || !client) {
+            this.inFlight--;
+            reject(this.failure(err, write));
+            return;
           }
-        } catch (e) {
-          const err = e instanceof Error ? e : new Error(String(e));
-          this.settle<R>(client, err, undefined, write, t0, resolve, reject);
-        }
-      });
+          // Inline callbacks, not named consts: a bundler's keepNames would wrap each named
+          // closure in a defineProperty call, per statement.
+          try {
+            if (typeof query === 'string') {
+              client.query<R>(query, values as unknown[], (qErr, result) =>
+                this.settle(client, qErr, result, write, t0, resolve, reject),
+              );
+            } else {
+              client.query<R>(values === undefined ? query : { ...query, values }, (qErr, result) =>
+                this.settle(client, qErr, result, write, t0, resolve, reject),
+              );
+            }
+          } catch (e) {
+            const err = e instanceof Error ? e : new Error(String(e));
+            this.settle<R>(client, err, undefined, write, t0, resolve, reject);
+          }
+        },
+        0,
+        write,
+      );
     });
   }
 
@@ -322,26 +412,30 @@ export class DbNode {
   async executeWithLsn<R extends QueryResultRow>(
     query: DbQuery,
     values: unknown[] | undefined,
-  ): Promise<{ result: QueryResult<R> & { node: DbNodeInfo }; lsn: string | undefined }> {
+  ): Promise<{
+    result: QueryResult<R> & { node: DbNodeInfo };
+    lsn: string | undefined;
+    timeline: number | undefined;
+  }> {
     this.inFlight++;
     const t0 = performance.now();
     let client: PoolClient | undefined;
     try {
-      client = await this.checkout();
+      client = await this.checkout(true);
       const result = (
         typeof query === 'string'
           ? await client.query<R>(query, values)
           : await client.query<R>(values === undefined ? query : { ...query, values })
       ) as QueryResult<R> & { node: DbNodeInfo };
-      let lsn: string | undefined;
+      let pos: DbPosition | undefined;
       try {
-        lsn = await this.currentLsn(client);
+        pos = await this.position(client);
       } catch (e) {
         // The statement went through; only the position is missing. Drop the client and ask on
         // another one, so the caller still gets the result it is owed.
         this.release(client, e);
         client = undefined;
-        lsn = await this.currentLsn().catch(() => undefined);
+        pos = await this.position().catch(() => undefined);
       }
       if (client) this.release(client);
       client = undefined;
@@ -349,7 +443,7 @@ export class DbNode {
       this.m.writes.inc();
       this.m.duration.observe((performance.now() - t0) / 1000);
       result.node = this.info;
-      return { result, lsn };
+      return { result, lsn: pos?.lsn, timeline: pos?.timeline };
     } catch (e) {
       if (client) this.release(client, e);
       throw this.failure(e, true);
@@ -369,6 +463,30 @@ export class DbNode {
       const r = await c.query<{ lsn: string }>(CURRENT_LSN_SQL);
       this.release(c);
       return r.rows[0]?.lsn;
+    } catch (e) {
+      this.release(c, e);
+      throw e;
+    }
+  }
+
+  /**
+   * Whether the node is in recovery and, when it is not, its WAL insert position and timeline;
+   * on `client` or on a freshly borrowed one.
+   */
+  async position(client?: PoolClient): Promise<DbPosition> {
+    if (client) {
+      const r = await client.query<{
+        in_recovery: boolean;
+        lsn: string | null;
+        wal: string | null;
+      }>(POSITION_SQL);
+      return positionOf(r.rows[0]);
+    }
+    const c = await this.checkout();
+    try {
+      const pos = await this.position(c);
+      this.release(c);
+      return pos;
     } catch (e) {
       this.release(c, e);
       throw e;

@@ -89,8 +89,24 @@ export type ReadYourWrites = false | ReadYourWritesLsn | ReadYourWritesWindow;
 
 /** Options of {@link DatabaseRouter}. */
 export interface DatabaseRouterOptions {
-  /** The primary: every write and every transaction that is not read-only goes here. */
-  primary: DbNodeInput;
+  /**
+   * The primary: every write and every transaction that is not read-only goes here. A list is
+   * taken as primary candidates, like {@link DatabaseRouterOptions.primaries}. One of `primary`
+   * and `primaries` is required.
+   * @example 'postgresql://app@db-a:5432/app'
+   */
+  primary?: DbNodeInput | DbNodeInput[];
+  /**
+   * Primary candidates for high availability: the servers that may be the primary after a
+   * failover (the primary and the standbys that may be promoted; a standby may also be listed
+   * in `replicas`). Writes go to the one that is not in recovery (`pg_is_in_recovery()`, as
+   * libpq's `target_session_attrs=read-write`); after the primary is lost or found in recovery
+   * the next write asks them all again, so a promoted standby takes writes without a restart.
+   * Appended after `primary` when both are given.
+   * @default []
+   * @example ['postgresql://app@db-a:5432/app', 'postgresql://app@db-b:5432/app']
+   */
+  primaries?: DbNodeInput[];
   /**
    * Streaming replicas that serve reads, round-robin. Empty: every read goes to the primary.
    * @default []
@@ -271,6 +287,37 @@ export function addressOf(input: DbNodeInput): DbNodeAddress {
     }
   }
   return { host, port, database };
+}
+
+/** Validates `primary` and `primaries` into the list of primary candidates (at least one). */
+export function resolvePrimaries(primary: unknown, primaries: unknown): DbNodeInput[] {
+  const out: DbNodeInput[] = [];
+  if (Array.isArray(primary)) {
+    for (const [i, p] of primary.entries()) out.push(assertNodeInput(p, `primary[${i}]`));
+  } else if (primary !== undefined) {
+    out.push(assertNodeInput(primary, 'primary'));
+  }
+  if (primaries !== undefined) {
+    if (!Array.isArray(primaries)) {
+      throw new ValidationError(
+        `primaries must be an array of postgresql:// URLs, pg PoolConfigs or pg Pools, received ${describeValue(primaries)}`,
+        { option: 'primaries' },
+      );
+    }
+    for (const [i, p] of primaries.entries()) out.push(assertNodeInput(p, `primaries[${i}]`));
+  }
+  if (out.length === 0) {
+    throw new ValidationError(
+      `primary must be a postgresql:// URL, a pg PoolConfig or a pg Pool (or primaries a non-empty list of them), received ${describeValue(primary)}`,
+      { option: 'primary' },
+    );
+  }
+  if (out.length > 64) {
+    throw new ValidationError(`primaries may list at most 64 candidates, received ${out.length}`, {
+      option: 'primaries',
+    });
+  }
+  return out;
 }
 
 /** Validates one node input (a URL, a PoolConfig or a Pool). */

@@ -14,13 +14,22 @@ import { assertNumber, assertObject } from '../core/validate.js';
 import { isConnectionError, isServerError } from './classify.js';
 import { Gate } from './gate.js';
 import { compareWalLsn, isWalLsn, maxWalLsn } from './lsn.js';
-import { type DbNodeInfo, type DbNodeStats, type DbQuery, DbNode, attachNode } from './node.js';
+import {
+  type DbNodeInfo,
+  type DbNodeStats,
+  type DbPosition,
+  type DbQuery,
+  DbNode,
+  attachNode,
+} from './node.js';
+import { PrimarySet, isReadOnlyRefusal, readOnlyRefusal, writeNotSent } from './primary.js';
 import {
   type DatabaseRouterOptions,
   type ReadYourWrites,
-  assertNodeInput,
   poolConfigFrom,
+  assertNodeInput,
   resolvePoolOptions,
+  resolvePrimaries,
   resolveReadYourWrites,
 } from './options.js';
 import { isWriteSql } from './sql.js';
@@ -41,6 +50,13 @@ export interface DbContext {
    * as now.
    */
   lastWriteAtMs?: number;
+  /**
+   * Timeline of the primary that wrote `lsn` (PostgreSQL's timeline ID, 1 until the first
+   * promotion). A read whose ctx names another timeline than the primary's now (a promotion
+   * happened since) moves the ctx's position to the new primary's: served by the new primary
+   * or by a replica that has replayed that far, never pinned to a position of the old timeline.
+   */
+  timeline?: number;
   [key: string]: unknown;
 }
 
@@ -84,6 +100,11 @@ export type DatabaseRouterEvents = {
   query: (event: DbQueryEvent) => void;
   /** A replica was taken out of rotation (for the primary: marked unhealthy). */
   eject: (event: { node: DbNodeInfo; error: unknown }) => void;
+  /**
+   * Writes go to another primary candidate from now on (a promotion was found: the old primary
+   * was unreachable or in recovery, and `to` is out of recovery).
+   */
+  primary: (event: { from: DbNodeInfo; to: DbNodeInfo }) => void;
   /** An ejected node passed its probe and is back. */
   restore: (event: { node: DbNodeInfo }) => void;
   /** A read failed on `from` with a connection error and is being retried on another node. */
@@ -123,11 +144,13 @@ export type RoutedQueryResult<R extends QueryResultRow = QueryResultRow> = Query
 
 /** What {@link DatabaseRouter.stats} returns. */
 export interface DatabaseRouterStats {
-  /** The primary node. */
+  /** The primary node (the candidate writes go to now). */
   primary: DbNodeStats;
+  /** Every primary candidate in the order given (`primary`/`primaries`), the current one included. */
+  candidates: DbNodeStats[];
   /** The replicas, in the order given. */
   replicas: DbNodeStats[];
-  /** The primary first, then the replicas in the order given. */
+  /** The primary first, then the replicas in the order given, then the other candidates. */
   nodes: DbNodeStats[];
   /** Reads the primary serves because no replica is fit, and callers waiting for a slot. */
   fallback: {
@@ -181,7 +204,7 @@ const ISOLATION = new Set(['read committed', 'repeatable read', 'serializable'])
  * const { rows } = await db.read('SELECT name FROM users WHERE id = $1', [id], ctx); // sees 'Ada'
  */
 export class DatabaseRouter {
-  private readonly primary: Node;
+  private readonly primaries: PrimarySet;
   private readonly replicas: Node[];
   private readonly nodes: Node[];
   private readonly ryw: ReadYourWrites;
@@ -193,12 +216,14 @@ export class DatabaseRouter {
   private readonly retries: CounterHandle;
   private readonly discarded: CounterHandle;
   private readonly lsnMaxAgeMs: number;
-  private primaryCheck: Promise<string | undefined> | undefined;
+  private primaryCheck: Promise<DbPosition | undefined> | undefined;
   // performance.now() of the last primary position query. Not 0: performance.now() counts from
   // the process's (or worker thread's) start, so a router made within its first second would
   // otherwise skip its first check.
   private primaryCheckedAt = Number.NEGATIVE_INFINITY;
   private primaryLsn: string | undefined;
+  /** The last position the current primary gave {@link DatabaseRouter.primaryPosition}. */
+  private lastPosition: { node: Node; pos: DbPosition } | undefined;
   private readonly timer: NodeJS.Timeout | undefined;
   private rr = 0;
   private closed = false;
@@ -206,7 +231,7 @@ export class DatabaseRouter {
 
   constructor(options: DatabaseRouterOptions) {
     const o = assertObject(options, 'options') as unknown as DatabaseRouterOptions;
-    const primaryInput = assertNodeInput(o.primary, 'primary');
+    const primaryInputs = resolvePrimaries(o.primary, o.primaries);
     const replicaInputs = o.replicas ?? [];
     if (!Array.isArray(replicaInputs)) {
       throw new ValidationError(
@@ -272,12 +297,20 @@ export class DatabaseRouter {
         if (!this.closed) void node.check();
       },
     };
-    this.primary = new DbNode('primary', 'primary', primaryInput, settings);
+    const candidates = primaryInputs.map(
+      (p, i) =>
+        new DbNode(primaryInputs.length === 1 ? 'primary' : `primary-${i}`, 'primary', p, settings),
+    );
+    this.primaries = new PrimarySet(candidates, checkTimeout * 1000, (from, to) => {
+      // Positions of the old primary say nothing about the new one.
+      this.primaryLsn = undefined;
+      if (this.events.has('primary')) this.events.emit('primary', { from: from.info, to: to.info });
+    });
     this.replicas = inputs.map((r, i) => new DbNode(`replica-${i}`, 'replica', r, settings));
-    this.nodes = [this.primary, ...this.replicas];
+    this.nodes = [...candidates, ...this.replicas];
 
     const primaryMax = Number(
-      (this.primary.pool as unknown as { options?: { max?: number } }).options?.max ??
+      ((candidates[0] as Node).pool as unknown as { options?: { max?: number } }).options?.max ??
         settings.poolConfig.max,
     );
     const limit = o.primaryFallbackLimit ?? Math.max(1, Math.floor(primaryMax / 2));
@@ -296,6 +329,11 @@ export class DatabaseRouter {
       // A first look right away, so lag and replay positions are known early.
       setImmediate(() => this.checkAll()).unref?.();
     }
+  }
+
+  /** The candidate writes go to now. */
+  private get primary(): Node {
+    return this.primaries.current;
   }
 
   /** Subscribes to an event; returns a disposer. */
@@ -406,6 +444,11 @@ export class DatabaseRouter {
       );
     }
     const t0 = performance.now();
+    if (this.needsRebase(ctx)) {
+      return this.rebase(ctx).then(() =>
+        this.readRouted<R>(this.plan(ctx, undefined), sql, params, ctx, t0),
+      );
+    }
     const plan = this.plan(ctx, undefined);
     // The common case (a fit replica, or no replicas at all) takes the short path: one promise
     // for the statement, nothing else unless it fails.
@@ -447,6 +490,8 @@ export class DatabaseRouter {
     t0: number,
   ): Promise<RoutedQueryResult<R>> {
     if (!(e instanceof BackendUnavailableError) || node.info.role !== 'replica') {
+      // The primary lost: the next write (or health check) looks for it again.
+      if (e instanceof BackendUnavailableError) this.primaries.markStale(node);
       throw readOnlyViolation(e, node);
     }
     // One retry, on another fit replica or the primary, so a dying replica costs no read.
@@ -488,10 +533,9 @@ export class DatabaseRouter {
     } catch (e) {
       return Promise.reject(e);
     }
-    const node = this.primary;
     const wantLsn = ctx !== undefined && this.ryw !== false && this.ryw.mode === 'lsn';
     if (!wantLsn && ctx === undefined && !this.events.has('query')) {
-      return node.execute<R>(sql, params, true);
+      return this.onPrimary((node) => node.execute<R>(sql, params, true));
     }
     return this.writeRouted<R>(sql, params, ctx, wantLsn);
   }
@@ -503,15 +547,19 @@ export class DatabaseRouter {
     wantLsn: boolean,
   ): Promise<RoutedQueryResult<R>> {
     const t0 = performance.now();
-    const node = this.primary;
+    let node = this.primary;
     try {
-      let result: RoutedQueryResult<R>;
-      let lsn: string | undefined;
-      if (wantLsn) ({ result, lsn } = await node.executeWithLsn<R>(sql, params));
-      else result = await node.execute<R>(sql, params, true);
-      if (ctx) this.recordWrite(ctx, lsn);
-      if (this.events.has('query')) this.emitQuery(node, 'write', 'write', false, t0, true);
-      return result;
+      return await this.onPrimary(async (n) => {
+        node = n;
+        let result: RoutedQueryResult<R>;
+        let lsn: string | undefined;
+        let timeline: number | undefined;
+        if (wantLsn) ({ result, lsn, timeline } = await n.executeWithLsn<R>(sql, params));
+        else result = await n.execute<R>(sql, params, true);
+        if (ctx) this.recordWrite(ctx, lsn, timeline, n);
+        if (this.events.has('query')) this.emitQuery(n, 'write', 'write', false, t0, true);
+        return result;
+      });
     } catch (e) {
       if (this.events.has('query')) this.emitQuery(node, 'write', 'write', false, t0, false, e);
       throw e;
@@ -563,13 +611,16 @@ export class DatabaseRouter {
     const t0 = performance.now();
     if (!readOnly) {
       const wantLsn = ctx !== undefined && this.ryw !== false && this.ryw.mode === 'lsn';
-      span.setAttribute('azscale.db.node', this.primary.info.name);
       try {
-        return await this.runTransaction(this.primary, 'write', begin, fn, ctx, wantLsn, t0, false);
+        return await this.onPrimary((node) => {
+          span.setAttribute('azscale.db.node', node.info.name);
+          return this.runTransaction(node, 'write', begin, fn, ctx, wantLsn, t0, false);
+        });
       } catch (e) {
         throw e instanceof TxnStartError ? e.error : e;
       }
     }
+    if (this.needsRebase(ctx)) await this.rebase(ctx);
     let plan = this.plan(ctx, undefined);
     if (plan.check) plan = await this.confirm(plan, ctx, undefined);
     span.setAttribute('azscale.db.node', plan.node.info.name);
@@ -618,12 +669,15 @@ export class DatabaseRouter {
   /** Per node: role, health, lag, in-flight and served counts; plus the fallback limiter. */
   stats(): DatabaseRouterStats {
     const now = performance.now();
-    const primary = this.primary.stats(now);
+    const current = this.primary;
+    const candidates = this.primaries.candidates.map((c) => c.stats(now));
+    const primary = candidates[this.primaries.candidates.indexOf(current)] as DbNodeStats;
     const replicas = this.replicas.map((r) => r.stats(now));
     return {
       primary,
+      candidates,
       replicas,
-      nodes: [primary, ...replicas],
+      nodes: [primary, ...replicas, ...candidates.filter((c) => c !== primary)],
       fallback: {
         inFlight: this.gate.inFlight,
         waiting: this.gate.waiting,
@@ -741,21 +795,109 @@ export class DatabaseRouter {
    */
   private async pastPrimary(lsn: string): Promise<boolean> {
     if (this.primaryLsn !== undefined && compareWalLsn(lsn, this.primaryLsn) <= 0) return false;
-    if (this.primaryCheck === undefined && performance.now() - this.primaryCheckedAt >= 1000) {
-      this.primaryCheckedAt = performance.now();
-      this.primaryCheck = this.primary
-        .currentLsn()
-        .catch(() => undefined)
-        .finally(() => {
-          this.primaryCheck = undefined;
-        });
-    }
-    const current = this.primaryCheck ? await this.primaryCheck : undefined;
+    const current = (await this.primaryPosition())?.lsn;
     if (current !== undefined && isWalLsn(current)) {
       this.primaryLsn = maxWalLsn(this.primaryLsn, current);
       return compareWalLsn(lsn, current) > 0;
     }
     return false;
+  }
+
+  /**
+   * The current primary's position and timeline, asked at most once a second (shared by
+   * concurrent callers); undefined when not asked this time or when the primary cannot answer.
+   */
+  private async primaryPosition(): Promise<DbPosition | undefined> {
+    if (this.primaryCheck === undefined && performance.now() - this.primaryCheckedAt >= 1000) {
+      this.primaryCheckedAt = performance.now();
+      const node = this.primary;
+      this.primaryCheck = node
+        .position()
+        .then((pos) => {
+          if (pos.inRecovery) {
+            this.primaries.markStale(node);
+            return undefined;
+          }
+          if (node === this.primary && pos.timeline !== undefined) {
+            this.primaries.timeline = pos.timeline;
+            this.lastPosition = { node, pos };
+          }
+          return pos;
+        })
+        .catch(() => undefined)
+        .finally(() => {
+          this.primaryCheck = undefined;
+        });
+    }
+    return this.primaryCheck ? await this.primaryCheck : undefined;
+  }
+
+  /**
+   * A ctx written on another timeline than the primary's now (a promotion since): its position
+   * means nothing on the new timeline, so it becomes the new primary's current position, which
+   * every write that survived the promotion is at or before. Reads then go to the new primary
+   * until a replica has replayed that far, as after any write.
+   */
+  private async rebase(ctx: DbContext): Promise<void> {
+    // Any position of the new timeline will do (every surviving write is before its start), so
+    // the last one asked serves while the next question is rate-limited.
+    const last = this.lastPosition?.node === this.primary ? this.lastPosition.pos : undefined;
+    const pos = (await this.primaryPosition()) ?? last;
+    if (pos?.timeline === undefined || pos.lsn === undefined || !isWalLsn(pos.lsn)) return;
+    if (ctx.timeline === pos.timeline) return;
+    ctx.lsn = pos.lsn;
+    ctx.timeline = pos.timeline;
+    this.discarded.inc();
+  }
+
+  /** True when `ctx` holds a position from another timeline than the primary's as last known. */
+  private needsRebase(ctx: DbContext | undefined): ctx is DbContext {
+    return (
+      ctx !== undefined &&
+      this.ryw !== false &&
+      this.ryw.mode === 'lsn' &&
+      ctx.lsn !== undefined &&
+      typeof ctx.timeline === 'number' &&
+      ctx.timeline !== this.primaries.timeline
+    );
+  }
+
+  /**
+   * Runs a write on the primary. When the primary is lost or found in recovery the candidates
+   * are asked again; a write that was never sent (no connection, or its client found in
+   * recovery first) is sent once to the primary found. A write that may have reached the server
+   * is never sent again: its error goes to the caller (SQLSTATE 25006 as BackendUnavailableError
+   * with `context.readOnly`).
+   */
+  private onPrimary<T>(run: (node: Node) => Promise<T>): Promise<T> {
+    // The steady state takes no extra await: one promise for the statement, as before.
+    if (!this.primaries.isStale) {
+      const first = this.primary;
+      return run(first).catch((e: unknown) => this.writeFailed(e, first, run));
+    }
+    return this.primaries
+      .discover()
+      .then((first) => run(first).catch((e: unknown) => this.writeFailed(e, first, run)));
+  }
+
+  /** After a failed write on `first`: see {@link DatabaseRouter.onPrimary}. */
+  private async writeFailed<T>(
+    e: unknown,
+    first: Node,
+    run: (node: Node) => Promise<T>,
+  ): Promise<T> {
+    const inner = e instanceof TxnStartError ? e.error : e;
+    if (isReadOnlyRefusal(inner)) {
+      this.primaries.markStale(first);
+      throw readOnlyRefusal(inner, first.info);
+    }
+    if (!(inner instanceof BackendUnavailableError)) throw e;
+    this.primaries.markStale(first);
+    const notSent = e instanceof TxnStartError || writeNotSent(inner);
+    if (!notSent || this.primaries.candidates.length === 1) throw e;
+    const next = await this.primaries.discover();
+    if (next === first && !(inner.context as { readOnly?: boolean }).readOnly) throw e;
+    return await run(next);
   }
 
   private async runRead<R extends QueryResultRow>(
@@ -820,7 +962,7 @@ export class DatabaseRouter {
     let started = false;
     try {
       try {
-        client = await node.checkout();
+        client = await node.checkout(write);
         await client.query(begin);
       } catch (e) {
         if (client) node.release(client, e);
@@ -846,11 +988,11 @@ export class DatabaseRouter {
         client = undefined;
         throw node.failure(e, write);
       }
-      let lsn: string | undefined;
-      if (wantLsn) lsn = await node.currentLsn(client).catch(() => undefined);
+      let pos: DbPosition | undefined;
+      if (wantLsn) pos = await node.position(client).catch(() => undefined);
       node.release(client);
       client = undefined;
-      if (ctx) this.recordWrite(ctx, lsn);
+      if (ctx) this.recordWrite(ctx, pos?.lsn, pos?.timeline, node);
       node.served++;
       (write ? node.m.writes : node.m.reads).inc();
       if (this.events.has('query')) this.emitQuery(node, 'transaction', reason, retry, t0, true);
@@ -875,14 +1017,28 @@ export class DatabaseRouter {
     }
   }
 
-  private recordWrite(ctx: DbContext, lsn: string | undefined): void {
+  private recordWrite(
+    ctx: DbContext,
+    lsn: string | undefined,
+    timeline: number | undefined,
+    node: Node,
+  ): void {
     if (this.ryw === false) return;
     ctx.lastWriteAtMs = Date.now();
     if (this.ryw.mode === 'lsn' && lsn !== undefined && isWalLsn(lsn)) {
-      // The later of the two: concurrent writes of one ctx finish in any order. A position
-      // from the future that ctx may hold is caught when a read meets it (see confirm).
-      ctx.lsn = maxWalLsn(ctx.lsn, lsn);
-      this.primaryLsn = maxWalLsn(this.primaryLsn, lsn);
+      if (timeline !== undefined && ctx.timeline !== undefined && ctx.timeline !== timeline) {
+        // A position of another timeline does not compare with this one: this write's wins.
+        ctx.lsn = lsn;
+      } else {
+        // The later of the two: concurrent writes of one ctx finish in any order. A position
+        // from the future that ctx may hold is caught when a read meets it (see confirm).
+        ctx.lsn = maxWalLsn(ctx.lsn, lsn);
+      }
+      if (timeline !== undefined) ctx.timeline = timeline;
+      if (node === this.primary) {
+        this.primaryLsn = maxWalLsn(this.primaryLsn, lsn);
+        if (timeline !== undefined) this.primaries.timeline = timeline;
+      }
     }
   }
 
@@ -910,6 +1066,14 @@ export class DatabaseRouter {
   private checkAll(): void {
     if (this.closed) return;
     for (const n of this.nodes) void n.check();
+    const primary = this.primary;
+    void primary.check().then((ok) => {
+      if (this.closed || primary !== this.primary) return;
+      // A primary that is gone or has become a standby: find the new one now, so reads that
+      // the primary serves (and the first write) do not wait for it.
+      if (!ok || primary.inRecovery === true) this.primaries.markStale(primary);
+      if (this.primaries.isStale) this.primaries.discover().catch(() => {});
+    });
   }
 
   private assertOpen(): void {
@@ -978,6 +1142,15 @@ function checkCtx(ctx: unknown): void {
       {
         option: 'ctx.lsn',
       },
+    );
+  }
+  if (
+    c.timeline !== undefined &&
+    (typeof c.timeline !== 'number' || !Number.isInteger(c.timeline) || c.timeline < 1)
+  ) {
+    throw new ValidationError(
+      `ctx.timeline must be a PostgreSQL timeline ID (a positive integer), received ${describeValue(c.timeline)}`,
+      { option: 'ctx.timeline' },
     );
   }
   if (

@@ -279,6 +279,12 @@ export interface PostgresHandle {
   stopReplica(): Promise<void>;
   /** Starts the replica again and waits until it accepts connections. */
   startReplica(): Promise<void>;
+  /** Stops the primary (`-m fast`: SIGINT, after its WAL has gone to the replica). */
+  stopPrimary(): Promise<void>;
+  /** `pg_ctl promote` on the replica (run as the postgres user); resolves once it takes writes. */
+  promoteReplica(): Promise<void>;
+  /** Server log files (what the servers refused, e.g. writes on a standby, is logged there). */
+  logs: { primary: string; replica: string };
   stop(): Promise<void>;
 }
 
@@ -443,6 +449,14 @@ export async function startPostgres(): Promise<PostgresHandle> {
     stopReplica: async () => {
       if (replica) await stopChild(replica, 'SIGINT');
     },
+    stopPrimary: async () => {
+      await stopChild(primary, 'SIGINT');
+    },
+    promoteReplica: async () => {
+      // -w: pg_ctl waits until the server has left recovery.
+      await pgRun(bin('pg_ctl'), ['promote', '-w', '-t', '60', '-D', replicaDir]);
+    },
+    logs: { primary: primaryLog, replica: join(root, 'replica.log') },
     startReplica: async () => {
       if (replica && replica.exitCode === null && replica.signalCode === null) return;
       await startReplica();
