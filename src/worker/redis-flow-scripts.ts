@@ -17,6 +17,10 @@ export const EVENTS_MAX_LEN = 10_000;
 /** Results up to this many bytes travel inside the `completed` event; larger ones are read by id. */
 export const EVENT_INLINE_RESULT_BYTES = 16_384;
 
+/**
+ * Lua functions every worker script gets (part of the prelude): `emit` writes one event to the
+ * stream; `finished` is called when a task reaches a terminal state.
+ */
 export const EVENT_HOOKS = `
 local EV = KEYS[14]
 local function emit(kind, id, a, ...)
