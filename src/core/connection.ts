@@ -748,7 +748,9 @@ export class RedisConnection {
       c.on('ready', onReady);
       c.on('error', onError);
       c.on('end', onEnd);
-      if (c.status === 'wait') {
+      // 'end': an owned client ioredis gave up on (a Sentinel client whose master lookup was cut
+      // short ends instead of retrying); connect() starts it again with the same options.
+      if (c.status === 'wait' || (c.status === 'end' && this.owned && !this.closed)) {
         (c as Redis).connect().catch(() => undefined);
       }
     });
@@ -795,9 +797,9 @@ export class RedisConnection {
         sentinels: si.sentinels.map((n) => ({ host: n.host, port: n.port })),
         name: si.name,
         role: si.role === 'replica' || si.role === 'slave' ? 'slave' : 'master',
-        // Listen for +switch-master on the sentinels: the client moves to the promoted replica
-        // when Sentinel announces it, not only when its socket to the old primary breaks.
-        failoverDetector: true,
+        // No failoverDetector: its disconnect on +switch-master can cut a master lookup short,
+        // and ioredis then ends the client for good (seen under load). A killed primary breaks
+        // the socket anyway, and a demoted one answers READONLY, which reconnects (above).
         // A sentinel that does not answer is skipped quickly; the next one is asked.
         sentinelCommandTimeout: Math.max(500, Math.min(opts.connectTimeout * 1000, 5000)),
         ...(si.password ? { password: si.password } : {}),

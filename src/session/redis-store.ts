@@ -360,10 +360,10 @@ export class RedisSessionStore implements SessionStore {
           this.inflight--;
         }
       }
-      if (c !== undefined && this.down !== undefined) {
+      if (c !== undefined && this.down !== undefined && c.status !== 'end') {
         // Its last connection attempt failed and it has not been ready since: known down. (The
         // status alone does not say so: between a failed attempt and the next it may still
-        // read "connecting".)
+        // read "connecting".) An ended client goes on to get(), which starts it again.
         throw this.connection.unavailable('is not reachable', this.down);
       }
       // Callers that arrive while the client is not ready share one wait: each wait adds

@@ -161,6 +161,29 @@ describe('every module through Sentinel', () => {
     await wrapped.close();
   });
 
+  it('an owned client that ioredis ended is started again by the next call', async () => {
+    const conn = resolveRedis(sentinelInput()) as RedisConnection;
+    cleanups.push(() => conn.close());
+    const c = (await conn.get()) as Redis;
+    // What ioredis does when a Sentinel master lookup is cut short: status 'end', no retry.
+    const ended = new Promise((r) => c.once('end', r));
+    c.disconnect();
+    await ended;
+    expect(c.status).toBe('end');
+    expect(await (await conn.get()).ping()).toBe('PONG');
+    const m = new DistributedSessionManager({
+      redis: sentinelInput(),
+      prefix: uniquePrefix('end'),
+    });
+    cleanups.push(() => m.close());
+    await m.appendMessage('s', { role: 'user', content: 'a' });
+    const sc = (m.store as unknown as { connection: RedisConnection }).connection.client as Redis;
+    const scEnded = new Promise((r) => sc.once('end', r));
+    sc.disconnect();
+    await scEnded;
+    expect(await m.appendMessage('s', { role: 'user', content: 'b' })).toBe(2);
+  });
+
   it('cache: L2 writes land on the primary; invalidation pub/sub reaches another instance', async () => {
     const prefix = uniquePrefix('sen-cache');
     const a = new DistributedCache({ redis: sentinelInput(), prefix, local: { ttl: 30 } });
