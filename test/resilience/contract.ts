@@ -179,16 +179,19 @@ export function semaphoreStoreContract(label: string, make: () => SemaphoreStore
 
     it('drops a waiter that stopped polling, and one that left', async () => {
       const key = uniquePrefix('s');
-      const dead = { id: 'dead', more: false, staleMs: 100 };
+      // `dead` goes stale 2 s after it last polled: room for the four round trips before `me`
+      // asks (100 ms was not, on a loaded Cluster), and then `me` waits just past it.
+      const dead = { id: 'dead', more: false, staleMs: 2000 };
       const quit = { id: 'quit', more: false, staleMs: 10_000 };
       expect((await store.acquire(key, 'x', 1, 1, 10_000)).acquired).toBe(true);
       await store.acquire(key, 'd1', 1, 1, 10_000, dead);
+      const deadPolled = performance.now();
       await store.acquire(key, 'q1', 1, 1, 10_000, quit);
       await store.release(key, 'x');
       await store.leave(key, 'quit');
       const me = { id: 'me', more: false, staleMs: 100 };
       expect((await store.acquire(key, 'm1', 1, 1, 10_000, me)).acquired).toBe(false);
-      await sleep(150);
+      await sleep(Math.max(0, deadPolled + 2100 - performance.now()));
       expect((await store.acquire(key, 'm1', 1, 1, 10_000, { ...me, staleMs: 100 })).acquired).toBe(
         true,
       );
