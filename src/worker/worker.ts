@@ -23,6 +23,7 @@ import { type LongTimer, assertDuration, setLongTimeout, sleep } from '../core/t
 import { assertFunction, assertNumber, assertObject, assertOneOf } from '../core/validate.js';
 import type { ClaimedTask, Completion, QueueBackend, TaskRef, WorkWaiter } from './backend.js';
 import { type LocalCanceller, TaskQueue, encodeError } from './queue.js';
+import { acquireScheduler, releaseScheduler } from './scheduler.js';
 import type {
   BackgroundWorkerOptions,
   SubmitTaskOptions,
@@ -112,6 +113,9 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
   private readonly reclaimEveryMs: number;
   private readonly handleSignals: boolean;
   private readonly shutdownTimeout: number;
+  private readonly runScheduler: boolean;
+  /** The queue whose scheduler this worker holds, and its error-listener disposer. */
+  private scheduling: { queue: TaskQueue; off: () => void } | undefined;
   private readonly events = new Emitter<WorkerEventMap>();
 
   private state: State = 'idle';
@@ -167,6 +171,8 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
     this.heartbeatMs = Math.max(20, Math.min(1000, this.visibilityMs / 3));
     this.reclaimEveryMs = Math.max(100, Math.min(5000, this.visibilityMs / 4));
     this.handleSignals = options.handleSignals === true;
+    this.runScheduler =
+      options.scheduler === undefined ? true : assertBoolean(options.scheduler, 'scheduler');
     this.shutdownTimeout =
       options.shutdownTimeout === undefined
         ? 30
@@ -279,6 +285,12 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
     this.lastReclaim = 0;
     this.waiting = false;
     this.pump();
+    if (this.runScheduler && !this.scheduling) {
+      const scheduler = acquireScheduler(this.q);
+      if (scheduler) {
+        this.scheduling = { queue: this.q, off: scheduler.onError((e) => this.emitError(e)) };
+      }
+    }
     if (this.handleSignals && !this.signalHandler) {
       const handler = (sig: NodeJS.Signals) => {
         process.off('SIGTERM', handler);
@@ -325,6 +337,12 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
 
   private async doStop(timeout: number): Promise<void> {
     this.state = 'stopping';
+    if (this.scheduling) {
+      const { queue, off } = this.scheduling;
+      this.scheduling = undefined;
+      off();
+      await releaseScheduler(queue);
+    }
     if (this.signalHandler) {
       process.off('SIGTERM', this.signalHandler);
       process.off('SIGINT', this.signalHandler);
