@@ -13,6 +13,8 @@
  *                             runs it
  * - GET  /api/task/:id        status and result (404 for unknown ids)
  * - GET  /api/session/:id     the conversation so far (404 for ids the server did not issue)
+ * - a schedule (WARMUP_PROMPTS, WARMUP_EVERY) keeps common first messages in the LLM cache; the
+ *   queue's workers fire it, one task per tick across the fleet (warmup.ts)
  *
  * Both POST routes have a per-client request budget (RateLimiter keyed by client address,
  * fleet-wide with Redis): 429 with Retry-After beyond it. Public answers never name a server
@@ -67,6 +69,7 @@ import {
   OpenAICompatibleModel,
 } from './llm.js';
 import { redact } from './redact.js';
+import { isWarmupTask, registerWarmup, runWarmup } from './warmup.js';
 import { type StandinServer, serveChatModel } from './standin-server.js';
 
 /** The routes, in one place: tests and the deploy templates check against these. */
@@ -436,6 +439,12 @@ export async function createAgentService(
 
   /** The agent task: plan, one LLM call, a tool step. Progress is visible in GET /api/task/:id. */
   async function runTask(data: TaskData, ctx: TaskContext) {
+    // The cache warm-up schedule's tasks share the queue (see warmup.ts).
+    if (isWarmupTask(data)) {
+      return runWarmup(config.warmupPrompts, (p) =>
+        llm([SYSTEM_PROMPT, { role: 'user', content: p }]),
+      );
+    }
     const step = (ms: number) =>
       new Promise<void>((resolve, reject) => {
         const t = setTimeout(resolve, ms);
@@ -952,6 +961,7 @@ export async function createAgentService(
         );
       }
       await worker?.start();
+      await registerWarmup(queue, config);
       return app.listen({ port: config.port, host: config.host });
     },
     close() {
