@@ -52,7 +52,7 @@ describe('agent service cache warm-up schedule', () => {
     expect(chat.json).toMatchObject({ cached: true });
     expect(model.calls).toBe(calls);
     // The warm-up task is a task like the others, under its per-tick id.
-    const tick = (s?.next as Date).getTime();
+    const tick = Number(s?.next?.getTime());
     await until(
       async () =>
         (await service.queue.getTask(`schedule:${WARMUP_SCHEDULE}:${tick}`))?.status ===
@@ -76,7 +76,7 @@ describe('agent service cache warm-up schedule', () => {
     const b = await start({ ...env, INSTANCE_ID: 'b' }, new LocalModel({ latencyMs: 5 }));
     const list = (await a.service.queue.schedules()).filter((x) => x.id === WARMUP_SCHEDULE);
     expect(list).toHaveLength(1);
-    const first = (list[0]?.next as Date).getTime();
+    const first = Number(list[0]?.next?.getTime());
     // The four ticks from the listed next run each end with one completed task, run once.
     for (let t = first; t < first + 4 * 500; t += 500) {
       const id = `schedule:${WARMUP_SCHEDULE}:${t}`;
