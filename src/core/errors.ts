@@ -30,7 +30,8 @@ export type AzscaleErrorCode =
   | 'AZS_QUERY_ROUTING'
   | 'AZS_CALLBACK'
   | 'AZS_MISSING_DEPENDENCY'
-  | 'AZS_LLM_PROVIDER';
+  | 'AZS_LLM_PROVIDER'
+  | 'AZS_TASK_NAME_UNKNOWN';
 
 /** Options every azscale error accepts. */
 export interface AzscaleErrorOptions {
@@ -395,4 +396,17 @@ export class LLMProviderError extends AzscaleError {
 /** True for an {@link LLMProviderError}. */
 export function isLLMProviderError(e: unknown): e is LLMProviderError {
   return hasKind(e, 'AZS_LLM_PROVIDER');
+}
+
+/**
+ * A worker took a task whose `name` has no handler (no entry in `handlers`, or an unnamed task
+ * and no default `handler`). The task fails at once, without retries, and is dead-lettered;
+ * `context.name` holds the name (absent for an unnamed task).
+ */
+export class UnknownTaskNameError extends AzscaleError {
+  static override readonly code: AzscaleErrorCode = 'AZS_TASK_NAME_UNKNOWN';
+}
+/** True for an {@link UnknownTaskNameError}. */
+export function isUnknownTaskNameError(e: unknown): e is UnknownTaskNameError {
+  return hasKind(e, 'AZS_TASK_NAME_UNKNOWN');
 }

@@ -18,6 +18,16 @@ export type { RedisQueueBackendOptions } from './redis-backend.js';
 export { MAX_PRIORITY } from './backend.js';
 export { MAX_SCHEDULE_ID_LENGTH, MIN_EVERY_SECONDS, tickTaskId } from './schedule.js';
 export type { ScheduleOptions, ScheduleInfo } from './schedule.js';
+export { MAX_LIST_LIMIT, MAX_TASK_NAME_LENGTH } from './admin.js';
+export type {
+  QueueRateLimit,
+  ListTasksOptions,
+  CleanTasksOptions,
+  CleanableStatus,
+  ObliterateOptions,
+  QueueAdminBackend,
+  BackendRateLimit as QueueBackendRateLimit,
+} from './admin.js';
 export type {
   QueueBackend,
   WorkWaiter as QueueWorkWaiter,
@@ -63,6 +73,8 @@ export {
   TaskFailedError,
   TimeoutError,
   UnrecoverableError,
+  UnknownTaskNameError,
+  isUnknownTaskNameError,
   ValidationError,
   ValueTooLargeError,
 } from '../core/errors.js';

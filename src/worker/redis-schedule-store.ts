@@ -66,6 +66,8 @@ return 1
 
 const DONE = `return redis.call('HDEL', KEYS[4], ARGV[1])`;
 
+const CLEAR = `return redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])`;
+
 const SCRIPTS = {
   upsert: new LuaScript(UPSERT, 'schedule upsert'),
   remove: new LuaScript(REMOVE, 'schedule remove'),
@@ -73,6 +75,7 @@ const SCRIPTS = {
   due: new LuaScript(DUE, 'schedule due'),
   advance: new LuaScript(ADVANCE, 'schedule advance'),
   done: new LuaScript(DONE, 'schedule done'),
+  clear: new LuaScript(CLEAR, 'schedule clear'),
 };
 
 /** The Redis store of a queue's schedules (standalone or Cluster). @internal */
@@ -165,5 +168,9 @@ export class RedisScheduleStore implements ScheduleStore {
 
   async donePending(id: string, tick: number): Promise<void> {
     await this.run('schedule done', SCRIPTS.done, [`${id}\n${tick}`]);
+  }
+
+  async clear(): Promise<void> {
+    await this.run('obliterate schedules', SCRIPTS.clear, []);
   }
 }

@@ -29,6 +29,8 @@ export interface ScheduleStore {
   ): Promise<boolean>;
   /** Drops a pending tick once its task was submitted. */
   donePending(id: string, tick: number): Promise<void>;
+  /** Removes every schedule and pending tick (obliterate). */
+  clear(): Promise<void>;
 }
 
 /** A stored schedule. @internal */
@@ -133,5 +135,9 @@ export class MemoryScheduleStore implements ScheduleStore {
 
   async donePending(id: string, tick: number): Promise<void> {
     this.s.pending.delete(`${id}\n${tick}`);
+  }
+
+  async clear(): Promise<void> {
+    for (const m of [this.s.defs, this.s.timing, this.s.next, this.s.pending]) m.clear();
   }
 }

@@ -3,6 +3,7 @@ import { ValidationError, describeValue } from '../core/errors.js';
 import { validateId } from '../core/keys.js';
 import { assertDuration } from '../core/timers.js';
 import { assertNumber, assertObject } from '../core/validate.js';
+import { validateTaskName } from './admin.js';
 import { MAX_PRIORITY } from './backend.js';
 
 /** Options of {@link TaskQueue.schedule}: when to run (`every` or `cron`) and the task to submit. */
@@ -158,7 +159,7 @@ export function buildScheduleDef(
       });
     }
   }
-  if (o.name !== undefined) def.name = validateId(o.name, 'name', 200);
+  if (o.name !== undefined) def.name = validateTaskName(o.name);
   if (o.catchUp !== undefined) {
     if (typeof o.catchUp !== 'boolean') {
       throw new ValidationError(`catchUp must be a boolean, received ${describeValue(o.catchUp)}`, {

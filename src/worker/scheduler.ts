@@ -95,7 +95,7 @@ export class Scheduler {
 
   private async submitTick(defJson: string, id: string, tick: number): Promise<void> {
     const def = JSON.parse(defJson) as ScheduleDef;
-    const opts: SubmitTaskOptions & { name?: string } = { taskId: tickTaskId(id, tick) };
+    const opts: SubmitTaskOptions = { taskId: tickTaskId(id, tick) };
     if (def.name !== undefined) opts.name = def.name;
     if (def.priority !== undefined) opts.priority = def.priority;
     if (def.attempts !== undefined) opts.attempts = def.attempts;

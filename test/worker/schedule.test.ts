@@ -154,6 +154,38 @@ describe.each<Kind>(['memory', 'redis', 'cluster'])('schedules: %s', (kind) => {
     expect(late('c')).toHaveLength(1);
   });
 
+  it('runs a named schedule with handlers[name]; obliterate removes schedules', async () => {
+    const q = queue();
+    const got: unknown[] = [];
+    const w = new BackgroundWorker({
+      queue: q,
+      visibilityTimeout: 5,
+      handlers: {
+        refresh: async (data, ctx) => {
+          got.push([ctx.taskId, data]);
+          return 'ok';
+        },
+      },
+    });
+    workers.push(w);
+    const info = await q.schedule('named', {
+      every: 0.2,
+      name: 'refresh',
+      data: 'd',
+      misfireGrace: 10,
+    });
+    expect(info.name).toBe('refresh');
+    await w.start();
+    await until(() => got.length >= 1);
+    const [taskId, data] = got[0] as [string, unknown];
+    expect(taskId).toMatch(/^schedule:named:\d+$/);
+    expect(data).toBe('d');
+    expect((await q.getTask(taskId))?.name).toBe('refresh');
+    await w.stop({ timeout: 5 });
+    await q.obliterate({ force: true });
+    expect(await q.schedules()).toEqual([]);
+  });
+
   it('accepts prototype names as ids and keeps them apart', async () => {
     const q = queue();
     await q.schedule('__proto__', { every: 100, data: 'p' });
