@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isSerializationError, isValidationError } from '../../src/core/errors.js';
+import { LuaScript } from '../../src/core/lua-script.js';
 import { BackgroundWorker, TaskQueue, type TaskQueueOptions } from '../../src/worker/index.js';
 import { planTicks } from '../../src/worker/schedule.js';
 import { servers } from '../harness/env.js';
@@ -276,5 +277,41 @@ describe('planTicks', () => {
     expect(performance.now() - t0).toBeLessThan(5000);
     expect(plan.fire.length).toBeGreaterThan(0);
     expect(plan.fire[0]).toBeGreaterThanOrEqual(30 * day - 1000);
+  });
+});
+
+describe('schedule scripts', () => {
+  it('touch only the keys they declare (Cluster, key check on)', async () => {
+    const before = LuaScript.checkDeclaredKeys;
+    LuaScript.checkDeclaredKeys = true;
+    const q = new TaskQueue({
+      name: `sk-${randomBytes(5).toString('hex')}`,
+      redis: { nodes: servers().clusterNodes },
+      prefix: 'azs-test-sched:',
+    });
+    const seen: string[] = [];
+    const w = new BackgroundWorker({
+      queue: q,
+      visibilityTimeout: 5,
+      handler: async (_d, ctx) => {
+        seen.push(ctx.taskId);
+      },
+    });
+    const errors: Error[] = [];
+    w.on('error', (e) => errors.push(e));
+    try {
+      await q.schedule('k', { every: 0.2, misfireGrace: 10 });
+      await w.start();
+      await until(() => seen.length >= 2);
+      expect((await q.schedules()).map((s) => s.id)).toEqual(['k']);
+      expect(await q.unschedule('k')).toBe(true);
+      await w.stop({ timeout: 5 });
+      await q.obliterate();
+      expect(errors).toEqual([]);
+    } finally {
+      LuaScript.checkDeclaredKeys = before;
+      await w.stop({ timeout: 0 });
+      await q.close();
+    }
   });
 });
