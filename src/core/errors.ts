@@ -26,6 +26,7 @@ export type AzscaleErrorCode =
   | 'AZS_CLOSED'
   | 'AZS_CANCELLED'
   | 'AZS_TASK_FAILED'
+  | 'AZS_CHILD_TASK_FAILED'
   | 'AZS_UNRECOVERABLE'
   | 'AZS_QUERY_ROUTING'
   | 'AZS_CALLBACK'
@@ -222,6 +223,14 @@ export class TaskFailedError extends AzscaleError {
   static override readonly code: AzscaleErrorCode = 'AZS_TASK_FAILED';
 }
 
+/**
+ * A flow's parent task failed because a child failed for good (or was cancelled); the message
+ * and `context.child` name the child. Also a {@link TaskFailedError}.
+ */
+export class ChildTaskFailedError extends TaskFailedError {
+  static override readonly code: AzscaleErrorCode = 'AZS_CHILD_TASK_FAILED';
+}
+
 /** Thrown by a task handler to fail the task at once, without further attempts. */
 export class UnrecoverableError extends AzscaleError {
   static override readonly code: AzscaleErrorCode = 'AZS_UNRECOVERABLE';
@@ -287,6 +296,10 @@ export function isCancelledError(e: unknown): e is CancelledError {
 /** True for a {@link TaskFailedError}. */
 export function isTaskFailedError(e: unknown): e is TaskFailedError {
   return hasKind(e, 'AZS_TASK_FAILED');
+}
+/** True for a {@link ChildTaskFailedError}. */
+export function isChildTaskFailedError(e: unknown): e is ChildTaskFailedError {
+  return hasKind(e, 'AZS_CHILD_TASK_FAILED');
 }
 /** True for an {@link UnrecoverableError}. */
 export function isUnrecoverableError(e: unknown): e is UnrecoverableError {

@@ -11,6 +11,19 @@ export {
   MAX_VISIBILITY_SECONDS,
   MAX_STOP_SECONDS,
 } from './worker.js';
+export { TaskQueueEvents } from './events.js';
+export type {
+  QueueEventMap,
+  QueueEventBase,
+  QueueCompletedEvent,
+  QueueFailedEvent,
+  QueueProgressEvent,
+  QueueEventListenOptions,
+} from './events.js';
+export { MAX_FLOW_TASKS, MAX_FLOW_DEPTH } from './flows.js';
+export type { FlowNode, FlowTree } from './flows.js';
+export type { FlowBackend, NewFlowTask } from './flow-backend.js';
+export type { TaskEventSource, TaskEventReader, RawTaskEvent } from './event-source.js';
 export { MemoryQueueBackend } from './memory-backend.js';
 export type { MemoryQueueBackendOptions } from './memory-backend.js';
 export { RedisQueueBackend } from './redis-backend.js';
@@ -67,6 +80,7 @@ export {
   AzscaleError,
   BackendUnavailableError,
   CancelledError,
+  ChildTaskFailedError,
   ClosedError,
   NotFoundError,
   SerializationError,

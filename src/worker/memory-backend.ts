@@ -15,6 +15,10 @@ import type {
   WorkWaiter,
 } from './backend.js';
 import { TERMINAL } from './backend.js';
+import type { TaskEventReader, TaskEventSource } from './event-source.js';
+import type { FlowBackend, NewFlowTask } from './flow-backend.js';
+import { MemoryEventLog } from './memory-events.js';
+import { memoryChildResults, memoryFlowFinished, submitMemoryFlow } from './memory-flows.js';
 import { queueFullError } from './queue-full.js';
 import type { BackendRateLimit, CleanableStatus, QueueAdminBackend } from './admin.js';
 import { admit, cleanMemory, listMemory, obliterateMemory, recordStarts } from './memory-admin.js';
@@ -30,6 +34,16 @@ export interface MemTask extends TaskRecord {
   expiresAt?: number;
   /** The submitter's `traceparent`. */
   trace?: string;
+  /** Task name (flows). */
+  name?: string;
+  /** Flow: the parent's id. */
+  fp?: string;
+  /** Flow: the parent goes on when this task fails. */
+  fi?: boolean;
+  /** Flow: the direct children's ids. */
+  fc?: string[];
+  /** Flow: children not finished yet. */
+  fw?: number;
 }
 
 /** @internal A delivery a worker holds. */
@@ -64,6 +78,7 @@ export class MemoryQueueState {
   rateLog: number[] = [];
   readonly workWaiters = new Set<() => void>();
   readonly settleWaiters = new Map<string, Set<() => void>>();
+  readonly events = new MemoryEventLog();
 
   nextEntry(): string {
     return String(++this.seq);
@@ -124,6 +139,14 @@ export class MemoryQueueState {
     t.entryId = undefined;
     t.expiresAt = now + ttlMs;
     this.expiry.push({ id: t.id, at: t.expiresAt });
+    this.events.push({
+      kind: t.status,
+      taskId: t.id,
+      attempt: t.attempts,
+      ...(t.status === 'completed' ? { result: t.result ?? 'null' } : {}),
+      ...(t.status === 'failed' ? { error: t.error ?? '' } : {}),
+    });
+    memoryFlowFinished(this, t, now, ttlMs);
     this.settled(t.id);
   }
 
@@ -197,7 +220,9 @@ export interface MemoryQueueBackendOptions {
  * one (leases, reclaim, delayed tasks, priorities, dead letters, result expiry). Every handle
  * with the same name shares one state, which is dropped when the last handle closes.
  */
-export class MemoryQueueBackend implements QueueBackend, QueueAdminBackend {
+export class MemoryQueueBackend
+  implements QueueBackend, QueueAdminBackend, TaskEventSource, FlowBackend
+{
   readonly kind = 'memory';
   private readonly s: MemoryQueueState;
   private readonly ttlMs: number;
@@ -403,6 +428,13 @@ export class MemoryQueueBackend implements QueueBackend, QueueAdminBackend {
       }
       t.error = f.error;
       if (f.retryAt !== null) {
+        s.events.push({
+          kind: 'retrying',
+          taskId: t.id,
+          attempt: t.attempts,
+          error: f.error,
+          retryAt: f.retryAt,
+        });
         if (f.retryAt <= now) {
           s.enqueue(t, now);
           wake = true;
@@ -454,6 +486,7 @@ export class MemoryQueueBackend implements QueueBackend, QueueAdminBackend {
     if (t?.status !== 'processing' || t.attempts !== ref.attempt) return false;
     t.progress = value;
     t.updatedAt = now;
+    this.s.events.push({ kind: 'progress', taskId: t.id, attempt: t.attempts, progress: value });
     return true;
   }
 
@@ -497,6 +530,21 @@ export class MemoryQueueBackend implements QueueBackend, QueueAdminBackend {
       cur?.delete(cb);
       if (cur && cur.size === 0) this.s.settleWaiters.delete(id);
     };
+  }
+
+  /** Adds a flow (see {@link FlowBackend.submitFlow}). */
+  async submitFlow(tasks: readonly NewFlowTask[], now: number): Promise<void> {
+    submitMemoryFlow(this.s, tasks, now, this.name, this.maxQueued);
+  }
+
+  /** Results of the completed direct children of `id` (see {@link FlowBackend.childResults}). */
+  async childResults(id: string): Promise<Map<string, string> | null> {
+    return memoryChildResults(this.s, id);
+  }
+
+  /** A reader over this queue's events in this process. */
+  openEventReader(): TaskEventReader {
+    return this.s.events.reader();
   }
 
   async stats(now: number): Promise<BackendStats> {

@@ -3,6 +3,7 @@ import { JsonCodec } from '../core/codec.js';
 import { type RedisConnection, resolveRedis } from '../core/connection.js';
 import {
   CancelledError,
+  ChildTaskFailedError,
   ClosedError,
   ConflictError,
   NotFoundError,
@@ -24,7 +25,12 @@ import {
   TERMINAL,
   type TaskRecord,
 } from './backend.js';
+import { hasEventSource } from './event-source.js';
+import { TaskQueueEvents } from './events.js';
+import { hasFlows } from './flow-backend.js';
+import { type FlowNode, type FlowTree, flattenFlow } from './flows.js';
 import { MemoryQueueBackend } from './memory-backend.js';
+import { type SettleWatch, watchSettle } from './settle-watch.js';
 import { RedisQueueBackend } from './redis-backend.js';
 import { RedisScheduleStore } from './redis-schedule-store.js';
 import {
@@ -129,6 +135,7 @@ export class TaskQueue {
   };
   private depthTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  private eventsHub: TaskQueueEvents | undefined;
 
   constructor(options: TaskQueueOptions = {}) {
     assertObject(options, 'options');
@@ -203,6 +210,81 @@ export class TaskQueue {
   /** True once {@link close} was called. */
   get isClosed(): boolean {
     return this.closed;
+  }
+
+  /**
+   * The queue's task events, from every process that works on it: `completed`, `failed`,
+   * `retrying`, `progress`, `deadLettered`, `cancelled`. `on()` returns a disposer; each event
+   * has a `position` to resume from (`on(event, fn, { from })`). See {@link TaskQueueEvents}.
+   * @throws ValidationError when a custom backend keeps no events, ClosedError after {@link close}.
+   */
+  get events(): TaskQueueEvents {
+    this.assertOpen();
+    if (!this.eventsHub) {
+      const backend = this.backend;
+      if (!hasEventSource(backend)) {
+        throw new ValidationError(
+          'the queue backend keeps no task events (it does not implement TaskEventSource)',
+          { option: 'backend' },
+        );
+      }
+      this.eventsHub = new TaskQueueEvents({
+        name: this.name,
+        backend,
+        resultCodec: this.resultCodec,
+      });
+    }
+    return this.eventsHub;
+  }
+
+  /**
+   * Adds a flow: a parent task that runs only after all its children completed, each child
+   * possibly a flow of its own. The whole flow is stored at once (no parent can run early);
+   * the parent's handler reads its children's results with `ctx.childResults()`. Resolves to
+   * the tree of task ids.
+   * @example
+   * const { id, children } = await queue.submitFlow({
+   *   name: 'summarise', data: { doc },
+   *   children: chunks.map((c) => ({ name: 'embed', data: c })),
+   * });
+   * @throws ValidationError for a bad node (the message names its path, e.g.
+   * `flow.children[2].attempts`), ConflictError for a `taskId` that exists, LimitExceededError
+   * past `maxQueued`; nothing is written then.
+   */
+  async submitFlow<D = unknown>(flow: FlowNode<D>): Promise<FlowTree> {
+    this.assertOpen();
+    const backend = this.backend;
+    if (!hasFlows(backend)) {
+      throw new ValidationError('the queue backend does not run flows (no submitFlow)', {
+        option: 'backend',
+      });
+    }
+    const { tasks, tree } = flattenFlow(flow, (id, data, o, what) =>
+      this.buildTask(id, data, o, what),
+    );
+    await backend.submitFlow(tasks, Date.now());
+    this.submitted.inc(tasks.length);
+    return tree;
+  }
+
+  /**
+   * The results of task `id`'s completed direct children (a flow's parent), by child id. What
+   * `ctx.childResults()` returns in the parent's handler.
+   * @throws NotFoundError for an unknown id.
+   */
+  async childResults<T = unknown>(id: string): Promise<Record<string, T>> {
+    this.assertOpen();
+    validateId(id, 'id');
+    const backend = this.backend;
+    const map = hasFlows(backend) ? await backend.childResults(id) : new Map<string, string>();
+    if (!map) {
+      throw new NotFoundError(`task ${id} is not known to queue ${this.name}`, {
+        context: { taskId: id, queue: this.name },
+      });
+    }
+    const out: Record<string, T> = Object.create(null);
+    for (const [k, v] of map) out[k] = this.resultCodec.decode(v, 'task result') as T;
+    return out;
   }
 
   /**
@@ -283,7 +365,8 @@ export class TaskQueue {
     return tasks.map((t) => t.id);
   }
 
-  private buildTask(id: string, data: unknown, o: SubmitTaskOptions, what: string): NewTask {
+  /** @internal Validates options and encodes data into a task to store. */
+  buildTask(id: string, data: unknown, o: SubmitTaskOptions, what: string): NewTask {
     const delay = o.delay === undefined ? 0 : assertDuration(o.delay, 'delay', { allowZero: true });
     const priority =
       o.priority === undefined
@@ -328,7 +411,33 @@ export class TaskQueue {
     const timeout = options.timeout === undefined ? 30 : assertDuration(options.timeout, 'timeout');
     const signal = options.signal;
     const deadline = performance.now() + timeout * 1000;
-    let delay = 5;
+    const delay = 5;
+    // A task that already finished needs no watch (and no reader connection).
+    const rec = await this.backend.get(id);
+    if (rec && TERMINAL.has(rec.status)) return this.settle<R>(rec);
+    // Woken by the task's terminal event (or the memory backend's own signal); polled slowly in
+    // case an event is lost, quickly (as before) on a backend without either.
+    const watch: SettleWatch = watchSettle(
+      id,
+      this.backend,
+      hasEventSource(this.backend) && !hasSettle(this.backend) ? this.events : undefined,
+    );
+    try {
+      await watch.ready(Math.min(1000, timeout * 1000));
+      return await this.waitLoop<R>(id, timeout, deadline, delay, signal, watch);
+    } finally {
+      watch.stop();
+    }
+  }
+
+  private async waitLoop<R>(
+    id: string,
+    timeout: number,
+    deadline: number,
+    delay: number,
+    signal: AbortSignal | undefined,
+    watch: SettleWatch,
+  ): Promise<R> {
     for (;;) {
       if (signal?.aborted) {
         throw new CancelledError(`waiting for task ${id} was aborted`, {
@@ -349,30 +458,9 @@ export class TaskQueue {
           context: { taskId: id, status: rec.status, timeout },
         });
       }
-      await this.waitAWhile(
-        id,
-        hasSettle(this.backend) ? Math.min(left, 1000) : Math.min(delay, left),
-        signal,
-      );
+      await watch.wait(Math.min(watch.pollMs ?? delay, left), signal);
       delay = Math.min(delay * 1.5, 250);
     }
-  }
-
-  private waitAWhile(id: string, ms: number, signal: AbortSignal | undefined): Promise<void> {
-    const b = this.backend;
-    return new Promise<void>((resolve) => {
-      let stop: (() => void) | undefined;
-      const done = () => {
-        clearTimeout(timer);
-        stop?.();
-        signal?.removeEventListener('abort', done);
-        resolve();
-      };
-      // The memory backend says when a task finishes; Redis is polled with a growing interval.
-      const timer = setTimeout(done, ms);
-      if (hasSettle(b)) stop = b.onSettled(id, done);
-      signal?.addEventListener('abort', done, { once: true });
-    });
   }
 
   private settle<R>(rec: TaskRecord): R {
@@ -387,6 +475,12 @@ export class TaskQueue {
     const err = parseError(rec.error);
     const cause = new Error(err.message);
     cause.name = err.name;
+    if (err.code === 'AZS_CHILD_TASK_FAILED') {
+      throw new ChildTaskFailedError(`task ${rec.id} failed: ${err.message}`, {
+        cause,
+        context: { taskId: rec.id, errorName: err.name, attempts: rec.attempts, child: err.child },
+      });
+    }
     throw new TaskFailedError(`task ${rec.id} failed: ${err.message}`, {
       cause,
       context: { taskId: rec.id, errorName: err.name, attempts: rec.attempts },
@@ -607,6 +701,7 @@ export class TaskQueue {
     if (this.closed) return;
     this.closed = true;
     if (this.depthTimer) clearInterval(this.depthTimer);
+    await this.eventsHub?.close();
     await this.backend.close();
     await this.conn?.close();
   }
@@ -652,6 +747,8 @@ export interface StoredError {
   message: string;
   /** The error's `code`, when it had a string one. */
   code?: string;
+  /** For a flow's parent failed by a child: the child's task id. */
+  child?: string;
 }
 
 /** @internal */
@@ -696,6 +793,7 @@ function parseError(text: string | undefined): StoredError {
       name: typeof v.name === 'string' ? v.name : 'Error',
       message: typeof v.message === 'string' ? v.message : String(text),
       ...(typeof v.code === 'string' ? { code: v.code } : {}),
+      ...(typeof v.child === 'string' ? { child: v.child } : {}),
     };
   } catch {
     return { name: 'Error', message: text };

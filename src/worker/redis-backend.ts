@@ -19,7 +19,11 @@ import type {
   TaskRef,
   WorkWaiter,
 } from './backend.js';
+import type { TaskEventReader, TaskEventSource } from './event-source.js';
+import type { FlowBackend, NewFlowTask } from './flow-backend.js';
 import { queueFullError } from './queue-full.js';
+import { openRedisEventReader } from './redis-events.js';
+import { redisChildResults, redisSubmitFlow } from './redis-flows.js';
 import * as L from './redis-scripts.js';
 import type { TaskStatus } from './types.js';
 import type { BackendRateLimit, CleanableStatus, QueueAdminBackend } from './admin.js';
@@ -67,7 +71,9 @@ export interface RedisQueueBackendOptions {
  * group, one hash per task, sorted sets for delayed tasks, priorities and dead letters. Every key
  * of a queue shares the hash tag `{name}`, so all of a queue's scripts run on one Cluster slot.
  */
-export class RedisQueueBackend implements QueueBackend, QueueAdminBackend {
+export class RedisQueueBackend
+  implements QueueBackend, QueueAdminBackend, TaskEventSource, FlowBackend
+{
   readonly kind = 'redis';
   private readonly conn: RedisConnection;
   private readonly keys: string[];
@@ -80,11 +86,11 @@ export class RedisQueueBackend implements QueueBackend, QueueAdminBackend {
   constructor(conn: RedisConnection, options: RedisQueueBackendOptions) {
     this.conn = conn;
     const base = `${options.prefix}${hashTag(options.name)}`;
-    // Order matters: the scripts' KEYS[1..11] (see redis-scripts.ts).
-    this.keys = ['s', 'h', 'd', 'p', 'x', 'm', 'w', 't', 'td', 'tr', 'te'].map(
+    // Order matters: the scripts' KEYS[1..12] (see redis-scripts.ts).
+    this.keys = ['s', 'h', 'd', 'p', 'x', 'm', 'w', 't', 'td', 'tr', 'te', 'ev'].map(
       (k) => `${base}:${k}`,
     );
-    // KEYS[12..13]: the cancelled index and the rate-limit log (see redis-scripts.ts).
+    // KEYS[13..14]: the cancelled index and the rate-limit log (see redis-scripts.ts).
     this.keys.push(`${base}:ix`, `${base}:rl`);
     this.rateLimit = options.rateLimit;
     this.ttlMs = Math.max(1, Math.round(options.resultTtl * 1000));
@@ -108,7 +114,13 @@ export class RedisQueueBackend implements QueueBackend, QueueAdminBackend {
     return this.keys;
   }
 
-  private async run(
+  /** The queue name. */
+  get queueName(): string {
+    return this.name;
+  }
+
+  /** @internal Runs a script of this queue (also used by redis-flows.ts). */
+  async run(
     op: string,
     script: LuaScript,
     args: readonly Arg[],
@@ -372,6 +384,24 @@ export class RedisQueueBackend implements QueueBackend, QueueAdminBackend {
     };
   }
 
+  /** Adds a flow in one script (see {@link FlowBackend.submitFlow}). */
+  submitFlow(tasks: readonly NewFlowTask[], now: number): Promise<void> {
+    const max = Number.isFinite(this.maxQueued) ? this.maxQueued : -1;
+    return redisSubmitFlow(this, [now, max, GROUP], tasks, this.maxQueued);
+  }
+
+  /** Results of the completed direct children of `id` (see {@link FlowBackend.childResults}). */
+  childResults(id: string): Promise<Map<string, string> | null> {
+    return redisChildResults(this, id);
+  }
+
+  /** A reader of the queue's events stream (see {@link TaskEventSource}). */
+  openEventReader(): TaskEventReader {
+    return openRedisEventReader(this.conn, this.keys[11] as string, (e, op) =>
+      this.mapError(e, op),
+    );
+  }
+
   async stats(_now: number): Promise<BackendStats> {
     const r = (await this.run('stats', SCRIPTS.stats, [GROUP, Date.now()])) as number[];
     const n = (i: number) => Number(r[i] ?? 0);
@@ -468,6 +498,7 @@ const STATUSES = new Set<TaskStatus>([
   'completed',
   'failed',
   'cancelled',
+  'waiting-children',
 ]);
 
 /** The task fields as the scripts store them (JSON in the task hash). */

@@ -1,3 +1,5 @@
+import { CHILD_RESULTS_BODY, EVENT_HOOKS, SUBMIT_FLOW_BODY } from './redis-flow-scripts.js';
+
 /**
  * Lua for the Redis backend. Every key a script reads or writes is declared in KEYS (so the
  * scripts run on Redis Cluster, Valkey and any store that enforces declared keys): a task's state
@@ -7,10 +9,11 @@
  * KEYS (the same for every script): 1 stream (normal lane), 2 stream (priority lane), 3 delayed
  * zset, 4 priority zset, 5 dead-letter zset, 6 meta hash (counters), 7 wake stream, 8 task hash
  * (id -> JSON of the small fields below), 9 data hash (id -> data), 10 result hash (id ->
- * result), 11 expiry zset (id -> when a finished task is forgotten, ms), 12 cancelled index zset
- * (id -> when cancelled, ms; for listing and cleaning), 13 rate-limit log zset (one member per
- * task start, scored by its ms; only with `rateLimit`). Meta fields: `paused` (the pause flag),
- * `n` (task sequence), `seq`, `completed`, `failed`.
+ * result), 11 expiry zset (id -> when a finished task is forgotten, ms), 12 events stream (see
+ * redis-flow-scripts.ts), 13 cancelled index zset (id -> when cancelled, ms; for listing and
+ * cleaning), 14 rate-limit log zset (one member per task start, scored by its ms; only with
+ * `rateLimit`). Meta fields: `paused` (the pause flag), `n` (task sequence), `seq`, `completed`,
+ * `failed`.
  *
  * Task fields: st status, a attempts, ma max attempts (0 = worker default), to timeout s, pr
  * priority, c created ms, u updated ms, e current stream entry id ('' when none), pg progress,
@@ -23,7 +26,7 @@
 export const PRELUDE = `
 local S, H, D, P, X, M, W = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local T, DT, R, EXP = KEYS[8], KEYS[9], KEYS[10], KEYS[11]
-local IX, RL = KEYS[12], KEYS[13]
+local IX, RL = KEYS[13], KEYS[14]
 local function load(id)
   local v = redis.call('HGET', T, id)
   if not v then return nil end
@@ -76,7 +79,7 @@ end
 local function terminal(st)
   return st == 'completed' or st == 'failed' or st == 'cancelled'
 end
-`;
+${EVENT_HOOKS}`;
 
 const COMPLETE_FN = `
 -- First finisher wins: a finished task is never overwritten; the delivery is acknowledged and
@@ -97,6 +100,7 @@ local function complete(g, id, lane, e, res, now, ttl)
     redis.call('HSET', R, id, res)
     redis.call('HDEL', DT, id)
     redis.call('ZADD', EXP, now + ttl + tiebreak(t), id)
+    finished(id, t, 'completed', now, ttl, res)
     if prev ~= 'processing' then
       -- A late finisher of an attempt whose task was meanwhile re-queued: drop the new turn.
       redis.call('ZREM', D, id)
@@ -270,6 +274,7 @@ local function take(lane, e, fields, reclaimed)
     save(id, t)
     redis.call('ZADD', X, now, id)
     redis.call('ZADD', EXP, now + ttl, id)
+    finished(id, t, 'failed', now, ttl)
     redis.call('XACK', key, g, e)
     redis.call('XDEL', key, e)
     failed = failed + 1
@@ -411,6 +416,7 @@ for i = 4, #ARGV, 6 do
       t.e = ''
     end
     save(id, t)
+    emit('retrying', id, attempt, 'er', ARGV[i + 4], 'at', retryAt)
     out[#out + 1] = 1
   else
     t.st = 'failed'
@@ -420,6 +426,7 @@ for i = 4, #ARGV, 6 do
     save(id, t)
     redis.call('ZADD', X, now, id)
     redis.call('ZADD', EXP, now + ttl, id)
+    finished(id, t, 'failed', now, ttl)
     failed = failed + 1
     out[#out + 1] = 2
   end
@@ -502,6 +509,7 @@ if not t or t.st ~= 'processing' or t.a ~= tonumber(ARGV[2]) then return 0 end
 t.pg = tonumber(ARGV[3])
 t.u = tonumber(ARGV[4])
 save(id, t)
+emit('progress', id, t.a, 'p', ARGV[3])
 return 1
 `;
 
@@ -524,6 +532,7 @@ t.u = now
 save(id, t)
 redis.call('ZADD', EXP, now + tonumber(ARGV[3]), id)
 redis.call('ZADD', IX, now + tiebreak(t), id)
+finished(id, t, 'cancelled', now, tonumber(ARGV[3]))
 if st == 'processing' then return 2 end
 return 1
 `;
@@ -624,3 +633,9 @@ local m = redis.call('HMGET', M, 'completed', 'failed')
 return { qs + qh + redis.call('ZCARD', P), redis.call('ZCARD', D), ps + ph,
   tonumber(m[1]) or 0, tonumber(m[2]) or 0, redis.call('ZCARD', X), oldest }
 `;
+
+/** See redis-flow-scripts.ts. */
+export const SUBMIT_FLOW = `${PRELUDE}${SUBMIT_FLOW_BODY}`;
+
+/** See redis-flow-scripts.ts. */
+export const CHILD_RESULTS = `${PRELUDE}${CHILD_RESULTS_BODY}`;

@@ -10,9 +10,17 @@ import type { QueueBackend } from './backend.js';
  * - `completed`: the handler returned; `result` holds its value;
  * - `failed`: every attempt failed (or the handler threw an `UnrecoverableError`); `error` holds
  *   the last error and the task is in the dead-letter list;
- * - `cancelled`: {@link TaskQueue.cancelTask} stopped it.
+ * - `cancelled`: {@link TaskQueue.cancelTask} stopped it;
+ * - `waiting-children`: a flow's parent waiting for its children (see {@link TaskQueue.submitFlow}).
  */
-export type TaskStatus = 'queued' | 'delayed' | 'processing' | 'completed' | 'failed' | 'cancelled';
+export type TaskStatus =
+  | 'queued'
+  | 'delayed'
+  | 'processing'
+  | 'completed'
+  | 'failed'
+  | 'cancelled'
+  | 'waiting-children';
 
 /** What {@link TaskQueue.getTask} returns for a known task. */
 export interface TaskInfo<R = unknown> {
@@ -184,8 +192,17 @@ export interface TaskContext {
   attempt: number;
   /** Aborts on the task's timeout, on `cancelTask`, on a forced shutdown or when another worker took the task over. */
   signal: AbortSignal;
-  /** Reports progress (a finite number, e.g. percent); visible in `getTask().progress`. */
+  /**
+   * Reports progress (a finite number, e.g. percent); visible in `getTask().progress` and sent
+   * as a `progress` event to every listener of {@link TaskQueue.events}.
+   */
   progress(n: number): Promise<void>;
+  /**
+   * For a flow's parent (see {@link TaskQueue.submitFlow}): an object mapping each direct
+   * child's task id to its result. A child whose failure the parent ignores is left out; `{}`
+   * for a task without children.
+   */
+  childResults<T = unknown>(): Promise<Record<string, T>>;
 }
 
 /** A task handler: takes the task's data, returns its (JSON-encodable) result. */

@@ -593,6 +593,7 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
         assertNumber(n, 'progress');
         if (!run.done) await this.backend.progress(ref, n, Date.now());
       },
+      childResults: <T>() => this.q.childResults<T>(t.id),
     };
     let p: Promise<R>;
     try {

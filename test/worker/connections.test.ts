@@ -19,7 +19,9 @@ async function named(admin: Redis, name: string): Promise<number> {
   return list.split('\n').filter((l) => l.includes(` name=${name} `)).length;
 }
 
-it('one worker holds at most two connections during and after a 12 s outage with traffic', async () => {
+// Three since issue 17: waitForResult listens to the queue's events on a reader connection of
+// its own (kept open a few seconds after the last wait).
+it('one worker holds at most three connections during and after a 12 s outage with traffic', async () => {
   const u = new URL(servers().redisUrl);
   const proxy = await startFaultProxy({ target: { host: u.hostname, port: Number(u.port) } });
   const admin = new Redis(servers().redisUrl);
@@ -47,7 +49,7 @@ it('one worker holds at most two connections during and after a 12 s outage with
     expect(await queue.waitForResult(await queue.submitTask(1), { timeout: 10 })).toBe(2);
     await sleep(300);
     await sample();
-    expect(peak.server).toBeLessThanOrEqual(2);
+    expect(peak.server).toBeLessThanOrEqual(3);
 
     proxy.setDown(true, 'hang');
     const end = Date.now() + 12_000;
@@ -72,9 +74,9 @@ it('one worker holds at most two connections during and after a 12 s outage with
       await sleep(100);
     }
     // Held sockets during a hang count at the proxy; a leak would show as many more.
-    expect(peak.proxy).toBeLessThanOrEqual(4);
-    expect(peak.server).toBeLessThanOrEqual(2);
-    expect(await named(admin, connectionName)).toBeLessThanOrEqual(2);
+    expect(peak.proxy).toBeLessThanOrEqual(5);
+    expect(peak.server).toBeLessThanOrEqual(4);
+    expect(await named(admin, connectionName)).toBeLessThanOrEqual(3);
     expect(errors.every(isBackendUnavailableError)).toBe(true);
 
     // Workers that come and go on the shared queue give their waiter connection back.
@@ -85,7 +87,7 @@ it('one worker holds at most two connections during and after a 12 s outage with
       await w.stop({ timeout: 1 });
     }
     await sleep(300);
-    expect(await named(admin, connectionName)).toBeLessThanOrEqual(2);
+    expect(await named(admin, connectionName)).toBeLessThanOrEqual(3);
   } finally {
     await worker.stop({ timeout: 1 });
     await queue.close();

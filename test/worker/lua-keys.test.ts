@@ -113,6 +113,14 @@ describe.each(['redis', 'cluster'] as const)('worker scripts declare their keys 
       expect(await q.redrive([bad])).toBe(1);
       await until(async () => (await q.getTask(bad))?.status === 'failed');
       expect(await q.redrive()).toBe(1);
+      // Flows (issue 17): the flow script, the parent made runnable by its last child, the
+      // children's results read by id.
+      const tree = await q.submitFlow({
+        data: { kind: 'ok' },
+        children: [{ data: { kind: 'ok' } }],
+      });
+      await q.waitForResult(tree.id, { timeout: 20 });
+      expect(Object.keys(await q.childResults(tree.id))).toEqual([tree.children[0]?.id]);
       const slow = await q.submitTask({ kind: 'slow' });
       await until(async () => (await q.getTask(slow))?.status === 'processing');
       await q.stats();
@@ -157,7 +165,7 @@ describe.each(['redis', 'cluster'] as const)('worker scripts declare their keys 
       (e): e is [string, string] => typeof e[1] === 'string' && e[0] !== 'PRELUDE',
     );
     for (const [name, script] of Object.entries(ADMIN_SCRIPTS)) all.push([name, script.source]);
-    expect(all.length).toBe(17);
+    expect(all.length).toBe(19);
     for (const [name, source] of all) {
       expect({ name, ran: used.has(new LuaScript(source as string).sha) }).toEqual({
         name,
