@@ -9,6 +9,8 @@ import type { AgentServiceConfig } from './config.js';
 
 /** The schedule's id; its tasks have ids `schedule:warm-llm-cache:<tick ms>`. */
 export const WARMUP_SCHEDULE = 'warm-llm-cache';
+/** The task name of a warm-up (the worker's `handlers[WARMUP_TASK]` runs it). */
+export const WARMUP_TASK = 'warm-llm-cache';
 
 /** The data of a warm-up task. */
 export interface WarmupTaskData {
@@ -23,11 +25,6 @@ export interface WarmupResult {
   cached: number;
 }
 
-/** True for the data of a warm-up task (the worker's one handler tells the kinds apart). */
-export function isWarmupTask(data: unknown): data is WarmupTaskData {
-  return typeof data === 'object' && data !== null && (data as WarmupTaskData).warmup === true;
-}
-
 /**
  * Upserts the warm-up schedule when prompts are configured, removes it when not (a redeploy
  * without prompts stops it for the whole fleet).
@@ -39,6 +36,7 @@ export async function registerWarmup(queue: TaskQueue, config: AgentServiceConfi
   }
   await queue.schedule(WARMUP_SCHEDULE, {
     every: config.warmupEvery,
+    name: WARMUP_TASK,
     data: { warmup: true } satisfies WarmupTaskData,
     attempts: 1,
   });
