@@ -31,6 +31,8 @@ export class Scheduler {
   private wakeUp: (() => void) | undefined;
   private loopDone: Promise<void> | undefined;
   private readonly errorListeners = new Set<(e: unknown) => void>();
+  /** Submits refused in the current round (their ticks stay pending). */
+  private failedSubmits = 0;
 
   constructor(
     private readonly queue: SchedulerQueue,
@@ -66,7 +68,7 @@ export class Scheduler {
       try {
         waitMs = await this.round();
       } catch (e) {
-        for (const fn of this.errorListeners) fn(e);
+        this.report(e);
         waitMs = ERROR_PAUSE_MS;
       }
       if (!this.running) break;
@@ -78,30 +80,54 @@ export class Scheduler {
   private async round(): Promise<number> {
     const now = Date.now();
     const r = await this.store.due(now, BATCH);
-    for (const p of r.pending) await this.submitTick(p.def, p.id, p.tick);
+    // A schedule whose pending tick is refused (e.g. the queue is full) commits no new ticks
+    // until it goes through: they would pile up as pending. They count as missed once late.
+    const blocked = new Set<string>();
+    for (const p of r.pending) {
+      if (!(await this.submitTick(p.def, p.id, p.tick))) blocked.add(p.id);
+    }
     let committed = 0;
     for (const d of r.due) {
       if (!this.running) return 0;
+      if (blocked.has(d.id)) continue;
       const def = JSON.parse(d.def) as ScheduleDef;
       const plan = planTicks(def, d.next, Date.now());
       if (!(await this.store.advance(d.id, d.next, d.def, plan.next, plan.fire))) continue;
       committed++;
       for (const tick of plan.fire) await this.submitTick(d.def, d.id, tick);
     }
+    if (this.failedSubmits > 0) {
+      // Ticks whose submit was refused (e.g. the queue is full) stay pending: retried next round.
+      this.failedSubmits = 0;
+      return ERROR_PAUSE_MS;
+    }
     if (committed > 0 || r.due.length >= BATCH || r.pending.length >= BATCH) return 0;
     if (r.earliest === null) return SCHEDULER_POLL_MS;
     return Math.min(SCHEDULER_POLL_MS, Math.max(0, r.earliest - Date.now()));
   }
 
-  private async submitTick(defJson: string, id: string, tick: number): Promise<void> {
+  /** Submits a pending tick's task and drops it from the pending list; false when refused. */
+  private async submitTick(defJson: string, id: string, tick: number): Promise<boolean> {
     const def = JSON.parse(defJson) as ScheduleDef;
     const opts: SubmitTaskOptions = { taskId: tickTaskId(id, tick) };
     if (def.name !== undefined) opts.name = def.name;
     if (def.priority !== undefined) opts.priority = def.priority;
     if (def.attempts !== undefined) opts.attempts = def.attempts;
     if (def.timeout !== undefined) opts.timeout = def.timeout;
-    await this.queue.submitTask(JSON.parse(def.data), opts);
+    try {
+      await this.queue.submitTask(JSON.parse(def.data), opts);
+    } catch (e) {
+      // One refused tick must not hold up the other schedules; it stays pending.
+      this.failedSubmits++;
+      this.report(e);
+      return false;
+    }
     await this.store.donePending(id, tick);
+    return true;
+  }
+
+  private report(e: unknown): void {
+    for (const fn of this.errorListeners) fn(e);
   }
 
   private sleep(ms: number): Promise<void> {

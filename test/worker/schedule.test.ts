@@ -5,7 +5,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { isSerializationError, isValidationError } from '../../src/core/errors.js';
+import {
+  isLimitExceededError,
+  isSerializationError,
+  isValidationError,
+} from '../../src/core/errors.js';
 import { LuaScript } from '../../src/core/lua-script.js';
 import { BackgroundWorker, TaskQueue, type TaskQueueOptions } from '../../src/worker/index.js';
 import { planTicks } from '../../src/worker/schedule.js';
@@ -185,6 +189,34 @@ describe.each<Kind>(['memory', 'redis', 'cluster'])('schedules: %s', (kind) => {
     await w.stop({ timeout: 5 });
     await q.obliterate({ force: true });
     expect(await q.schedules()).toEqual([]);
+  });
+
+  it('a tick refused by a full queue stays pending, holds its schedule, and runs once there is room', async () => {
+    const q = new TaskQueue({
+      name: `sq-${randomBytes(5).toString('hex')}`,
+      redis: redisFor(kind),
+      prefix: 'azs-test-sched:',
+      maxQueued: 2,
+    });
+    opened.push(q);
+    const runs: Map<string, unknown>[] = [];
+    const w = recorder(q, runs);
+    const errors: Error[] = [];
+    w.on('error', (e) => errors.push(e));
+    await q.pause();
+    await q.schedule('full', { every: 0.1, misfireGrace: 0.3 });
+    await w.start();
+    await until(() => errors.some((e) => isLimitExceededError(e)));
+    await sleep(1000); // refused retries; later ticks are held, then missed
+    const resumedAt = Date.now();
+    await q.resume();
+    await until(() => runs.length >= 5);
+    const ticks = runs.map((m) => tickOf([...m.keys()][0] as string)).sort((a, b) => a - b);
+    // The two that fit, the refused third right after them, then only ticks near the resume.
+    expect(ticks[1]).toBe((ticks[0] as number) + 100);
+    expect(ticks[2]).toBe((ticks[1] as number) + 100);
+    expect(ticks[3]).toBeGreaterThanOrEqual(resumedAt - 500); // misfireGrace 0.3 s + margin
+    expect(new Set(ticks).size).toBe(ticks.length);
   });
 
   it('accepts prototype names as ids and keeps them apart', async () => {
