@@ -12,7 +12,12 @@
  * - POST /api/agent/async     submits to a TaskQueue (bounded: 429 when full); BackgroundWorker
  *                             runs it
  * - GET  /api/task/:id        status and result (404 for unknown ids)
+ * - GET  /api/task/:id/events the task's progress and result as server-sent events
+ *                             (task-events.ts); the async agent is a flow of sub-tasks
+ *                             (agent-flow.ts)
  * - GET  /api/session/:id     the conversation so far (404 for ids the server did not issue)
+ * - a schedule (WARMUP_PROMPTS, WARMUP_EVERY) keeps common first messages in the LLM cache; the
+ *   queue's workers fire it, one task per tick across the fleet (warmup.ts)
  *
  * Both POST routes have a per-client request budget (RateLimiter keyed by client address,
  * fleet-wide with Redis): 429 with Retry-After beyond it. Public answers never name a server
@@ -67,6 +72,9 @@ import {
   OpenAICompatibleModel,
 } from './llm.js';
 import { redact } from './redact.js';
+import { WARMUP_TASK, registerWarmup, runWarmup } from './warmup.js';
+import { AGENT_STEP, agentFlow, agentStepHandler } from './agent-flow.js';
+import { streamTaskEvents } from './task-events.js';
 import { type StandinServer, serveChatModel } from './standin-server.js';
 
 /** The routes, in one place: tests and the deploy templates check against these. */
@@ -75,6 +83,7 @@ export const ROUTES = Object.freeze({
   chatStream: '/api/chat/stream',
   agentAsync: '/api/agent/async',
   task: '/api/task/:id',
+  taskEvents: '/api/task/:id/events',
   session: '/api/session/:id',
   scaling: '/api/scaling',
   metrics: '/metrics',
@@ -434,29 +443,21 @@ export async function createAgentService(
       return { sdk, model: wrapped };
     })());
 
-  /** The agent task: plan, one LLM call, a tool step. Progress is visible in GET /api/task/:id. */
+  /**
+   * The agent task, a flow's parent (agent-flow.ts): its `plan` and `tool` sub-tasks already ran
+   * (in parallel, on any worker); it makes the LLM call and joins their results. Progress is
+   * visible in GET /api/task/:id and streamed by GET /api/task/:id/events.
+   */
   async function runTask(data: TaskData, ctx: TaskContext) {
-    const step = (ms: number) =>
-      new Promise<void>((resolve, reject) => {
-        const t = setTimeout(resolve, ms);
-        ctx.signal.addEventListener(
-          'abort',
-          () => {
-            clearTimeout(t);
-            reject(ctx.signal.reason ?? new Error('aborted'));
-          },
-          { once: true },
-        );
-      });
     await ctx.progress(10);
-    await step(config.taskLatencyMs / 2);
+    const subTasks = await ctx.childResults<{ step: string }>();
     const { completion, cached } = await llm([SYSTEM_PROMPT, { role: 'user', content: data.task }]);
     await ctx.progress(90);
-    await step(config.taskLatencyMs / 2);
     return {
       answer: completion.content,
       cached,
       steps: ['plan', 'llm', 'tool'],
+      sub_tasks: Object.fromEntries(Object.entries(subTasks).map(([id, r]) => [id, r.step])),
       submitted_by: data.submitted_by,
       worker: config.instanceId,
     };
@@ -467,6 +468,14 @@ export async function createAgentService(
       ? new BackgroundWorker<TaskData>({
           queue,
           handler: runTask,
+          handlers: {
+            [AGENT_STEP]: agentStepHandler(config.taskLatencyMs / 2, config.instanceId),
+            // The cache warm-up schedule's task (warmup.ts).
+            [WARMUP_TASK]: () =>
+              runWarmup(config.warmupPrompts, (p) =>
+                llm([SYSTEM_PROMPT, { role: 'user', content: p }]),
+              ),
+          },
           numWorkers: config.workers,
           timeout: config.taskTimeout,
           visibilityTimeout: 30,
@@ -836,7 +845,10 @@ export async function createAgentService(
       await rateLimit('task', req.ip);
       let taskId: string;
       try {
-        taskId = await queue.submitTask({ task: req.body.task, submitted_by: config.instanceId });
+        // A flow: the agent task runs once its sub-tasks completed (agent-flow.ts).
+        ({ id: taskId } = await queue.submitFlow(
+          agentFlow({ task: req.body.task, submitted_by: config.instanceId }),
+        ));
       } catch (e) {
         if (!isLimitExceededError(e)) throw e;
         stats.rejectedByQueue++;
@@ -876,6 +888,36 @@ export async function createAgentService(
         created_at: new Date(t.createdAt).toISOString(),
         updated_at: new Date(t.updatedAt).toISOString(),
       };
+    },
+  );
+
+  // Server-sent events of one task (task-events.ts): its state now, then progress and the outcome
+  // as they happen on whichever instance runs it. Streams still open at shutdown are ended.
+  const openStreams = new Set<() => void>();
+  app.addHook('preClose', async () => {
+    for (const end of [...openStreams]) end();
+  });
+  app.get<{ Params: { id: string } }>(
+    ROUTES.taskEvents,
+    {
+      schema: {
+        params: {
+          type: 'object',
+          properties: { id: { type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,128}$' } },
+        },
+      },
+    },
+    async (req, reply) => {
+      const found = await streamTaskEvents(
+        queue,
+        req.params.id,
+        () => {
+          reply.hijack();
+          return reply.raw;
+        },
+        openStreams,
+      );
+      if (!found) throw new HttpError(404, 'task_not_found', `no task ${req.params.id}`);
     },
   );
 
@@ -952,6 +994,7 @@ export async function createAgentService(
         );
       }
       await worker?.start();
+      await registerWarmup(queue, config);
       return app.listen({ port: config.port, host: config.host });
     },
     close() {

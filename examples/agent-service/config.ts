@@ -94,6 +94,14 @@ export interface AgentServiceConfig {
   taskTimeout: number;
   /** `SHUTDOWN_TIMEOUT`: seconds SIGTERM waits for HTTP and worker drain. @default 30 */
   shutdownTimeout: number;
+  /**
+   * `WARMUP_PROMPTS`: first messages to keep answered in the LLM cache, separated by `|` (at most
+   * 50, each at most `MAX_MESSAGE_CHARS`). A schedule re-asks them every `WARMUP_EVERY` seconds,
+   * so a new conversation starting with one is a cache hit. @default none (no schedule)
+   */
+  warmupPrompts: string[];
+  /** `WARMUP_EVERY`: seconds between cache warm-ups (at least 0.5). @default 300 */
+  warmupEvery: number;
   /** `LOG_LEVEL`: Fastify/pino level, or `silent`. @default 'info' */
   logLevel: string;
 }
@@ -231,6 +239,16 @@ export function loadConfig(env: Env = process.env): AgentServiceConfig {
         ? false
         : rawTrust;
 
+  const maxMessageChars = num('MAX_MESSAGE_CHARS', 8000, { integer: true, min: 1 });
+  const warmupPrompts = (str('WARMUP_PROMPTS') ?? '')
+    .split('|')
+    .map((p) => p.trim())
+    .filter(Boolean);
+  if (warmupPrompts.length > 50) problems.push('WARMUP_PROMPTS holds more than 50 prompts');
+  if (warmupPrompts.some((p) => p.length > maxMessageChars)) {
+    problems.push(`WARMUP_PROMPTS has a prompt longer than MAX_MESSAGE_CHARS (${maxMessageChars})`);
+  }
+
   const host = str('HOST') ?? '127.0.0.1';
   const config: AgentServiceConfig = {
     port: num('PORT', 3000, { integer: true, min: 0, max: 65535 }),
@@ -269,11 +287,13 @@ export function loadConfig(env: Env = process.env): AgentServiceConfig {
     taskRateLimit: num('TASK_RATE_LIMIT', 30, { min: 0, max: 1_000_000 }),
     maxQueued: num('MAX_QUEUED', 1000, { integer: true, min: 1, max: 10_000_000 }),
     trustProxy,
-    maxMessageChars: num('MAX_MESSAGE_CHARS', 8000, { integer: true, min: 1 }),
+    maxMessageChars,
     bodyLimitBytes: num('BODY_LIMIT_BYTES', 65536, { integer: true, min: 1024 }),
     taskLatencyMs: num('TASK_LATENCY_MS', 100, { min: 0, max: 600_000 }),
     taskTimeout: num('TASK_TIMEOUT', 120, { positive: true }),
     shutdownTimeout: num('SHUTDOWN_TIMEOUT', 30, { positive: true }),
+    warmupPrompts,
+    warmupEvery: num('WARMUP_EVERY', 300, { min: 0.5, max: 86_400 }),
     logLevel,
   };
   if (problems.length > 0) throw new ConfigError(problems);

@@ -29,6 +29,8 @@ export type { MemoryQueueBackendOptions } from './memory-backend.js';
 export { RedisQueueBackend } from './redis-backend.js';
 export type { RedisQueueBackendOptions } from './redis-backend.js';
 export { MAX_PRIORITY } from './backend.js';
+export { MAX_SCHEDULE_ID_LENGTH, MIN_EVERY_SECONDS, tickTaskId } from './schedule.js';
+export type { ScheduleOptions, ScheduleInfo } from './schedule.js';
 export { MAX_LIST_LIMIT, MAX_TASK_NAME_LENGTH } from './admin.js';
 export type {
   QueueRateLimit,

@@ -33,6 +33,19 @@ import { type FlowNode, type FlowTree, flattenFlow } from './flows.js';
 import { MemoryQueueBackend } from './memory-backend.js';
 import { type SettleWatch, watchSettle } from './settle-watch.js';
 import { RedisQueueBackend } from './redis-backend.js';
+import { RedisScheduleStore } from './redis-schedule-store.js';
+import {
+  type ScheduleDef,
+  type ScheduleInfo,
+  type ScheduleOptions,
+  buildScheduleDef,
+  nextTick,
+  timingKey,
+  toScheduleInfo,
+  validateScheduleId,
+} from './schedule.js';
+import { MemoryScheduleStore, type ScheduleStore } from './schedule-store.js';
+import { wakeScheduler } from './scheduler.js';
 import {
   type CleanTasksOptions,
   type ListTasksOptions,
@@ -107,6 +120,8 @@ export class TaskQueue {
   readonly localWorkers = new Set<LocalCanceller>();
   /** @internal Options the queue was built with (so a worker can rebuild one it owns). */
   readonly options: TaskQueueOptions;
+  /** @internal Where schedules live (undefined for a custom `backend`: no schedules). */
+  readonly scheduleStore: ScheduleStore | undefined;
 
   private readonly dataCodec: JsonCodec;
   private readonly conn: RedisConnection | undefined;
@@ -165,6 +180,7 @@ export class TaskQueue {
       if (resolveDurability(options.durability)) throw durabilityNeedsRedis();
       this.backend = options.backend;
       this.conn = undefined;
+      this.scheduleStore = undefined;
       this.maxQueued = maxQueued ?? Number.POSITIVE_INFINITY;
     } else {
       this.conn = resolveRedis(options.redis, options.redisOptions);
@@ -182,6 +198,9 @@ export class TaskQueue {
       this.backend = this.conn
         ? new RedisQueueBackend(this.conn, { ...common, prefix, durability })
         : new MemoryQueueBackend(common);
+      this.scheduleStore = this.conn
+        ? new RedisScheduleStore(this.conn, prefix, this.name)
+        : new MemoryScheduleStore(this.name);
     }
     if (options.metrics !== undefined && metricsInterval > 0) {
       // Gauges an autoscaler reads must move without anyone calling stats(); unref'd, so the
@@ -548,6 +567,63 @@ export class TaskQueue {
   }
 
   /**
+   * Adds or replaces the schedule `id`: every tick (`every` seconds, or each time `cron`
+   * matches in `tz`) submits one task with `data` (and `name`, `priority`, `attempts`,
+   * `timeout`). The running {@link BackgroundWorker}s of the queue, in every process, fire the
+   * ticks; each tick produces exactly one task fleet-wide, with id `schedule:<id>:<tick ms>`.
+   * Replacing a schedule without changing its timing keeps its next run. Returns the schedule.
+   * @throws ValidationError for a bad id, a bad cron expression or time zone, `every` not a
+   * duration of at least 0.01 s, both or neither of `every` and `cron`, or bad task options.
+   * @example
+   * await queue.schedule('refresh-models', { every: 300, name: 'refresh-models' });
+   * await queue.schedule('nightly-report', { cron: '0 3 * * *', tz: 'Europe/Berlin' });
+   */
+  async schedule(id: string, options: ScheduleOptions): Promise<ScheduleInfo> {
+    this.assertOpen();
+    validateScheduleId(id);
+    const def = buildScheduleDef(id, options, (d) => this.dataCodec.encode(d, 'data'));
+    const store = this.requireScheduleStore();
+    const json = JSON.stringify(def);
+    const next = await store.upsert(id, json, timingKey(def), nextTick(def, Date.now()));
+    wakeScheduler(this);
+    return toScheduleInfo(def, next, (t) => this.dataCodec.decode(t, 'schedule data'));
+  }
+
+  /** Removes the schedule `id`; returns false when there was none. Tasks it submitted stay. */
+  async unschedule(id: string): Promise<boolean> {
+    this.assertOpen();
+    validateScheduleId(id);
+    return this.requireScheduleStore().remove(id);
+  }
+
+  /** Every schedule of the queue with its next run, ordered by next run (none last). */
+  async schedules(): Promise<ScheduleInfo[]> {
+    this.assertOpen();
+    const all = await this.requireScheduleStore().list();
+    return all
+      .map((s) =>
+        toScheduleInfo(JSON.parse(s.def) as ScheduleDef, s.next, (t) =>
+          this.dataCodec.decode(t, 'schedule data'),
+        ),
+      )
+      .sort(
+        (a, b) =>
+          (a.next?.getTime() ?? Number.POSITIVE_INFINITY) -
+            (b.next?.getTime() ?? Number.POSITIVE_INFINITY) || (a.id < b.id ? -1 : 1),
+      );
+  }
+
+  private requireScheduleStore(): ScheduleStore {
+    if (!this.scheduleStore) {
+      throw new ValidationError(
+        'schedules need the memory or Redis backend; a custom backend has no schedule store',
+        { option: 'backend' },
+      );
+    }
+    return this.scheduleStore;
+  }
+
+  /**
    * Pauses the queue for every worker of every process: running tasks finish, nothing new is
    * claimed (nor reclaimed) until {@link resume}. Submitting still works. Workers that wait for
    * work see the pause at their next claim; a worker already inside a claim may start one more
@@ -597,7 +673,7 @@ export class TaskQueue {
   }
 
   /**
-   * Removes every task and key of the queue (counters, dead letters, the pause flag). Refuses
+   * Removes every task and key of the queue (counters, dead letters, the pause flag, schedules). Refuses
    * with a `ConflictError` while tasks run, unless `force` (their results are then dropped and
    * their workers see them as lost).
    */
@@ -611,6 +687,8 @@ export class TaskQueue {
         { context: { queue: this.name, processing: r } },
       );
     }
+    // Schedules are the queue's too: left behind, they would refill the obliterated queue.
+    await this.scheduleStore?.clear();
   }
 
   private admin(): QueueAdminBackend {

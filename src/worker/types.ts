@@ -255,6 +255,12 @@ export interface BackgroundWorkerOptions<D = unknown, R = unknown> {
    * @default 30
    */
   visibilityTimeout?: number;
+  /**
+   * Take part in firing the queue's schedules ({@link TaskQueue.schedule}) while running. Every
+   * worker may: each tick still produces one task. `false` leaves it to the other workers.
+   * @default true
+   */
+  scheduler?: boolean;
   /** Stop gracefully on SIGTERM and SIGINT, then re-raise the signal. @default false */
   handleSignals?: boolean;
   /** Seconds {@link BackgroundWorker.stop} waits for running tasks when called by a signal. @default 30 */

@@ -24,6 +24,7 @@ import { assertFunction, assertNumber, assertObject, assertOneOf } from '../core
 import type { ClaimedTask, Completion, QueueBackend, TaskRef, WorkWaiter } from './backend.js';
 import { type NamedHandlers, parseHandlers, pickHandler } from './named.js';
 import { type LocalCanceller, TaskQueue, encodeError } from './queue.js';
+import { acquireScheduler, releaseScheduler } from './scheduler.js';
 import type {
   BackgroundWorkerOptions,
   SubmitTaskOptions,
@@ -114,6 +115,9 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
   private readonly reclaimEveryMs: number;
   private readonly handleSignals: boolean;
   private readonly shutdownTimeout: number;
+  private readonly runScheduler: boolean;
+  /** The queue whose scheduler this worker holds, and its error-listener disposer. */
+  private scheduling: { queue: TaskQueue; off: () => void } | undefined;
   private readonly events = new Emitter<WorkerEventMap>();
 
   private state: State = 'idle';
@@ -173,6 +177,8 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
     this.heartbeatMs = Math.max(20, Math.min(1000, this.visibilityMs / 3));
     this.reclaimEveryMs = Math.max(100, Math.min(5000, this.visibilityMs / 4));
     this.handleSignals = options.handleSignals === true;
+    this.runScheduler =
+      options.scheduler === undefined ? true : assertBoolean(options.scheduler, 'scheduler');
     this.shutdownTimeout =
       options.shutdownTimeout === undefined
         ? 30
@@ -286,6 +292,12 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
     this.lastReclaim = 0;
     this.waiting = false;
     this.pump();
+    if (this.runScheduler && !this.scheduling) {
+      const scheduler = acquireScheduler(this.q);
+      if (scheduler) {
+        this.scheduling = { queue: this.q, off: scheduler.onError((e) => this.emitError(e)) };
+      }
+    }
     if (this.handleSignals && !this.signalHandler) {
       const handler = (sig: NodeJS.Signals) => {
         process.off('SIGTERM', handler);
@@ -332,6 +344,12 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
 
   private async doStop(timeout: number): Promise<void> {
     this.state = 'stopping';
+    if (this.scheduling) {
+      const { queue, off } = this.scheduling;
+      this.scheduling = undefined;
+      off();
+      await releaseScheduler(queue);
+    }
     if (this.signalHandler) {
       process.off('SIGTERM', this.signalHandler);
       process.off('SIGINT', this.signalHandler);

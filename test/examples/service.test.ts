@@ -303,7 +303,9 @@ describe('agent service against hostile clients (issue 13)', () => {
   });
 
   it('bounds the task queue (MAX_QUEUED): 429 + Retry-After when it is full', async () => {
-    const { service, url } = await start({ WORKERS: '0', MAX_QUEUED: '3', TASK_RATE_LIMIT: '0' });
+    // An agent task is a flow of 3 tasks: 2 sub-tasks wait for a worker, the agent task waits for
+    // them (not counted as waiting). A flow is admitted while waiting + 3 <= MAX_QUEUED.
+    const { service, url } = await start({ WORKERS: '0', MAX_QUEUED: '7', TASK_RATE_LIMIT: '0' });
     try {
       const statuses: number[] = [];
       let last: Awaited<ReturnType<typeof http>> | undefined;
@@ -314,7 +316,7 @@ describe('agent service against hostile clients (issue 13)', () => {
       expect(statuses).toEqual([202, 202, 202, 429, 429]);
       expect(last!.json.error).toMatchObject({ code: 'queue_full' });
       expect(Number(last!.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
-      expect((await service.queue.stats()).queued).toBe(3);
+      expect((await service.queue.stats()).queued).toBe(6);
     } finally {
       await service.close();
     }

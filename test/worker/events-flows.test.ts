@@ -228,7 +228,7 @@ describe.each<Kind>(['memory', 'redis', 'cluster'])('events and flows: %s', (kin
       await sleep(5);
       return `r-${d.tag}`;
     };
-    // Named flow nodes go to their named handler (wf17a's handlers), the rest to `handler`.
+    // Named flow nodes run by handlers[name] (a name without a handler is dead-lettered).
     const w = worker<{ tag: string }, unknown>(q, {
       numWorkers: 4,
       handler: run,
