@@ -11,4 +11,8 @@ export * from './codec.js';
 export * from './events.js';
 export * from './metrics.js';
 export * from './connection.js';
-export * from './durability.js';
+export {
+  type DurabilityOptions,
+  MAX_DURABILITY_REPLICAS,
+  MAX_DURABILITY_TIMEOUT_SECONDS,
+} from './durability.js';
