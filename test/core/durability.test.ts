@@ -8,12 +8,10 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type DurabilityPolicy,
-  DurabilityError,
   durableWrite,
-  isDurabilityError,
-  isValidationError,
   resolveDurability,
-} from '../../src/core/index.js';
+} from '../../src/core/durability.js';
+import { DurabilityError, isDurabilityError, isValidationError } from '../../src/core/index.js';
 import { CostOptimizer } from '../../src/scaling/index.js';
 import { DistributedSessionManager, MemorySessionStore } from '../../src/session/index.js';
 import { TaskQueue } from '../../src/worker/index.js';
