@@ -145,6 +145,8 @@ export class TaskQueue {
             max: MAX_METRICS_INTERVAL,
           });
     const maxQueued = parseMaxQueued(options.maxQueued);
+    // Checked for a custom backend too, which gets no rate limit from us (say so, not ignore).
+    const rateLimit = parseRateLimit(options.rateLimit);
     if (options.backend !== undefined) {
       const b = options.backend as Partial<QueueBackend> | null;
       if (typeof b !== 'object' || b === null || typeof b.claim !== 'function') {
@@ -160,7 +162,6 @@ export class TaskQueue {
       this.conn = resolveRedis(options.redis, options.redisOptions);
       this.maxQueued =
         maxQueued ?? (this.conn ? Number.POSITIVE_INFINITY : DEFAULT_MEMORY_MAX_QUEUED);
-      const rateLimit = parseRateLimit(options.rateLimit);
       const common = {
         name: this.name,
         resultTtl: this.resultTtl,
