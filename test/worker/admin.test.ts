@@ -107,6 +107,8 @@ describe.each<Kind>(['memory', 'redis', 'cluster'])('queue admin: %s', (kind) =>
     await sleep(200);
     expect(started).toEqual(['slow']);
     for (const id of held) expect((await q.getTask(id))?.status).toBe('queued');
+    // Listed behind the consumer group's last delivered entry, newest first.
+    expect((await q.listTasks({ status: 'queued' })).map((t) => t.id)).toEqual([...held].reverse());
     await other.resume();
     expect(await q.isPaused()).toBe(false);
     for (const id of held) await q.waitForResult(id, { timeout: 10 });
