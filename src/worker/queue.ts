@@ -168,6 +168,8 @@ export class TaskQueue {
             max: MAX_METRICS_INTERVAL,
           });
     const maxQueued = parseMaxQueued(options.maxQueued);
+    // Checked for a custom backend too, which gets no rate limit from us (say so, not ignore).
+    const rateLimit = parseRateLimit(options.rateLimit);
     if (options.backend !== undefined) {
       const b = options.backend as Partial<QueueBackend> | null;
       if (typeof b !== 'object' || b === null || typeof b.claim !== 'function') {
@@ -188,7 +190,6 @@ export class TaskQueue {
       if (durability && !this.conn) throw durabilityNeedsRedis();
       this.maxQueued =
         maxQueued ?? (this.conn ? Number.POSITIVE_INFINITY : DEFAULT_MEMORY_MAX_QUEUED);
-      const rateLimit = parseRateLimit(options.rateLimit);
       const common = {
         name: this.name,
         resultTtl: this.resultTtl,

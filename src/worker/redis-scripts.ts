@@ -220,17 +220,23 @@ local asked = count
 local paused = redis.call('HEXISTS', M, 'paused') == 1
 local rlmax, rlper = tonumber(ARGV[i] or '0'), tonumber(ARGV[i + 1] or '0')
 local rlnext = -1
+-- The window runs on the server's clock: a claim's own 'now' is taken before its round trip
+-- (and any reconnect), so it can be late by more than a window, and hosts' clocks differ.
+local rlnow = now
 if paused then
   count = 0
 elseif rlmax > 0 then
-  redis.call('ZREMRANGEBYSCORE', RL, '-inf', now - rlper)
+  local tm = redis.call('TIME')
+  rlnow = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)
+  redis.call('ZREMRANGEBYSCORE', RL, '-inf', rlnow - rlper)
   local allow = rlmax - redis.call('ZCARD', RL)
   if allow < count then
     if allow < 0 then allow = 0 end
     count = allow
-    -- When the oldest start in the window leaves it, the next task may start.
+    -- When the oldest start in the window leaves it, the next task may start (told in the
+    -- caller's clock).
     local first = redis.call('ZRANGE', RL, 0, 0, 'WITHSCORES')
-    if first[2] then rlnext = tonumber(first[2]) + rlper + 1 end
+    if first[2] then rlnext = tonumber(first[2]) + rlper + 1 - rlnow + now end
   end
 end
 
@@ -295,7 +301,7 @@ local function take(lane, e, fields, reclaimed)
   out[#out + 1] = t.to or '0'
   out[#out + 1] = t.tc or ''
   out[#out + 1] = t.nm or ''
-  if rlmax > 0 then redis.call('ZADD', RL, now, id .. ':' .. a) end
+  if rlmax > 0 then redis.call('ZADD', RL, rlnow, id .. ':' .. a) end
 end
 
 if idle > 0 and count > 0 then

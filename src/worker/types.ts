@@ -173,7 +173,7 @@ export interface TaskQueueOptions {
    * Most tasks started per `per` seconds across every worker of the queue (a sliding window,
    * enforced in the claim itself, so it holds however many workers and processes run). A worker
    * that is held back waits until the window lets the next task start. Every worker's queue must
-   * carry the same option (it is not stored in Redis).
+   * carry the same option (it is not stored in Redis). A custom `backend` does not get it.
    * @default no limit
    * @example rateLimit: { max: 5, per: 1 } // at most 5 task starts in any second
    */

@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { isConflictError, isValidationError } from '../../src/core/errors.js';
+import { isClosedError, isConflictError, isValidationError } from '../../src/core/errors.js';
 import {
   BackgroundWorker,
   type BackgroundWorkerOptions,
@@ -107,6 +107,8 @@ describe.each<Kind>(['memory', 'redis', 'cluster'])('queue admin: %s', (kind) =>
     await sleep(200);
     expect(started).toEqual(['slow']);
     for (const id of held) expect((await q.getTask(id))?.status).toBe('queued');
+    // Listed behind the consumer group's last delivered entry, newest first.
+    expect((await q.listTasks({ status: 'queued' })).map((t) => t.id)).toEqual([...held].reverse());
     await other.resume();
     expect(await q.isPaused()).toBe(false);
     for (const id of held) await q.waitForResult(id, { timeout: 10 });
@@ -285,6 +287,72 @@ describe.each<Kind>(['memory', 'redis', 'cluster'])('queue admin: %s', (kind) =>
     await w.stop();
     await q.obliterate();
     expect(await q.getTask(id)).toBeNull();
+  });
+
+  it('works on a queue that never saw a task, and a closed queue refuses with ClosedError', async () => {
+    const q = queue();
+    for (const status of ['queued', 'processing', 'completed'] as const) {
+      expect(await q.listTasks({ status })).toEqual([]);
+    }
+    expect(await q.clean({ status: 'failed' })).toBe(0);
+    await q.obliterate();
+    expect(await q.isPaused()).toBe(false);
+    await q.close();
+    for (const p of [
+      q.pause(),
+      q.resume(),
+      q.isPaused(),
+      q.listTasks({ status: 'queued' }),
+      q.clean({ status: 'completed' }),
+      q.obliterate(),
+    ]) {
+      expect(isClosedError(await rejection(p))).toBe(true);
+    }
+  });
+
+  it('a custom backend without the admin capability gets a ValidationError naming it', async () => {
+    const inner = queue();
+    const {
+      listTasks: _l,
+      setPaused: _s,
+      isPaused: _i,
+      clean: _c,
+      obliterate: _o,
+      ...rest
+    } = Object.fromEntries(
+      [
+        'submit',
+        'get',
+        'cancel',
+        'claim',
+        'complete',
+        'fail',
+        'heartbeat',
+        'release',
+        'progress',
+        'openWaiter',
+        'stats',
+        'deadLetters',
+        'redrive',
+        'close',
+        'listTasks',
+        'setPaused',
+        'isPaused',
+        'clean',
+        'obliterate',
+      ].map((k) => [
+        k,
+        (inner.backend as unknown as Record<string, (...a: unknown[]) => unknown>)[k]?.bind(
+          inner.backend,
+        ),
+      ]),
+    );
+    const q = new TaskQueue({ name: 'custom', backend: { kind: 'custom', ...rest } as never });
+    opened.push(q);
+    const e = await rejection(q.pause());
+    expect(isValidationError(e)).toBe(true);
+    expect((e as { option?: string }).option).toBe('backend');
+    expect(isValidationError(await rejection(q.listTasks({ status: 'queued' })))).toBe(true);
   });
 
   it('refuses bad listing, cleaning and obliterate options with ValidationError', async () => {
