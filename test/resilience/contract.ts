@@ -199,12 +199,14 @@ export function semaphoreStoreContract(label: string, make: () => SemaphoreStore
 
     it('reclaims an expired lease; renew keeps a live one and fails for a lost one', async () => {
       const key = uniquePrefix('s');
-      await store.acquire(key, 'dead', 1, 1, 150);
-      await store.acquire(key, 'live', 1, 2, 150);
+      // Leases of 1 s, renewed at once and waited out by the clock: with 150 ms leases and fixed
+      // 100 ms sleeps, a stalled event loop let 'live' run out before its renewal (Node 24 run).
+      await store.acquire(key, 'dead', 1, 1, 1000);
+      const deadAcquired = performance.now();
+      await store.acquire(key, 'live', 1, 2, 1000);
       expect((await store.acquire(key, 'x', 1, 2, 10_000)).acquired).toBe(false);
-      await sleep(100);
       expect(await store.renew(key, 'live', 10_000)).toBe(true);
-      await sleep(100);
+      await sleep(Math.max(0, deadAcquired + 1100 - performance.now()));
       // 'dead' ran out; 'live' was renewed.
       expect(await store.used(key)).toBe(1);
       expect((await store.acquire(key, 'x', 1, 2, 10_000)).acquired).toBe(true);
