@@ -34,6 +34,7 @@ export { RateLimiter } from './rate-limiter.js';
 export type {
   RateAcquireOptions,
   RateAcquireResult,
+  RateBudget,
   RateLimiterEvents,
   RateLimiterOptions,
   RateTryResult,
@@ -52,6 +53,7 @@ export { RedisBreakerStore, RedisRateStore, RedisSemaphoreStore } from './redis-
 export type {
   BreakerStateStore,
   RateCost,
+  RatePeekResult,
   RateStore,
   RateTakeResult,
   SemaphoreAcquireResult,

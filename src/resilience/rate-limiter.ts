@@ -88,6 +88,16 @@ export interface RateTryResult {
   retryAfter: number;
 }
 
+/** What {@link RateLimiter.budget} resolves to: the budget left now, without spending any. */
+export interface RateBudget {
+  /** Requests that may go now (the burst left); `null` without a request budget. */
+  requestsLeft: number | null;
+  /** Tokens that may be spent now; `null` without a token budget. */
+  tokensLeft: number | null;
+  /** Seconds the key stays paused by {@link RateLimiter.penalize} (0 when not paused). */
+  pausedFor: number;
+}
+
 /** Events of a {@link RateLimiter}. */
 export type RateLimiterEvents = {
   /** `penalize` could not reach the backend (the pause still holds in this process). */
@@ -258,6 +268,31 @@ export class RateLimiter {
     const r = await this.store.take(this.key, cost);
     if (!r.allowed) this.m.refused.inc();
     return { allowed: r.allowed, retryAfter: r.retryAfterMs / 1000 };
+  }
+
+  /**
+   * The budget left now, for every instance sharing the key, without spending any (one
+   * read-only step on the store). For dashboards and health pages.
+   * @throws ValidationError when a custom `store` has no `peek`.
+   */
+  async budget(): Promise<RateBudget> {
+    if (this.closed) throw new ClosedError(`rate limiter ${JSON.stringify(this.key)} is closed`);
+    if (typeof this.store.peek !== 'function') {
+      throw new ValidationError('this rate store cannot be read without spending (no peek())', {
+        option: 'store',
+      });
+    }
+    const p = await this.store.peek(this.key);
+    const left = (aheadMs: number, intervalMs: number, max: number | undefined) =>
+      max === undefined || intervalMs <= 0
+        ? null
+        : Math.max(0, Math.min(max, Math.floor((60_000 - aheadMs) / intervalMs + 1e-9)));
+    const pausedMs = Math.max(p.pausedForMs, this.pausedUntil - Date.now(), 0);
+    return {
+      requestsLeft: left(p.requestAheadMs, this.reqIntervalMs, this.requestsPerMinute),
+      tokensLeft: left(p.tokenAheadMs, this.tokIntervalMs, this.tokensPerMinute),
+      pausedFor: pausedMs / 1000,
+    };
   }
 
   /**
