@@ -103,11 +103,44 @@ export async function listTasks(
   return { ...query, tasks: tasks.map(taskView) };
 }
 
-/** One task, or a 404. */
+/** What this queue object can do beyond 0.1.0's API (the page hides what it cannot). */
+export function queueFeatures(q: TaskQueue): {
+  listTasks: boolean;
+  pause: boolean;
+  clean: boolean;
+} {
+  const x = extras(q);
+  return {
+    listTasks: typeof x.listTasks === 'function',
+    pause: typeof x.pause === 'function' && typeof x.resume === 'function',
+    clean: typeof x.clean === 'function',
+  };
+}
+
+/**
+ * One task, or a 404. `getTask` gives status, result, error and progress; the stored record
+ * adds the task's data (kept as JSON text: shown as parsed JSON, or as the text when it does
+ * not parse), its attempt limit and priority.
+ */
 export async function getTask(q: TaskQueue, id: string): Promise<TaskView> {
-  const t = await q.getTask(validateId(id, 'task id', 512));
+  validateId(id, 'task id', 512);
+  const [t, rec] = await Promise.all([q.getTask(id), q.backend.get(id)]);
   if (!t) throw new NotFoundError(`no task ${JSON.stringify(id.slice(0, 80))} in this queue`);
-  return taskView(t);
+  const view = taskView(t);
+  if (rec && !('data' in view) && rec.data !== undefined) view.data = parseData(rec.data);
+  if (rec) {
+    view.maxAttempts = rec.maxAttempts;
+    view.priority = rec.priority;
+  }
+  return view;
+}
+
+function parseData(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
 }
 
 /** The actions of the queue page, by route name. */

@@ -5,6 +5,7 @@ import type { HourlySpend } from '../scaling/cost-optimizer.js';
 import type { TaskQueue } from '../worker/queue.js';
 import type { TaskQueueStats } from '../worker/types.js';
 import type { Entry, ResolvedOptions } from './options.js';
+import { queueFeatures } from './queue-api.js';
 import { Cached, Ring } from './ring.js';
 import {
   type BreakerView,
@@ -75,11 +76,12 @@ export class QueueState {
 
   async view(): Promise<QueueView> {
     const history = this.ring.toArray();
+    const features = queueFeatures(this.queue);
     try {
       const [stats, paused] = await Promise.all([this.stats.get(), this.paused.get()]);
-      return { name: this.queue.name, stats, paused, history };
+      return { name: this.queue.name, stats, paused, history, features };
     } catch (e) {
-      return { name: this.queue.name, paused: null, history, error: sectionError(e) };
+      return { name: this.queue.name, paused: null, history, features, error: sectionError(e) };
     }
   }
 }

@@ -40,6 +40,8 @@ export interface QueueView {
   paused: boolean | null;
   /** Samples of the last hour, oldest first. */
   history: QueueSample[];
+  /** Which optional queue methods this queue has (listing by status, pause/resume, clean). */
+  features: { listTasks: boolean; pause: boolean; clean: boolean };
   /** Why the counts could not be read. */
   error?: SectionError;
 }

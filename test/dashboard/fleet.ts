@@ -24,9 +24,11 @@ export async function startFleet(extra: Partial<DashboardOptions> = {}) {
   const runs: unknown[] = [];
   const worker = new BackgroundWorker({
     queue,
-    handler: async (data: { fail?: boolean; hold?: boolean }) => {
+    handler: async (data: { fail?: boolean; note?: string }) => {
       runs.push(data);
-      if (data?.fail && !healthy) throw new Error('upstream at redis://10.1.2.3:6379 refused');
+      if (data?.fail && !healthy) {
+        throw new Error(`upstream at redis://10.1.2.3:6379 refused ${data.note ?? ''}`);
+      }
       return { ok: true };
     },
     attempts: 1,

@@ -455,6 +455,9 @@
   async function renderQueue(name) {
     const enc = encodeURIComponent(name);
     const q = await api(`queues/${enc}`);
+    const feats = q.features || {};
+    const statuses = feats.listTasks ? LIST : ['dead'];
+    if (!statuses.includes(listState.status)) listState.status = statuses[0];
     const list = await api(
       `queues/${enc}/tasks?status=${listState.status}&offset=${listState.offset}&limit=${PAGE}`,
     ).catch((e) => ({ error: e }));
@@ -511,7 +514,7 @@
     const tabs = el(
       'div',
       { class: 'actions tabs' },
-      ...LIST.map((st) =>
+      ...statuses.map((st) =>
         el('button', {
           class: st === listState.status ? 'active' : undefined,
           'data-tab': st,
