@@ -31,6 +31,7 @@ export type AzscaleErrorCode =
   | 'AZS_CALLBACK'
   | 'AZS_MISSING_DEPENDENCY'
   | 'AZS_LLM_PROVIDER'
+  | 'AZS_TASK_NAME_UNKNOWN'
   | 'AZS_FORBIDDEN';
 
 /** Options every azscale error accepts. */
@@ -408,4 +409,17 @@ export class ForbiddenError extends AzscaleError {
 /** True for a {@link ForbiddenError}. */
 export function isForbiddenError(e: unknown): e is ForbiddenError {
   return hasKind(e, 'AZS_FORBIDDEN');
+}
+
+/**
+ * A worker took a task whose `name` has no handler (no entry in `handlers`, or an unnamed task
+ * and no default `handler`). The task fails at once, without retries, and is dead-lettered;
+ * `context.name` holds the name (absent for an unnamed task).
+ */
+export class UnknownTaskNameError extends AzscaleError {
+  static override readonly code: AzscaleErrorCode = 'AZS_TASK_NAME_UNKNOWN';
+}
+/** True for an {@link UnknownTaskNameError}. */
+export function isUnknownTaskNameError(e: unknown): e is UnknownTaskNameError {
+  return hasKind(e, 'AZS_TASK_NAME_UNKNOWN');
 }

@@ -64,6 +64,8 @@ export interface TaskRecord {
   id: string;
   /** Where the task is; see {@link TaskStatus}. */
   status: TaskStatus;
+  /** The task name, when it has one. */
+  name?: string;
   /** The task data (JSON). */
   data?: string;
   /** The handler's result (JSON), once completed. */
@@ -102,6 +104,8 @@ export interface NewTask {
   delayMs: number;
   /** W3C `traceparent` of the submitter's span, so the handler's span joins its trace. */
   trace?: string;
+  /** The task name, which picks the worker's handler; undefined: unnamed. */
+  name?: string;
 }
 
 /** Identifies one attempt of a task held by a worker. */
@@ -126,6 +130,8 @@ export interface ClaimedTask extends TaskRef {
   timeout: number;
   /** The submitter's `traceparent`, when it was traced. */
   trace?: string;
+  /** The task name, when it has one. */
+  name?: string;
 }
 
 /** A finished attempt's result (JSON). */

@@ -16,6 +16,16 @@ export type { MemoryQueueBackendOptions } from './memory-backend.js';
 export { RedisQueueBackend } from './redis-backend.js';
 export type { RedisQueueBackendOptions } from './redis-backend.js';
 export { MAX_PRIORITY } from './backend.js';
+export { MAX_LIST_LIMIT, MAX_TASK_NAME_LENGTH } from './admin.js';
+export type {
+  QueueRateLimit,
+  ListTasksOptions,
+  CleanTasksOptions,
+  CleanableStatus,
+  ObliterateOptions,
+  QueueAdminBackend,
+  BackendRateLimit as QueueBackendRateLimit,
+} from './admin.js';
 export type {
   QueueBackend,
   WorkWaiter as QueueWorkWaiter,
@@ -61,6 +71,8 @@ export {
   TaskFailedError,
   TimeoutError,
   UnrecoverableError,
+  UnknownTaskNameError,
+  isUnknownTaskNameError,
   ValidationError,
   ValueTooLargeError,
 } from '../core/errors.js';

@@ -16,8 +16,12 @@ import type {
 } from './backend.js';
 import { TERMINAL } from './backend.js';
 import { queueFullError } from './queue-full.js';
+import type { BackendRateLimit, CleanableStatus, QueueAdminBackend } from './admin.js';
+import { admit, cleanMemory, listMemory, obliterateMemory, recordStarts } from './memory-admin.js';
+import type { TaskStatus } from './types.js';
 
-interface MemTask extends TaskRecord {
+/** @internal A task as the memory backend keeps it. */
+export interface MemTask extends TaskRecord {
   /** Current delivery (undefined while delayed or finished). */
   entryId?: string;
   lane: number;
@@ -28,15 +32,16 @@ interface MemTask extends TaskRecord {
   trace?: string;
 }
 
-interface Held {
+/** @internal A delivery a worker holds. */
+export interface Held {
   id: string;
   lane: number;
   consumer: string;
   leaseAt: number;
 }
 
-/** The state one queue name has in this process; shared by every handle of that name. */
-class MemoryQueueState {
+/** @internal The state one queue name has in this process; shared by every handle of that name. */
+export class MemoryQueueState {
   readonly tasks = new Map<string, MemTask>();
   /** Waiting deliveries in FIFO order: entryId -> task id. */
   readonly ready = new Map<string, string>();
@@ -53,6 +58,10 @@ class MemoryQueueState {
   failed = 0;
   seq = 0;
   refs = 0;
+  /** The fleet-wide (here: process-wide) pause flag. */
+  paused = false;
+  /** Start times (ms) inside the rate-limit window, oldest first. */
+  rateLog: number[] = [];
   readonly workWaiters = new Set<() => void>();
   readonly settleWaiters = new Map<string, Set<() => void>>();
 
@@ -179,6 +188,8 @@ export interface MemoryQueueBackendOptions {
   resultTtl: number;
   /** Most tasks waiting at once (queued or delayed). @default Infinity */
   maxQueued?: number;
+  /** Queue-wide start rate. @default no limit */
+  rateLimit?: BackendRateLimit;
 }
 
 /**
@@ -186,18 +197,20 @@ export interface MemoryQueueBackendOptions {
  * one (leases, reclaim, delayed tasks, priorities, dead letters, result expiry). Every handle
  * with the same name shares one state, which is dropped when the last handle closes.
  */
-export class MemoryQueueBackend implements QueueBackend {
+export class MemoryQueueBackend implements QueueBackend, QueueAdminBackend {
   readonly kind = 'memory';
   private readonly s: MemoryQueueState;
   private readonly ttlMs: number;
   private readonly name: string;
   private readonly maxQueued: number;
+  private readonly rateLimit: BackendRateLimit | undefined;
   private closed = false;
 
   constructor(options: MemoryQueueBackendOptions) {
     this.name = options.name;
     this.maxQueued = options.maxQueued ?? Number.POSITIVE_INFINITY;
     this.ttlMs = options.resultTtl * 1000;
+    this.rateLimit = options.rateLimit;
     let s = registry.get(options.name);
     if (!s) {
       s = new MemoryQueueState();
@@ -234,6 +247,7 @@ export class MemoryQueueBackend implements QueueBackend {
         timeout: n.timeout,
         priority: n.priority,
         ...(n.trace ? { trace: n.trace } : {}),
+        ...(n.name !== undefined ? { name: n.name } : {}),
         createdAt: now,
         updatedAt: now,
         lane: 0,
@@ -278,16 +292,19 @@ export class MemoryQueueBackend implements QueueBackend {
     s.sweep(now);
     s.promote(now);
     const tasks: ClaimedTask[] = [];
-    if (req.reclaimIdleMs && req.reclaimIdleMs > 0) {
+    // Paused or rate-limited: hand out fewer tasks (none), as the Redis claim script does.
+    const gate = admit(s, this.rateLimit, now, req.count);
+    const count = gate.count;
+    if (count > 0 && req.reclaimIdleMs && req.reclaimIdleMs > 0) {
       for (const [entryId, h] of s.held) {
-        if (tasks.length >= req.count) break;
+        if (tasks.length >= count) break;
         if (now - h.leaseAt < req.reclaimIdleMs) continue;
         h.consumer = req.consumer;
         h.leaseAt = now;
         this.start(entryId, h, req, tasks, true);
       }
     }
-    while (tasks.length < req.count && s.prio.length > 0) {
+    while (tasks.length < count && s.prio.length > 0) {
       const p = s.prio.shift() as { id: string };
       const t = s.tasks.get(p.id);
       if (!t?.entryId) continue;
@@ -295,15 +312,20 @@ export class MemoryQueueBackend implements QueueBackend {
       s.held.set(t.entryId, h);
       this.start(t.entryId, h, req, tasks, false);
     }
-    while (tasks.length < req.count && s.ready.size > 0) {
+    while (tasks.length < count && s.ready.size > 0) {
       const first = s.ready.entries().next().value as [string, string];
       s.ready.delete(first[0]);
       const h: Held = { id: first[1], lane: 0, consumer: req.consumer, leaseAt: now };
       s.held.set(first[0], h);
       this.start(first[0], h, req, tasks, false);
     }
-    const next = s.delayed[0];
-    return { tasks, nextDueAt: next ? next.at : null, token: String(s.seq) };
+    recordStarts(s, this.rateLimit, now, tasks.length);
+    const next = s.paused ? undefined : s.delayed[0];
+    let nextDueAt = next ? next.at : null;
+    if (gate.nextAt !== null && (nextDueAt === null || gate.nextAt < nextDueAt)) {
+      nextDueAt = gate.nextAt;
+    }
+    return { tasks, nextDueAt, token: String(s.seq) };
   }
 
   private start(
@@ -346,6 +368,7 @@ export class MemoryQueueBackend implements QueueBackend {
       maxAttempts: t.maxAttempts,
       timeout: t.timeout,
       ...(t.trace ? { trace: t.trace } : {}),
+      ...(t.name !== undefined ? { name: t.name } : {}),
     });
   }
 
@@ -529,6 +552,27 @@ export class MemoryQueueBackend implements QueueBackend {
     return n;
   }
 
+  listTasks(status: TaskStatus, offset: number, limit: number, now: number): Promise<TaskRecord[]> {
+    return Promise.resolve(listMemory(this.s, status, offset, limit, now).map(toRecord));
+  }
+
+  clean(status: CleanableStatus, cutoffMs: number, limit: number, now: number): Promise<number> {
+    return Promise.resolve(cleanMemory(this.s, status, cutoffMs, limit, now));
+  }
+
+  obliterate(force: boolean): Promise<number> {
+    return Promise.resolve(obliterateMemory(this.s, force));
+  }
+
+  async setPaused(paused: boolean): Promise<void> {
+    this.s.paused = paused;
+    if (!paused) this.s.notifyWork();
+  }
+
+  async isPaused(): Promise<boolean> {
+    return this.s.paused;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -555,5 +599,6 @@ function toRecord(t: MemTask): TaskRecord {
   if (t.result !== undefined) r.result = t.result;
   if (t.error !== undefined) r.error = t.error;
   if (t.progress !== undefined) r.progress = t.progress;
+  if (t.name !== undefined) r.name = t.name;
   return r;
 }

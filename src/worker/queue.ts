@@ -4,6 +4,7 @@ import { type RedisConnection, resolveRedis } from '../core/connection.js';
 import {
   CancelledError,
   ClosedError,
+  ConflictError,
   NotFoundError,
   TaskFailedError,
   TimeoutError,
@@ -25,6 +26,18 @@ import {
 } from './backend.js';
 import { MemoryQueueBackend } from './memory-backend.js';
 import { RedisQueueBackend } from './redis-backend.js';
+import {
+  type CleanTasksOptions,
+  type ListTasksOptions,
+  type ObliterateOptions,
+  type QueueAdminBackend,
+  hasAdmin,
+  parseCleanOptions,
+  parseListOptions,
+  parseObliterateOptions,
+  parseRateLimit,
+  validateTaskName,
+} from './admin.js';
 import type {
   SubmitTaskOptions,
   SubmitTasksOptions,
@@ -147,7 +160,13 @@ export class TaskQueue {
       this.conn = resolveRedis(options.redis, options.redisOptions);
       this.maxQueued =
         maxQueued ?? (this.conn ? Number.POSITIVE_INFINITY : DEFAULT_MEMORY_MAX_QUEUED);
-      const common = { name: this.name, resultTtl: this.resultTtl, maxQueued: this.maxQueued };
+      const rateLimit = parseRateLimit(options.rateLimit);
+      const common = {
+        name: this.name,
+        resultTtl: this.resultTtl,
+        maxQueued: this.maxQueued,
+        ...(rateLimit ? { rateLimit } : {}),
+      };
       this.backend = this.conn
         ? new RedisQueueBackend(this.conn, { ...common, prefix })
         : new MemoryQueueBackend(common);
@@ -256,8 +275,10 @@ export class TaskQueue {
         ? 0
         : assertNumber(o.attempts, 'attempts', { integer: true, min: 1, max: MAX_ATTEMPTS });
     const timeout = o.timeout === undefined ? 0 : assertDuration(o.timeout, 'timeout');
+    const name = o.name === undefined ? undefined : validateTaskName(o.name);
     return {
       id,
+      ...(name !== undefined ? { name } : {}),
       data: this.dataCodec.encode(data, what),
       maxAttempts: attempts,
       timeout,
@@ -309,7 +330,7 @@ export class TaskQueue {
           context: { taskId: id, status: rec.status, timeout },
         });
       }
-      await this.pause(
+      await this.waitAWhile(
         id,
         hasSettle(this.backend) ? Math.min(left, 1000) : Math.min(delay, left),
         signal,
@@ -318,7 +339,7 @@ export class TaskQueue {
     }
   }
 
-  private pause(id: string, ms: number, signal: AbortSignal | undefined): Promise<void> {
+  private waitAWhile(id: string, ms: number, signal: AbortSignal | undefined): Promise<void> {
     const b = this.backend;
     return new Promise<void>((resolve) => {
       let stop: (() => void) | undefined;
@@ -427,6 +448,82 @@ export class TaskQueue {
     return this.backend.redrive(ids, Date.now());
   }
 
+  /**
+   * Pauses the queue for every worker of every process: running tasks finish, nothing new is
+   * claimed (nor reclaimed) until {@link resume}. Submitting still works. Workers that wait for
+   * work see the pause at their next claim; a worker already inside a claim may start one more
+   * batch.
+   */
+  async pause(): Promise<void> {
+    this.assertOpen();
+    await this.admin().setPaused(true);
+  }
+
+  /** Lifts {@link pause}; waiting workers are woken at once. */
+  async resume(): Promise<void> {
+    this.assertOpen();
+    await this.admin().setPaused(false);
+  }
+
+  /** Whether the queue is paused (fleet-wide). */
+  async isPaused(): Promise<boolean> {
+    this.assertOpen();
+    return this.admin().isPaused();
+  }
+
+  /**
+   * Tasks of one status, newest first, `limit` at a time from `offset`. "Newest" is: for
+   * `completed`, `failed` and `cancelled` the latest to finish; for `queued` the task that would
+   * start last (plain tasks latest submitted first, then prioritized ones from the lowest
+   * priority); for `delayed` the latest due; for `processing` the latest started.
+   * @example const page2 = await queue.listTasks({ status: 'failed', offset: 50, limit: 50 });
+   */
+  async listTasks<R = unknown>(options: ListTasksOptions): Promise<TaskInfo<R>[]> {
+    this.assertOpen();
+    const o = parseListOptions(options);
+    const recs = await this.admin().listTasks(o.status, o.offset, o.limit, Date.now());
+    return recs.map((r) => this.toInfo<R>(r));
+  }
+
+  /**
+   * Removes finished tasks (`completed`, `failed` i.e. dead letters, or `cancelled`) that
+   * finished at least `olderThan` seconds ago, up to `limit`; returns how many were removed.
+   * Waiting and running tasks are never cleaned.
+   */
+  async clean(options: CleanTasksOptions): Promise<number> {
+    this.assertOpen();
+    const o = parseCleanOptions(options);
+    const now = Date.now();
+    return this.admin().clean(o.status, now - o.olderThan * 1000, o.limit, now);
+  }
+
+  /**
+   * Removes every task and key of the queue (counters, dead letters, the pause flag). Refuses
+   * with a `ConflictError` while tasks run, unless `force` (their results are then dropped and
+   * their workers see them as lost).
+   */
+  async obliterate(options: ObliterateOptions = {}): Promise<void> {
+    this.assertOpen();
+    const force = parseObliterateOptions(options);
+    const r = await this.admin().obliterate(force);
+    if (r >= 0) {
+      throw new ConflictError(
+        `queue ${this.name} has ${r} running task(s); stop its workers or pass { force: true }`,
+        { context: { queue: this.name, processing: r } },
+      );
+    }
+  }
+
+  private admin(): QueueAdminBackend {
+    if (!hasAdmin(this.backend)) {
+      throw new ValidationError(
+        `backend ${this.backend.kind} does not support pause, listing or cleaning`,
+        { option: 'backend' },
+      );
+    }
+    return this.backend;
+  }
+
   /** Closes the Redis connection if we created it. Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -448,6 +545,7 @@ export class TaskQueue {
       createdAt: rec.createdAt,
       updatedAt: rec.updatedAt,
     };
+    if (rec.name !== undefined) info.name = rec.name;
     if (rec.status === 'completed') {
       info.result = (
         rec.result === undefined ? null : this.resultCodec.decode(rec.result, 'task result')

@@ -22,6 +22,8 @@ import type {
 import { queueFullError } from './queue-full.js';
 import * as L from './redis-scripts.js';
 import type { TaskStatus } from './types.js';
+import type { BackendRateLimit, CleanableStatus, QueueAdminBackend } from './admin.js';
+import * as A from './redis-admin.js';
 
 type Arg = string | number;
 
@@ -56,6 +58,8 @@ export interface RedisQueueBackendOptions {
   resultTtl: number;
   /** Most tasks waiting at once; Infinity: no bound. @default Infinity */
   maxQueued?: number;
+  /** Queue-wide start rate, enforced in the claim script. @default no limit */
+  rateLimit?: BackendRateLimit;
 }
 
 /**
@@ -63,13 +67,14 @@ export interface RedisQueueBackendOptions {
  * group, one hash per task, sorted sets for delayed tasks, priorities and dead letters. Every key
  * of a queue shares the hash tag `{name}`, so all of a queue's scripts run on one Cluster slot.
  */
-export class RedisQueueBackend implements QueueBackend {
+export class RedisQueueBackend implements QueueBackend, QueueAdminBackend {
   readonly kind = 'redis';
   private readonly conn: RedisConnection;
   private readonly keys: string[];
   private readonly ttlMs: number;
   private readonly name: string;
   private readonly maxQueued: number;
+  private readonly rateLimit: BackendRateLimit | undefined;
   private groupReady: Promise<void> | undefined;
 
   constructor(conn: RedisConnection, options: RedisQueueBackendOptions) {
@@ -79,6 +84,9 @@ export class RedisQueueBackend implements QueueBackend {
     this.keys = ['s', 'h', 'd', 'p', 'x', 'm', 'w', 't', 'td', 'tr', 'te'].map(
       (k) => `${base}:${k}`,
     );
+    // KEYS[12..13]: the cancelled index and the rate-limit log (see redis-scripts.ts).
+    this.keys.push(`${base}:ix`, `${base}:rl`);
+    this.rateLimit = options.rateLimit;
     this.ttlMs = Math.max(1, Math.round(options.resultTtl * 1000));
     this.name = options.name;
     this.maxQueued = options.maxQueued ?? Number.POSITIVE_INFINITY;
@@ -236,10 +244,12 @@ export class RedisQueueBackend implements QueueBackend {
       comps.length,
     ];
     for (const c of comps) args.push(c.id, c.lane, c.entryId, c.result);
+    args.push(this.rateLimit?.max ?? 0, this.rateLimit?.perMs ?? 0);
     const r = (await this.withGroup(() => this.run('claim', SCRIPTS.claim, args))) as Arg[];
     const tasks: ClaimedTask[] = [];
-    for (let i = 2; i + 7 < r.length; i += 8) {
+    for (let i = 2; i + 8 < r.length; i += 9) {
       const trace = String(r[i + 7]);
+      const name = String(r[i + 8]);
       tasks.push({
         lane: Number(r[i]),
         entryId: String(r[i + 1]),
@@ -249,6 +259,7 @@ export class RedisQueueBackend implements QueueBackend {
         maxAttempts: Number(r[i + 5]),
         timeout: Number(r[i + 6]),
         ...(trace ? { trace } : {}),
+        ...(name ? { name } : {}),
       });
     }
     const due = Number(r[0]);
@@ -412,10 +423,42 @@ export class RedisQueueBackend implements QueueBackend {
   async close(): Promise<void> {
     // The connection belongs to the TaskQueue, which closes it.
   }
+
+  listTasks(status: TaskStatus, offset: number, limit: number, now: number): Promise<TaskRecord[]> {
+    return A.listTasks((s, a) => this.run('listTasks', s, a), GROUP, status, offset, limit, now);
+  }
+
+  clean(status: CleanableStatus, cutoffMs: number, limit: number, now: number): Promise<number> {
+    return A.clean((s, a) => this.run('clean', s, a), status, cutoffMs, limit, now, this.ttlMs);
+  }
+
+  async obliterate(force: boolean): Promise<number> {
+    const r = await A.obliterate((s, a) => this.run('obliterate', s, a), GROUP, force);
+    // The stream and its group are gone: the next claim creates them again.
+    if (r < 0) this.groupReady = undefined;
+    return r;
+  }
+
+  async setPaused(paused: boolean): Promise<void> {
+    await A.setPaused((s, a) => this.run(paused ? 'pause' : 'resume', s, a), paused);
+  }
+
+  isPaused(): Promise<boolean> {
+    return A.isPaused((s, a) => this.run('isPaused', s, a));
+  }
 }
 
 function taskArgs(t: NewTask): Arg[] {
-  return [t.id, t.data, t.maxAttempts, t.timeout, t.priority, t.delayMs, t.trace ?? ''];
+  return [
+    t.id,
+    t.data,
+    t.maxAttempts,
+    t.timeout,
+    t.priority,
+    t.delayMs,
+    t.trace ?? '',
+    t.name ?? '',
+  ];
 }
 
 const STATUSES = new Set<TaskStatus>([
@@ -438,9 +481,15 @@ interface StoredTask {
   u?: number;
   pg?: number;
   er?: string;
+  nm?: string;
 }
 
-function parseRecord(id: string, json: string, result: string | undefined): TaskRecord | null {
+/** @internal Parses a stored task (JSON in the task hash); null when it is not one. */
+export function parseRecord(
+  id: string,
+  json: string,
+  result: string | undefined,
+): TaskRecord | null {
   let h: StoredTask;
   try {
     h = JSON.parse(json) as StoredTask;
@@ -461,5 +510,6 @@ function parseRecord(id: string, json: string, result: string | undefined): Task
   if (result !== undefined) r.result = result;
   if (typeof h.er === 'string') r.error = h.er;
   if (h.pg !== undefined) r.progress = Number(h.pg);
+  if (typeof h.nm === 'string' && h.nm !== '') r.name = h.nm;
   return r;
 }

@@ -7,19 +7,23 @@
  * KEYS (the same for every script): 1 stream (normal lane), 2 stream (priority lane), 3 delayed
  * zset, 4 priority zset, 5 dead-letter zset, 6 meta hash (counters), 7 wake stream, 8 task hash
  * (id -> JSON of the small fields below), 9 data hash (id -> data), 10 result hash (id ->
- * result), 11 expiry zset (id -> when a finished task is forgotten, ms).
+ * result), 11 expiry zset (id -> when a finished task is forgotten, ms), 12 cancelled index zset
+ * (id -> when cancelled, ms; for listing and cleaning), 13 rate-limit log zset (one member per
+ * task start, scored by its ms; only with `rateLimit`). Meta fields: `paused` (the pause flag),
+ * `n` (task sequence), `seq`, `completed`, `failed`.
  *
  * Task fields: st status, a attempts, ma max attempts (0 = worker default), to timeout s, pr
  * priority, c created ms, u updated ms, e current stream entry id ('' when none), pg progress,
- * er error JSON, tc traceparent. Missing numeric fields read as 0.
+ * er error JSON, tc traceparent, nm name, n submit sequence. Missing numeric fields read as 0.
  *
  * Finished tasks expire through the expiry set: every submit, claim and stats call forgets more
  * of them than it can finish, and readers treat an expired task as gone even before it is pruned.
  */
 
-const PRELUDE = `
+export const PRELUDE = `
 local S, H, D, P, X, M, W = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local T, DT, R, EXP = KEYS[8], KEYS[9], KEYS[10], KEYS[11]
+local IX, RL = KEYS[12], KEYS[13]
 local function load(id)
   local v = redis.call('HGET', T, id)
   if not v then return nil end
@@ -34,6 +38,12 @@ local function drop(id)
   redis.call('HDEL', R, id)
   redis.call('ZREM', EXP, id)
   redis.call('ZREM', X, id)
+  redis.call('ZREM', IX, id)
+end
+-- A sub-millisecond tie-break from the submit sequence: tasks finished in the same ms list in
+-- submit order (the expiry set doubles as the completed tasks' index).
+local function tiebreak(t)
+  return ((t.n or 0) % 1024) / 1024
 end
 -- Forgets up to n expired tasks. Callers pass more than they can finish per call, so expiry keeps
 -- up with any finishing rate.
@@ -86,7 +96,7 @@ local function complete(g, id, lane, e, res, now, ttl)
     save(id, t)
     redis.call('HSET', R, id, res)
     redis.call('HDEL', DT, id)
-    redis.call('ZADD', EXP, now + ttl, id)
+    redis.call('ZADD', EXP, now + ttl + tiebreak(t), id)
     if prev ~= 'processing' then
       -- A late finisher of an attempt whose task was meanwhile re-queued: drop the new turn.
       redis.call('ZREM', D, id)
@@ -103,7 +113,7 @@ end
 
 /**
  * ARGV: now, maxQueued (-1: no bound), group, then per task: id, data, maxAttempts, timeout,
- * priority, delayMs, trace. Returns per task 1 (created) or 0 (the id existed); or, when the new
+ * priority, delayMs, trace, name ('' when unnamed). Returns per task 1 (created) or 0 (the id existed); or, when the new
  * tasks would take the waiting count past maxQueued, { -1, waiting } and writes nothing.
  *
  * A resent submit (ioredis replays a command whose reply was lost) carries the same ids, so it
@@ -112,7 +122,7 @@ end
 export const SUBMIT = `${PRELUDE}
 local now = tonumber(ARGV[1])
 local max = tonumber(ARGV[2])
-prune(now, 100 + (#ARGV - 3) / 7)
+prune(now, 100 + (#ARGV - 3) / 8)
 local function live(id)
   if redis.call('HEXISTS', T, id) == 0 then return false end
   if expired(id, now) then
@@ -123,7 +133,7 @@ local function live(id)
 end
 if max >= 0 then
   local fresh = 0
-  for i = 4, #ARGV, 7 do
+  for i = 4, #ARGV, 8 do
     if not live(ARGV[i]) then fresh = fresh + 1 end
   end
   if fresh > 0 then
@@ -140,8 +150,11 @@ if max >= 0 then
   end
 end
 local out = {}
-for i = 4, #ARGV, 7 do
+-- One sequence bump per call numbers the batch's tasks in submit order (for listing).
+local seq = redis.call('HINCRBY', M, 'n', (#ARGV - 3) / 8) - (#ARGV - 3) / 8
+for i = 4, #ARGV, 8 do
   local id = ARGV[i]
+  seq = seq + 1
   if live(id) then
     out[#out + 1] = 0
   else
@@ -160,6 +173,8 @@ for i = 4, #ARGV, 7 do
     if ARGV[i + 3] ~= '0' then t.to = ARGV[i + 3] end
     if pr ~= 0 then t.pr = pr end
     if ARGV[i + 6] ~= '' then t.tc = ARGV[i + 6] end
+    if ARGV[i + 7] ~= '' then t.nm = ARGV[i + 7] end
+    t.n = seq
     save(id, t)
     redis.call('HSET', DT, id, ARGV[i + 1])
     out[#out + 1] = 1
@@ -174,9 +189,13 @@ return out
  * deliveries (XAUTOCLAIM), read new ones (XREADGROUP COUNT n, priority lane first) and mark them
  * processing.
  * ARGV: group, consumer, now, count, reclaimIdleMs, defaultAttempts, ttlMs, nCompletions,
- * then per completion: id, lane, entryId, result.
+ * then per completion: id, lane, entryId, result; then rate max (0: none), rate window ms.
  * Returns: nextDue (-1 none), wake token ('' when the batch is full), then per task: lane,
- * entryId, id, data, attempt, maxAttempts, timeout, trace ('' when none).
+ * entryId, id, data, attempt, maxAttempts, timeout, trace ('' when none), name ('' when none).
+ *
+ * While the queue is paused (meta `paused`) nothing is handed out or reclaimed; completions are
+ * still recorded and delayed tasks still promoted. With a rate limit the batch is cut to what the
+ * sliding window allows, and a held-back worker is told when the window frees a slot (as nextDue).
  */
 export const CLAIM = `${PRELUDE}${COMPLETE_FN}
 local g, c = ARGV[1], ARGV[2]
@@ -194,6 +213,23 @@ for j = 1, nc do
 end
 if done > 0 then redis.call('HINCRBY', M, 'completed', done) end
 prune(now, 100 + 2 * (count + nc))
+local asked = count
+local paused = redis.call('HEXISTS', M, 'paused') == 1
+local rlmax, rlper = tonumber(ARGV[i] or '0'), tonumber(ARGV[i + 1] or '0')
+local rlnext = -1
+if paused then
+  count = 0
+elseif rlmax > 0 then
+  redis.call('ZREMRANGEBYSCORE', RL, '-inf', now - rlper)
+  local allow = rlmax - redis.call('ZCARD', RL)
+  if allow < count then
+    if allow < 0 then allow = 0 end
+    count = allow
+    -- When the oldest start in the window leaves it, the next task may start.
+    local first = redis.call('ZRANGE', RL, 0, 0, 'WITHSCORES')
+    if first[2] then rlnext = tonumber(first[2]) + rlper + 1 end
+  end
+end
 
 local due = redis.call('ZRANGEBYSCORE', D, '-inf', now, 'LIMIT', 0, 500)
 for _, id in ipairs(due) do
@@ -254,9 +290,11 @@ local function take(lane, e, fields, reclaimed)
   out[#out + 1] = t.ma or 0
   out[#out + 1] = t.to or '0'
   out[#out + 1] = t.tc or ''
+  out[#out + 1] = t.nm or ''
+  if rlmax > 0 then redis.call('ZADD', RL, now, id .. ':' .. a) end
 end
 
-if idle > 0 then
+if idle > 0 and count > 0 then
   for lane = 0, 1 do
     local key = lanekey(lane)
     -- Consumers left by crashed workers: once they hold nothing and have been silent for ten
@@ -310,9 +348,11 @@ if failed > 0 then redis.call('HINCRBY', M, 'failed', failed) end
 
 -- The next due time and the wake token matter only to a worker about to wait (a short batch).
 local head = { -1, '' }
-if n < count then
+if rlmax > 0 and n > 0 then redis.call('PEXPIRE', RL, rlper + 1000) end
+if n < asked then
   local nd = redis.call('ZRANGE', D, 0, 0, 'WITHSCORES')
-  if nd[2] then head[1] = tonumber(nd[2]) end
+  if nd[2] and not paused then head[1] = tonumber(nd[2]) end
+  if rlnext >= 0 and (head[1] < 0 or rlnext < head[1]) then head[1] = rlnext end
   local lw = redis.call('XREVRANGE', W, '+', '-', 'COUNT', 1)
   head[2] = '0-0'
   if lw[1] then head[2] = lw[1][1] end
@@ -483,6 +523,7 @@ t.st = 'cancelled'
 t.u = now
 save(id, t)
 redis.call('ZADD', EXP, now + tonumber(ARGV[3]), id)
+redis.call('ZADD', IX, now + tiebreak(t), id)
 if st == 'processing' then return 2 end
 return 1
 `;

@@ -20,6 +20,8 @@ export interface TaskInfo<R = unknown> {
   id: string;
   /** Where the task is; see {@link TaskStatus}. */
   status: TaskStatus;
+  /** The task's name (`submitTask(data, { name })`), which picks its handler; absent when unnamed. */
+  name?: string;
   /** The handler's return value, once `status` is `completed` (`null` for a handler that returned nothing). */
   result?: R;
   /** Message of the last attempt's error, when an attempt failed. */
@@ -61,6 +63,13 @@ export interface SubmitTaskOptions {
   attempts?: number;
   /** Seconds one attempt may run before its `ctx.signal` aborts and it fails. Overrides the worker's `timeout`. */
   timeout?: number;
+  /**
+   * The task's name: a worker runs it with `handlers[name]`. A non-empty string of at most 200
+   * characters without control characters. A named task whose name has no handler fails at once
+   * with `UnknownTaskNameError` and is dead-lettered.
+   * @default unnamed (the worker's `handler` runs it)
+   */
+  name?: string;
 }
 
 /** Options of {@link TaskQueue.submitTasks}: {@link SubmitTaskOptions} for every task, plus per-task ids. */
@@ -144,6 +153,15 @@ export interface TaskQueueOptions {
    * @default 15
    */
   metricsInterval?: number;
+  /**
+   * Most tasks started per `per` seconds across every worker of the queue (a sliding window,
+   * enforced in the claim itself, so it holds however many workers and processes run). A worker
+   * that is held back waits until the window lets the next task start. Every worker's queue must
+   * carry the same option (it is not stored in Redis).
+   * @default no limit
+   * @example rateLimit: { max: 5, per: 1 } // at most 5 task starts in any second
+   */
+  rateLimit?: import('./admin.js').QueueRateLimit;
 }
 
 /** Retry delays between attempts. */
@@ -177,8 +195,19 @@ export type TaskHandler<D = unknown, R = unknown> = (data: D, ctx: TaskContext) 
 export interface BackgroundWorkerOptions<D = unknown, R = unknown> {
   /** The queue: its name (created with `redis`/`resultTtl` below and closed on stop) or a {@link TaskQueue} you own. @default 'default' */
   queue?: string | import('./queue.js').TaskQueue;
-  /** Runs each task. */
-  handler: TaskHandler<D, R>;
+  /**
+   * Runs each unnamed task. At least one of `handler` and `handlers` is required.
+   * @default none: an unnamed task fails with `UnknownTaskNameError`
+   */
+  handler?: TaskHandler<D, R>;
+  /**
+   * Handlers by task name (`submitTask(data, { name })`); only own properties count, so names
+   * such as `constructor` or `__proto__` never reach `Object.prototype`.
+   * @default none: every named task fails with `UnknownTaskNameError`
+   * @example handlers: { summarize: async (d) => summarize(d), embed: async (d) => embed(d) }
+   */
+  // biome-ignore lint/suspicious/noExplicitAny: each name's handler takes its own data type
+  handlers?: Readonly<Record<string, TaskHandler<any, unknown>>>;
   /** Tasks run at once in this process (the seed's `num_workers`). @default 4 */
   numWorkers?: number;
   /** Redis for a queue given by name; see {@link TaskQueueOptions.redis}. */
@@ -187,6 +216,8 @@ export interface BackgroundWorkerOptions<D = unknown, R = unknown> {
   resultTtl?: number;
   /** `maxQueued` for a queue given by name; see {@link TaskQueueOptions.maxQueued}. */
   maxQueued?: number;
+  /** `rateLimit` for a queue given by name; see {@link TaskQueueOptions.rateLimit}. @default no limit */
+  rateLimit?: import('./admin.js').QueueRateLimit;
   /** Attempts per task unless the task sets its own. @default 3 */
   attempts?: number;
   /** Delay between attempts. @default { type: 'exponential', delay: 1, jitter: true } */

@@ -22,6 +22,7 @@ import {
 import { type LongTimer, assertDuration, setLongTimeout, sleep } from '../core/timers.js';
 import { assertFunction, assertNumber, assertObject, assertOneOf } from '../core/validate.js';
 import type { ClaimedTask, Completion, QueueBackend, TaskRef, WorkWaiter } from './backend.js';
+import { type NamedHandlers, parseHandlers, pickHandler } from './named.js';
 import { type LocalCanceller, TaskQueue, encodeError } from './queue.js';
 import type {
   BackgroundWorkerOptions,
@@ -103,7 +104,8 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
 
   private q: TaskQueue;
   private readonly ownsQueue: boolean;
-  private readonly handler: TaskHandler<D, R>;
+  private readonly handler: TaskHandler<D, R> | undefined;
+  private readonly handlers: NamedHandlers;
   private readonly attempts: number;
   private readonly backoff: Required<TaskBackoffOptions>;
   private readonly timeout: number | undefined;
@@ -145,7 +147,11 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
 
   constructor(options: BackgroundWorkerOptions<D, R>) {
     assertObject(options, 'options');
-    this.handler = assertFunction<TaskHandler<D, R>>(options.handler, 'handler');
+    this.handler =
+      options.handler === undefined
+        ? undefined
+        : assertFunction<TaskHandler<D, R>>(options.handler, 'handler');
+    this.handlers = parseHandlers(options.handlers, this.handler !== undefined);
     this.numWorkers =
       options.numWorkers === undefined
         ? 4
@@ -191,6 +197,7 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
         resultTtl: options.resultTtl,
         metrics: options.metrics,
         ...(options.maxQueued !== undefined ? { maxQueued: options.maxQueued } : {}),
+        ...(options.rateLimit !== undefined ? { rateLimit: options.rateLimit } : {}),
       });
       this.ownsQueue = true;
     } else {
@@ -546,6 +553,12 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
         this.onFailure(run, err, t.maxAttempts);
       }, timeout * 1000);
     }
+    const handler = pickHandler(this.handlers, this.handler, t.name);
+    if (typeof handler !== 'function') {
+      // Retrying cannot help: the same fleet would take it again. Dead-letter it, not lose it.
+      this.onFailure(run, handler, 1, true);
+      return;
+    }
     let data: D;
     try {
       data = this.q.resultCodec.decode<D>(t.data, 'task data');
@@ -584,11 +597,11 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
                     consumerGroup: this.q.backend.kind === 'redis' ? 'workers' : undefined,
                   }),
                 },
-                () => this.handler(data, ctx),
+                () => handler(data, ctx),
                 { kind: 'consumer' },
               ),
             )
-          : this.handler(data, ctx),
+          : handler(data, ctx),
       );
     } catch (e) {
       p = Promise.reject(e);

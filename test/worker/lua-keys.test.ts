@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { LuaScript } from '../../src/core/lua-script.js';
 import { BackgroundWorker, type RedisQueueBackend, TaskQueue } from '../../src/worker/index.js';
 import * as L from '../../src/worker/redis-scripts.js';
+import { ADMIN_SCRIPTS } from '../../src/worker/redis-admin.js';
 import { servers } from '../harness/env.js';
 
 /** Key positions (1-based in the command's arguments after its name) of the commands used. */
@@ -80,6 +81,8 @@ describe.each(['redis', 'cluster'] as const)('worker scripts declare their keys 
       redis: kind === 'redis' ? s.redisUrl : { nodes: s.clusterNodes },
       maxQueued: 1000,
       resultTtl: 1,
+      // Reaches the claim script's rate-limit branch (issue 17).
+      rateLimit: { max: 1000, per: 1 },
     });
     const errors: Error[] = [];
     const w = new BackgroundWorker<{ kind: string }, string>({
@@ -129,13 +132,32 @@ describe.each(['redis', 'cluster'] as const)('worker scripts declare their keys 
       await backend.complete([{ ...ref, result: '1' }], Date.now());
       await backend.progress(ref, 1, Date.now());
       await backend.release('nobody', [], Date.now());
+      // Issue 17's admin scripts: pause flag, listing every status, cleaning, obliterate.
+      await q.pause();
+      expect(await q.isPaused()).toBe(true);
+      await q.resume();
+      for (const status of [
+        'queued',
+        'delayed',
+        'processing',
+        'completed',
+        'failed',
+        'cancelled',
+      ] as const) {
+        await q.listTasks({ status });
+      }
+      for (const status of ['completed', 'failed', 'cancelled'] as const) await q.clean({ status });
+      await q.obliterate({ force: true });
     } finally {
       await w.stop({ timeout: 0 });
       await q.close();
     }
     // Every worker script ran under the check.
-    const all = Object.entries(L).filter(([, v]) => typeof v === 'string');
-    expect(all.length).toBe(12);
+    const all: [string, string][] = (Object.entries(L) as [string, unknown][]).filter(
+      (e): e is [string, string] => typeof e[1] === 'string' && e[0] !== 'PRELUDE',
+    );
+    for (const [name, script] of Object.entries(ADMIN_SCRIPTS)) all.push([name, script.source]);
+    expect(all.length).toBe(17);
     for (const [name, source] of all) {
       expect({ name, ran: used.has(new LuaScript(source as string).sha) }).toEqual({
         name,
