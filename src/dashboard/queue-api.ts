@@ -10,7 +10,10 @@ import type { TaskQueue } from '../worker/queue.js';
 import type { TaskInfo } from '../worker/types.js';
 import { type TaskView, taskView } from './views.js';
 
-/** Statuses the task list can show; `dead` is the dead-letter list. */
+/**
+ * Statuses the task list can show (`failed` tasks are the dead letters). `dead` reads
+ * `deadLetters()` and serves queues without `listTasks`.
+ */
 export const LIST_STATUSES = [
   'queued',
   'delayed',
@@ -174,7 +177,8 @@ export async function runQueueAction(
   throw new NotFoundError(`no queue action ${JSON.stringify(action.slice(0, 40))}`);
 }
 
-const CLEANABLE = ['completed', 'failed', 'cancelled', 'dead'];
+// `failed` tasks are the dead letters (issue 17's clean()).
+const CLEANABLE = ['completed', 'failed', 'cancelled'];
 
 function parseClean(body: Record<string, unknown>): {
   status: string;

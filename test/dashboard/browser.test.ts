@@ -125,7 +125,7 @@ describe.skipIf(!CHROMIUM)('dashboard in headless Chromium', () => {
       note: '<script>window.__pwned = 1</script><b id="injected">x</b>',
     });
     const page = await open('#/queue/jobs');
-    await page.click('[data-tab="dead"]');
+    await page.click('[data-tab="failed"]');
     await page.click(`tr[data-task="${id}"]`);
     const pre = page.locator('#task [data-field="error"]');
     await pre.waitFor();
@@ -157,7 +157,7 @@ describe.skipIf(!CHROMIUM)('dashboard in headless Chromium', () => {
   it('refuses an action without authorisation (403) and changes nothing', async () => {
     const id = await deadLetter({ marker: 'unauthorised' });
     const page = await open('#/queue/jobs');
-    await page.click('[data-tab="dead"]');
+    await page.click('[data-tab="failed"]');
     const button = page.locator(`tr[data-task="${id}"] [data-action="retry"]`);
     await button.click();
     await page.waitForSelector('#toast.error:not([hidden])');
@@ -183,7 +183,7 @@ describe.skipIf(!CHROMIUM)('dashboard in headless Chromium', () => {
     const page = await open('#/queue/jobs');
     await page.fill('#auth input', TOKEN);
     await page.locator('#auth input').dispatchEvent('change');
-    await page.click('[data-tab="dead"]');
+    await page.click('[data-tab="failed"]');
     await page.locator(`tr[data-task="${id}"] [data-action="retry"]`).click();
     await waitFor(async () => (await f.queue.getTask(id))?.status === 'completed');
     expect(

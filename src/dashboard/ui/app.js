@@ -3,7 +3,7 @@
 (() => {
   const SVG = 'http://www.w3.org/2000/svg';
   const STAT_KEYS = ['queued', 'delayed', 'processing', 'completed', 'failed', 'deadLettered'];
-  const LIST = ['queued', 'delayed', 'processing', 'completed', 'failed', 'cancelled', 'dead'];
+  const LIST = ['queued', 'delayed', 'processing', 'completed', 'failed', 'cancelled'];
   const PAGE = 20;
   let config = null;
   let timer = 0;
@@ -496,20 +496,24 @@
         undefined,
         'Redrive every dead letter?',
       ),
-      actionButton(
-        'clean completed',
-        `queues/${enc}/clean`,
-        { status: 'completed' },
-        'danger',
-        'Remove every completed task?',
-      ),
-      actionButton(
-        'clean dead letters',
-        `queues/${enc}/clean`,
-        { status: 'dead' },
-        'danger',
-        'Remove every dead letter?',
-      ),
+      feats.clean
+        ? actionButton(
+            'clean completed',
+            `queues/${enc}/clean`,
+            { status: 'completed' },
+            'danger',
+            'Remove every completed task?',
+          )
+        : null,
+      feats.clean
+        ? actionButton(
+            'clean dead letters',
+            `queues/${enc}/clean`,
+            { status: 'failed' },
+            'danger',
+            'Remove every dead letter (failed task)?',
+          )
+        : null,
     );
     const tabs = el(
       'div',
