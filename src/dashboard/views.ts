@@ -148,12 +148,19 @@ export interface LatencyView {
 export interface OverviewView {
   /** When the snapshot was taken, epoch milliseconds. */
   generatedAt: number;
+  /** The advisor's latest verdict; null without `advisor` or before its first assessment. */
   advisor: AdvisorView | SectionError | null;
+  /** Spend against the budget; null without `optimizer`. */
   spend: SpendView | SectionError | null;
+  /** Latency and traffic; null without `metrics`. */
   latency: LatencyView | null;
+  /** Every queue shown. */
   queues: QueueView[];
+  /** Every breaker shown. */
   breakers: BreakerView[];
+  /** Every concurrency limiter shown. */
   limiters: LimiterView[];
+  /** Every rate limiter shown. */
   rateLimiters: RateView[];
 }
 
