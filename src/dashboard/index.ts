@@ -9,7 +9,7 @@ import { createRouter } from './handler.js';
 import { type DashboardOptions, resolveOptions } from './options.js';
 import { FleetState } from './state.js';
 
-export type { DashboardAuth, DashboardOptions, Named } from './options.js';
+export type { CircuitGuardedLike, DashboardAuth, DashboardOptions, Named } from './options.js';
 export type {
   AdvisorView,
   BreakerView,
@@ -17,6 +17,7 @@ export type {
   LatencyView,
   LimiterView,
   OverviewView,
+  QueueFeatures,
   QueueSample,
   QueueView,
   RateView,

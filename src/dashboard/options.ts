@@ -18,6 +18,12 @@ import { TaskQueue } from '../worker/queue.js';
  */
 export type DashboardAuth = (req: IncomingMessage) => boolean | Promise<boolean>;
 
+/** A function guarded by `circuit()`, which carries its breaker. */
+export interface CircuitGuardedLike {
+  /** The breaker behind the function. */
+  readonly breaker: CircuitBreaker;
+}
+
 /** Things to show, as a list or as a record of display name -> thing. */
 export type Named<T> = readonly T[] | Readonly<Record<string, T>>;
 
@@ -44,10 +50,10 @@ export interface DashboardOptions {
   queuePrefix?: string;
   /**
    * Circuit breakers to show (and reset). `'registry'` shows every breaker registered in this
-   * process ({@link listCircuitBreakers}) at each refresh.
+   * process (`listCircuitBreakers()`) at each refresh.
    * @default 'registry'
    */
-  breakers?: Named<CircuitBreaker | { breaker: CircuitBreaker }> | 'registry';
+  breakers?: Named<CircuitBreaker | CircuitGuardedLike> | 'registry';
   /** Concurrency limiters to show (slots in use against the limit, callers waiting). @default [] */
   limiters?: Named<ConcurrencyLimiter>;
   /** Rate limiters to show (budget left, pause). @default [] */

@@ -8,7 +8,7 @@ import { validateId } from '../core/keys.js';
 import { assertDuration } from '../core/timers.js';
 import type { TaskQueue } from '../worker/queue.js';
 import type { TaskInfo } from '../worker/types.js';
-import { type TaskView, taskView } from './views.js';
+import { type QueueFeatures, type TaskView, taskView } from './views.js';
 
 /**
  * Statuses the task list can show (`failed` tasks are the dead letters). `dead` reads

@@ -30,6 +30,16 @@ export interface QueueSample {
   throughput: number;
 }
 
+/** Which optional queue methods a queue has. */
+export interface QueueFeatures {
+  /** `listTasks` (listing by status). */
+  listTasks: boolean;
+  /** `pause`, `resume` and `isPaused`. */
+  pause: boolean;
+  /** `clean`. */
+  clean: boolean;
+}
+
 /** A queue on the overview and the queue page. */
 export interface QueueView {
   /** Queue name. */
@@ -41,7 +51,7 @@ export interface QueueView {
   /** Samples of the last hour, oldest first. */
   history: QueueSample[];
   /** Which optional queue methods this queue has (listing by status, pause/resume, clean). */
-  features: { listTasks: boolean; pause: boolean; clean: boolean };
+  features: QueueFeatures;
   /** Why the counts could not be read. */
   error?: SectionError;
 }
@@ -164,8 +174,13 @@ export interface OverviewView {
   rateLimiters: RateView[];
 }
 
-/** A task on the queue page. */
-export type TaskView = Record<string, unknown> & { id: string; status: string };
+/** A task on the queue page: every field of `TaskInfo` (errors redacted), plus record fields. */
+export interface TaskView extends Record<string, unknown> {
+  /** The task id. */
+  id: string;
+  /** Its status. */
+  status: string;
+}
 
 /** An error as a section error (messages redacted; foreign errors reduced to their class). */
 export function sectionError(e: unknown): SectionError {
