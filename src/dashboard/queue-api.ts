@@ -107,11 +107,7 @@ export async function listTasks(
 }
 
 /** What this queue object can do beyond 0.1.0's API (the page hides what it cannot). */
-export function queueFeatures(q: TaskQueue): {
-  listTasks: boolean;
-  pause: boolean;
-  clean: boolean;
-} {
+export function queueFeatures(q: TaskQueue): QueueFeatures {
   const x = extras(q);
   return {
     listTasks: typeof x.listTasks === 'function',
