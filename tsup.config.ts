@@ -11,6 +11,7 @@ const modules = [
   'llm',
   'ai',
   'langchain',
+  'dashboard',
 ];
 // Framework adapters: one subpath each; the frameworks stay external (optional peers, loaded at
 // run time from the app's own node_modules).

@@ -269,6 +269,46 @@ if (!loaded.has('azscale')) { console.error('resolve hook saw nothing'); process
   if (preset.workers !== 8) throw new Error(`azscale preset large printed ${cliOut}`);
   console.log('bin: azscale preset large ok');
 
+  // 6b. azscale/dashboard from the tarball, ESM and CJS: serve it, fetch the page and every
+  //     asset it names (they live inside the package: no CDN, nothing read from disk), gzipped
+  //     under 200 KB.
+  const dashboardCheck = (load) => `${load}
+const http = require('node:http');
+const { gunzipSync } = require('node:zlib');
+const dash = createDashboard({ title: 'pack' });
+const srv = http.createServer((req, res) => dash(req, res)).listen(0, '127.0.0.1', async () => {
+  const base = 'http://127.0.0.1:' + srv.address().port + '/dashboard/';
+  try {
+    const page = await fetch(base);
+    const html = await page.text();
+    if (page.status !== 200 || !page.headers.get('content-security-policy')) throw new Error('page: ' + page.status);
+    const assets = [...html.matchAll(/(?:src|href)="(assets[^"]+)"/g)].map((m) => m[1]);
+    if (assets.length < 2) throw new Error('page names ' + assets.length + ' assets');
+    let gz = 0;
+    for (const a of assets) {
+      const r = await fetch(base + a, { headers: { 'accept-encoding': 'gzip' } });
+      const body = Buffer.from(await r.arrayBuffer());
+      if (r.status !== 200 || body.length === 0) throw new Error(a + ': ' + r.status);
+      gz += body.length;
+    }
+    const cfg = await (await fetch(base + 'api/config')).json();
+    if (cfg.title !== 'pack') throw new Error('api/config: ' + JSON.stringify(cfg));
+    if (gz + Buffer.byteLength(html) > 200 * 1024) throw new Error('UI is ' + gz + ' bytes gzipped');
+    console.log(${JSON.stringify(load.includes('import') ? 'ESM' : 'CJS')} + ' dashboard: page + ' + assets.length + ' assets served from the package');
+  } finally {
+    srv.close();
+    await dash.close();
+  }
+});
+`;
+  writeFileSync(
+    join(app, 'dash.mjs'),
+    dashboardCheck("import { createRequire } from 'node:module';\nconst require = createRequire(import.meta.url);\nimport { createDashboard } from 'azscale/dashboard';"),
+  );
+  writeFileSync(join(app, 'dash.cjs'), dashboardCheck("const { createDashboard } = require('azscale/dashboard');"));
+  console.log(sh('node', ['dash.mjs'], { cwd: app }).trim());
+  console.log(sh('node', ['dash.cjs'], { cwd: app }).trim());
+
   // 7. Type-check under nodenext and bundler resolution.
   const imports = allSubpaths
     .map((s, i) => `import * as m${i} from '${s}';\nexport const n${i}: number = Object.keys(m${i}).length;`)

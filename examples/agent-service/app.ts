@@ -36,6 +36,7 @@ import Fastify, {
 import { collectDefaultMetrics } from 'prom-client';
 import { azscaleMiddleware } from '../../src/ai/index.js';
 import { DistributedCache } from '../../src/cache/index.js';
+import { createDashboard } from '../../src/dashboard/index.js';
 import {
   RedisConnection,
   isBackendUnavailableError,
@@ -560,6 +561,29 @@ export async function createAgentService(
   });
   app.addHook('onSend', async (_req, reply) => {
     reply.header('x-instance-id', config.instanceId);
+  });
+
+  // The operations dashboard at /dashboard/: read-only unless DASHBOARD_TOKEN is set (actions
+  // then need it as a bearer token). Served before body parsing, so its actions read their body.
+  const dashboardToken = process.env.DASHBOARD_TOKEN || undefined;
+  const dashboard = createDashboard({
+    title: `agent-service ${config.instanceId}`,
+    queues: [queue],
+    breakers: { llm: breaker },
+    limiters: { llm: limiter },
+    optimizer,
+    advisor,
+    metrics,
+    readOnly: dashboardToken === undefined,
+    ...(dashboardToken ? { auth: dashboardToken } : {}),
+  });
+  app.addHook('onRequest', (req, reply, done) => {
+    if (!dashboard.matches(req.raw)) return done();
+    reply.hijack();
+    dashboard(req.raw, reply.raw);
+  });
+  app.addHook('onClose', async () => {
+    await dashboard.close();
   });
 
   const sendError = (reply: FastifyReply, e: HttpError) => {

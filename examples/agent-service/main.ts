@@ -48,6 +48,8 @@ async function main(): Promise<void> {
         `  curl -s ${url}/api/scaling`,
         `  curl -s ${url}/metrics`,
         '',
+        `dashboard: ${url}/dashboard/`,
+        '',
       ].join('\n'),
     );
   }

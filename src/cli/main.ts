@@ -6,6 +6,7 @@
  *   azscale preset <small|medium|large|xlarge> [--json]
  *   azscale manifests --scale large --regions us-east,eu-west --image app:1.0 [--only hpa]
  *   azscale advise --metrics http://host:port/metrics [--scale large] [--json]
+ *   azscale dashboard --redis URL --queue NAME [--queue NAME ...] [--port 3001]
  *   azscale --version | --help
  */
 import { readFileSync, realpathSync } from 'node:fs';
@@ -14,6 +15,7 @@ import { parseArgs } from 'node:util';
 import { isAzscaleError } from '../core/errors.js';
 import { calculateWorkers, getConfigForScale } from '../scaling/index.js';
 import { advise, parseMemoryQuantity } from './advise.js';
+import { DASHBOARD_TOKEN_ENV, DashboardUsageError, serveDashboard } from './dashboard.js';
 import { buildManifests } from './manifests.js';
 import { buildOpsManifests, grafanaDashboard } from './ops.js';
 import { createProgress } from './progress.js';
@@ -59,6 +61,10 @@ commands:
   advise      scrape a running service's /metrics and print the ScalingAdvisor's verdict
                 --metrics URL [--samples 3] [--interval 1] [--cpus N | --scale NAME]
                 [--memory-limit 8Gi] [--json]
+  dashboard   serve the operations dashboard against a running fleet's Redis
+                --redis URL --queue NAME [--queue NAME ...] [--port 3001] [--host 127.0.0.1]
+                [--prefix azs:worker:] [--title TEXT]; read-only unless the environment
+                has ${DASHBOARD_TOKEN_ENV} (then actions need that bearer token)
   help        this text (also --help, -h; with a command: azscale advise --help)
   version     the package version (also --version, -v)
 `;
@@ -225,6 +231,28 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
           );
         }
         io.out(`${JSON.stringify(grafanaDashboard(prefix), null, 2)}\n`);
+        return 0;
+      }
+      case 'dashboard': {
+        let served: Awaited<ReturnType<typeof serveDashboard>>;
+        try {
+          served = await serveDashboard(rest);
+        } catch (e) {
+          if (e instanceof DashboardUsageError) throw new UsageError(e.message);
+          throw e;
+        }
+        io.out(`azscale dashboard: ${served.url}\n`);
+        // Serves until SIGINT/SIGTERM, then closes its Redis connections and exits 0.
+        await new Promise<void>((resolve) => {
+          const stop = () => {
+            process.off('SIGINT', stop);
+            process.off('SIGTERM', stop);
+            resolve();
+          };
+          process.on('SIGINT', stop);
+          process.on('SIGTERM', stop);
+        });
+        await served.close();
         return 0;
       }
       case 'advise': {

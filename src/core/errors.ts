@@ -33,7 +33,8 @@ export type AzscaleErrorCode =
   | 'AZS_MISSING_DEPENDENCY'
   | 'AZS_LLM_PROVIDER'
   | 'AZS_TASK_NAME_UNKNOWN'
-  | 'AZS_DURABILITY';
+  | 'AZS_DURABILITY'
+  | 'AZS_FORBIDDEN';
 
 /** Options every azscale error accepts. */
 export interface AzscaleErrorOptions {
@@ -410,6 +411,18 @@ export class LLMProviderError extends AzscaleError {
 /** True for an {@link LLMProviderError}. */
 export function isLLMProviderError(e: unknown): e is LLMProviderError {
   return hasKind(e, 'AZS_LLM_PROVIDER');
+}
+
+/**
+ * A request may not do what it asked: a dashboard action while the dashboard is read-only, or
+ * without the authorisation (`auth`) or the anti-CSRF header it needs. HTTP 403.
+ */
+export class ForbiddenError extends AzscaleError {
+  static override readonly code: AzscaleErrorCode = 'AZS_FORBIDDEN';
+}
+/** True for a {@link ForbiddenError}. */
+export function isForbiddenError(e: unknown): e is ForbiddenError {
+  return hasKind(e, 'AZS_FORBIDDEN');
 }
 
 /**

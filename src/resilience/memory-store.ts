@@ -2,6 +2,7 @@ import type {
   BreakerStateStore,
   RateAdjustment,
   RateCost,
+  RatePeekResult,
   RateStore,
   RateTakeResult,
   SemaphoreAcquireResult,
@@ -462,6 +463,17 @@ export class MemoryRateStore implements RateStore {
     const e = this.entry(key, now);
     const capped = Math.min(Math.max(0, ms), MAX_DURATION_SECONDS * 1000);
     e.pausedUntil = Math.max(e.pausedUntil, now + (Number.isFinite(capped) ? capped : 0));
+  }
+
+  async peek(key: string): Promise<RatePeekResult> {
+    const now = Date.now();
+    const e = this.keys.get(key);
+    if (!e) return { requestAheadMs: 0, tokenAheadMs: 0, pausedForMs: 0 };
+    return {
+      requestAheadMs: Math.max(0, e.reqTat - now),
+      tokenAheadMs: Math.max(0, e.tokTat - now),
+      pausedForMs: Math.max(0, e.pausedUntil - now),
+    };
   }
 
   async close(): Promise<void> {}

@@ -143,6 +143,16 @@ export interface RateAdjustOptions {
   grant?: RateGrant;
 }
 
+/** What {@link RateLimiter.budget} resolves to: the budget left now, without spending any. */
+export interface RateBudget {
+  /** Requests that may go now (the burst left); `null` without a request budget. */
+  requestsLeft: number | null;
+  /** Tokens that may be spent now; `null` without a token budget. */
+  tokensLeft: number | null;
+  /** Seconds the key stays paused by {@link RateLimiter.penalize} (0 when not paused). */
+  pausedFor: number;
+}
+
 /** Events of a {@link RateLimiter}. */
 export type RateLimiterEvents = {
   /** `penalize` could not reach the backend (the pause still holds in this process). */
@@ -416,6 +426,49 @@ export class RateLimiter {
     const g = checkGrant(grant);
     const actual = assertNumber(actualTokens, 'actualTokens', { min: 0 });
     return this.adjust(actual - g.tokens, { grant: g });
+  }
+
+  /**
+   * The budget left now, for every instance sharing the key, without spending any (one
+   * read-only step on the store). For dashboards and health pages.
+   * @throws ValidationError when a custom `store` has no `peek`, or in `sliding-window` mode
+   *   (its slots are not read without spending).
+   */
+  async budget(): Promise<RateBudget> {
+    if (this.closed) throw new ClosedError(`rate limiter ${JSON.stringify(this.key)} is closed`);
+    if (typeof this.store.peek !== 'function') {
+      throw new ValidationError('this rate store cannot be read without spending (no peek())', {
+        option: 'store',
+      });
+    }
+    if (this.mode === 'sliding-window') {
+      // peek() reads GCRA arrival times; a sliding window's slots are not read without spending.
+      throw new ValidationError(
+        'budget() reads GCRA budgets; this limiter is in sliding-window mode',
+        {
+          option: 'mode',
+        },
+      );
+    }
+    const p = await this.store.peek(this.key);
+    // A GCRA budget holds one window's worth: `window` seconds of the per-minute rate.
+    const horizonMs = this.window * 1000;
+    const left = (aheadMs: number, intervalMs: number, perMinute: number | undefined) =>
+      perMinute === undefined || intervalMs <= 0
+        ? null
+        : Math.max(
+            0,
+            Math.min(
+              Math.floor((perMinute * this.window) / 60),
+              Math.floor((horizonMs - aheadMs) / intervalMs + 1e-9),
+            ),
+          );
+    const pausedMs = Math.max(p.pausedForMs, this.pausedUntil - Date.now(), 0);
+    return {
+      requestsLeft: left(p.requestAheadMs, this.reqIntervalMs, this.requestsPerMinute),
+      tokensLeft: left(p.tokenAheadMs, this.tokIntervalMs, this.tokensPerMinute),
+      pausedFor: pausedMs / 1000,
+    };
   }
 
   /**

@@ -8,6 +8,7 @@ import type {
   BreakerStateStore,
   RateAdjustment,
   RateCost,
+  RatePeekResult,
   RateStore,
   RateTakeResult,
   SemaphoreAcquireResult,
@@ -543,6 +544,12 @@ if cur > now then
 end
 return 1`);
 
+// Read-only: how far each arrival time and the pause are ahead of now, in microseconds.
+const RATE_PEEK = new LuaScript(`${RATE_CLOCK}
+local s = redis.call('HMGET', KEYS[1], 'req', 'tok', 'pause')
+local function ahead(v) return string.format('%.0f', math.max(0, math.min(tonumber(v or '0') - now, maxPause))) end
+return { ahead(s[1]), ahead(s[2]), ahead(s[3]) }`);
+
 /** Rate budgets (GCRA or sliding window) in Redis (standalone or Cluster). */
 export class RedisRateStore implements RateStore {
   constructor(
@@ -622,6 +629,12 @@ export class RedisRateStore implements RateStore {
   async pause(key: string, ms: number): Promise<void> {
     const us = Math.ceil(Math.min(Math.max(0, ms), MAX_PAUSE_MS) * 1000);
     await exec(this.conn, 'rate pause', RATE_PAUSE, [this.key(key)], [us]);
+  }
+
+  async peek(key: string): Promise<RatePeekResult> {
+    const raw = (await exec(this.conn, 'rate peek', RATE_PEEK, [this.key(key)], [])) as unknown[];
+    const ms = (i: number) => Math.max(0, Number(raw[i]) / 1000 || 0);
+    return { requestAheadMs: ms(0), tokenAheadMs: ms(1), pausedForMs: ms(2) };
   }
 
   async close(): Promise<void> {

@@ -164,6 +164,19 @@ export interface RateTakeResult {
 }
 
 /**
+ * What {@link RateStore.peek} reads: how far each budget's theoretical arrival time is ahead of
+ * now (0 = the whole burst is available) and how long the key stays paused, all in milliseconds.
+ */
+export interface RatePeekResult {
+  /** Milliseconds the request budget's arrival time is ahead of now. */
+  requestAheadMs: number;
+  /** Milliseconds the token budget's arrival time is ahead of now. */
+  tokenAheadMs: number;
+  /** Milliseconds the key stays paused (0 when not paused). */
+  pausedForMs: number;
+}
+
+/**
  * Request and token budgets (GCRA or sliding window) plus a pause, per key. One atomic step per
  * call: either every budget is spent or none.
  */
@@ -179,6 +192,11 @@ export interface RateStore {
   adjust?(key: string, cost: RateCost, adjustment: RateAdjustment): Promise<void>;
   /** Pauses the key for everyone for `ms` (never shortens a longer pause). */
   pause(key: string, ms: number): Promise<void>;
+  /**
+   * Reads the budgets without spending them (optional: {@link RateLimiter.budget} needs it).
+   * One read-only step.
+   */
+  peek?(key: string): Promise<RatePeekResult>;
   /** Releases what the store created (connections). */
   close(): Promise<void>;
 }

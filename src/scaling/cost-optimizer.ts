@@ -119,6 +119,14 @@ export interface CostOptimizerOptions {
   metrics?: MetricsSink;
 }
 
+/** One clock hour of {@link CostOptimizer.hourlySpend}. */
+export interface HourlySpend {
+  /** Start of the hour (UTC), epoch milliseconds. */
+  hourStartMs: number;
+  /** Dollars spent in that hour, across every instance sharing the store. */
+  total: number;
+}
+
 /** Payload of the `budgetExceeded` event. */
 export interface BudgetExceededEvent {
   /** Which call found the budget exceeded. */
@@ -379,6 +387,20 @@ export class CostOptimizer {
   /** Dollars left in the current hour (never negative). */
   async remainingBudget(): Promise<number> {
     return Math.max(0, this.hourlyBudget - (await this.currentSpend()));
+  }
+
+  /**
+   * Spend per clock hour for the last `hours` hours (1..25, the current one last), oldest first,
+   * as the store still holds them (buckets live `bucketTtl` seconds after their last write; a
+   * missing bucket reads 0). One read per hour.
+   * @throws ValidationError when `hours` is not an integer in 1..25.
+   */
+  async hourlySpend(hours = 24): Promise<HourlySpend[]> {
+    assertNumber(hours, 'hours', { integer: true, min: 1, max: 25 });
+    const current = this.hour();
+    const idx = Array.from({ length: hours }, (_, i) => current - hours + 1 + i);
+    const totals = await Promise.all(idx.map((h) => this.store.total(h)));
+    return idx.map((h, i) => ({ hourStartMs: h * HOUR_MS, total: checkTotal(totals[i] ?? 0) }));
   }
 
   /** The current hour's spend by category (spend recorded without a category is not listed). */

@@ -37,6 +37,7 @@ export {
   type CostOptimizerOptions,
   type CostOptimizerEvents,
   type BudgetExceededEvent,
+  type HourlySpend,
   type SpendEvent,
   type LLMUsage,
   type ShouldScaleUpInput,
