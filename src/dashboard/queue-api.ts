@@ -123,7 +123,7 @@ export function queueFeatures(q: TaskQueue): QueueFeatures {
  */
 export async function getTask(q: TaskQueue, id: string): Promise<TaskView> {
   validateId(id, 'task id', 512);
-  const [t, rec] = await Promise.all([q.getTask(id), q.backend.get(id)]);
+  const [t, rec] = await Promise.all([q.getTask(id), q.backend.get(id, { data: true })]);
   if (!t) throw new NotFoundError(`no task ${JSON.stringify(id.slice(0, 80))} in this queue`);
   const view = taskView(t);
   if (rec && !('data' in view) && rec.data !== undefined) view.data = parseData(rec.data);

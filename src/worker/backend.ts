@@ -16,8 +16,11 @@ export interface QueueBackend {
   readonly kind: string;
   /** Adds tasks; returns, per task, whether it was created (false: the id existed). */
   submit(tasks: readonly NewTask[], now: number): Promise<boolean[]>;
-  /** The stored task, or null. */
-  get(id: string): Promise<TaskRecord | null>;
+  /**
+   * The stored task, or null. With `options.data`, also its data while the backend keeps it
+   * (until the task completes); without, backends may leave `data` out to keep reads small.
+   */
+  get(id: string, options?: { data?: boolean }): Promise<TaskRecord | null>;
   /** Cancels a task; see {@link CancelOutcome}. */
   cancel(id: string, now: number): Promise<CancelOutcome>;
   /**

@@ -247,11 +247,15 @@ export class RedisQueueBackend
     return r.map((v) => v === 1);
   }
 
-  async get(id: string): Promise<TaskRecord | null> {
-    const r = (await this.run('getTask', SCRIPTS.get, [id, Date.now()])) as
-      | [string, number, string]
+  async get(id: string, options?: { data?: boolean }): Promise<TaskRecord | null> {
+    const withData = options?.data === true;
+    const r = (await this.run('getTask', SCRIPTS.get, [id, Date.now(), withData ? '1' : '0'])) as
+      | [string, number, string, string | null | undefined]
       | null;
-    return r ? parseRecord(id, r[0], r[1] === 1 ? r[2] : undefined) : null;
+    if (!r) return null;
+    const rec = parseRecord(id, r[0], r[1] === 1 ? r[2] : undefined);
+    if (rec && withData && typeof r[3] === 'string') rec.data = r[3];
+    return rec;
   }
 
   async cancel(id: string, now: number): Promise<CancelOutcome> {

@@ -581,8 +581,10 @@ local id = ARGV[1]
 local v = redis.call('HGET', T, id)
 if not v or expired(id, tonumber(ARGV[2])) then return nil end
 local r = redis.call('HGET', R, id)
-if r then return { v, 1, r } end
-return { v, 0, '' }
+-- ARGV[3] == '1': the data too (kept until the task completes), as a 4th element.
+local d = ARGV[3] == '1' and redis.call('HGET', DT, id) or false
+if r then return { v, 1, r, d } end
+return { v, 0, '', d }
 `;
 
 /**

@@ -67,6 +67,10 @@ describe('dashboard JSON API', () => {
     const task = (list.body.tasks as { id: string; error: string }[]).find((t) => t.id === id)!;
     expect(task.error).toContain('upstream');
     expect(task.error).not.toContain('10.1.2.3');
+    // One task: its data (Redis keeps it until the task completes), attempts and limits.
+    const one = await json(`/api/queues/jobs/tasks/${encodeURIComponent(id)}`);
+    expect(one.status).toBe(200);
+    expect(one.body).toMatchObject({ id, data: { fail: true } });
   });
 
   it('never puts a server address or the token in any JSON', async () => {
