@@ -1,7 +1,14 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { RedisInput } from '../core/connection.js';
-import { ClosedError, SerializationError, ValidationError, describeValue } from '../core/errors.js';
+import {
+  ClosedError,
+  ConflictError,
+  SerializationError,
+  ValidationError,
+  describeValue,
+} from '../core/errors.js';
 import { validateId } from '../core/keys.js';
+import { sleep } from '../core/timers.js';
 import { assertObject, optionalNumber } from '../core/validate.js';
 import { DistributedSessionManager } from '../session/manager.js';
 import { MemorySessionStore } from '../session/memory-store.js';
@@ -47,7 +54,7 @@ export type FrameworkSession = Record<string, unknown> & {
   cookie?: unknown;
 };
 
-const MAX_MERGE_ATTEMPTS = 20;
+const MAX_MERGE_ATTEMPTS = 100;
 
 /**
  * What the framework stores share: a session id maps to `prefix + id` in the manager's backend,
@@ -168,9 +175,15 @@ export class SessionBridge {
       let next = mine;
       if (theirs !== base && theirs !== null) next = merge(mine, baseObj, safeParse(theirs));
       if (await store.compareAndSet(key, theirs, this.encode(next, key), ttlMs)) return;
+      // Lost to another writer: back off a little (jittered, growing) so a crowd of requests of
+      // one session spreads out instead of colliding again.
+      await sleep(Math.random() * Math.min(50, 1 + attempt * 2));
     }
-    // Every attempt lost to another writer: the request's own fields still win.
-    await store.set(key, this.encode(mine, key), ttlMs);
+    // Never a blind overwrite: it would drop what the other writers stored (their appends).
+    throw new ConflictError(
+      `session write lost ${MAX_MERGE_ATTEMPTS} compare-and-set rounds to concurrent writers; nothing was written`,
+      { context: { attempts: MAX_MERGE_ATTEMPTS } },
+    );
   }
 
   /** Deletes the session. */
