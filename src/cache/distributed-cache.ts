@@ -31,7 +31,7 @@ import {
   secondsSince,
 } from '../core/metrics.js';
 import { assertDuration, sleep } from '../core/timers.js';
-import { assertFunction, assertNumber, assertOneOf } from '../core/validate.js';
+import { assertBoolean, assertFunction, assertNumber, assertOneOf } from '../core/validate.js';
 import { type SpanHandle, isTracingEnabled, withSpan } from '../observability/tracing.js';
 import { inChunks } from './chunks.js';
 import { MemoryCacheStore } from './memory-store.js';
@@ -1413,15 +1413,6 @@ function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => Error): Prom
       },
     );
   });
-}
-
-function assertBoolean(v: unknown, option: string): boolean {
-  if (typeof v !== 'boolean') {
-    throw new ValidationError(`${option} must be a boolean, received ${describeValue(v)}`, {
-      option,
-    });
-  }
-  return v;
 }
 
 function resolveLocal(v: unknown): LocalCacheOptions | undefined {

@@ -113,3 +113,13 @@ export function assertObject(
   }
   return value as Record<string, unknown>;
 }
+
+/** `value` if it is a boolean; otherwise a `ValidationError` naming `option`. */
+export function assertBoolean(value: unknown, option: string): boolean {
+  if (typeof value !== 'boolean') {
+    throw new ValidationError(`${option} must be a boolean, received ${describeValue(value)}`, {
+      option,
+    });
+  }
+  return value;
+}

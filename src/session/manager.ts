@@ -23,7 +23,7 @@ import {
   noopMetrics,
   secondsSince,
 } from '../core/metrics.js';
-import { MAX_TIMER_MS, optionalDuration } from '../core/timers.js';
+import { MAX_TIMER_MS, optionalDuration, sleep } from '../core/timers.js';
 import { assertFunction, assertObject, optionalNumber } from '../core/validate.js';
 import { isTracingEnabled, withSpan } from '../observability/tracing.js';
 import { MemorySessionStore } from './memory-store.js';
@@ -727,8 +727,4 @@ function unencodable(value: unknown): { type: string; path: (string | number)[] 
     }
   }
   return undefined;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -20,7 +20,13 @@ import {
   noopMetrics,
 } from '../core/metrics.js';
 import { type LongTimer, assertDuration, setLongTimeout, sleep } from '../core/timers.js';
-import { assertFunction, assertNumber, assertObject, assertOneOf } from '../core/validate.js';
+import {
+  assertBoolean,
+  assertFunction,
+  assertNumber,
+  assertObject,
+  assertOneOf,
+} from '../core/validate.js';
 import type { ClaimedTask, Completion, QueueBackend, TaskRef, WorkWaiter } from './backend.js';
 import { type NamedHandlers, parseHandlers, pickHandler } from './named.js';
 import { type LocalCanceller, TaskQueue, encodeError } from './queue.js';
@@ -810,15 +816,6 @@ function parseBackoff(b: TaskBackoffOptions | undefined): Required<TaskBackoffOp
         ? 3600
         : assertDuration(b.maxDelay, 'backoff.maxDelay', { allowZero: true }),
   };
-}
-
-function assertBoolean(v: unknown, option: string): boolean {
-  if (typeof v !== 'boolean') {
-    throw new ValidationError(`${option} must be a boolean, received ${describeValue(v)}`, {
-      option,
-    });
-  }
-  return v;
 }
 
 /** Seconds before attempt `attempt + 1`, with "equal jitter": uniformly in [d/2, d]. */
