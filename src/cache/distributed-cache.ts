@@ -32,7 +32,7 @@ import {
 } from '../core/metrics.js';
 import { assertDuration, sleep } from '../core/timers.js';
 import { assertBoolean, assertFunction, assertNumber, assertOneOf } from '../core/validate.js';
-import { type SpanHandle, isTracingEnabled, withSpan } from '../observability/tracing.js';
+import { type SpanHandle, isTracingEnabled, withSpan } from '../core/trace.js';
 import { inChunks } from './chunks.js';
 import { MemoryCacheStore } from './memory-store.js';
 import { isRedisReplyError } from './reply-error.js';

@@ -3,8 +3,8 @@ import { sanitizeError, toBackendError } from './backend-errors.js';
 import { AzscaleError, BackendUnavailableError, ValidationError, describeValue } from './errors.js';
 import { MAX_TIMER_MS, assertDuration } from './timers.js';
 import { assertNumber } from './validate.js';
-import { annotateActiveSpan, isTracingEnabled } from '../observability/tracing.js';
-import type { SpanAttributes } from '../observability/tracing.js';
+import { annotateActiveSpan, isTracingEnabled } from './trace.js';
+import type { SpanAttributes } from './trace.js';
 import { redisSpanAttributes } from '../observability/semconv.js';
 
 /**

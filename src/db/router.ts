@@ -8,7 +8,7 @@ import {
 } from '../core/errors.js';
 import { type Disposer, Emitter } from '../core/events.js';
 import { type CounterHandle, type MetricsSink, noopMetrics } from '../core/metrics.js';
-import { type SpanHandle, type WithSpanOptions, withSpan } from '../observability/tracing.js';
+import { type SpanHandle, type WithSpanOptions, withSpan } from '../core/trace.js';
 import { postgresSpanAttributes } from '../observability/semconv.js';
 import { assertNumber, assertObject } from '../core/validate.js';
 import { isConnectionError, isServerError } from './classify.js';

@@ -24,7 +24,7 @@ import {
   isDistributedCache,
 } from '../cache/distributed-cache.js';
 import { stableStringify } from '../cache/stable-json.js';
-import { type SpanHandle, isTracingEnabled, withSpan } from '../observability/tracing.js';
+import { type SpanHandle, isTracingEnabled, withSpan } from '../core/trace.js';
 import { CircuitBreaker, type CircuitOptions } from '../resilience/circuit.js';
 import type { ConcurrencyLimiter } from '../resilience/limiter.js';
 import {

@@ -38,7 +38,7 @@ import {
 import { optionsObject, positiveInt, seconds } from './options.js';
 import { RedisBreakerStore } from './redis-store.js';
 import type { BreakerStateStore, SharedBreakerView } from './store.js';
-import { isTracingEnabled, withSpan } from '../observability/tracing.js';
+import { isTracingEnabled, withSpan } from '../core/trace.js';
 
 /** The state of a breaker. `isolated` means held open by hand with {@link CircuitBreaker.isolate}. */
 export type CircuitStateName = 'closed' | 'open' | 'half-open' | 'isolated';

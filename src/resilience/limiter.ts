@@ -29,7 +29,7 @@ import {
 import { assertSignal, optionsObject, seconds } from './options.js';
 import { RedisSemaphoreStore } from './redis-store.js';
 import type { SemaphoreAcquireResult, SemaphoreStore } from './store.js';
-import { isTracingEnabled, withSpan } from '../observability/tracing.js';
+import { isTracingEnabled, withSpan } from '../core/trace.js';
 
 /** Options of {@link ConcurrencyLimiter}. */
 export interface ConcurrencyLimiterOptions {

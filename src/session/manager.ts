@@ -25,7 +25,7 @@ import {
 } from '../core/metrics.js';
 import { MAX_TIMER_MS, optionalDuration, sleep } from '../core/timers.js';
 import { assertFunction, assertObject, optionalNumber } from '../core/validate.js';
-import { isTracingEnabled, withSpan } from '../observability/tracing.js';
+import { isTracingEnabled, withSpan } from '../core/trace.js';
 import { MemorySessionStore } from './memory-store.js';
 import { RedisSessionStore } from './redis-store.js';
 import type { SessionAppendOptions, SessionStore } from './store.js';

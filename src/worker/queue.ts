@@ -14,7 +14,7 @@ import {
   describeValue,
 } from '../core/errors.js';
 import { validateId, validatePrefix } from '../core/keys.js';
-import { currentTraceContext, isTracingEnabled, withSpan } from '../observability/tracing.js';
+import { currentTraceContext, isTracingEnabled, withSpan } from '../core/trace.js';
 import { messagingSpanAttributes } from '../observability/semconv.js';
 import { type CounterHandle, type GaugeHandle, noopMetrics } from '../core/metrics.js';
 import { assertDuration } from '../core/timers.js';

@@ -10,7 +10,7 @@ import {
   isValidationError,
 } from '../core/errors.js';
 import { type Disposer, Emitter } from '../core/events.js';
-import { isTracingEnabled, withSpan, withTraceContext } from '../observability/tracing.js';
+import { isTracingEnabled, withSpan, withTraceContext } from '../core/trace.js';
 import { messagingSpanAttributes } from '../observability/semconv.js';
 import {
   type CounterHandle,
