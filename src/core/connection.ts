@@ -880,6 +880,21 @@ async function quitQuietly(c: RedisClient): Promise<void> {
 }
 
 /**
+ * True when `v` is a {@link RedisConnection} (by shape, so that a copy of azscale loaded both as
+ * ESM and CJS is recognised).
+ */
+export function isRedisConnection(v: unknown): v is RedisConnection {
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    typeof (v as RedisConnection).run === 'function' &&
+    typeof (v as RedisConnection).mapError === 'function' &&
+    typeof (v as RedisConnection).duplicate === 'function' &&
+    typeof (v as RedisConnection).owned === 'boolean'
+  );
+}
+
+/**
  * Resolves a `redis` option: `undefined` (or `null`) gives `undefined` (embedded), anything else a
  * {@link RedisConnection}. Throws {@link ValidationError} for input that is none of the accepted
  * forms.
