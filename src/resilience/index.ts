@@ -6,6 +6,8 @@
  */
 export {
   CircuitBreaker,
+  CircuitBreakerRegistry,
+  defaultBreakerRegistry,
   MAX_REGISTERED_BREAKERS,
   circuit,
   circuitBreaker,
@@ -16,7 +18,10 @@ export {
 } from './circuit.js';
 export type {
   CircuitBreakerKind,
+  CircuitBreakerRegistryOptions,
   CircuitEvents,
+  CircuitSettings,
+  RegistryOption,
   CircuitGuarded,
   CircuitOptions,
   CircuitSnapshot,

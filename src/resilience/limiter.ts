@@ -35,7 +35,7 @@ import {
 import { assertSignal, optionsObject, seconds } from './options.js';
 import { RedisSemaphoreStore } from './redis-store.js';
 import type { SemaphoreAcquireResult, SemaphoreStore } from './store.js';
-import { isTracingEnabled, withSpan } from '../core/trace.js';
+import { type SpanAttributes, isTracingEnabled, withSpan } from '../core/trace.js';
 
 /** Options of {@link ConcurrencyLimiter}. */
 export interface ConcurrencyLimiterOptions extends BackendOptions<SemaphoreStore> {
@@ -275,70 +275,71 @@ export class ConcurrencyLimiter {
     fn: (signal?: AbortSignal) => T | PromiseLike<T>,
     options?: LimiterRunOptions,
   ): Promise<Awaited<T>> {
-    if (!isTracingEnabled()) return this.runUntraced(fn, options);
+    // Attributes are built only when tracing is on: the hot path allocates nothing for them.
     return withSpan(
       'azscale.limiter.run',
-      {
-        'azscale.limiter.key': this.key,
-        'azscale.limiter.distributed': this.store !== undefined,
-        'azscale.limiter.active': this.activeCount,
-        'azscale.limiter.pending': this.pendingCount,
+      isTracingEnabled() ? this.spanAttributes() : undefined,
+      (): Promise<Awaited<T>> => {
+        if (typeof fn !== 'function') {
+          try {
+            assertFunction(fn, 'fn');
+          } catch (e) {
+            return Promise.reject(e);
+          }
+        }
+        if (this.closed) return Promise.reject(this.closedError());
+        let weight = 1;
+        let signal: AbortSignal | undefined;
+        if (options !== undefined) {
+          try {
+            const o = optionsObject<LimiterRunOptions>(options, 'options');
+            if (o.weight !== undefined) {
+              weight = assertNumber(o.weight, 'weight', { integer: true, min: 1 });
+              if (weight > this.concurrency) {
+                throw new ValidationError(
+                  `weight ${weight} is above the limit concurrency=${this.concurrency}: the call could never run`,
+                  { option: 'weight', context: { weight, concurrency: this.concurrency } },
+                );
+              }
+            }
+            signal = assertSignal(o.signal);
+          } catch (e) {
+            return Promise.reject(e);
+          }
+        }
+        const l = this.plimit;
+        const admitted = l
+          ? l.activeCount + l.pendingCount - this.ghosts
+          : this.heldWeight + this.waitingWeight;
+        if (admitted + weight > this.concurrency + this.maxQueue) {
+          this.m.rejected.inc();
+          return Promise.reject(
+            new LimitExceededError(
+              `limiter ${JSON.stringify(this.key)} queue is full (maxQueue=${this.maxQueue}, concurrency=${this.concurrency})`,
+              {
+                context: { key: this.key, maxQueue: this.maxQueue, concurrency: this.concurrency },
+              },
+            ),
+          );
+        }
+        if (signal?.aborted) return Promise.reject(this.cancelledError(signal));
+        if (this.store) return this.runDistributed(fn, weight, signal) as Promise<Awaited<T>>;
+        if (weight === 1 && signal === undefined && this.queueTimeoutMs === undefined) {
+          // The hot path: p-limit itself, nothing added.
+          return (l as LimitFunction)(fn) as Promise<Awaited<T>>;
+        }
+        return this.runLocal(fn, weight, signal) as Promise<Awaited<T>>;
       },
-      () => this.runUntraced(fn, options),
     );
   }
 
-  private runUntraced<T>(
-    fn: (signal?: AbortSignal) => T | PromiseLike<T>,
-    options?: LimiterRunOptions,
-  ): Promise<Awaited<T>> {
-    if (typeof fn !== 'function') {
-      try {
-        assertFunction(fn, 'fn');
-      } catch (e) {
-        return Promise.reject(e);
-      }
-    }
-    if (this.closed) return Promise.reject(this.closedError());
-    let weight = 1;
-    let signal: AbortSignal | undefined;
-    if (options !== undefined) {
-      try {
-        const o = optionsObject<LimiterRunOptions>(options, 'options');
-        if (o.weight !== undefined) {
-          weight = assertNumber(o.weight, 'weight', { integer: true, min: 1 });
-          if (weight > this.concurrency) {
-            throw new ValidationError(
-              `weight ${weight} is above the limit concurrency=${this.concurrency}: the call could never run`,
-              { option: 'weight', context: { weight, concurrency: this.concurrency } },
-            );
-          }
-        }
-        signal = assertSignal(o.signal);
-      } catch (e) {
-        return Promise.reject(e);
-      }
-    }
-    const l = this.plimit;
-    const admitted = l
-      ? l.activeCount + l.pendingCount - this.ghosts
-      : this.heldWeight + this.waitingWeight;
-    if (admitted + weight > this.concurrency + this.maxQueue) {
-      this.m.rejected.inc();
-      return Promise.reject(
-        new LimitExceededError(
-          `limiter ${JSON.stringify(this.key)} queue is full (maxQueue=${this.maxQueue}, concurrency=${this.concurrency})`,
-          { context: { key: this.key, maxQueue: this.maxQueue, concurrency: this.concurrency } },
-        ),
-      );
-    }
-    if (signal?.aborted) return Promise.reject(this.cancelledError(signal));
-    if (this.store) return this.runDistributed(fn, weight, signal) as Promise<Awaited<T>>;
-    if (weight === 1 && signal === undefined && this.queueTimeoutMs === undefined) {
-      // The hot path: p-limit itself, nothing added.
-      return (l as LimitFunction)(fn) as Promise<Awaited<T>>;
-    }
-    return this.runLocal(fn, weight, signal) as Promise<Awaited<T>>;
+  private spanAttributes(): SpanAttributes {
+    return {
+      'azscale.limiter.key': this.key,
+      'azscale.limiter.distributed': this.store !== undefined,
+      'azscale.limiter.active': this.activeCount,
+      'azscale.limiter.pending': this.pendingCount,
+    };
   }
 
   // p-limit with cancellation and weights: a call of weight w queues w p-limit jobs. They are
