@@ -61,7 +61,6 @@ async function getChunk(e: CacheEngine, full: readonly string[]): Promise<(strin
   const n = full.length;
   const l1 = e.local;
   const store = e.store;
-  if (!e.shared) return store.getMany(full);
   if (l1 === undefined) {
     const out = await e.remote.degrade('getBatch', () => store.getMany(full), null);
     return out ?? new Array<string | null>(n).fill(null);

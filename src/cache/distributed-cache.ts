@@ -135,11 +135,6 @@ export class DistributedCache {
           span.setAttribute('azscale.cache.hit', true);
           return hit.text;
         }
-        if (!e.shared) {
-          e.m.misses.inc();
-          span.setAttribute('azscale.cache.hit', false);
-          return null;
-        }
       }
       const v = await e.remoteGet(k);
       span.setAttribute('azscale.cache.hit', v !== null);
@@ -317,11 +312,6 @@ export class DistributedCache {
   /** @internal Size of the stamp map (tests check it stays bounded). */
   get _stampCount(): number {
     return this.e.local?.stampCount ?? 0;
-  }
-
-  /** @internal The L1's stamp map, where 0.1.0 kept it (a test reads it by this name). */
-  protected get stamped(): ReadonlyMap<string, number> {
-    return this.e.local?.stamped ?? new Map();
   }
 
   private callOptions(

@@ -34,8 +34,8 @@ export interface EngineParts {
   readonly codec: JsonCodec;
   readonly meters: CacheMeters;
   readonly remote: RemoteTier;
-  /** False for the in-process memory store (one tier, nothing to degrade). */
-  readonly shared: boolean;
+  /** The store is in process (see `CacheLocalEntries`): a lock adds nothing there. */
+  readonly inProcess: boolean;
   readonly local: LocalTier | undefined;
   /** With an L1 and a store that reports TTLs: reads fetch the remaining TTL in the same trip. */
   readonly ttlReader: (CacheStore & CacheTtlReader) | undefined;
@@ -58,7 +58,6 @@ export class CacheEngine implements CachedTarget {
   readonly localHits: CounterHandle;
   readonly remote: RemoteTier;
   readonly store: CacheStore;
-  readonly shared: boolean;
   readonly local: LocalTier | undefined;
   /** The TTL-reporting store, when reads fill an L1. */
   readonly ttlReader: (CacheStore & CacheTtlReader) | undefined;
@@ -66,6 +65,10 @@ export class CacheEngine implements CachedTarget {
   readonly defaultLock: ResolvedLock | undefined;
   hot: LRUCache<string, LocalEntry> | undefined;
   isClosed = false;
+  /** False for an in-process store, where single-flight already holds for the whole cluster. */
+  private readonly lockable: boolean;
+  /** Hits found in the store: `tier="local"` for an in-process store, else `"remote"`. */
+  private readonly storeHits: CounterHandle;
   private readonly flights: SingleFlight<string | undefined>;
 
   constructor(p: EngineParts) {
@@ -76,7 +79,8 @@ export class CacheEngine implements CachedTarget {
     this.localHits = p.meters.localHits;
     this.remote = p.remote;
     this.store = p.remote.store;
-    this.shared = p.shared;
+    this.lockable = !p.inProcess;
+    this.storeHits = p.inProcess ? p.meters.localHits : p.meters.remoteHits;
     this.local = p.local;
     this.ttlReader = p.ttlReader;
     this.invalidation = p.invalidation;
@@ -98,7 +102,8 @@ export class CacheEngine implements CachedTarget {
   }
 
   lockOf(lock: unknown, option: string): ResolvedLock | undefined {
-    return lock === undefined ? this.defaultLock : resolveLock(lock, option);
+    const resolved = lock === undefined ? this.defaultLock : resolveLock(lock, option);
+    return this.lockable ? resolved : undefined;
   }
 
   /** Throws unless `value` is a string within `maxValueBytes`. */
@@ -114,18 +119,12 @@ export class CacheEngine implements CachedTarget {
 
   /** Reads `k` (prefixed) below the hot entries: from the store, filling L1. */
   async remoteGet(k: string, b: Budget = this.remote.newBudget()): Promise<string | null> {
-    if (!this.shared) {
-      const v = await this.store.get(k);
-      if (v === null) this.m.misses.inc();
-      else this.localHits.inc();
-      return v;
-    }
     const l1 = this.local;
     if (l1 === undefined) {
       // No in-process tier to fill: no read ordering to track.
       const v = await this.remote.degrade('get', () => this.store.get(k), null, b);
       if (v === null) this.m.misses.inc();
-      else this.m.remoteHits.inc();
+      else this.storeHits.inc();
       return v;
     }
     this.invalidation.ensureSubscribed();
@@ -162,16 +161,6 @@ export class CacheEngine implements CachedTarget {
     const l1 = this.local;
     if (l1 !== undefined) for (const e of entries) l1.stamp(e[0]);
     this.m.sets.inc(entries.length);
-    if (!this.shared) {
-      await (entries.length === 1
-        ? this.store.set(
-            (entries[0] as [string, string])[0],
-            (entries[0] as [string, string])[1],
-            ttl,
-          )
-        : this.store.setMany(entries, ttl));
-      return;
-    }
     const ok = await this.remote.degrade(
       entries.length === 1 ? 'set' : 'setBatch',
       async () => {
@@ -200,7 +189,6 @@ export class CacheEngine implements CachedTarget {
   async delete(k: string): Promise<boolean> {
     this.m.deletes.inc();
     this.local?.drop([k]);
-    if (!this.shared) return this.store.delete(k);
     const b = this.remote.newBudget();
     const existed = await this.remote.degrade('delete', () => this.store.delete(k), false, b);
     await this.invalidation.written([k], true, b);
@@ -226,7 +214,7 @@ export class CacheEngine implements CachedTarget {
   ): Promise<string | undefined> {
     const hit = await this.remoteGet(k, b);
     if (hit !== null) return hit;
-    if (lock && this.shared) return lockedLoad(this, k, ttl, lock, load, b);
+    if (lock) return lockedLoad(this, k, ttl, lock, load, b);
     return this.loadAndStore(k, ttl, load, b);
   }
 

@@ -23,8 +23,7 @@ export class LocalTier {
   readonly ttlMs: number;
   private seq = 0;
   private resetSeq = 0;
-  /** Key -> sequence number of its last change, while reads are in flight. */
-  readonly stamped = new Map<string, number>();
+  private readonly stamped = new Map<string, number>();
   /** Sequence number at which reads in flight began -> how many; oldest first. */
   private readonly readStarts = new Map<number, number>();
   private readsInFlight = 0;

@@ -19,7 +19,7 @@ import type { Emitter } from '../core/events.js';
 import type { CounterHandle } from '../core/metrics.js';
 import type { CacheCircuitOptions, CacheEvents } from './options.js';
 import { isRedisReplyError } from './reply-error.js';
-import type { CacheStore } from './store.js';
+import { type CacheStore, hasLocalEntries } from './store.js';
 
 /**
  * @internal Milliseconds a public call may still spend waiting on the store: every backend call
@@ -45,6 +45,8 @@ export interface RemoteTierDeps {
 export class RemoteTier {
   /** Milliseconds a store call may take: a little under `backendTimeout`. */
   readonly timeoutMs: number;
+  /** An in-process store (see `CacheLocalEntries`) cannot hang: its calls run without a timer. */
+  private readonly direct: boolean;
   private readonly circuit: CircuitBreakerPolicy | undefined;
   private readonly disposers: { dispose(): void }[] = [];
 
@@ -58,6 +60,7 @@ export class RemoteTier {
   ) {
     // Give up a little before the bound (5%, at most 50 ms) so that timer lateness and the
     // fallback work still finish inside backendTimeout as the caller measures it.
+    this.direct = hasLocalEntries(store);
     const boundMs = backendTimeout * 1000;
     this.timeoutMs = Math.max(1, Math.floor(boundMs - Math.min(50, boundMs * 0.05)));
     if (circuit !== undefined) {
@@ -91,6 +94,7 @@ export class RemoteTier {
 
   /** Runs a store call under the timeout and the circuit; failures become AzscaleErrors. */
   guarded<T>(fn: () => Promise<T>, b?: Budget): Promise<T> {
+    if (this.direct) return fn().catch((e: unknown) => Promise.reject(this.backendFailure(e)));
     let ms = this.timeoutMs;
     if (b !== undefined) {
       if (b.leftMs < 1) return Promise.reject(this.timeoutError('call budget used up'));

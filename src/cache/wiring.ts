@@ -23,7 +23,7 @@ import { RedisCacheStore } from './redis-store.js';
 import type { CacheRegistry } from './registry.js';
 import { RemoteTier } from './remote-tier.js';
 import { SingleFlight } from './single-flight.js';
-import { type CacheStore, hasInvalidationBus, hasTtlReader } from './store.js';
+import { type CacheStore, hasInvalidationBus, hasLocalEntries, hasTtlReader } from './store.js';
 
 /** @internal Options the public class validated already. */
 export interface ValidatedBasics {
@@ -47,9 +47,11 @@ export function buildEngine(options: DistributedCacheOptions, b: ValidatedBasics
     throw new ValidationError('give either redis or store, not both', { option: 'store' });
   }
   const store = openStore(options, local, b.backendTimeout);
-  const shared = !(store instanceof MemoryCacheStore && options.store === undefined);
+  // An in-process store is the only tier: memory runs through the same code as Redis, and its
+  // fast path (hits read from its entries) lives in the store, not in the cache.
+  const inProcess = hasLocalEntries(store);
   const l1 =
-    shared && local
+    !inProcess && local
       ? new LocalTier(
           local.max ?? DEFAULT_MAX_ENTRIES,
           local.maxBytes ?? DEFAULT_MAX_BYTES,
@@ -65,7 +67,7 @@ export function buildEngine(options: DistributedCacheOptions, b: ValidatedBasics
     store,
     b.backendTimeout,
     b.onBackendError,
-    shared ? circuit : undefined,
+    inProcess ? undefined : circuit,
     { events: b.events, backendErrors: meters.backendErrors, circuitOpens: meters.circuitOpens },
   );
   const engine: CacheEngine = new CacheEngine({
@@ -74,13 +76,13 @@ export function buildEngine(options: DistributedCacheOptions, b: ValidatedBasics
     codec: b.codec,
     meters,
     remote,
-    shared,
+    inProcess,
     local: l1,
     ttlReader: l1 && hasTtlReader(store) ? store : undefined,
     invalidation: new Invalidation({
       prefix: b.prefix,
       remote,
-      bus: shared && invalidation && hasInvalidationBus(store) ? store : undefined,
+      bus: invalidation && hasInvalidationBus(store) ? store : undefined,
       local: l1,
       target: store instanceof RedisCacheStore ? store.description : undefined,
       registry: b.registry,
@@ -89,8 +91,8 @@ export function buildEngine(options: DistributedCacheOptions, b: ValidatedBasics
       received: meters.invalidations,
     }),
     flights: new SingleFlight<string | undefined>(meters.joins),
-    defaultLock,
-    hot: l1 ? l1.lru : store instanceof MemoryCacheStore ? store.entries : undefined,
+    defaultLock: inProcess ? undefined : defaultLock,
+    hot: l1 ? l1.lru : inProcess ? store.entries : undefined,
   });
   return engine;
 }
