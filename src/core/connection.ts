@@ -186,6 +186,40 @@ const CONNECTION_MESSAGES = [
 ];
 const AUTH_MESSAGES = ['noauth', 'wrongpass', 'invalid password', 'invalid username-password'];
 
+/**
+ * Checks connection options as {@link RedisConnection} will use them: timeouts in seconds within
+ * what one Node timer holds, a non-negative retry count, a `CLIENT SETNAME`-safe name.
+ * @throws ValidationError naming the option.
+ */
+export function validateConnectionOptions(o: RedisConnectionOptions): void {
+  // ioredis arms one Node timer per timeout: past 2^31-1 ms it would fire after 1 ms.
+  if (o.connectTimeout !== undefined)
+    assertDuration(o.connectTimeout, 'connectTimeout', { max: MAX_TIMEOUT_SECONDS });
+  if (o.commandTimeout !== undefined)
+    assertDuration(o.commandTimeout, 'commandTimeout', {
+      max: MAX_TIMEOUT_SECONDS,
+      allowZero: true,
+    });
+  if (o.maxRetriesPerRequest !== undefined)
+    assertNumber(o.maxRetriesPerRequest, 'maxRetriesPerRequest', { integer: true, min: 0 });
+  if (o.offlineQueue !== undefined && typeof o.offlineQueue !== 'boolean') {
+    throw new ValidationError(
+      `offlineQueue must be a boolean, received ${describeValue(o.offlineQueue)}`,
+      { option: 'offlineQueue' },
+    );
+  }
+  if (
+    o.connectionName !== undefined &&
+    (typeof o.connectionName !== 'string' || !/^[\x21-\x7e]{1,128}$/.test(o.connectionName))
+  ) {
+    // CLIENT SETNAME refuses spaces and newlines; fail here, not on every reconnect.
+    throw new ValidationError(
+      `connectionName must be 1-128 printable characters without spaces, received ${describeValue(o.connectionName)}`,
+      { option: 'connectionName' },
+    );
+  }
+}
+
 /** True when `e` means the Redis server could not be reached or refused the connection. */
 export function isRedisConnectionError(e: unknown): boolean {
   if (!(e instanceof Error)) return false;
@@ -503,23 +537,7 @@ export class RedisConnection {
     this.owned = this.target.kind !== 'client';
     this.description = this.target.description;
     const o = { ...DEFAULTS, ...stripUndefined(options) };
-    // ioredis arms one Node timer per timeout: past 2^31-1 ms it would fire after 1 ms.
-    assertDuration(o.connectTimeout, 'connectTimeout', { max: MAX_TIMEOUT_SECONDS });
-    assertDuration(o.commandTimeout, 'commandTimeout', {
-      max: MAX_TIMEOUT_SECONDS,
-      allowZero: true,
-    });
-    assertNumber(o.maxRetriesPerRequest, 'maxRetriesPerRequest', { integer: true, min: 0 });
-    if (
-      o.connectionName !== undefined &&
-      (typeof o.connectionName !== 'string' || !/^[\x21-\x7e]{1,128}$/.test(o.connectionName))
-    ) {
-      // CLIENT SETNAME refuses spaces and newlines; fail here, not on every reconnect.
-      throw new ValidationError(
-        `connectionName must be 1-128 printable characters without spaces, received ${describeValue(o.connectionName)}`,
-        { option: 'connectionName' },
-      );
-    }
+    validateConnectionOptions(o);
     this.opts = o;
     if (this.target.client) {
       this.client = this.target.client;
@@ -859,6 +877,21 @@ async function quitQuietly(c: RedisClient): Promise<void> {
   else c.disconnect();
   await Promise.race([ended, deadline]);
   if (timer) clearTimeout(timer);
+}
+
+/**
+ * True when `v` is a {@link RedisConnection} (by shape, so that a copy of azscale loaded both as
+ * ESM and CJS is recognised).
+ */
+export function isRedisConnection(v: unknown): v is RedisConnection {
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    typeof (v as RedisConnection).run === 'function' &&
+    typeof (v as RedisConnection).mapError === 'function' &&
+    typeof (v as RedisConnection).duplicate === 'function' &&
+    typeof (v as RedisConnection).owned === 'boolean'
+  );
 }
 
 /**

@@ -16,3 +16,4 @@ export {
   MAX_DURABILITY_REPLICAS,
   MAX_DURABILITY_TIMEOUT_SECONDS,
 } from './durability.js';
+export * from './backend.js';

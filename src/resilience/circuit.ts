@@ -12,7 +12,13 @@ import {
   handleAll,
   handleWhen,
 } from 'cockatiel';
-import { type RedisConnectionOptions, type RedisInput, resolveRedis } from '../core/connection.js';
+import {
+  type BackendOptions,
+  type ResolvedBackend,
+  hasMethods,
+  resolveBackend,
+} from '../core/backend.js';
+import type { RedisConnectionOptions, RedisInput } from '../core/connection.js';
 import {
   CircuitOpenError,
   LimitExceededError,
@@ -20,7 +26,7 @@ import {
   describeValue,
 } from '../core/errors.js';
 import { type Disposer, Emitter } from '../core/events.js';
-import { validateId, validatePrefix } from '../core/keys.js';
+import { validateId } from '../core/keys.js';
 import {
   type CounterHandle,
   type GaugeHandle,
@@ -47,7 +53,8 @@ export type CircuitStateName = 'closed' | 'open' | 'half-open' | 'isolated';
 export type CircuitBreakerKind = 'consecutive' | 'rate' | 'count';
 
 /** Options of a circuit breaker ({@link circuit}, {@link circuitBreaker}, {@link CircuitBreaker}). */
-export interface CircuitOptions<A extends unknown[] = unknown[], R = unknown> {
+export interface CircuitOptions<A extends unknown[] = unknown[], R = unknown>
+  extends BackendOptions<BreakerStateStore> {
   /**
    * Registry name. Breakers are kept by name: every `circuit(...)` with the same name shares one
    * breaker (options of the first one win). A decorator defaults to `ClassName.methodName`; the
@@ -97,7 +104,7 @@ export interface CircuitOptions<A extends unknown[] = unknown[], R = unknown> {
    * `syncInterval` seconds, and only one instance in the fleet runs the half-open trial.
    */
   redis?: RedisInput;
-  /** A shared state store (advanced: e.g. a {@link MemoryBreakerStore} shared in-process). Overrides `redis`. */
+  /** A shared state store (advanced: e.g. a {@link MemoryBreakerStore} shared in-process). Never closed by us; cannot be combined with `redis` (`backend` is an alias). */
   store?: BreakerStateStore;
   /** Redis key prefix for shared state. @default 'azs:breaker:' */
   prefix?: string;
@@ -108,7 +115,11 @@ export interface CircuitOptions<A extends unknown[] = unknown[], R = unknown> {
    * instance takes the trial over after this. @default 30
    */
   trialTimeout?: number;
-  /** Connection options for a Redis this breaker creates. */
+  /**
+   * Connection options (seconds) for a Redis this breaker creates; `redisOptions` and the
+   * top-level `connectTimeout`/`commandTimeout` are accepted as aliases.
+   * @default {}
+   */
   connection?: RedisConnectionOptions;
   /** State from {@link CircuitBreaker.toJSON} to start from (e.g. across serverless invocations). */
   initialState?: CircuitSnapshot;
@@ -147,6 +158,7 @@ export type CircuitEvents = {
 };
 
 const KINDS: readonly CircuitBreakerKind[] = ['consecutive', 'rate', 'count'];
+const BREAKER_STORE_METHODS = ['read', 'open', 'tryTrial', 'settleTrial', 'reset', 'close'];
 
 /** The longest `syncInterval` (seconds): a shared breaker read less often than hourly is not shared. */
 const MAX_SYNC_INTERVAL = 3600;
@@ -162,7 +174,9 @@ export const MAX_REGISTERED_BREAKERS = 10_000;
 function assertSharedName(o: Partial<CircuitOptions>, where: string): void {
   if (
     o.name === undefined &&
-    ((o.redis !== undefined && o.redis !== null) || o.store !== undefined)
+    ((o.redis !== undefined && o.redis !== null) ||
+      o.store !== undefined ||
+      o.backend !== undefined)
   ) {
     throw new ValidationError(
       `${where}: a shared breaker (redis or store) needs an explicit name; unnamed breakers are private to their wrapper`,
@@ -244,7 +258,7 @@ export class CircuitBreaker {
   private readonly events = new Emitter<CircuitEvents>();
   private policy: CircuitBreakerPolicy;
   private readonly store: BreakerStateStore | undefined;
-  private readonly ownsStore: boolean;
+  private readonly backend: ResolvedBackend<BreakerStateStore | undefined>;
   private readonly owner = randomUUID();
   private sharedState: SharedBreakerView['state'] = 'closed';
   private sharedUntil = 0;
@@ -282,32 +296,20 @@ export class CircuitBreaker {
     this.openGauge = metrics.gauge('resilience_circuit_open', labels);
     this.policy = this.makePolicy(options.initialState?.local);
     this.lastState = this.state;
-    if (options.store !== undefined) {
-      if (
-        typeof options.store !== 'object' ||
-        options.store === null ||
-        typeof options.store.tryTrial !== 'function'
-      ) {
-        throw new ValidationError(
-          `store must be a BreakerStateStore, received ${describeValue(options.store)}`,
-          {
-            option: 'store',
-          },
-        );
-      }
+    // Embedded, the state is the local cockatiel breaker alone (no store).
+    this.backend = resolveBackend(options, {
+      module: 'CircuitBreaker',
+      storeName: 'BreakerStateStore',
+      prefix: 'azs:breaker:',
+      memory: () => undefined,
+      redis: (conn, { prefix }) => new RedisBreakerStore(conn, { prefix }),
+      validateStore: (x): x is BreakerStateStore => hasMethods(x, BREAKER_STORE_METHODS),
+    });
+    if (this.backend.kind !== 'memory' && options.name === undefined) {
+      void this.backend.close();
       assertSharedName(options, 'CircuitBreaker');
-      this.store = options.store;
-      this.ownsStore = false;
-    } else {
-      this.ownsStore = true;
-      const prefix = options.prefix === undefined ? 'azs:breaker:' : validatePrefix(options.prefix);
-      const conn = resolveRedis(options.redis, options.connection ?? {});
-      if (conn && options.name === undefined) {
-        void conn.close();
-        assertSharedName(options, 'CircuitBreaker');
-      }
-      this.store = conn ? new RedisBreakerStore(conn, prefix) : undefined;
     }
+    this.store = this.backend.store;
     if (this.store) {
       const shared = options.initialState?.shared;
       if (shared) this.applyView(shared);
@@ -647,7 +649,7 @@ export class CircuitBreaker {
     if (this.syncTimer) clearInterval(this.syncTimer);
     this.events.clear();
     if (registry.get(this.name) === this) registry.delete(this.name);
-    if (this.ownsStore) await this.store?.close();
+    await this.backend.close();
   }
 }
 
@@ -760,7 +762,10 @@ export function circuit(...args: unknown[]): unknown {
   const [first, second] = args;
   if (typeof first === 'function' && !(args.length >= 2 && isDecoratorContext(second))) {
     const o = optionsObject<CircuitOptions>(second, 'options');
-    const shared = (o.redis !== undefined && o.redis !== null) || o.store !== undefined;
+    const shared =
+      (o.redis !== undefined && o.redis !== null) ||
+      o.store !== undefined ||
+      o.backend !== undefined;
     const breaker =
       o.name === undefined
         ? // A shared one without a name is refused by the constructor (after its other checks).

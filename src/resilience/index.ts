@@ -51,6 +51,7 @@ export {
 export type { HttpPoolOptions, HttpPoolOriginStats } from './http-pool.js';
 export { MemoryBreakerStore, MemoryRateStore, MemorySemaphoreStore } from './memory-store.js';
 export { RedisBreakerStore, RedisRateStore, RedisSemaphoreStore } from './redis-store.js';
+export type { RedisStoreOptions } from './redis-store.js';
 export type {
   BreakerStateStore,
   RateAdjustment,

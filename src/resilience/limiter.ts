@@ -1,6 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import pLimit, { type LimitFunction } from 'p-limit';
-import { type RedisConnectionOptions, type RedisInput, resolveRedis } from '../core/connection.js';
+import {
+  type BackendOptions,
+  type ResolvedBackend,
+  hasMethods,
+  resolveBackend,
+} from '../core/backend.js';
+import type { RedisConnectionOptions, RedisInput } from '../core/connection.js';
 import {
   CancelledError,
   ClosedError,
@@ -10,7 +16,7 @@ import {
   describeValue,
 } from '../core/errors.js';
 import { type Disposer, Emitter } from '../core/events.js';
-import { validateId, validatePrefix } from '../core/keys.js';
+import { validateId } from '../core/keys.js';
 import {
   type CounterHandle,
   type GaugeHandle,
@@ -32,7 +38,7 @@ import type { SemaphoreAcquireResult, SemaphoreStore } from './store.js';
 import { isTracingEnabled, withSpan } from '../core/trace.js';
 
 /** Options of {@link ConcurrencyLimiter}. */
-export interface ConcurrencyLimiterOptions {
+export interface ConcurrencyLimiterOptions extends BackendOptions<SemaphoreStore> {
   /**
    * Calls (total weight) in flight at once: in this process, or with `redis` across every process
    * sharing `key`. The seed's `llm_concurrent_requests` presets are 5, 10, 20 and 50.
@@ -69,9 +75,16 @@ export interface ConcurrencyLimiterOptions {
   leaseTtl?: number;
   /** Seconds between attempts of a waiting caller on a full distributed limit (at most 60). @default 0.05 */
   pollInterval?: number;
-  /** A semaphore store (advanced; e.g. a {@link MemorySemaphoreStore}). Overrides `redis`. */
+  /**
+   * A semaphore store (advanced; e.g. a {@link MemorySemaphoreStore} shared in-process), never
+   * closed by the limiter. `backend` is accepted as an alias. Cannot be combined with `redis`.
+   */
   store?: SemaphoreStore;
-  /** Connection options for a Redis this limiter creates. */
+  /**
+   * Connection options (seconds) for a Redis this limiter creates; `redisOptions` and the
+   * top-level `connectTimeout`/`commandTimeout` are accepted as aliases.
+   * @default {}
+   */
   connection?: RedisConnectionOptions;
   /** Where metrics go. @default noopMetrics */
   metrics?: MetricsSink;
@@ -105,6 +118,7 @@ interface Waiter {
 }
 
 const DEFAULT_MAX_QUEUE = 1000;
+const SEMAPHORE_METHODS = ['acquire', 'renew', 'release', 'leave', 'used', 'close'];
 // The longest pollInterval (seconds): a waiter polling less often than once a minute is not waiting.
 const MAX_POLL_INTERVAL = 60;
 // A held lease is renewed at least hourly, whatever its leaseTtl.
@@ -139,7 +153,7 @@ export class ConcurrencyLimiter {
   // Identifies this limiter instance in the store's line of waiting processes.
   private readonly waiterId = randomUUID();
   private readonly store: SemaphoreStore | undefined;
-  private readonly ownsStore: boolean;
+  private readonly backend: ResolvedBackend<SemaphoreStore | undefined>;
   private readonly events = new Emitter<LimiterEvents>();
   private readonly plimit: LimitFunction | undefined;
   private activeCalls = 0;
@@ -188,27 +202,16 @@ export class ConcurrencyLimiter {
     this.pollMs = seconds(o.pollInterval, 'pollInterval', 0.05, MAX_POLL_INTERVAL) * 1000;
     // A waiting process polls every pollInterval (x1.5 jitter); miss many and it is presumed dead.
     this.staleMs = Math.max(2000, this.pollMs * 20);
-    if (o.store !== undefined) {
-      if (
-        typeof o.store !== 'object' ||
-        o.store === null ||
-        typeof o.store.acquire !== 'function'
-      ) {
-        throw new ValidationError(
-          `store must be a SemaphoreStore, received ${describeValue(o.store)}`,
-          {
-            option: 'store',
-          },
-        );
-      }
-      this.store = o.store;
-      this.ownsStore = false;
-    } else {
-      this.ownsStore = true;
-      const conn = resolveRedis(o.redis, o.connection ?? {});
-      const prefix = o.prefix === undefined ? 'azs:limit:' : validatePrefix(o.prefix);
-      this.store = conn ? new RedisSemaphoreStore(conn, prefix) : undefined;
-    }
+    // Embedded, the limit is p-limit in this process (no store): see docs/resilience.md.
+    this.backend = resolveBackend(o, {
+      module: 'ConcurrencyLimiter',
+      storeName: 'SemaphoreStore',
+      prefix: 'azs:limit:',
+      memory: () => undefined,
+      redis: (conn, { prefix }) => new RedisSemaphoreStore(conn, { prefix }),
+      validateStore: (x): x is SemaphoreStore => hasMethods(x, SEMAPHORE_METHODS),
+    });
+    this.store = this.backend.store;
     this.distributed = this.store !== undefined;
     this.plimit = this.store ? undefined : pLimit(this.concurrency);
     const metrics = o.metrics ?? noopMetrics;
@@ -655,7 +658,7 @@ export class ConcurrencyLimiter {
     this.kick();
     this.plimit?.clearQueue();
     this.events.clear();
-    if (this.ownsStore) await this.store?.close();
+    await this.backend.close();
   }
 }
 

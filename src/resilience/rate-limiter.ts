@@ -1,5 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { type RedisConnectionOptions, type RedisInput, resolveRedis } from '../core/connection.js';
+import {
+  type BackendOptions,
+  type ResolvedBackend,
+  hasMethods,
+  resolveBackend,
+} from '../core/backend.js';
+import type { RedisConnectionOptions, RedisInput } from '../core/connection.js';
 import {
   CancelledError,
   ClosedError,
@@ -8,7 +14,7 @@ import {
   describeValue,
 } from '../core/errors.js';
 import { type Disposer, Emitter } from '../core/events.js';
-import { validateId, validatePrefix } from '../core/keys.js';
+import { validateId } from '../core/keys.js';
 import {
   type CounterHandle,
   type HistogramHandle,
@@ -30,7 +36,7 @@ const DEFAULT_MAX_PENALTY = 300;
 const MAX_WAIT_HINT_MS = MAX_DURATION_SECONDS * 1000;
 
 /** Options of {@link RateLimiter}. At least one of `requestsPerMinute` / `tokensPerMinute`. */
-export interface RateLimiterOptions {
+export interface RateLimiterOptions extends BackendOptions<RateStore> {
   /**
    * A Redis URL, ioredis client or `{ nodes }` Cluster: the budgets and `penalize` then hold for
    * every process sharing `key`. Without it the budgets are per process.
@@ -81,11 +87,15 @@ export interface RateLimiterOptions {
    */
   maxPenalty?: number;
   /**
-   * A rate store (advanced; e.g. a {@link MemoryRateStore} shared in-process). Overrides `redis`.
+   * A rate store (advanced; e.g. a {@link MemoryRateStore} shared in-process). Never closed by us; cannot be combined with `redis` (`backend` is an alias).
    * @default made from `redis`
    */
   store?: RateStore;
-  /** Connection options for a Redis this limiter creates. @default {} */
+  /**
+   * Connection options (seconds) for a Redis this limiter creates; `redisOptions` and the
+   * top-level `connectTimeout`/`commandTimeout` are accepted as aliases.
+   * @default {}
+   */
   connection?: RedisConnectionOptions;
   /** Where metrics go. @default noopMetrics */
   metrics?: MetricsSink;
@@ -194,7 +204,7 @@ export class RateLimiter {
   readonly tokenCapacity: number | undefined;
 
   private readonly store: RateStore;
-  private readonly ownsStore: boolean;
+  private readonly backend: ResolvedBackend<RateStore>;
   private readonly maxWaitMs: number;
   private readonly reqIntervalMs: number;
   private readonly tokIntervalMs: number;
@@ -257,20 +267,15 @@ export class RateLimiter {
       o.maxPenalty === undefined
         ? DEFAULT_MAX_PENALTY
         : assertDuration(o.maxPenalty, 'maxPenalty', { allowZero: true });
-    if (o.store !== undefined) {
-      if (typeof o.store !== 'object' || o.store === null || typeof o.store.take !== 'function') {
-        throw new ValidationError(`store must be a RateStore, received ${describeValue(o.store)}`, {
-          option: 'store',
-        });
-      }
-      this.store = o.store;
-      this.ownsStore = false;
-    } else {
-      this.ownsStore = true;
-      const conn = resolveRedis(o.redis, o.connection ?? {});
-      const prefix = o.prefix === undefined ? 'azs:rate:' : validatePrefix(o.prefix);
-      this.store = conn ? new RedisRateStore(conn, prefix) : new MemoryRateStore();
-    }
+    this.backend = resolveBackend(o, {
+      module: 'RateLimiter',
+      storeName: 'RateStore',
+      prefix: 'azs:rate:',
+      memory: () => new MemoryRateStore(),
+      redis: (conn, { prefix }) => new RedisRateStore(conn, { prefix }),
+      validateStore: (x): x is RateStore => hasMethods(x, ['take', 'pause', 'close']),
+    });
+    this.store = this.backend.store;
     const metrics = o.metrics ?? noopMetrics;
     const labels = { limiter: this.key };
     this.m = {
@@ -503,7 +508,7 @@ export class RateLimiter {
     if (this.closed) return;
     this.closed = true;
     this.events.clear();
-    if (this.ownsStore) await this.store.close();
+    await this.backend.close();
   }
 }
 

@@ -1,3 +1,4 @@
+import { type BackendOptions, type ResolvedBackend, resolveBackend } from '../core/backend.js';
 import type { RedisConnectionOptions, RedisInput } from '../core/connection.js';
 import {
   BudgetExceededError,
@@ -6,7 +7,7 @@ import {
   describeValue,
 } from '../core/errors.js';
 import { type Disposer, Emitter } from '../core/events.js';
-import { validateId, validatePrefix } from '../core/keys.js';
+import { validateId } from '../core/keys.js';
 import {
   type CounterHandle,
   type GaugeHandle,
@@ -57,7 +58,7 @@ const MAX_AMOUNT = MAX_SPEND_AMOUNT;
 const TOKEN_COUNT = { integer: true, min: 0, max: Number.MAX_SAFE_INTEGER } as const;
 
 /** Options of {@link CostOptimizer}. */
-export interface CostOptimizerOptions {
+export interface CostOptimizerOptions extends BackendOptions<SpendStore> {
   /**
    * Spend allowed per clock hour (UTC), in dollars. The seed's `hourly_budget`.
    * @default 100
@@ -68,13 +69,20 @@ export interface CostOptimizerOptions {
    * `{ nodes: [...] }`. Without it spend is kept in this process's memory.
    */
   redis?: RedisInput;
-  /** A custom {@link SpendStore}; takes precedence over `redis`. Never closed by us. */
+  /**
+   * A custom {@link SpendStore}. Never closed by us; cannot be combined with `redis` (`backend`
+   * is an alias).
+   */
   store?: SpendStore;
   /** Redis key prefix. @default 'azscale:cost:' */
   prefix?: string;
   /** Budget name: optimizers sharing a Redis and a name share one total. @default 'default' */
   name?: string;
-  /** Redis connection defaults (seconds). */
+  /**
+   * Connection options (seconds) for a Redis this optimizer creates; `redisOptions` and the
+   * top-level `connectTimeout`/`commandTimeout` are accepted as aliases.
+   * @default {}
+   */
   connection?: RedisConnectionOptions;
   /**
    * Acknowledge recorded spend only once `replicas` Redis replicas have it (`WAIT`; `timeout` in
@@ -238,7 +246,7 @@ export class CostOptimizer {
   readonly prices: Readonly<PriceTable>;
   private readonly instanceTypes: Readonly<Record<string, string>>;
   private readonly store: SpendStore;
-  private readonly ownsStore: boolean;
+  private readonly backend: ResolvedBackend<SpendStore>;
   private readonly cpuPercent: number;
   private readonly ttl: number;
   private readonly now: () => number;
@@ -275,30 +283,32 @@ export class CostOptimizer {
     this.instanceTypes = table(DEFAULT_INSTANCE_TYPES, types as Record<string, string>);
 
     const durability = resolveDurability(options.durability);
-    if (durability && (options.store !== undefined || options.redis == null)) {
+    if (
+      durability &&
+      (options.store !== undefined || options.backend !== undefined || options.redis == null)
+    ) {
       throw durabilityNeedsRedis();
     }
-    if (options.store !== undefined) {
-      const st = assertObject(options.store, 'store') as unknown as SpendStore;
-      for (const m of ['add', 'total', 'categories', 'close'] as const) {
-        assertFunction(st[m], `store.${m}`);
-      }
-      this.store = st;
-      this.ownsStore = false;
-    } else if (options.redis !== undefined && options.redis !== null) {
-      const prefix = validatePrefix(options.prefix ?? 'azscale:cost:', 'prefix');
-      const name = validateId(options.name ?? 'default', 'name', 128);
-      this.store = new RedisSpendStore(options.redis, {
-        prefix,
-        name,
-        ...(options.connection ? { connection: options.connection } : {}),
-        ...(durability ? { durability: options.durability } : {}),
-      });
-      this.ownsStore = true;
-    } else {
-      this.store = new MemorySpendStore(this.now);
-      this.ownsStore = true;
-    }
+    this.backend = resolveBackend(options, {
+      module: 'CostOptimizer',
+      storeName: 'SpendStore',
+      prefix: 'azscale:cost:',
+      memory: () => new MemorySpendStore(this.now),
+      redis: (conn, { prefix }) =>
+        new RedisSpendStore(conn, {
+          prefix,
+          name: validateId(options.name ?? 'default', 'name', 128),
+          ...(durability ? { durability: options.durability } : {}),
+        }),
+      validateStore: (x): x is SpendStore => {
+        // Names the missing method (`store.add`), finer than "must be a SpendStore".
+        for (const m of ['add', 'total', 'categories', 'close']) {
+          assertFunction((x as Record<string, unknown>)[m], `store.${m}`);
+        }
+        return true;
+      },
+    });
+    this.store = this.backend.store;
 
     const metrics = options.metrics ?? noopMetrics;
     this.mSpend = metrics.counter('scaling_spend_dollars_total');
@@ -562,7 +572,7 @@ export class CostOptimizer {
 
   /** Closes the Redis connection we created; a user-supplied client or store stays open. */
   async close(): Promise<void> {
-    if (this.ownsStore) await this.store.close();
+    await this.backend.close();
   }
 
   private hour(): number {

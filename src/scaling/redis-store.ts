@@ -3,6 +3,7 @@ import {
   type RedisConnection,
   type RedisConnectionOptions,
   type RedisInput,
+  isRedisConnection,
   resolveRedis,
 } from '../core/connection.js';
 import { ValidationError } from '../core/errors.js';
@@ -45,10 +46,14 @@ export class RedisSpendStore implements SpendStore {
   private lastKey = '';
   private readonly durability: DurabilityPolicy | undefined;
 
-  constructor(redis: RedisInput, options: RedisSpendStoreOptions = {}) {
+  /**
+   * @param redis A connection (see `resolveRedis`; closed by {@link close}), or what a `redis`
+   *   option accepts (URL, client, `{ nodes }`, `{ sentinels, name }`).
+   */
+  constructor(redis: RedisConnection | RedisInput, options: RedisSpendStoreOptions = {}) {
     this.prefix = validatePrefix(options.prefix ?? 'azscale:cost:', 'prefix');
     this.name = validateId(options.name ?? 'default', 'name', 128);
-    const conn = resolveRedis(redis, options.connection);
+    const conn = isRedisConnection(redis) ? redis : resolveRedis(redis, options.connection);
     if (!conn) {
       throw new ValidationError(
         'redis must be a Redis URL, client or { nodes }, received nothing',
