@@ -3,7 +3,7 @@ import { ValidationError, describeValue } from '../core/errors.js';
 import { sha256Hex, validateId } from '../core/keys.js';
 import { assertDuration } from '../core/timers.js';
 import { assertFunction } from '../core/validate.js';
-import { type DistributedCache, getDefaultCache, isDistributedCache } from './distributed-cache.js';
+import { type DistributedCache, cacheRegistry, isDistributedCache } from './distributed-cache.js';
 import { type CachedTarget, targetOf } from './internal.js';
 import { type CacheLockOptions, type ResolvedLock, resolveLock } from './options.js';
 import { argsKeyText } from './stable-json.js';
@@ -272,10 +272,13 @@ function makeCaller(
   let base = '';
   let ttl = 0;
   let lock: ResolvedLock | undefined;
+  // The registry's version when the default cache was taken: a new default is picked up.
+  let seen = -1;
   const userKey = spec.key;
 
   const setup = (self: unknown): CachedTarget => {
-    const t = targetOf(spec.cache ?? getDefaultCache()) as CachedTarget;
+    const t = targetOf(spec.cache ?? cacheRegistry.default()) as CachedTarget;
+    seen = cacheRegistry.version;
     target = t;
     ttl = t.ttlOf(spec.ttl);
     lock = t.lockOf(spec.lock, 'lock');
@@ -298,8 +301,13 @@ function makeCaller(
 
   return function cachedCall(this: unknown, ...args: unknown[]): Promise<unknown> {
     let t = target;
-    // The default cache is replaced after it was closed; a given cache is used as is.
-    if (t === undefined || (spec.cache === undefined && t.isClosed)) t = setup(this);
+    // The default cache may be replaced (setDefaultCache, or closed); a given one is used as is.
+    if (
+      t === undefined ||
+      (spec.cache === undefined && (t.isClosed || seen !== cacheRegistry.version))
+    ) {
+      t = setup(this);
+    }
     let text: string;
     try {
       text =

@@ -291,7 +291,7 @@ export class DistributedCache {
     e.remote.dispose();
     await e.invalidation.close();
     e.local?.lru.clear();
-    await e.store.close();
+    await e.backend.close();
   }
 
   /** True once {@link close} ran. */

@@ -1,3 +1,4 @@
+import type { ResolvedBackend } from '../core/backend.js';
 import type { JsonCodec } from '../core/codec.js';
 import { ClosedError, ValidationError, describeValue } from '../core/errors.js';
 import { type CounterHandle, type HistogramHandle, secondsSince } from '../core/metrics.js';
@@ -34,6 +35,8 @@ export interface EngineParts {
   readonly codec: JsonCodec;
   readonly meters: CacheMeters;
   readonly remote: RemoteTier;
+  /** The resolved backend: closing it closes what we created, never a store passed in. */
+  readonly backend: ResolvedBackend<CacheStore>;
   /** The store is in process (see `CacheLocalEntries`): a lock adds nothing there. */
   readonly inProcess: boolean;
   readonly local: LocalTier | undefined;
@@ -57,6 +60,7 @@ export class CacheEngine implements CachedTarget {
   readonly m: CacheMeters;
   readonly localHits: CounterHandle;
   readonly remote: RemoteTier;
+  readonly backend: ResolvedBackend<CacheStore>;
   readonly store: CacheStore;
   readonly local: LocalTier | undefined;
   /** The TTL-reporting store, when reads fill an L1. */
@@ -78,6 +82,7 @@ export class CacheEngine implements CachedTarget {
     this.m = p.meters;
     this.localHits = p.meters.localHits;
     this.remote = p.remote;
+    this.backend = p.backend;
     this.store = p.remote.store;
     this.lockable = !p.inProcess;
     this.storeHits = p.inProcess ? p.meters.localHits : p.meters.remoteHits;

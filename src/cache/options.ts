@@ -1,4 +1,5 @@
 import { ValidationError, describeValue } from '../core/errors.js';
+import type { BackendOptions } from '../core/backend.js';
 import type { RedisInput } from '../core/connection.js';
 import { MAX_ID_LENGTH } from '../core/keys.js';
 import type { MetricsSink } from '../core/metrics.js';
@@ -67,14 +68,20 @@ export interface CacheLockOptions {
   poll?: number;
 }
 
-/** Options of {@link DistributedCache}. */
-export interface DistributedCacheOptions {
+/**
+ * Options of {@link DistributedCache}. The backend options (`redis`, `store` and its alias
+ * `backend`, `connection` and its aliases `redisOptions`, `connectTimeout`, `commandTimeout`)
+ * mean what they mean in every azscale module (core's `BackendOptions`).
+ */
+export interface DistributedCacheOptions extends BackendOptions<CacheStore> {
   /**
-   * Redis URL, ioredis `Redis`/`Cluster` (yours: never closed by us), or `{ nodes: [...] }` for
-   * a Cluster we create. Omitted: an in-process cache (nothing shared between processes).
+   * Redis URL, ioredis `Redis`/`Cluster` (yours: never closed by us), `{ nodes: [...] }` for a
+   * Cluster or `{ sentinels, name }` for Sentinel we connect to. Omitted (or `null`): an
+   * in-process cache (nothing shared between processes).
+   * @default undefined
    * @example 'redis://localhost:6379'
    */
-  redis?: RedisInput;
+  redis?: RedisInput | null;
   /**
    * Default time to live of an entry, in seconds.
    * @default 3600
@@ -138,8 +145,10 @@ export interface DistributedCacheOptions {
   /** Metrics sink. @default noopMetrics */
   metrics?: MetricsSink;
   /**
-   * A custom backend instead of memory/Redis (advanced: must pass the contract suite).
-   * Mutually exclusive with `redis`.
+   * A custom backend instead of memory/Redis (advanced: must pass the contract suite). Mutually
+   * exclusive with `redis`; never closed by the cache (it is yours). An in-process store that
+   * offers `CacheLocalEntries` (as `MemoryCacheStore` does) is the only tier.
+   * @default undefined
    */
   store?: CacheStore;
   /**

@@ -31,6 +31,8 @@ export class CacheRegistry<C extends RegisteredCache = RegisteredCache> {
   private readonly groups = new Map<string, Set<WeakRef<SiblingCache>>>();
   private current: C | undefined;
   private created = false;
+  /** @internal Bumped whenever the default changes, so `cached` notices with one read. */
+  version = 0;
 
   /**
    * @param create - Makes the default cache on first use (an in-memory cache: it never connects
@@ -45,6 +47,7 @@ export class CacheRegistry<C extends RegisteredCache = RegisteredCache> {
     // Made again after a close: `cached` functions defined earlier keep working.
     this.current = this.create();
     this.created = true;
+    this.version++;
     return this.current;
   }
 
@@ -57,6 +60,7 @@ export class CacheRegistry<C extends RegisteredCache = RegisteredCache> {
     const owned = this.created;
     this.current = cache;
     this.created = false;
+    this.version++;
     if (owned && old !== undefined && old !== cache) await old.close();
   }
 

@@ -1,6 +1,5 @@
 import type { JsonCodec } from '../core/codec.js';
-import { resolveRedis } from '../core/connection.js';
-import { ValidationError, describeValue } from '../core/errors.js';
+import { type ResolvedBackend, hasMethods, resolveBackend } from '../core/backend.js';
 import type { Emitter } from '../core/events.js';
 import { type MetricsSink, noopMetrics } from '../core/metrics.js';
 import { assertBoolean } from '../core/validate.js';
@@ -43,10 +42,8 @@ export interface ValidatedBasics {
  */
 export function buildEngine(options: DistributedCacheOptions, b: ValidatedBasics): CacheEngine {
   const local = resolveLocal(options.local);
-  if (options.store !== undefined && options.redis !== undefined) {
-    throw new ValidationError('give either redis or store, not both', { option: 'store' });
-  }
-  const store = openStore(options, local, b.backendTimeout);
+  const backend = openStore(options, local, b.backendTimeout);
+  const store = backend.store;
   // An in-process store is the only tier: memory runs through the same code as Redis, and its
   // fast path (hits read from its entries) lives in the store, not in the cache.
   const inProcess = hasLocalEntries(store);
@@ -76,6 +73,7 @@ export function buildEngine(options: DistributedCacheOptions, b: ValidatedBasics
     codec: b.codec,
     meters,
     remote,
+    backend,
     inProcess,
     local: l1,
     ttlReader: l1 && hasTtlReader(store) ? store : undefined,
@@ -97,28 +95,41 @@ export function buildEngine(options: DistributedCacheOptions, b: ValidatedBasics
   return engine;
 }
 
+/** The methods every {@link CacheStore} has. */
+const STORE_METHODS = [
+  'get',
+  'getMany',
+  'set',
+  'setMany',
+  'delete',
+  'setIfAbsent',
+  'deleteIfEquals',
+  'ping',
+  'close',
+];
+
+/**
+ * The cache's backend through core's one resolver (`redis`, `store`/`backend`, `connection`/
+ * `redisOptions`/`connectTimeout`/`commandTimeout`, same errors and ownership as every module).
+ * A connection we create waits on Redis at most `backendTimeout` unless `connection` says
+ * otherwise.
+ */
 function openStore(
   options: DistributedCacheOptions,
   local: LocalCacheOptions | undefined,
   backendTimeout: number,
-): CacheStore {
-  if (options.store !== undefined) {
-    const s = options.store;
-    if (typeof s !== 'object' || s === null || typeof s.get !== 'function') {
-      throw new ValidationError(`store must implement CacheStore, received ${describeValue(s)}`, {
-        option: 'store',
-      });
-    }
-    return s;
-  }
-  const conn = resolveRedis(options.redis, {
-    connectTimeout: backendTimeout,
-    commandTimeout: backendTimeout,
-  });
-  if (conn) return new RedisCacheStore(conn);
-  return new MemoryCacheStore({
-    ...(local?.max !== undefined ? { max: local.max } : {}),
-    ...(local?.maxBytes !== undefined ? { maxBytes: local.maxBytes } : {}),
+): ResolvedBackend<CacheStore> {
+  return resolveBackend<MemoryCacheStore, RedisCacheStore, CacheStore>(options, {
+    module: 'DistributedCache',
+    storeName: 'CacheStore',
+    memory: () =>
+      new MemoryCacheStore({
+        ...(local?.max !== undefined ? { max: local.max } : {}),
+        ...(local?.maxBytes !== undefined ? { maxBytes: local.maxBytes } : {}),
+      }),
+    redis: (conn) => new RedisCacheStore(conn),
+    validateStore: (x): x is CacheStore => hasMethods(x, STORE_METHODS),
+    connection: { connectTimeout: backendTimeout, commandTimeout: backendTimeout },
   });
 }
 

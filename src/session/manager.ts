@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { ResolvedBackend } from '../core/backend.js';
 import { JsonCodec } from '../core/codec.js';
 import { ClosedError, ValidationError, describeValue } from '../core/errors.js';
 import { type Disposer, Emitter } from '../core/events.js';
@@ -63,6 +64,8 @@ export class DistributedSessionManager<T extends SessionData = SessionData> {
   readonly maxRetries: number;
   /** The backend. */
   readonly store: SessionStore;
+  /** How the store was chosen; closing it closes what we created, never a store passed in. */
+  private readonly backend: ResolvedBackend<SessionStore>;
 
   private readonly ttlMs: number;
   private readonly appendOptions: SessionAppendOptions;
@@ -117,7 +120,8 @@ export class DistributedSessionManager<T extends SessionData = SessionData> {
     this.sliding = options.sliding ?? false;
     this.maxRetries =
       optionalNumber(options.maxRetries, 'maxRetries', { integer: true, min: 0, max: 1000 }) ?? 10;
-    this.store = openSessionStore(options);
+    this.backend = openSessionStore(options);
+    this.store = this.backend.store;
     const m = sessionMeters(options.metrics);
     this.timed = m.timed;
     this.timers = m.timers;
@@ -360,7 +364,7 @@ export class DistributedSessionManager<T extends SessionData = SessionData> {
     if (this.closed) return;
     this.closed = true;
     this.events.clear();
-    await this.store.close();
+    await this.backend.close();
   }
 
   /** The store options of one append: the manager's, or trimming to the call's `maxBytes`. */

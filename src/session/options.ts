@@ -1,3 +1,4 @@
+import type { BackendOptions } from '../core/backend.js';
 import type { RedisInput } from '../core/connection.js';
 import type { DurabilityOptions } from '../core/durability.js';
 import type { MetricsSink } from '../core/metrics.js';
@@ -23,19 +24,23 @@ export interface SessionData {
   [key: string]: unknown;
 }
 
-/** Options of {@link DistributedSessionManager}. */
-export interface DistributedSessionManagerOptions {
+/**
+ * Options of {@link DistributedSessionManager}. The backend options (`redis`, `store` and its
+ * alias `backend`, `connection` and its aliases `redisOptions`, `connectTimeout`,
+ * `commandTimeout`) mean what they mean in every azscale module (core's `BackendOptions`).
+ */
+export interface DistributedSessionManagerOptions extends BackendOptions<SessionStore> {
   /**
    * Where sessions live: a `redis://` URL, an ioredis `Redis` or `Cluster` (yours; never closed
-   * by us), or `{ nodes: [{ host, port }] }` for a Cluster we create and close. Omit it for the
-   * embedded in-memory store.
+   * by us), `{ nodes: [{ host, port }] }` for a Cluster or `{ sentinels, name }` for Sentinel we
+   * create and close. Omit it (or `null`) for the embedded in-memory store.
    * @default undefined (embedded memory store)
    * @example new DistributedSessionManager({ redis: process.env.REDIS_URL })
    */
-  redis?: RedisInput;
+  redis?: RedisInput | null;
   /**
-   * A custom backend implementing {@link SessionStore}; excludes `redis`. The manager closes it
-   * in {@link DistributedSessionManager.close}.
+   * A custom backend implementing {@link SessionStore}; excludes `redis`. Yours: the manager
+   * never closes it (0.1.0 did; the one ownership rule of every module now applies).
    * @default undefined (chosen from `redis`)
    */
   store?: SessionStore;

@@ -1,12 +1,12 @@
-import { resolveRedis } from '../core/connection.js';
+import { type ResolvedBackend, resolveBackend } from '../core/backend.js';
 import { durabilityNeedsRedis, resolveDurability } from '../core/durability.js';
-import { ValidationError } from '../core/errors.js';
 import {
   type CounterHandle,
   type HistogramHandle,
   type MetricsSink,
   noopMetrics,
 } from '../core/metrics.js';
+import { KEY_LAYOUT } from '../core/keys.js';
 import { assertFunction, assertObject } from '../core/validate.js';
 import { MemorySessionStore } from './memory-store.js';
 import type { DistributedSessionManagerOptions } from './options.js';
@@ -24,28 +24,28 @@ const STORE_METHODS = ['get', 'set', 'delete', 'expire', 'ttl', 'compareAndSet',
  * @internal The store of a manager: the custom `store`, Redis from `redis`, else the embedded
  * memory store. Validates `store`/`redis`/`durability` together.
  */
-export function openSessionStore(options: DistributedSessionManagerOptions): SessionStore {
-  if (options.store !== undefined && options.redis !== undefined) {
-    throw new ValidationError('give either redis or store, not both', { option: 'store' });
-  }
+export function openSessionStore(
+  options: DistributedSessionManagerOptions,
+): ResolvedBackend<SessionStore> {
   const durability = resolveDurability(options.durability);
-  if (options.store !== undefined) {
-    // A custom store acknowledges on its own terms: it cannot be made to WAIT.
-    if (durability) throw durabilityNeedsRedis();
-    const s = assertObject(options.store, 'store') as unknown as SessionStore;
-    for (const m of STORE_METHODS) {
-      assertFunction((s as unknown as Record<string, unknown>)[m], `store.${m}`);
-    }
-    return s;
-  }
-  const conn = resolveRedis(options.redis, {
-    connectTimeout: options.connectTimeout,
-    commandTimeout: options.commandTimeout,
+  const backend = resolveBackend<MemorySessionStore, RedisSessionStore, SessionStore>(options, {
+    module: 'DistributedSessionManager',
+    storeName: 'SessionStore',
+    memory: () => new MemorySessionStore(),
+    redis: (conn) =>
+      new RedisSessionStore(conn, durability ? { durability: options.durability } : {}),
+    validateStore: (x): x is SessionStore => {
+      // Names the missing method, as 0.1.0 did (`store.append`).
+      const s = assertObject(x, 'store') as Record<string, unknown>;
+      for (const m of STORE_METHODS) assertFunction(s[m], `store.${m}`);
+      return true;
+    },
+    // The prefix is the manager's (validated there); the store is handed full keys.
+    prefix: KEY_LAYOUT.session,
   });
-  if (durability && !conn) throw durabilityNeedsRedis();
-  return conn
-    ? new RedisSessionStore(conn, durability ? { durability: options.durability } : {})
-    : new MemorySessionStore();
+  // Memory and a custom store acknowledge on their own terms: they cannot be made to WAIT.
+  if (durability && backend.kind !== 'redis') throw durabilityNeedsRedis();
+  return backend;
 }
 
 /** @internal The manager's metric handles, looked up once (no label lookup per call). */
