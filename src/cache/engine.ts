@@ -200,27 +200,26 @@ export class CacheEngine implements CachedTarget {
     return existed;
   }
 
-  /** The value of `k`, loading it once per process (per cluster with `lock`) on a miss. */
-  singleFlight(
+  /**
+   * The value of `k` below the hot entries, loading it once per process (per cluster with
+   * `lock`) on a miss. A caller that finds no load running reads the store itself (concurrent
+   * reads of one tick still share one round trip in the store), so a hit costs what `get`
+   * costs; only a miss enters single-flight, where a load started meanwhile is joined.
+   */
+  async singleFlight(
     k: string,
     ttl: number,
     lock: ResolvedLock | undefined,
     load: () => Promise<string | undefined>,
   ): Promise<string | undefined> {
-    return this.flights.run(k, () => this.fill(k, ttl, lock, load, this.remote.newBudget()));
-  }
-
-  private async fill(
-    k: string,
-    ttl: number,
-    lock: ResolvedLock | undefined,
-    load: () => Promise<string | undefined>,
-    b: Budget,
-  ): Promise<string | undefined> {
+    const running = this.flights.join(k);
+    if (running !== undefined) return running;
+    const b = this.remote.newBudget();
     const hit = await this.remoteGet(k, b);
     if (hit !== null) return hit;
-    if (lock) return lockedLoad(this, k, ttl, lock, load, b);
-    return this.loadAndStore(k, ttl, load, b);
+    return this.flights.run(k, () =>
+      lock ? lockedLoad(this, k, ttl, lock, load, b) : this.loadAndStore(k, ttl, load, b),
+    );
   }
 
   async loadAndStore(

@@ -9,6 +9,13 @@ export class SingleFlight<T> {
 
   constructor(private readonly joins: CounterHandle) {}
 
+  /** The running call for `key`, counted as a join, or `undefined`. */
+  join(key: string): Promise<T> | undefined {
+    const running = this.inflight.get(key);
+    if (running) this.joins.inc();
+    return running;
+  }
+
   /** The running call for `key`, or a new one from `start`. */
   run(key: string, start: () => Promise<T>): Promise<T> {
     const running = this.inflight.get(key);
