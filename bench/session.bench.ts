@@ -100,7 +100,8 @@ const suite: BenchSuite = async (ctx) => {
           iterations,
           concurrency,
           rounds: ROUNDS,
-          maxRatio: 1.15,
+          // Issue 14: <= 1.05x sequential (0.1.0 measured 1.16x-1.24x in an outside run).
+          maxRatio: concurrency === 1 ? 1.05 : 1.15,
         }),
       );
       rows.push(

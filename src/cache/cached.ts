@@ -3,13 +3,9 @@ import { ValidationError, describeValue } from '../core/errors.js';
 import { sha256Hex, validateId } from '../core/keys.js';
 import { assertDuration } from '../core/timers.js';
 import { assertFunction } from '../core/validate.js';
-import {
-  type CacheLockOptions,
-  type DistributedCache,
-  getDefaultCache,
-  isDistributedCache,
-  resolveLock,
-} from './distributed-cache.js';
+import { type DistributedCache, cacheRegistry, isDistributedCache } from './distributed-cache.js';
+import { type CachedTarget, targetOf } from './internal.js';
+import { type CacheLockOptions, type ResolvedLock, resolveLock } from './options.js';
 import { argsKeyText } from './stable-json.js';
 import type { LocalEntry } from './store.js';
 
@@ -271,24 +267,28 @@ function makeCaller(
     };
   }
   const instanceKey = spec.instanceKey;
-  let cache: DistributedCache | undefined;
+  // The cache is reached only through its internal view (see internal.ts).
+  let target: CachedTarget | undefined;
   let base = '';
   let ttl = 0;
-  let lock: ReturnType<DistributedCache['_lockOf']>;
+  let lock: ResolvedLock | undefined;
+  // The registry's version when the default cache was taken: a new default is picked up.
+  let seen = -1;
   const userKey = spec.key;
 
-  const setup = (self: unknown): DistributedCache => {
-    const c = spec.cache ?? getDefaultCache();
-    cache = c;
-    ttl = c._ttlOf(spec.ttl);
-    lock = c._lockOf(spec.lock, 'lock');
+  const setup = (self: unknown): CachedTarget => {
+    const t = targetOf(spec.cache ?? cacheRegistry.default()) as CachedTarget;
+    seen = cacheRegistry.version;
+    target = t;
+    ttl = t.ttlOf(spec.ttl);
+    lock = t.lockOf(spec.lock, 'lock');
     const name = spec.name ?? resolveName(self);
-    base = `${c.prefix}cached:${name}:v${spec.version}:`;
-    return c;
+    base = `${t.prefix}cached:${name}:v${spec.version}:`;
+    return t;
   };
 
-  const fullKeyOf = (c: DistributedCache, text: string): string => {
-    if (userKey !== undefined) return c.prefix + text;
+  const fullKeyOf = (t: CachedTarget, text: string): string => {
+    if (userKey !== undefined) return t.prefix + text;
     return text.length <= MAX_INLINE_ARGS ? base + text : `${base}#${sha256Hex(text)}`;
   };
 
@@ -300,9 +300,14 @@ function makeCaller(
   let recentOf: LRUCache<string, LocalEntry> | undefined;
 
   return function cachedCall(this: unknown, ...args: unknown[]): Promise<unknown> {
-    let c = cache;
-    // The default cache is replaced after it was closed; a given cache is used as is.
-    if (c === undefined || (spec.cache === undefined && c._hot === undefined)) c = setup(this);
+    let t = target;
+    // The default cache may be replaced (setDefaultCache, or closed); a given one is used as is.
+    if (
+      t === undefined ||
+      (spec.cache === undefined && (t.isClosed || seen !== cacheRegistry.version))
+    ) {
+      t = setup(this);
+    }
     let text: string;
     try {
       text =
@@ -315,7 +320,7 @@ function makeCaller(
     } catch (e) {
       return Promise.reject(e);
     }
-    const hot = c._hot;
+    const hot = t.hot;
     if (hot !== undefined) {
       if (hot !== recentOf) {
         recent.clear();
@@ -326,24 +331,24 @@ function makeCaller(
         if (e.alive && e.expiresAt > performance.now()) {
           // Touch the LRU now and then, so an entry hit only through here is not evicted as idle.
           if ((++e.hits & 31) === 0) hot.get(e.key);
-          c._localHits.inc();
-          return Promise.resolve(e.decoded ? e.value : c._decodeEntry(e));
+          t.localHits.inc();
+          return Promise.resolve(e.decoded ? e.value : t.decodeEntry(e));
         }
         recent.delete(text);
       }
-      const k = fullKeyOf(c, text);
+      const k = fullKeyOf(t, text);
       e = hot.get(k);
       if (e !== undefined) {
         if (text.length <= MAX_INLINE_ARGS) {
           if (recent.size >= MAX_RECENT) recent.delete(recent.keys().next().value as string);
           recent.set(text, e);
         }
-        c._localHits.inc();
-        return Promise.resolve(e.decoded ? e.value : c._decodeEntry(e));
+        t.localHits.inc();
+        return Promise.resolve(e.decoded ? e.value : t.decodeEntry(e));
       }
-      return c._cachedMiss(k, () => fn.apply(this, args), ttl, lock);
+      return t.cachedMiss(k, () => fn.apply(this, args), ttl, lock);
     }
-    return c._cachedMiss(fullKeyOf(c, text), () => fn.apply(this, args), ttl, lock);
+    return t.cachedMiss(fullKeyOf(t, text), () => fn.apply(this, args), ttl, lock);
   };
 }
 

@@ -5,8 +5,10 @@
  */
 export {
   DistributedCache,
+  cacheRegistry,
   getDefaultCache,
   isDistributedCache,
+  setDefaultCache,
   type CacheBackendErrorEvent,
   type CacheBatchEntries,
   type CacheCircuitOptions,
@@ -16,6 +18,7 @@ export {
   type GetOrSetOptions,
   type LocalCacheOptions,
 } from './distributed-cache.js';
+export { CacheRegistry } from './registry.js';
 export { cached, type CachedDecorator, type CachedFunction, type CachedOptions } from './cached.js';
 export {
   cachedLLMCall,

@@ -1,6 +1,12 @@
 import type { LRUCache } from 'lru-cache';
 import { assertNumber } from '../core/validate.js';
-import { type CacheStore, type LocalEntry, newEntryLru, putEntry } from './store.js';
+import {
+  type CacheLocalEntries,
+  type CacheStore,
+  type LocalEntry,
+  newEntryLru,
+  putEntry,
+} from './store.js';
 
 /** Options of {@link MemoryCacheStore}. */
 export interface MemoryCacheStoreOptions {
@@ -22,9 +28,9 @@ export interface MemoryCacheStoreOptions {
  * `redis` is given. Bounded in entries and in bytes, per-entry TTL, nothing shared between
  * processes.
  */
-export class MemoryCacheStore implements CacheStore {
+export class MemoryCacheStore implements CacheStore, CacheLocalEntries {
   readonly kind = 'memory';
-  /** @internal The entries, read directly by the cache's hot path. */
+  /** The entries, read directly by the cache's hot path (see `CacheLocalEntries`). */
   readonly entries: LRUCache<string, LocalEntry>;
 
   constructor(options: MemoryCacheStoreOptions = {}) {

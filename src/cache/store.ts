@@ -58,6 +58,23 @@ export interface CacheTtlReader {
   getManyWithTtl(keys: readonly string[]): Promise<[value: string | null, ttlMs: number][]>;
 }
 
+/**
+ * Optional capability of an in-process store (the memory store): its entries, which the cache
+ * reads directly for hits, as it reads an L1. Such a store is the only tier: no L1 is put in
+ * front of it, its calls need no timeout or circuit (it cannot be unreachable), and a `lock`
+ * adds nothing to single-flight (one process is the whole cluster).
+ */
+export interface CacheLocalEntries {
+  /** The entries, bounded and expiring as the store's own. */
+  readonly entries: LRUCache<string, LocalEntry>;
+}
+
+/** True when `store` also implements {@link CacheLocalEntries}. */
+export function hasLocalEntries(store: CacheStore): store is CacheStore & CacheLocalEntries {
+  const e = (store as Partial<CacheLocalEntries>).entries;
+  return e instanceof LRUCache;
+}
+
 /** True when `store` also implements {@link CacheTtlReader}. */
 export function hasTtlReader(store: CacheStore): store is CacheStore & CacheTtlReader {
   const s = store as Partial<CacheTtlReader>;

@@ -1,163 +1,33 @@
 import { randomBytes } from 'node:crypto';
+import type { ResolvedBackend } from '../core/backend.js';
 import { JsonCodec } from '../core/codec.js';
-import { type RedisInput, resolveRedis } from '../core/connection.js';
-import {
-  type DurabilityOptions,
-  durabilityNeedsRedis,
-  resolveDurability,
-} from '../core/durability.js';
-import {
-  ClosedError,
-  ConflictError,
-  SerializationError,
-  CallbackError,
-  ValidationError,
-  describeValue,
-} from '../core/errors.js';
+import { ClosedError, ValidationError, describeValue } from '../core/errors.js';
 import { type Disposer, Emitter } from '../core/events.js';
 import { KEY_LAYOUT, validateId, validatePrefix } from '../core/keys.js';
-import {
-  type CounterHandle,
-  type HistogramHandle,
-  type MetricsSink,
-  noopMetrics,
-  secondsSince,
-} from '../core/metrics.js';
-import { MAX_TIMER_MS, optionalDuration, sleep } from '../core/timers.js';
+import { type CounterHandle, type HistogramHandle, secondsSince } from '../core/metrics.js';
+import { MAX_TIMER_MS, optionalDuration } from '../core/timers.js';
 import { assertFunction, assertObject, optionalNumber } from '../core/validate.js';
-import { isTracingEnabled, withSpan } from '../core/trace.js';
-import { MemorySessionStore } from './memory-store.js';
-import { RedisSessionStore } from './redis-store.js';
+import { withSpan } from '../core/trace.js';
+import { decodeSession, encodeJson, encodeSession } from './json.js';
+import type {
+  AppendMessageOptions,
+  DistributedSessionManagerOptions,
+  SessionData,
+  SessionEvents,
+  UpdateSessionOptions,
+} from './options.js';
+import { type UpdateHost, runUpdate } from './update.js';
+import { type Operation, openSessionStore, sessionMeters } from './wiring.js';
 import type { SessionAppendOptions, SessionStore } from './store.js';
 
-/** One entry of a session's history, as the seed stores it: `{ role, content }` plus anything. */
-export interface SessionMessage {
-  /** Who wrote it, e.g. `user`, `assistant`, `tool`. */
-  role?: string;
-  /** The text or structured content. */
-  content?: unknown;
-  [key: string]: unknown;
-}
-
-/**
- * A session: a JSON object with a `messages` history (the seed's shape) and any other fields.
- * It must survive `JSON.stringify` unchanged (no BigInt, functions, cycles, Dates come back as
- * strings).
- */
-export interface SessionData {
-  /** The conversation history, oldest first. */
-  messages: SessionMessage[];
-  [key: string]: unknown;
-}
-
-/** Options of {@link DistributedSessionManager}. */
-export interface DistributedSessionManagerOptions {
-  /**
-   * Where sessions live: a `redis://` URL, an ioredis `Redis` or `Cluster` (yours; never closed
-   * by us), or `{ nodes: [{ host, port }] }` for a Cluster we create and close. Omit it for the
-   * embedded in-memory store.
-   * @default undefined (embedded memory store)
-   * @example new DistributedSessionManager({ redis: process.env.REDIS_URL })
-   */
-  redis?: RedisInput;
-  /**
-   * A custom backend implementing {@link SessionStore}; excludes `redis`. The manager closes it
-   * in {@link DistributedSessionManager.close}.
-   * @default undefined (chosen from `redis`)
-   */
-  store?: SessionStore;
-  /**
-   * Lifetime of a session in seconds, reset by every write (SETEX semantics) and by
-   * `extendSession`; also by reads when `sliding` is on. Fractions are allowed.
-   * @default 3600 (the seed's one hour)
-   */
-  ttl?: number;
-  /**
-   * Key prefix; a session lives at `prefix + id`. The default is the seed's layout, so a Python
-   * service written from the scaling guide shares sessions with this one.
-   * @default "session:"
-   */
-  prefix?: string;
-  /**
-   * Keep at most this many messages per session, dropping the oldest first. Applied by
-   * `appendMessage`, `saveSession`, `updateSession` and `withSession`.
-   * @default undefined (no cap)
-   */
-  maxMessages?: number;
-  /**
-   * Largest session accepted, in bytes of encoded JSON (UTF-8). A write over it fails with
-   * `ValueTooLargeError` and leaves the stored session unchanged.
-   * @default 1048576 (1 MiB)
-   */
-  maxValueBytes?: number;
-  /**
-   * Sliding expiry: `getSession` also resets the TTL (atomically, `GETEX`). Off by default, as
-   * in the seed, where only writes and `extendSession` do.
-   * @default false
-   */
-  sliding?: boolean;
-  /**
-   * How many times `updateSession`/`withSession` re-read and re-run the update function after
-   * another writer changed the session in between, before failing with `ConflictError`.
-   * @default 10
-   */
-  maxRetries?: number;
-  /**
-   * Seconds to wait for a Redis connection before failing with `BackendUnavailableError`.
-   * @default 5
-   */
-  connectTimeout?: number;
-  /**
-   * Seconds a single Redis command may take before it fails with `BackendUnavailableError`.
-   * @default 5
-   */
-  commandTimeout?: number;
-  /** Where metrics go (`session_operation_seconds`, `session_conflicts_total`, …). @default noopMetrics */
-  metrics?: MetricsSink;
-  /**
-   * Acknowledge session writes and appends only once `replicas` Redis replicas have them
-   * (`WAIT`; `timeout` in seconds); otherwise fail with `DurabilityError` (the write may or may
-   * not survive a failover). Needs `redis`. See docs/operations.md.
-   * @default undefined (off: acknowledged once the primary has it)
-   */
-  durability?: DurabilityOptions;
-}
-
-/** Events of {@link DistributedSessionManager}. */
-export type SessionEvents = {
-  /**
-   * An optimistic update found the session changed by another writer and will retry
-   * (`attempt` counts from 1) or, when `willRetry` is false, give up with `ConflictError`.
-   */
-  conflict: (info: { id: string; attempt: number; willRetry: boolean }) => void;
-};
-
-/** Options of {@link DistributedSessionManager.appendMessage} and `appendMessages`. */
-export interface AppendMessageOptions {
-  /**
-   * Keep the session at most this many bytes (UTF-8 of its JSON text) by dropping its oldest
-   * messages, never the first message whose `role` is `"system"` and never the ones being
-   * appended, instead of failing with `ValueTooLargeError` at `maxValueBytes`. A long
-   * conversation thus keeps its system prompt and its latest turns. Values above
-   * `maxValueBytes` act as `maxValueBytes`. It still fails when the new messages alone (plus
-   * the kept system message and the session's other fields) do not fit.
-   * @default undefined (no trimming: a session over `maxValueBytes` fails the append)
-   * @example await sessions.appendMessage(id, reply, { maxBytes: 256 * 1024 })
-   */
-  maxBytes?: number;
-}
-
-/** Options of {@link DistributedSessionManager.updateSession}. */
-export interface UpdateSessionOptions {
-  /**
-   * Re-runs of the update function after a lost race, for this call only.
-   * @default the manager's `maxRetries` (10 unless configured)
-   */
-  maxRetries?: number;
-}
-
-type Operation = 'get' | 'save' | 'delete' | 'extend' | 'update' | 'append';
-const OPERATIONS: readonly Operation[] = ['get', 'save', 'delete', 'extend', 'update', 'append'];
+export type {
+  AppendMessageOptions,
+  DistributedSessionManagerOptions,
+  SessionData,
+  SessionEvents,
+  SessionMessage,
+  UpdateSessionOptions,
+} from './options.js';
 
 /**
  * A new session id: 128 random bits from the OS CSPRNG, base64url-encoded (22 characters, safe
@@ -165,10 +35,6 @@ const OPERATIONS: readonly Operation[] = ['get', 'save', 'delete', 'extend', 'up
  */
 export function newSessionId(): string {
   return randomBytes(16).toString('base64url');
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /**
@@ -198,6 +64,8 @@ export class DistributedSessionManager<T extends SessionData = SessionData> {
   readonly maxRetries: number;
   /** The backend. */
   readonly store: SessionStore;
+  /** How the store was chosen; closing it closes what we created, never a store passed in. */
+  private readonly backend: ResolvedBackend<SessionStore>;
 
   private readonly ttlMs: number;
   private readonly appendOptions: SessionAppendOptions;
@@ -209,6 +77,19 @@ export class DistributedSessionManager<T extends SessionData = SessionData> {
   private readonly conflictFailures: CounterHandle;
   private readonly timed: boolean;
   private closed = false;
+  /** What the compare-and-set loop of `updateSession` works with. */
+  private readonly updateHost: UpdateHost<T> = {
+    store: () => this.store,
+    ttlMs: () => this.ttlMs,
+    assertOpen: () => this.assertOpen(),
+    decode: (text, key) => this.decode(text, key),
+    encode: (value) => this.encode(value, 'the update function result'),
+    conflict: (id, attempt, willRetry) => {
+      this.conflicts.inc();
+      this.events.emit('conflict', { id, attempt, willRetry });
+      if (!willRetry) this.conflictFailures.inc();
+    },
+  };
 
   constructor(options: DistributedSessionManagerOptions = {}) {
     assertObject(options, 'options');
@@ -239,49 +120,14 @@ export class DistributedSessionManager<T extends SessionData = SessionData> {
     this.sliding = options.sliding ?? false;
     this.maxRetries =
       optionalNumber(options.maxRetries, 'maxRetries', { integer: true, min: 0, max: 1000 }) ?? 10;
-    if (options.store !== undefined && options.redis !== undefined) {
-      throw new ValidationError('give either redis or store, not both', { option: 'store' });
-    }
-    const durability = resolveDurability(options.durability);
-    if (options.store !== undefined) {
-      // A custom store acknowledges on its own terms: it cannot be made to WAIT.
-      if (durability) throw durabilityNeedsRedis();
-      const s = assertObject(options.store, 'store') as unknown as SessionStore;
-      for (const m of [
-        'get',
-        'set',
-        'delete',
-        'expire',
-        'ttl',
-        'compareAndSet',
-        'append',
-        'close',
-      ]) {
-        assertFunction((s as unknown as Record<string, unknown>)[m], `store.${m}`);
-      }
-      this.store = s;
-    } else {
-      const conn = resolveRedis(options.redis, {
-        connectTimeout: options.connectTimeout,
-        commandTimeout: options.commandTimeout,
-      });
-      if (durability && !conn) throw durabilityNeedsRedis();
-      this.store = conn
-        ? new RedisSessionStore(conn, durability ? { durability: options.durability } : {})
-        : new MemorySessionStore();
-    }
-    const metrics = options.metrics ?? noopMetrics;
-    this.timed = metrics !== noopMetrics;
-    const timers = {} as Record<Operation, HistogramHandle>;
-    const errors = {} as Record<Operation, CounterHandle>;
-    for (const op of OPERATIONS) {
-      timers[op] = metrics.histogram('session_operation_seconds', { operation: op });
-      errors[op] = metrics.counter('session_errors_total', { operation: op });
-    }
-    this.timers = timers;
-    this.errors = errors;
-    this.conflicts = metrics.counter('session_conflicts_total');
-    this.conflictFailures = metrics.counter('session_conflict_failures_total');
+    this.backend = openSessionStore(options);
+    this.store = this.backend.store;
+    const m = sessionMeters(options.metrics);
+    this.timed = m.timed;
+    this.timers = m.timers;
+    this.errors = m.errors;
+    this.conflicts = m.conflicts;
+    this.conflictFailures = m.conflictFailures;
   }
 
   /** A new session id (see {@link newSessionId}). */
@@ -300,22 +146,19 @@ export class DistributedSessionManager<T extends SessionData = SessionData> {
    * @throws SerializationError when the stored text is not a JSON object.
    */
   getSession(id: string): Promise<T> {
-    if (!isTracingEnabled()) return this.getSessionNow(id);
-    return withSpan('azscale.session.get', undefined, () => this.getSessionNow(id));
-  }
-
-  private async getSessionNow(id: string): Promise<T> {
-    const key = this.key(id);
-    // The hot paths inline what op() does: one async frame less per call.
-    const t0 = this.timed ? performance.now() : 0;
-    try {
-      return this.decode(await this.store.get(key, this.sliding ? this.ttlMs : undefined), key);
-    } catch (e) {
-      this.errors.get.inc();
-      throw e;
-    } finally {
-      if (this.timed) this.timers.get.observe(secondsSince(t0));
-    }
+    return withSpan('azscale.session.get', undefined, async () => {
+      const key = this.key(id);
+      // The hot paths inline what op() does: one async frame less per call.
+      const t0 = this.timed ? performance.now() : 0;
+      try {
+        return this.decode(await this.store.get(key, this.sliding ? this.ttlMs : undefined), key);
+      } catch (e) {
+        this.errors.get.inc();
+        throw e;
+      } finally {
+        if (this.timed) this.timers.get.observe(secondsSince(t0));
+      }
+    });
   }
 
   /**
@@ -326,44 +169,35 @@ export class DistributedSessionManager<T extends SessionData = SessionData> {
    *   encoded as JSON; ValueTooLargeError over `maxValueBytes`.
    */
   saveSession(id: string, data: T): Promise<void> {
-    if (!isTracingEnabled()) return this.saveSessionNow(id, data);
-    return withSpan('azscale.session.save', undefined, () => this.saveSessionNow(id, data));
-  }
-
-  private async saveSessionNow(id: string, data: T): Promise<void> {
-    const key = this.key(id);
-    const text = this.encode(data, 'data');
-    const t0 = this.timed ? performance.now() : 0;
-    try {
-      await this.store.set(key, text, this.ttlMs);
-    } catch (e) {
-      this.errors.save.inc();
-      throw e;
-    } finally {
-      if (this.timed) this.timers.save.observe(secondsSince(t0));
-    }
+    return withSpan('azscale.session.save', undefined, async () => {
+      const key = this.key(id);
+      const text = this.encode(data, 'data');
+      const t0 = this.timed ? performance.now() : 0;
+      try {
+        await this.store.set(key, text, this.ttlMs);
+      } catch (e) {
+        this.errors.save.inc();
+        throw e;
+      } finally {
+        if (this.timed) this.timers.save.observe(secondsSince(t0));
+      }
+    });
   }
 
   /** Deletes the session; resolves whether it existed. */
   deleteSession(id: string): Promise<boolean> {
-    if (!isTracingEnabled()) return this.deleteSessionNow(id);
-    return withSpan('azscale.session.delete', undefined, () => this.deleteSessionNow(id));
-  }
-
-  private async deleteSessionNow(id: string): Promise<boolean> {
-    const key = this.key(id);
-    return this.op('delete', () => this.store.delete(key));
+    return withSpan('azscale.session.delete', undefined, async () => {
+      const key = this.key(id);
+      return this.op('delete', () => this.store.delete(key));
+    });
   }
 
   /** Resets the session's TTL to `ttl` seconds; resolves whether the session existed. */
   extendSession(id: string): Promise<boolean> {
-    if (!isTracingEnabled()) return this.extendSessionNow(id);
-    return withSpan('azscale.session.extend', undefined, () => this.extendSessionNow(id));
-  }
-
-  private async extendSessionNow(id: string): Promise<boolean> {
-    const key = this.key(id);
-    return this.op('extend', () => this.store.expire(key, this.ttlMs));
+    return withSpan('azscale.session.extend', undefined, async () => {
+      const key = this.key(id);
+      return this.op('extend', () => this.store.expire(key, this.ttlMs));
+    });
   }
 
   /**
@@ -395,54 +229,13 @@ export class DistributedSessionManager<T extends SessionData = SessionData> {
     fn: (current: T) => T | undefined | Promise<T | undefined>,
     options: UpdateSessionOptions = {},
   ): Promise<T> {
-    if (!isTracingEnabled()) return this.updateSessionNow(id, fn, options);
-    return withSpan('azscale.session.update', undefined, () =>
-      this.updateSessionNow(id, fn, options),
-    );
-  }
-
-  private async updateSessionNow(
-    id: string,
-    fn: (current: T) => T | undefined | Promise<T | undefined>,
-    options: UpdateSessionOptions,
-  ): Promise<T> {
-    const key = this.key(id);
-    assertFunction(fn, 'fn');
-    const maxRetries =
-      optionalNumber(options.maxRetries, 'maxRetries', { integer: true, min: 0, max: 1000 }) ??
-      this.maxRetries;
-    return this.op('update', async () => {
-      for (let attempt = 1; ; attempt++) {
-        this.assertOpen();
-        const before = await this.store.get(key);
-        const current = this.decode(before, key);
-        let next: T | undefined;
-        try {
-          next = await fn(current);
-        } catch (e) {
-          throw new CallbackError(
-            `the update function for session ${JSON.stringify(id)} threw: ${e instanceof Error ? e.message : String(e)}`,
-            { cause: e, context: { id } },
-          );
-        }
-        const value = next === undefined ? current : next;
-        const text = this.encode(value, 'the update function result');
-        if (await this.store.compareAndSet(key, before, text, this.ttlMs)) {
-          return this.decode(text, key);
-        }
-        const willRetry = attempt <= maxRetries;
-        this.conflicts.inc();
-        this.events.emit('conflict', { id, attempt, willRetry });
-        if (!willRetry) {
-          this.conflictFailures.inc();
-          throw new ConflictError(
-            `session ${JSON.stringify(id)} was changed by another writer during each of ${attempt} attempts`,
-            { context: { id, attempts: attempt } },
-          );
-        }
-        // Full jitter, capped: concurrent updaters spread out instead of colliding in lockstep.
-        await sleep(Math.random() * Math.min(100, 2 ** attempt));
-      }
+    return withSpan('azscale.session.update', undefined, async () => {
+      const key = this.key(id);
+      assertFunction(fn, 'fn');
+      const maxRetries =
+        optionalNumber(options.maxRetries, 'maxRetries', { integer: true, min: 0, max: 1000 }) ??
+        this.maxRetries;
+      return this.op('update', () => runUpdate(this.updateHost, id, key, fn, maxRetries));
     });
   }
 
@@ -466,34 +259,25 @@ export class DistributedSessionManager<T extends SessionData = SessionData> {
     message: T['messages'][number],
     options?: AppendMessageOptions,
   ): Promise<number> {
-    if (!isTracingEnabled()) return this.appendMessageNow(id, message, options);
-    return withSpan('azscale.session.append', undefined, () =>
-      this.appendMessageNow(id, message, options),
-    );
-  }
-
-  private async appendMessageNow(
-    id: string,
-    message: T['messages'][number],
-    options: AppendMessageOptions | undefined,
-  ): Promise<number> {
-    const key = this.key(id);
-    const appendOptions = this.appendOptionsFor(options);
-    if (message === undefined) {
-      throw new ValidationError('message must be a JSON value, received undefined', {
-        option: 'message',
-      });
-    }
-    const item = this.encodeValue(message, 'message');
-    const t0 = this.timed ? performance.now() : 0;
-    try {
-      return await this.store.append(key, item, appendOptions);
-    } catch (e) {
-      this.errors.append.inc();
-      throw e;
-    } finally {
-      if (this.timed) this.timers.append.observe(secondsSince(t0));
-    }
+    return withSpan('azscale.session.append', undefined, async () => {
+      const key = this.key(id);
+      const appendOptions = this.appendOptionsFor(options);
+      if (message === undefined) {
+        throw new ValidationError('message must be a JSON value, received undefined', {
+          option: 'message',
+        });
+      }
+      const item = this.encodeValue(message, 'message');
+      const t0 = this.timed ? performance.now() : 0;
+      try {
+        return await this.store.append(key, item, appendOptions);
+      } catch (e) {
+        this.errors.append.inc();
+        throw e;
+      } finally {
+        if (this.timed) this.timers.append.observe(secondsSince(t0));
+      }
+    });
   }
 
   /**
@@ -510,49 +294,40 @@ export class DistributedSessionManager<T extends SessionData = SessionData> {
     messages: readonly T['messages'][number][],
     options?: AppendMessageOptions,
   ): Promise<number> {
-    if (!isTracingEnabled()) return this.appendMessagesNow(id, messages, options);
-    return withSpan('azscale.session.append', undefined, () =>
-      this.appendMessagesNow(id, messages, options),
-    );
-  }
-
-  private async appendMessagesNow(
-    id: string,
-    messages: readonly T['messages'][number][],
-    options: AppendMessageOptions | undefined,
-  ): Promise<number> {
-    const key = this.key(id);
-    const appendOptions = this.appendOptionsFor(options);
-    if (!Array.isArray(messages) || messages.length === 0) {
-      throw new ValidationError(
-        `messages must be a non-empty array, received ${describeValue(messages)}`,
-        { option: 'messages' },
-      );
-    }
-    const index = messages.indexOf(undefined as never);
-    if (index >= 0) {
-      throw new ValidationError(`messages[${index}] must be a JSON value, received undefined`, {
-        option: 'messages',
-      });
-    }
-    const max = this.maxMessages;
-    const skip = max !== undefined && messages.length > max ? messages.length - max : 0;
-    const items: string[] = [];
-    for (let i = skip; i < messages.length; i++) {
-      items.push(this.encodeValue(messages[i], `messages[${i}]`));
-    }
-    const t0 = this.timed ? performance.now() : 0;
-    try {
-      return await this.store.append(key, items.join(','), {
-        ...appendOptions,
-        count: items.length,
-      });
-    } catch (e) {
-      this.errors.append.inc();
-      throw e;
-    } finally {
-      if (this.timed) this.timers.append.observe(secondsSince(t0));
-    }
+    return withSpan('azscale.session.append', undefined, async () => {
+      const key = this.key(id);
+      const appendOptions = this.appendOptionsFor(options);
+      if (!Array.isArray(messages) || messages.length === 0) {
+        throw new ValidationError(
+          `messages must be a non-empty array, received ${describeValue(messages)}`,
+          { option: 'messages' },
+        );
+      }
+      const index = messages.indexOf(undefined as never);
+      if (index >= 0) {
+        throw new ValidationError(`messages[${index}] must be a JSON value, received undefined`, {
+          option: 'messages',
+        });
+      }
+      const max = this.maxMessages;
+      const skip = max !== undefined && messages.length > max ? messages.length - max : 0;
+      const items: string[] = [];
+      for (let i = skip; i < messages.length; i++) {
+        items.push(this.encodeValue(messages[i], `messages[${i}]`));
+      }
+      const t0 = this.timed ? performance.now() : 0;
+      try {
+        return await this.store.append(key, items.join(','), {
+          ...appendOptions,
+          count: items.length,
+        });
+      } catch (e) {
+        this.errors.append.inc();
+        throw e;
+      } finally {
+        if (this.timed) this.timers.append.observe(secondsSince(t0));
+      }
+    });
   }
 
   /**
@@ -589,7 +364,7 @@ export class DistributedSessionManager<T extends SessionData = SessionData> {
     if (this.closed) return;
     this.closed = true;
     this.events.clear();
-    await this.store.close();
+    await this.backend.close();
   }
 
   /** The store options of one append: the manager's, or trimming to the call's `maxBytes`. */
@@ -634,97 +409,14 @@ export class DistributedSessionManager<T extends SessionData = SessionData> {
   }
 
   private decode(text: string | null, key: string): T {
-    if (text === null) return { messages: [] } as unknown as T;
-    const value = this.codec.decode<unknown>(text, `stored session at ${key}`);
-    if (!isPlainObject(value)) {
-      throw new SerializationError(`stored session at ${key} is not a JSON object`, {
-        context: { key },
-      });
-    }
-    if (value.messages === undefined) value.messages = [];
-    return value as T;
+    return decodeSession<T>(this.codec, text, key);
   }
 
   private encode(data: unknown, what: string): string {
-    if (!isPlainObject(data)) {
-      throw new ValidationError(`${what} must be an object, received ${describeValue(data)}`, {
-        option: what === 'data' ? 'data' : 'fn',
-      });
-    }
-    let value = data;
-    const max = this.maxMessages;
-    if (max !== undefined && Array.isArray(value.messages) && value.messages.length > max) {
-      value = { ...value, messages: value.messages.slice(value.messages.length - max) };
-    }
-    return this.encodeValue(value, what);
+    return encodeSession(this.codec, data, what, this.maxMessages);
   }
 
-  /**
-   * JSON text of `value`, refusing what JSON cannot hold. Plain `JSON.stringify` plus a walk
-   * that finds functions and symbols (which stringify would silently drop) costs about a third
-   * of a stringify with a replacer function, and this runs on every write.
-   */
   private encodeValue(value: unknown, what: string): string {
-    let text: string | undefined;
-    try {
-      text = JSON.stringify(value);
-    } catch (e) {
-      // A cycle, a BigInt or a throwing toJSON.
-      throw new SerializationError(
-        `${what} cannot be encoded as JSON: ${e instanceof Error ? e.message : String(e)}`,
-        { cause: e },
-      );
-    }
-    const bad = unencodable(value);
-    if (bad !== undefined || text === undefined) {
-      const path =
-        bad === undefined
-          ? what
-          : what + bad.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('');
-      throw new SerializationError(
-        `${what} cannot be encoded as JSON: ${bad?.type ?? typeof value} at ${path}`,
-        { context: { type: bad?.type ?? typeof value, path } },
-      );
-    }
-    this.codec.checkSize(text, what);
-    return text;
+    return encodeJson(this.codec, value, what);
   }
-}
-
-/**
- * The first function or symbol inside `value`, with the path to it (built only on the way back
- * from a find, so the common case allocates nothing), or `undefined`. Only called after
- * `JSON.stringify` succeeded, so there is no cycle to guard against. Subtrees with a `toJSON`
- * method are skipped: stringify encodes what that returns, not the object.
- */
-function unencodable(value: unknown): { type: string; path: (string | number)[] } | undefined {
-  const t = typeof value;
-  if (t === 'function' || t === 'symbol') return { type: t, path: [] };
-  if (t !== 'object' || value === null) return undefined;
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const v: unknown = value[i];
-      if (typeof v === 'object' || typeof v === 'function' || typeof v === 'symbol') {
-        const bad = unencodable(v);
-        if (bad) {
-          bad.path.unshift(i);
-          return bad;
-        }
-      }
-    }
-    return undefined;
-  }
-  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return undefined;
-  const obj = value as Record<string, unknown>;
-  for (const k of Object.keys(obj)) {
-    const v = obj[k];
-    if (typeof v === 'object' || typeof v === 'function' || typeof v === 'symbol') {
-      const bad = unencodable(v);
-      if (bad) {
-        bad.path.unshift(k);
-        return bad;
-      }
-    }
-  }
-  return undefined;
 }
