@@ -202,6 +202,8 @@ export interface BackendStats {
   deadLettered: number;
   /** Enqueue time (ms since epoch) of the oldest waiting task, or null. */
   oldestQueuedAt: number | null;
+  /** Flow parents waiting for their children; backends without flows may leave it out (0). */
+  waitingChildren?: number;
 }
 
 /** Terminal statuses: a task in one of them never changes again (until a redrive of `failed`). */

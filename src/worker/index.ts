@@ -31,9 +31,10 @@ export type { RedisQueueBackendOptions } from './redis-backend.js';
 export { MAX_PRIORITY } from './backend.js';
 export { MAX_SCHEDULE_ID_LENGTH, MIN_EVERY_SECONDS, tickTaskId } from './schedule.js';
 export type { ScheduleOptions, ScheduleInfo } from './schedule.js';
-export { MAX_LIST_LIMIT, MAX_TASK_NAME_LENGTH } from './admin.js';
+export { MAX_LIST_LIMIT, MAX_TASK_NAME_LENGTH, DEFAULT_EVENTS_MAX_LEN } from './admin.js';
 export type {
   QueueRateLimit,
+  QueueEventsOptions,
   ListTasksOptions,
   CleanTasksOptions,
   CleanableStatus,

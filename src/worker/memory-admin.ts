@@ -117,6 +117,7 @@ export function obliterateMemory(s: MemoryQueueState, force: boolean): number {
   s.delayed = [];
   s.held.clear();
   s.dead.clear();
+  s.parents.clear();
   s.expiry = [];
   s.completed = 0;
   s.failed = 0;

@@ -64,6 +64,8 @@ export class MemoryQueueState {
   /** Delivered, unacknowledged entries (the pending list). */
   readonly held = new Map<string, Held>();
   readonly dead = new Map<string, number>();
+  /** Flow parents put in `waiting-children` (pruned of those that moved on when counted). */
+  readonly parents = new Set<string>();
   /** Finished tasks in finishing order with their expiry. */
   expiry: { id: string; at: number }[] = [];
   completed = 0;
@@ -77,6 +79,14 @@ export class MemoryQueueState {
   readonly workWaiters = new Set<() => void>();
   readonly settleWaiters = new Map<string, Set<() => void>>();
   readonly events = new MemoryEventLog();
+
+  /** Parents still in `waiting-children`; forgets the ones that moved on. */
+  countWaitingParents(): number {
+    for (const id of this.parents) {
+      if (this.tasks.get(id)?.status !== 'waiting-children') this.parents.delete(id);
+    }
+    return this.parents.size;
+  }
 
   nextEntry(): string {
     return String(++this.seq);
@@ -211,6 +221,11 @@ export interface MemoryQueueBackendOptions {
   maxQueued?: number;
   /** Queue-wide start rate. @default no limit */
   rateLimit?: BackendRateLimit;
+  /**
+   * Newest events kept; handles sharing a state keep the largest of theirs.
+   * @default 10000
+   */
+  eventsMaxLen?: number;
 }
 
 /**
@@ -235,10 +250,12 @@ export class MemoryQueueBackend
     this.ttlMs = options.resultTtl * 1000;
     this.rateLimit = options.rateLimit;
     let s = registry.get(options.name);
+    const max = options.eventsMaxLen;
     if (!s) {
       s = new MemoryQueueState();
+      if (max !== undefined) s.events.maxLen = max;
       registry.set(options.name, s);
-    }
+    } else if (max !== undefined && max > s.events.maxLen) s.events.maxLen = max;
     s.refs++;
     this.s = s;
   }
@@ -311,7 +328,9 @@ export class MemoryQueueBackend
   async claim(req: ClaimRequest): Promise<ClaimResult> {
     const s = this.s;
     const now = req.now;
-    if (req.completions?.length) await this.complete(req.completions, now);
+    // Recorded before anything else, without yielding: a claim sent after this one must not
+    // take tasks first (the worker handles answers in the order it sent the claims).
+    if (req.completions?.length) this.completeNow(req.completions, now);
     s.sweep(now);
     s.promote(now);
     const tasks: ClaimedTask[] = [];
@@ -396,6 +415,10 @@ export class MemoryQueueBackend
   }
 
   async complete(items: readonly Completion[], now: number): Promise<void> {
+    this.completeNow(items, now);
+  }
+
+  private completeNow(items: readonly Completion[], now: number): void {
     const s = this.s;
     for (const c of items) {
       s.ack(c.entryId);
@@ -563,6 +586,7 @@ export class MemoryQueueBackend
       failed: s.failed,
       deadLettered: s.dead.size,
       oldestQueuedAt: oldest,
+      waitingChildren: s.countWaitingParents(),
     };
   }
 

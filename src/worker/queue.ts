@@ -53,6 +53,7 @@ import {
   type QueueAdminBackend,
   hasAdmin,
   parseCleanOptions,
+  parseEventsOptions,
   parseListOptions,
   parseObliterateOptions,
   parseRateLimit,
@@ -170,6 +171,7 @@ export class TaskQueue {
     const maxQueued = parseMaxQueued(options.maxQueued);
     // Checked for a custom backend too, which gets no rate limit from us (say so, not ignore).
     const rateLimit = parseRateLimit(options.rateLimit);
+    const eventsMaxLen = parseEventsOptions(options.events);
     if (options.backend !== undefined) {
       const b = options.backend as Partial<QueueBackend> | null;
       if (typeof b !== 'object' || b === null || typeof b.claim !== 'function') {
@@ -194,6 +196,7 @@ export class TaskQueue {
         name: this.name,
         resultTtl: this.resultTtl,
         maxQueued: this.maxQueued,
+        eventsMaxLen,
         ...(rateLimit ? { rateLimit } : {}),
       };
       this.backend = this.conn
@@ -525,6 +528,7 @@ export class TaskQueue {
       failed: s.failed,
       deadLettered: s.deadLettered,
       oldestAge: s.oldestQueuedAt === null ? 0 : Math.max(0, (now - s.oldestQueuedAt) / 1000),
+      waitingChildren: s.waitingChildren ?? 0,
     };
     const d = this.depth;
     d.queued.set(out.queued);

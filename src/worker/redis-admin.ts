@@ -123,6 +123,8 @@ elseif st == 'failed' then
   zscan(X)
 elseif st == 'cancelled' then
   zscan(IX)
+elseif st == 'waiting-children' then
+  zscan(WC)
 end
 return out
 `);

@@ -4,7 +4,7 @@
  * and moves the task's flow on: no event can be lost between the two, and a parent becomes
  * runnable in the same atomic step that completes its last child.
  *
- * KEYS[14] is the events stream. Events: fields e (kind), i (task id), a (attempt), then r
+ * KEYS[14] is the events stream, KEYS[15] the index of parents in `waiting-children`. Events: fields e (kind), i (task id), a (attempt), then r
  * (result JSON, when small enough) or big=1, er (error JSON), p (progress), at (retry time ms).
  *
  * Flow fields of a task (in its JSON, see redis-scripts.ts): fp parent id, fi 1 when the parent
@@ -12,8 +12,19 @@
  * nm task name.
  */
 
-/** Most events a queue's stream keeps (trimmed approximately, `MAXLEN ~`). */
+/** Default of the most events a queue's stream keeps (trimmed approximately, `MAXLEN ~`). */
 export const EVENTS_MAX_LEN = 10_000;
+/**
+ * The line of the prelude that sets the events cap; a backend with another `events.maxLen`
+ * runs scripts with this line replaced (see {@link withEventsMaxLen}).
+ */
+const EV_MAX_LINE = `local EV_MAX = ${EVENTS_MAX_LEN}`;
+
+/** `source` (a script with the prelude) with the events cap set to `maxLen`. */
+export function withEventsMaxLen(source: string, maxLen: number): string {
+  if (maxLen === EVENTS_MAX_LEN) return source;
+  return source.replace(EV_MAX_LINE, `local EV_MAX = ${Math.trunc(maxLen)}`);
+}
 /** Results up to this many bytes travel inside the `completed` event; larger ones are read by id. */
 export const EVENT_INLINE_RESULT_BYTES = 16_384;
 
@@ -23,8 +34,9 @@ export const EVENT_INLINE_RESULT_BYTES = 16_384;
  */
 export const EVENT_HOOKS = `
 local EV = KEYS[14]
+${EV_MAX_LINE}
 local function emit(kind, id, a, ...)
-  return redis.call('XADD', EV, 'MAXLEN', '~', ${EVENTS_MAX_LEN}, '*', 'e', kind, 'i', id,
+  return redis.call('XADD', EV, 'MAXLEN', '~', EV_MAX, '*', 'e', kind, 'i', id,
     'a', a or 0, ...)
 end
 -- Called once a task reached a terminal state (t already saved, its expiry set): writes the
@@ -53,6 +65,7 @@ local function finished(id, t, kind, now, ttl, res)
   if kind == 'completed' or t.fi then
     p.fw = (p.fw or 1) - 1
     if p.fw <= 0 then
+      redis.call('ZREM', WC, pid)
       p.fw = nil
       p.st = 'queued'
       p.u = now
@@ -71,6 +84,7 @@ local function finished(id, t, kind, now, ttl, res)
     if ok and type(ce) == 'table' and type(ce.message) == 'string' then msg = ce.message end
     why = 'failed: ' .. msg
   end
+  redis.call('ZREM', WC, pid)
   p.st = 'failed'
   p.u = now
   p.e = ''
@@ -141,6 +155,7 @@ for i = 4, #ARGV, N do
   end
   if nch > 0 then
     t.st = 'waiting-children'
+    redis.call('ZADD', WC, now, id)
     t.fw = nch
     t.fc = {}
   elseif delay > 0 then

@@ -11,7 +11,8 @@ import { CHILD_RESULTS_BODY, EVENT_HOOKS, SUBMIT_FLOW_BODY } from './redis-flow-
  * (id -> JSON of the small fields below), 9 data hash (id -> data), 10 result hash (id ->
  * result), 11 expiry zset (id -> when a finished task is forgotten, ms), 12 cancelled index zset
  * (id -> when cancelled, ms; for listing and cleaning), 13 rate-limit log zset (one member per
- * task start, scored by its ms; only with `rateLimit`). Meta fields: `paused` (the pause flag),
+ * task start, scored by its ms; only with `rateLimit`), 14 events stream, 15 waiting-children
+ * index zset (flow parents waiting for their children, by submit ms). Meta fields: `paused` (the pause flag),
  * `n` (task sequence), `seq`, `completed`, `failed`.
  *
  * Task fields: st status, a attempts, ma max attempts (0 = worker default), to timeout s, pr
@@ -26,6 +27,7 @@ export const PRELUDE = `
 local S, H, D, P, X, M, W = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local T, DT, R, EXP = KEYS[8], KEYS[9], KEYS[10], KEYS[11]
 local IX, RL = KEYS[12], KEYS[13]
+local WC = KEYS[15]
 local function load(id)
   local v = redis.call('HGET', T, id)
   if not v then return nil end
@@ -528,6 +530,8 @@ local st = t.st
 if terminal(st) then return 0 end
 if st == 'delayed' then
   redis.call('ZREM', D, id)
+elseif st == 'waiting-children' then
+  redis.call('ZREM', WC, id)
 elseif st == 'queued' then
   redis.call('ZREM', P, id)
   if t.e and t.e ~= '' then redis.call('XDEL', S, t.e) end
@@ -611,7 +615,7 @@ return out
 
 /**
  * ARGV: group, now. Forgets expired tasks (up to 100), then returns queued, delayed, processing,
- * completed, failed, dead, oldest ms (-1).
+ * completed, failed, dead, oldest ms (-1), waiting-children.
  */
 export const STATS = `${PRELUDE}
 local g = ARGV[1]
@@ -638,7 +642,8 @@ if qs > 0 then
 end
 local m = redis.call('HMGET', M, 'completed', 'failed')
 return { qs + qh + redis.call('ZCARD', P), redis.call('ZCARD', D), ps + ph,
-  tonumber(m[1]) or 0, tonumber(m[2]) or 0, redis.call('ZCARD', X), oldest }
+  tonumber(m[1]) or 0, tonumber(m[2]) or 0, redis.call('ZCARD', X), oldest,
+  redis.call('ZCARD', WC) }
 `;
 
 /** See redis-flow-scripts.ts. */

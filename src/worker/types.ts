@@ -111,6 +111,8 @@ export interface TaskQueueStats {
   deadLettered: number;
   /** Age in seconds of the oldest task waiting for a worker; 0 when none waits. */
   oldestAge: number;
+  /** Flow parents waiting for their children (status `waiting-children`). */
+  waitingChildren: number;
 }
 
 /** Options of {@link TaskQueue}. */
@@ -178,6 +180,15 @@ export interface TaskQueueOptions {
    * @example rateLimit: { max: 5, per: 1 } // at most 5 task starts in any second
    */
   rateLimit?: import('./admin.js').QueueRateLimit;
+  /**
+   * The queue's events stream (what {@link TaskQueue.events} reads): `maxLen` is how many of the
+   * newest events it keeps (trimmed approximately on Redis, `MAXLEN ~`, so a little more may
+   * stay); a listener resuming from a position older than that misses what was trimmed. Every
+   * process of the queue should give the same value: each trims to its own on the events it
+   * writes.
+   * @default { maxLen: 10000 }
+   */
+  events?: import('./admin.js').QueueEventsOptions;
 }
 
 /** Retry delays between attempts. */
@@ -243,6 +254,8 @@ export interface BackgroundWorkerOptions<D = unknown, R = unknown> {
   maxQueued?: number;
   /** `rateLimit` for a queue given by name; see {@link TaskQueueOptions.rateLimit}. @default no limit */
   rateLimit?: import('./admin.js').QueueRateLimit;
+  /** `events` for a queue given by name; see {@link TaskQueueOptions.events}. @default { maxLen: 10000 } */
+  events?: import('./admin.js').QueueEventsOptions;
   /** Attempts per task unless the task sets its own. @default 3 */
   attempts?: number;
   /** Delay between attempts. @default { type: 'exponential', delay: 1, jitter: true } */

@@ -148,6 +148,8 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
   private waiter: WorkWaiter | undefined;
   /** Claims sent and not answered yet (at most {@link MAX_CLAIMS_IN_FLIGHT}). */
   private claimsInFlight = 0;
+  /** The handling of the last claim sent; the next claim's answer is handled after it. */
+  private claimChain: Promise<void> = Promise.resolve();
   /** Slots promised to claims in flight. */
   private reserved = 0;
   /** True while the worker waits for new work (the last claim found the queue empty). */
@@ -224,6 +226,7 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
         metrics: options.metrics,
         ...(options.maxQueued !== undefined ? { maxQueued: options.maxQueued } : {}),
         ...(options.rateLimit !== undefined ? { rateLimit: options.rateLimit } : {}),
+        ...(options.events !== undefined ? { events: options.events } : {}),
       });
       this.ownsQueue = true;
     } else {
@@ -524,15 +527,20 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
     const now = Date.now();
     const reclaim = now - this.lastReclaim >= this.reclaimEveryMs;
     if (reclaim) this.lastReclaim = now;
-    const op = this.backend
-      .claim({
-        consumer: this.consumer,
-        count,
-        now,
-        reclaimIdleMs: reclaim ? this.visibilityMs : 0,
-        defaultAttempts: this.attempts,
-        completions: batch.map((b) => b.c),
-      })
+    const sent = this.backend.claim({
+      consumer: this.consumer,
+      count,
+      now,
+      reclaimIdleMs: reclaim ? this.visibilityMs : 0,
+      defaultAttempts: this.attempts,
+      completions: batch.map((b) => b.c),
+    });
+    // Answers are handled in the order the claims were sent (the earlier claim took the earlier
+    // tasks), whatever order their promises settle in.
+    // (Marked handled at once: a failure waiting for its turn is not an unhandled rejection.)
+    sent.catch(() => undefined);
+    const op = this.claimChain
+      .then(() => sent)
       .then(
         (res) => {
           this.reserved -= count;
@@ -561,6 +569,7 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
           this.errorDelay = Math.min(this.errorDelay * 2, 5000);
         },
       );
+    this.claimChain = op;
     this.track(op);
   }
 
