@@ -3,7 +3,7 @@ import { validateId } from '../core/keys.js';
 import { MAX_DURATION_SECONDS, assertDuration } from '../core/timers.js';
 import { assertNumber, assertObject, assertOneOf } from '../core/validate.js';
 import type { QueueBackend, TaskRecord } from './backend.js';
-import type { TaskStatus } from './types.js';
+import type { TaskStatus } from './task-status.js';
 
 /** A queue-wide start rate: at most `max` task starts in any `per` seconds. */
 export interface QueueRateLimit {

@@ -1,7 +1,7 @@
 import { ConflictError } from '../core/errors.js';
 import { TERMINAL } from './backend.js';
 import { type NewFlowTask, childFailedError } from './flow-backend.js';
-import type { MemTask, MemoryQueueState } from './memory-backend.js';
+import type { MemTask, MemoryQueueState } from './memory-state.js';
 import { queueFullError } from './queue-full.js';
 
 /**

@@ -1,10 +1,10 @@
 import { LuaScript } from '../core/lua-script.js';
 import type { CleanableStatus } from './admin.js';
 import type { TaskRecord } from './backend.js';
-import { parseRecord } from './redis-backend.js';
+import { parseRecord } from './redis-record.js';
 import { LUA } from './lua/index.js';
 import { PRELUDE } from './redis-scripts.js';
-import type { TaskStatus } from './types.js';
+import type { TaskStatus } from './task-status.js';
 
 /**
  * Listing, cleaning, obliterating and the pause flag on Redis. The scripts take the queue's

@@ -29,11 +29,11 @@ import {
 } from '../core/validate.js';
 import type { ClaimedTask, Completion, QueueBackend, TaskRef, WorkWaiter } from './backend.js';
 import { LazyAbort } from './lazy-abort.js';
+import type { BackgroundWorkerOptions } from './worker-options.js';
 import { type NamedHandlers, parseHandlers, pickHandler } from './named.js';
-import { type LocalCanceller, TaskQueue, encodeError } from './queue.js';
+import { type LocalCanceller, TaskQueue, encodeError, isTaskQueue } from './queue.js';
 import { acquireScheduler, releaseScheduler } from './scheduler.js';
 import type {
-  BackgroundWorkerOptions,
   SubmitTaskOptions,
   SubmitTasksOptions,
   TaskBackoffOptions,
@@ -210,11 +210,16 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
           });
 
     const q = options.queue;
-    if (q instanceof TaskQueue) {
-      if (options.redis !== undefined) {
-        throw new ValidationError('redis cannot be given with a TaskQueue instance as queue', {
-          option: 'redis',
-        });
+    if (isTaskQueue(q)) {
+      for (const option of ['redis', 'store', 'backend'] as const) {
+        if (options[option] !== undefined) {
+          throw new ValidationError(
+            `${option} cannot be given with a TaskQueue instance as queue`,
+            {
+              option,
+            },
+          );
+        }
       }
       this.q = q;
       this.ownsQueue = false;
@@ -222,6 +227,8 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
       this.q = new TaskQueue({
         name: q ?? 'default',
         redis: options.redis,
+        ...(options.store !== undefined ? { store: options.store } : {}),
+        ...(options.backend !== undefined ? { backend: options.backend } : {}),
         resultTtl: options.resultTtl,
         metrics: options.metrics,
         ...(options.maxQueued !== undefined ? { maxQueued: options.maxQueued } : {}),
