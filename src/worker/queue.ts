@@ -153,6 +153,8 @@ export class TaskQueue {
   };
   private depthTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** The submit span's attributes (built once: the span is the same for every submit). */
+  private readonly submitSpanAttributes: Record<string, string | number>;
   private eventsHub: TaskQueueEvents | undefined;
 
   constructor(options: TaskQueueOptions = {}) {
@@ -239,6 +241,14 @@ export class TaskQueue {
         ? new RedisScheduleStore(this.conn, prefix, this.name)
         : new MemoryScheduleStore(this.name, registry);
     }
+    this.submitSpanAttributes = {
+      'azscale.queue': this.name,
+      ...messagingSpanAttributes({
+        system: this.backend.kind,
+        destination: this.name,
+        operation: 'send',
+      }),
+    };
     if (options.metrics !== undefined && metricsInterval > 0) {
       // Gauges an autoscaler reads must move without anyone calling stats(); unref'd, so the
       // timer never keeps a process alive.
@@ -336,34 +346,22 @@ export class TaskQueue {
    * ValueTooLargeError for data over `maxDataBytes`.
    */
   submitTask(data: unknown, options: SubmitTaskOptions = {}): Promise<string> {
-    if (!isTracingEnabled()) return this.submitUntraced(data, options);
     return withSpan(
       'azscale.worker.submit',
-      {
-        'azscale.queue': this.name,
-        ...messagingSpanAttributes({
-          system: this.backend.kind,
-          destination: this.name,
-          operation: 'send',
-        }),
-      },
+      this.submitSpanAttributes,
       async (span) => {
-        const id = await this.submitUntraced(data, options);
+        this.assertOpen();
+        assertObject(options, 'options');
+        const id =
+          options.taskId === undefined ? randomUUID() : validateId(options.taskId, 'taskId');
+        const task = this.buildTask(id, data, options, 'data');
+        const [created] = await this.backend.submit([task], Date.now());
+        if (created) this.submitted.inc();
         span.setAttributes({ 'azscale.task_id': id, 'messaging.message.id': id });
         return id;
       },
       { kind: 'producer' },
     );
-  }
-
-  private async submitUntraced(data: unknown, options: SubmitTaskOptions): Promise<string> {
-    this.assertOpen();
-    assertObject(options, 'options');
-    const id = options.taskId === undefined ? randomUUID() : validateId(options.taskId, 'taskId');
-    const task = this.buildTask(id, data, options, 'data');
-    const [created] = await this.backend.submit([task], Date.now());
-    if (created) this.submitted.inc();
-    return id;
   }
 
   /**
