@@ -25,7 +25,8 @@ const inlineLuaFiles: EsbuildPlugin = {
           `${JSON.stringify(n)}: ${JSON.stringify(readFileSync(files[i] as string, 'utf8'))}`,
       );
       return {
-        contents: source.replace(call[0], `Object.freeze({ ${entries.join(', ')} })`),
+        // A function, so `$'` and `$&` in the Lua (patterns like '^(%d+)$') stay as they are.
+        contents: source.replace(call[0], () => `Object.freeze({ ${entries.join(', ')} })`),
         loader: 'ts',
         watchFiles: files,
       };
