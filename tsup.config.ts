@@ -1,4 +1,38 @@
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { type Options, defineConfig } from 'tsup';
+
+type EsbuildPlugin = NonNullable<Options['esbuildPlugins']>[number];
+
+/**
+ * Inlines Lua files: in a folder's `lua/index.ts`, `readLuaFiles(import.meta.url, ['a', ...])`
+ * (src/core/lua-files.ts, which reads the files from disk when run from source) becomes an
+ * object of the files' text, so the bundles carry the scripts and read no file at run time.
+ */
+const inlineLuaFiles: EsbuildPlugin = {
+  name: 'inline-lua-files',
+  setup(build) {
+    build.onLoad({ filter: /[\\/]lua[\\/]index\.ts$/ }, (args) => {
+      const source = readFileSync(args.path, 'utf8');
+      const call = /readLuaFiles\(\s*import\.meta\.url,\s*(\[[^\]]*\])\s*,?\s*\)/.exec(source);
+      if (!call) return undefined;
+      const names = JSON.parse(
+        (call[1] as string).replace(/'/g, '"').replace(/,\s*\]$/, ']'),
+      ) as string[];
+      const files = names.map((n) => join(dirname(args.path), `${n}.lua`));
+      const entries = names.map(
+        (n, i) =>
+          `${JSON.stringify(n)}: ${JSON.stringify(readFileSync(files[i] as string, 'utf8'))}`,
+      );
+      return {
+        // A function, so `$'` and `$&` in the Lua (patterns like '^(%d+)$') stay as they are.
+        contents: source.replace(call[0], () => `Object.freeze({ ${entries.join(', ')} })`),
+        loader: 'ts',
+        watchFiles: files,
+      };
+    });
+  },
+};
 
 const modules = [
   'session',
@@ -53,6 +87,7 @@ const library = {
   // p-limit 7 is ESM-only: a CJS `require` of it yields the namespace object and the first
   // limiter call throws. Bundling it (and its one dependency) keeps both builds working.
   noExternal: ['p-limit', 'yocto-queue'],
+  esbuildPlugins: [inlineLuaFiles],
 } satisfies Options;
 
 // The `azscale` command (package `bin`): ESM only, no declarations; it keeps its shebang.
@@ -66,6 +101,7 @@ const cli = {
   target: 'node20',
   platform: 'node',
   noExternal: ['p-limit', 'yocto-queue'],
+  esbuildPlugins: [inlineLuaFiles],
 } satisfies Options;
 
 export default defineConfig([library, cli]);

@@ -3,7 +3,7 @@ import { validateId } from '../core/keys.js';
 import { MAX_DURATION_SECONDS, assertDuration } from '../core/timers.js';
 import { assertNumber, assertObject, assertOneOf } from '../core/validate.js';
 import type { QueueBackend, TaskRecord } from './backend.js';
-import type { TaskStatus } from './types.js';
+import type { TaskStatus } from './task-status.js';
 
 /** A queue-wide start rate: at most `max` task starts in any `per` seconds. */
 export interface QueueRateLimit {
@@ -79,6 +79,7 @@ const STATUSES: readonly TaskStatus[] = [
   'completed',
   'failed',
   'cancelled',
+  'waiting-children',
 ];
 const CLEANABLE: readonly CleanableStatus[] = ['completed', 'failed', 'cancelled'];
 
@@ -92,6 +93,24 @@ export const MAX_TASK_NAME_LENGTH = 200;
 /** Validates a task name (non-empty, bounded, no control characters). */
 export function validateTaskName(v: unknown, option = 'name'): string {
   return validateId(v, option, MAX_TASK_NAME_LENGTH);
+}
+
+/** Options of a queue's events stream; see `TaskQueueOptions.events`. */
+export interface QueueEventsOptions {
+  /** Newest events kept, an integer from 100 to 10,000,000. @default 10000 */
+  maxLen?: number;
+}
+
+/** Default `events.maxLen`. */
+export const DEFAULT_EVENTS_MAX_LEN = 10_000;
+
+/** @internal Returns `events.maxLen`. */
+export function parseEventsOptions(v: unknown): number {
+  if (v === undefined) return DEFAULT_EVENTS_MAX_LEN;
+  assertObject(v, 'events');
+  const o = v as QueueEventsOptions;
+  if (o.maxLen === undefined) return DEFAULT_EVENTS_MAX_LEN;
+  return assertNumber(o.maxLen, 'events.maxLen', { integer: true, min: 100, max: 10_000_000 });
 }
 
 /** @internal */

@@ -1,4 +1,4 @@
-import type { TaskStatus } from './types.js';
+import type { TaskStatus } from './task-status.js';
 
 /**
  * The storage contract behind {@link TaskQueue} and {@link BackgroundWorker}. A backend keeps
@@ -202,10 +202,26 @@ export interface BackendStats {
   deadLettered: number;
   /** Enqueue time (ms since epoch) of the oldest waiting task, or null. */
   oldestQueuedAt: number | null;
+  /** Flow parents waiting for their children; backends without flows may leave it out (0). */
+  waitingChildren?: number;
 }
 
-/** Terminal statuses: a task in one of them never changes again (until a redrive of `failed`). */
-export const TERMINAL: ReadonlySet<TaskStatus> = new Set(['completed', 'failed', 'cancelled']);
+export { TERMINAL } from './task-status.js';
+
+/**
+ * True for an object that implements {@link QueueBackend} (checked by its methods, so a backend
+ * from another copy of this module or a plain object passes).
+ */
+export function isQueueBackend(v: unknown): v is QueueBackend {
+  const b = v as Partial<QueueBackend> | null;
+  return (
+    typeof b === 'object' &&
+    b !== null &&
+    typeof b.submit === 'function' &&
+    typeof b.claim === 'function' &&
+    typeof b.get === 'function'
+  );
+}
 
 /** Highest priority accepted. */
 export const MAX_PRIORITY = 1_048_576;

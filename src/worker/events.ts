@@ -67,8 +67,8 @@ export type QueueEventMap = {
 export interface QueueEventListenOptions {
   /**
    * Deliver the events after this position (an event's `position`) before the live ones, so a
-   * listener that reconnects misses nothing the log still keeps (the last 10000 events of the
-   * queue). `'0'` replays the whole log. Without it, only events from now on are delivered.
+   * listener that reconnects misses nothing the log still keeps (the newest `events.maxLen`
+   * events of the queue, 10000 by default). `'0'` replays the whole log. Without it, only events from now on are delivered.
    */
   from?: string;
 }

@@ -3,7 +3,7 @@
  * look tasks up, `BackgroundWorker` to run them. See docs/worker.md.
  * @packageDocumentation
  */
-export { TaskQueue, DEFAULT_RESULT_TTL, DEFAULT_MEMORY_MAX_QUEUED } from './queue.js';
+export { TaskQueue, DEFAULT_RESULT_TTL, DEFAULT_MEMORY_MAX_QUEUED, isTaskQueue } from './queue.js';
 export type { StoredError } from './queue.js';
 export {
   BackgroundWorker,
@@ -11,6 +11,7 @@ export {
   MAX_VISIBILITY_SECONDS,
   MAX_STOP_SECONDS,
 } from './worker.js';
+export type { BackgroundWorkerOptions } from './worker-options.js';
 export { TaskQueueEvents } from './events.js';
 export type {
   QueueEventMap,
@@ -25,15 +26,21 @@ export type { FlowNode, FlowTree } from './flows.js';
 export type { FlowBackend, NewFlowTask } from './flow-backend.js';
 export type { TaskEventSource, TaskEventReader, RawTaskEvent } from './event-source.js';
 export { MemoryQueueBackend } from './memory-backend.js';
+export { MemoryRegistry, defaultMemoryRegistry, isMemoryRegistry } from './memory-registry.js';
+export { TASK_STATUSES } from './task-status.js';
 export type { MemoryQueueBackendOptions } from './memory-backend.js';
 export { RedisQueueBackend } from './redis-backend.js';
 export type { RedisQueueBackendOptions } from './redis-backend.js';
-export { MAX_PRIORITY } from './backend.js';
+export { MAX_PRIORITY, isQueueBackend } from './backend.js';
+export { hasAdmin as isQueueAdminBackend } from './admin.js';
+export { hasFlows as isFlowBackend } from './flow-backend.js';
+export { hasEventSource as isTaskEventSource } from './event-source.js';
 export { MAX_SCHEDULE_ID_LENGTH, MIN_EVERY_SECONDS, tickTaskId } from './schedule.js';
 export type { ScheduleOptions, ScheduleInfo } from './schedule.js';
-export { MAX_LIST_LIMIT, MAX_TASK_NAME_LENGTH } from './admin.js';
+export { MAX_LIST_LIMIT, MAX_TASK_NAME_LENGTH, DEFAULT_EVENTS_MAX_LEN } from './admin.js';
 export type {
   QueueRateLimit,
+  QueueEventsOptions,
   ListTasksOptions,
   CleanTasksOptions,
   CleanableStatus,
@@ -68,7 +75,6 @@ export type {
   TaskBackoffOptions,
   TaskContext,
   TaskHandler,
-  BackgroundWorkerOptions,
   TaskCompletedEvent,
   TaskFailedEvent,
   WorkerEventMap,

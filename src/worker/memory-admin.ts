@@ -1,7 +1,7 @@
 import type { BackendRateLimit, CleanableStatus } from './admin.js';
 import { TERMINAL } from './backend.js';
-import type { MemTask, MemoryQueueState } from './memory-backend.js';
-import type { TaskStatus } from './types.js';
+import type { MemTask, MemoryQueueState } from './memory-state.js';
+import type { TaskStatus } from './task-status.js';
 
 /**
  * Listing, cleaning, obliterating, pause and the rate limit for the memory backend, in the same
@@ -117,6 +117,7 @@ export function obliterateMemory(s: MemoryQueueState, force: boolean): number {
   s.delayed = [];
   s.held.clear();
   s.dead.clear();
+  s.parents.clear();
   s.expiry = [];
   s.completed = 0;
   s.failed = 0;

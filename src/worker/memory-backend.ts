@@ -17,189 +17,17 @@ import type {
 import { TERMINAL } from './backend.js';
 import type { TaskEventReader, TaskEventSource } from './event-source.js';
 import type { FlowBackend, NewFlowTask } from './flow-backend.js';
-import { MemoryEventLog } from './memory-events.js';
 import { memoryChildResults, memoryFlowFinished, submitMemoryFlow } from './memory-flows.js';
 import { queueFullError } from './queue-full.js';
 import type { BackendRateLimit, CleanableStatus, QueueAdminBackend } from './admin.js';
 import { admit, cleanMemory, listMemory, obliterateMemory, recordStarts } from './memory-admin.js';
-import type { TaskStatus } from './types.js';
+import { type Held, type MemTask, MemoryQueueState } from './memory-state.js';
+import { type MemoryRegistry, defaultMemoryRegistry } from './memory-registry.js';
+import type { TaskStatus } from './task-status.js';
 
-/** @internal A task as the memory backend keeps it. */
-export interface MemTask extends TaskRecord {
-  /** Current delivery (undefined while delayed or finished). */
-  entryId?: string;
-  lane: number;
-  seq: number;
-  dueAt?: number;
-  expiresAt?: number;
-  /** The submitter's `traceparent`. */
-  trace?: string;
-  /** Flow: the parent's id. */
-  fp?: string;
-  /** Flow: the parent goes on when this task fails. */
-  fi?: boolean;
-  /** Flow: the direct children's ids. */
-  fc?: string[];
-  /** Flow: children not finished yet. */
-  fw?: number;
-}
-
-/** @internal A delivery a worker holds. */
-export interface Held {
-  id: string;
-  lane: number;
-  consumer: string;
-  leaseAt: number;
-}
-
-/** @internal The state one queue name has in this process; shared by every handle of that name. */
-export class MemoryQueueState {
-  readonly tasks = new Map<string, MemTask>();
-  /** Waiting deliveries in FIFO order: entryId -> task id. */
-  readonly ready = new Map<string, string>();
-  /** Waiting prioritized tasks, best first: [priority desc, seq asc]. */
-  prio: { id: string; priority: number; seq: number }[] = [];
-  /** Delayed tasks by due time. */
-  delayed: { id: string; at: number }[] = [];
-  /** Delivered, unacknowledged entries (the pending list). */
-  readonly held = new Map<string, Held>();
-  readonly dead = new Map<string, number>();
-  /** Finished tasks in finishing order with their expiry. */
-  expiry: { id: string; at: number }[] = [];
-  completed = 0;
-  failed = 0;
-  seq = 0;
-  refs = 0;
-  /** The fleet-wide (here: process-wide) pause flag. */
-  paused = false;
-  /** Start times (ms) inside the rate-limit window, oldest first. */
-  rateLog: number[] = [];
-  readonly workWaiters = new Set<() => void>();
-  readonly settleWaiters = new Map<string, Set<() => void>>();
-  readonly events = new MemoryEventLog();
-
-  nextEntry(): string {
-    return String(++this.seq);
-  }
-
-  notifyWork(): void {
-    for (const w of [...this.workWaiters]) w();
-  }
-
-  settled(id: string): void {
-    const set = this.settleWaiters.get(id);
-    if (set) for (const w of [...set]) w();
-  }
-
-  enqueue(t: MemTask, now: number): void {
-    t.dueAt = undefined;
-    t.status = 'queued';
-    t.updatedAt = now;
-    const entry = this.nextEntry();
-    t.entryId = entry;
-    if (t.priority > 0) {
-      t.lane = 1;
-      const item = { id: t.id, priority: t.priority, seq: this.seq };
-      // Binary insert keeps the list ordered; equal priorities keep submit order.
-      let lo = 0;
-      let hi = this.prio.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        const m = this.prio[mid] as (typeof this.prio)[number];
-        if (m.priority > item.priority || (m.priority === item.priority && m.seq < item.seq)) {
-          lo = mid + 1;
-        } else hi = mid;
-      }
-      this.prio.splice(lo, 0, item);
-    } else {
-      t.lane = 0;
-      this.ready.set(entry, t.id);
-    }
-  }
-
-  delay(t: MemTask, at: number, now: number): void {
-    t.status = 'delayed';
-    t.updatedAt = now;
-    t.entryId = undefined;
-    t.dueAt = at;
-    let lo = 0;
-    let hi = this.delayed.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if ((this.delayed[mid] as { at: number }).at <= at) lo = mid + 1;
-      else hi = mid;
-    }
-    this.delayed.splice(lo, 0, { id: t.id, at });
-  }
-
-  finish(t: MemTask, now: number, ttlMs: number): void {
-    t.updatedAt = now;
-    t.entryId = undefined;
-    t.expiresAt = now + ttlMs;
-    this.expiry.push({ id: t.id, at: t.expiresAt });
-    this.events.push({
-      kind: t.status,
-      taskId: t.id,
-      attempt: t.attempts,
-      ...(t.status === 'completed' ? { result: t.result ?? 'null' } : {}),
-      ...(t.status === 'failed' ? { error: t.error ?? '' } : {}),
-    });
-    memoryFlowFinished(this, t, now, ttlMs);
-    this.settled(t.id);
-  }
-
-  sweep(now: number): void {
-    let i = 0;
-    while (i < this.expiry.length && (this.expiry[i] as { at: number }).at <= now) {
-      const { id, at } = this.expiry[i] as { id: string; at: number };
-      const t = this.tasks.get(id);
-      // A redriven task got a new life; only the expiry that matches the current one counts.
-      if (t && t.expiresAt === at && TERMINAL.has(t.status)) {
-        this.tasks.delete(id);
-        this.dead.delete(id);
-      }
-      i++;
-    }
-    if (i > 0) this.expiry = this.expiry.slice(i);
-  }
-
-  promote(now: number): void {
-    let i = 0;
-    while (i < this.delayed.length && (this.delayed[i] as { at: number }).at <= now) {
-      const { id, at } = this.delayed[i] as { id: string; at: number };
-      const t = this.tasks.get(id);
-      if (t && t.status === 'delayed' && t.dueAt === at) this.enqueue(t, now);
-      i++;
-    }
-    if (i > 0) this.delayed = this.delayed.slice(i);
-  }
-
-  ack(entryId: string): void {
-    this.held.delete(entryId);
-  }
-
-  /** Tasks waiting (queued or delayed): what `maxQueued` bounds. */
-  waiting(): number {
-    return this.ready.size + this.prio.length + this.delayed.length;
-  }
-
-  /**
-   * Takes a task that leaves its waiting state out of the ready, priority and delayed lists, so
-   * that no list keeps entries of tasks that left it (a cancelled 10-year delay would otherwise
-   * stay in memory for 10 years).
-   */
-  unlist(t: MemTask): void {
-    if (t.status === 'queued' && t.entryId) {
-      if (t.lane === 1) this.prio = this.prio.filter((p) => p.id !== t.id);
-      else this.ready.delete(t.entryId);
-    } else if (t.status === 'delayed') {
-      this.delayed = this.delayed.filter((d) => d.id !== t.id);
-    }
-    t.dueAt = undefined;
-  }
-}
-
-const registry = new Map<string, MemoryQueueState>();
+/** @internal Kept importable from here (they moved to memory-state.ts). */
+export type { Held, MemTask } from './memory-state.js';
+export { MemoryQueueState } from './memory-state.js';
 
 /** Options of {@link MemoryQueueBackend}. */
 export interface MemoryQueueBackendOptions {
@@ -211,6 +39,13 @@ export interface MemoryQueueBackendOptions {
   maxQueued?: number;
   /** Queue-wide start rate. @default no limit */
   rateLimit?: BackendRateLimit;
+  /** Where queues of the same name meet. @default defaultMemoryRegistry */
+  registry?: MemoryRegistry;
+  /**
+   * Newest events kept; handles sharing a state keep the largest of theirs.
+   * @default 10000
+   */
+  eventsMaxLen?: number;
 }
 
 /**
@@ -228,17 +63,22 @@ export class MemoryQueueBackend
   private readonly maxQueued: number;
   private readonly rateLimit: BackendRateLimit | undefined;
   private closed = false;
+  private readonly registry: MemoryRegistry;
 
   constructor(options: MemoryQueueBackendOptions) {
     this.name = options.name;
     this.maxQueued = options.maxQueued ?? Number.POSITIVE_INFINITY;
     this.ttlMs = options.resultTtl * 1000;
     this.rateLimit = options.rateLimit;
-    let s = registry.get(options.name);
+    this.registry = options.registry ?? defaultMemoryRegistry;
+    let s = this.registry.queues.get(options.name) as MemoryQueueState | undefined;
+    const max = options.eventsMaxLen;
     if (!s) {
       s = new MemoryQueueState();
-      registry.set(options.name, s);
-    }
+      s.onFinished = memoryFlowFinished;
+      if (max !== undefined) s.events.maxLen = max;
+      this.registry.queues.set(options.name, s);
+    } else if (max !== undefined && max > s.events.maxLen) s.events.maxLen = max;
     s.refs++;
     this.s = s;
   }
@@ -311,7 +151,9 @@ export class MemoryQueueBackend
   async claim(req: ClaimRequest): Promise<ClaimResult> {
     const s = this.s;
     const now = req.now;
-    if (req.completions?.length) await this.complete(req.completions, now);
+    // Recorded before anything else, without yielding: a claim sent after this one must not
+    // take tasks first (the worker handles answers in the order it sent the claims).
+    if (req.completions?.length) this.completeNow(req.completions, now);
     s.sweep(now);
     s.promote(now);
     const tasks: ClaimedTask[] = [];
@@ -396,6 +238,10 @@ export class MemoryQueueBackend
   }
 
   async complete(items: readonly Completion[], now: number): Promise<void> {
+    this.completeNow(items, now);
+  }
+
+  private completeNow(items: readonly Completion[], now: number): void {
     const s = this.s;
     for (const c of items) {
       s.ack(c.entryId);
@@ -563,6 +409,7 @@ export class MemoryQueueBackend
       failed: s.failed,
       deadLettered: s.dead.size,
       oldestQueuedAt: oldest,
+      waitingChildren: s.countWaitingParents(),
     };
   }
 
@@ -623,8 +470,8 @@ export class MemoryQueueBackend
     if (this.closed) return;
     this.closed = true;
     this.s.refs--;
-    if (this.s.refs <= 0 && registry.get(this.name) === this.s) {
-      registry.delete(this.name);
+    if (this.s.refs <= 0 && this.registry.queues.get(this.name) === this.s) {
+      this.registry.queues.delete(this.name);
       this.s.notifyWork();
     }
   }

@@ -1,11 +1,13 @@
-import { EVENTS_MAX_LEN } from './redis-flow-scripts.js';
+import { DEFAULT_EVENTS_MAX_LEN as EVENTS_MAX_LEN } from './admin.js';
 import { type RawTaskEvent, type TaskEventReader, comparePositions } from './event-source.js';
 
 /**
- * The memory backend's events: a ring of the last {@link EVENTS_MAX_LEN} events of one queue,
+ * The memory backend's events: a ring of the last `maxLen` events of one queue,
  * with positions shaped like Redis stream ids (`0-seq`), so `from` works the same way.
  */
 export class MemoryEventLog {
+  /** Newest events kept (the queue's `events.maxLen`). */
+  maxLen = EVENTS_MAX_LEN;
   private readonly buf: RawTaskEvent[] = [];
   private seq = 0;
   private readonly waiters = new Set<() => void>();
@@ -15,8 +17,7 @@ export class MemoryEventLog {
     this.seq++;
     this.buf.push({ ...ev, position: `0-${this.seq}` });
     // Trimmed in chunks, like MAXLEN ~, so a full ring does not shift on every event.
-    if (this.buf.length > EVENTS_MAX_LEN + 100)
-      this.buf.splice(0, this.buf.length - EVENTS_MAX_LEN);
+    if (this.buf.length > this.maxLen + 100) this.buf.splice(0, this.buf.length - this.maxLen);
     for (const w of [...this.waiters]) w();
   }
 

@@ -1,7 +1,7 @@
 import { ConflictError } from '../core/errors.js';
 import { TERMINAL } from './backend.js';
 import { type NewFlowTask, childFailedError } from './flow-backend.js';
-import type { MemTask, MemoryQueueState } from './memory-backend.js';
+import type { MemTask, MemoryQueueState } from './memory-state.js';
 import { queueFullError } from './queue-full.js';
 
 /**
@@ -55,6 +55,7 @@ export function submitMemoryFlow(
     s.tasks.set(n.id, t);
     if (n.children > 0) {
       t.status = 'waiting-children';
+      s.parents.add(n.id);
       t.fw = n.children;
       t.fc = [];
     } else if (n.delayMs > 0) s.delay(t, now + n.delayMs, now);

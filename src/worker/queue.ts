@@ -22,6 +22,7 @@ import { assertNumber, assertObject } from '../core/validate.js';
 import {
   MAX_PRIORITY,
   type NewTask,
+  isQueueBackend,
   type QueueBackend,
   TERMINAL,
   type TaskRecord,
@@ -31,6 +32,7 @@ import { TaskQueueEvents } from './events.js';
 import { hasFlows } from './flow-backend.js';
 import { type FlowNode, type FlowTree, flattenFlow } from './flows.js';
 import { MemoryQueueBackend } from './memory-backend.js';
+import { defaultMemoryRegistry, isMemoryRegistry } from './memory-registry.js';
 import { type SettleWatch, watchSettle } from './settle-watch.js';
 import { RedisQueueBackend } from './redis-backend.js';
 import { RedisScheduleStore } from './redis-schedule-store.js';
@@ -53,6 +55,7 @@ import {
   type QueueAdminBackend,
   hasAdmin,
   parseCleanOptions,
+  parseEventsOptions,
   parseListOptions,
   parseObliterateOptions,
   parseRateLimit,
@@ -94,6 +97,18 @@ function hasSettle(b: QueueBackend): b is QueueBackend & SettleNotifier {
   return typeof (b as Partial<SettleNotifier>).onSettled === 'function';
 }
 
+const TASK_QUEUE_BRAND: unique symbol = Symbol.for('azscale.worker.TaskQueue') as never;
+
+/**
+ * True for a {@link TaskQueue}, also one from another copy of this module (the ESM and the CJS
+ * build of the package each have their own class, so `instanceof` would say no).
+ */
+export function isTaskQueue(v: unknown): v is TaskQueue {
+  return (
+    typeof v === 'object' && v !== null && (v as Record<symbol, unknown>)[TASK_QUEUE_BRAND] === true
+  );
+}
+
 /**
  * A named queue of tasks: submit work, look a task up by id, wait for its result, cancel it,
  * inspect and redrive dead letters. Embedded (in memory) without `redis`; on Redis Streams with
@@ -106,6 +121,8 @@ function hasSettle(b: QueueBackend): b is QueueBackend & SettleNotifier {
  * const result = await queue.waitForResult(id, { timeout: 60 });
  */
 export class TaskQueue {
+  /** @internal Marks task queues across copies of this module (see {@link isTaskQueue}). */
+  readonly [TASK_QUEUE_BRAND] = true;
   /** The queue name. */
   readonly name: string;
   /** Seconds finished tasks are kept. */
@@ -136,6 +153,8 @@ export class TaskQueue {
   };
   private depthTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** The submit span's attributes (built once: the span is the same for every submit). */
+  private readonly submitSpanAttributes: Record<string, string | number>;
   private eventsHub: TaskQueueEvents | undefined;
 
   constructor(options: TaskQueueOptions = {}) {
@@ -170,17 +189,35 @@ export class TaskQueue {
     const maxQueued = parseMaxQueued(options.maxQueued);
     // Checked for a custom backend too, which gets no rate limit from us (say so, not ignore).
     const rateLimit = parseRateLimit(options.rateLimit);
-    if (options.backend !== undefined) {
-      const b = options.backend as Partial<QueueBackend> | null;
-      if (typeof b !== 'object' || b === null || typeof b.claim !== 'function') {
+    const eventsMaxLen = parseEventsOptions(options.events);
+    const registry = options.memoryRegistry ?? defaultMemoryRegistry;
+    if (!isMemoryRegistry(registry)) {
+      throw new ValidationError(
+        `memoryRegistry must be a MemoryRegistry, received ${describeValue(registry)}`,
+        { option: 'memoryRegistry' },
+      );
+    }
+    if (
+      options.store !== undefined &&
+      options.backend !== undefined &&
+      options.store !== options.backend
+    ) {
+      throw new ValidationError('store and backend name the same option: give one', {
+        option: 'store',
+      });
+    }
+    const custom = options.store ?? options.backend;
+    if (custom !== undefined) {
+      const option = options.store !== undefined ? 'store' : 'backend';
+      if (!isQueueBackend(custom)) {
         throw new ValidationError(
-          `backend must implement QueueBackend, received ${describeValue(options.backend)}`,
-          { option: 'backend' },
+          `${option} must implement QueueBackend, received ${describeValue(custom)}`,
+          { option },
         );
       }
       // A custom backend acknowledges on its own terms: it cannot be made to WAIT.
       if (resolveDurability(options.durability)) throw durabilityNeedsRedis();
-      this.backend = options.backend;
+      this.backend = custom;
       this.conn = undefined;
       this.scheduleStore = undefined;
       this.maxQueued = maxQueued ?? Number.POSITIVE_INFINITY;
@@ -194,15 +231,24 @@ export class TaskQueue {
         name: this.name,
         resultTtl: this.resultTtl,
         maxQueued: this.maxQueued,
+        eventsMaxLen,
         ...(rateLimit ? { rateLimit } : {}),
       };
       this.backend = this.conn
         ? new RedisQueueBackend(this.conn, { ...common, prefix, durability })
-        : new MemoryQueueBackend(common);
+        : new MemoryQueueBackend({ ...common, registry });
       this.scheduleStore = this.conn
         ? new RedisScheduleStore(this.conn, prefix, this.name)
-        : new MemoryScheduleStore(this.name);
+        : new MemoryScheduleStore(this.name, registry);
     }
+    this.submitSpanAttributes = {
+      'azscale.queue': this.name,
+      ...messagingSpanAttributes({
+        system: this.backend.kind,
+        destination: this.name,
+        operation: 'send',
+      }),
+    };
     if (options.metrics !== undefined && metricsInterval > 0) {
       // Gauges an autoscaler reads must move without anyone calling stats(); unref'd, so the
       // timer never keeps a process alive.
@@ -300,34 +346,22 @@ export class TaskQueue {
    * ValueTooLargeError for data over `maxDataBytes`.
    */
   submitTask(data: unknown, options: SubmitTaskOptions = {}): Promise<string> {
-    if (!isTracingEnabled()) return this.submitUntraced(data, options);
     return withSpan(
       'azscale.worker.submit',
-      {
-        'azscale.queue': this.name,
-        ...messagingSpanAttributes({
-          system: this.backend.kind,
-          destination: this.name,
-          operation: 'send',
-        }),
-      },
+      this.submitSpanAttributes,
       async (span) => {
-        const id = await this.submitUntraced(data, options);
+        this.assertOpen();
+        assertObject(options, 'options');
+        const id =
+          options.taskId === undefined ? randomUUID() : validateId(options.taskId, 'taskId');
+        const task = this.buildTask(id, data, options, 'data');
+        const [created] = await this.backend.submit([task], Date.now());
+        if (created) this.submitted.inc();
         span.setAttributes({ 'azscale.task_id': id, 'messaging.message.id': id });
         return id;
       },
       { kind: 'producer' },
     );
-  }
-
-  private async submitUntraced(data: unknown, options: SubmitTaskOptions): Promise<string> {
-    this.assertOpen();
-    assertObject(options, 'options');
-    const id = options.taskId === undefined ? randomUUID() : validateId(options.taskId, 'taskId');
-    const task = this.buildTask(id, data, options, 'data');
-    const [created] = await this.backend.submit([task], Date.now());
-    if (created) this.submitted.inc();
-    return id;
   }
 
   /**
@@ -525,6 +559,7 @@ export class TaskQueue {
       failed: s.failed,
       deadLettered: s.deadLettered,
       oldestAge: s.oldestQueuedAt === null ? 0 : Math.max(0, (now - s.oldestQueuedAt) / 1000),
+      waitingChildren: s.waitingChildren ?? 0,
     };
     const d = this.depth;
     d.queued.set(out.queued);

@@ -1,9 +1,10 @@
 import { LuaScript } from '../core/lua-script.js';
 import type { CleanableStatus } from './admin.js';
 import type { TaskRecord } from './backend.js';
-import { parseRecord } from './redis-backend.js';
+import { parseRecord } from './redis-record.js';
+import { LUA } from './lua/index.js';
 import { PRELUDE } from './redis-scripts.js';
-import type { TaskStatus } from './types.js';
+import type { TaskStatus } from './task-status.js';
 
 /**
  * Listing, cleaning, obliterating and the pause flag on Redis. The scripts take the queue's
@@ -27,165 +28,21 @@ const CLEAN_CHUNK = 1000;
  * then the priority set from the lowest), delayed by due time (latest first), processing by
  * delivery (latest first), completed/failed/cancelled by when they finished (latest first).
  */
-const LIST = new LuaScript(`${PRELUDE}
-local st, off, lim, now, g = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
-local budget = off + lim + tonumber(ARGV[6])
-local terminal_st = st == 'completed' or st == 'failed' or st == 'cancelled'
-local out, skip, found, seen = {}, off, 0, 0
--- Returns true once the page is full.
-local function consider(id, entry)
-  seen = seen + 1
-  if not id then return false end
-  local v = redis.call('HGET', T, id)
-  if not v then return false end
-  local t = cjson.decode(v)
-  if t.st ~= st then return false end
-  if entry and t.e ~= entry then return false end
-  if terminal_st and expired(id, now) then return false end
-  if skip > 0 then
-    skip = skip - 1
-    return false
-  end
-  out[#out + 1] = id
-  out[#out + 1] = v
-  local r = st == 'completed' and redis.call('HGET', R, id)
-  out[#out + 1] = r and 1 or 0
-  out[#out + 1] = r or ''
-  found = found + 1
-  return found >= lim
-end
-local function zscan(key)
-  local start = 0
-  while seen < budget do
-    local ids = redis.call('ZREVRANGE', key, start, start + 499)
-    if #ids == 0 then return false end
-    for _, id in ipairs(ids) do
-      if consider(id) then return true end
-    end
-    start = start + 500
-  end
-  return false
-end
-if st == 'queued' then
-  -- Entries after the group's last delivered id have not been handed to any worker.
-  local last
-  local gs = redis.pcall('XINFO', 'GROUPS', S)
-  if type(gs) == 'table' and not gs.err then
-    for _, gi in ipairs(gs) do
-      local f = {}
-      for j = 1, #gi, 2 do f[gi[j]] = gi[j + 1] end
-      if f['name'] == g then last = f['last-delivered-id'] end
-    end
-  end
-  local hi = '+'
-  local lo = '-'
-  if last then lo = '(' .. last end
-  local full = false
-  while not full and seen < budget do
-    local ents = redis.call('XREVRANGE', S, hi, lo, 'COUNT', 500)
-    if #ents == 0 then break end
-    for _, e in ipairs(ents) do
-      if consider(e[2][2], e[1]) then
-        full = true
-        break
-      end
-    end
-    hi = '(' .. ents[#ents][1]
-  end
-  if not full then zscan(P) end
-elseif st == 'processing' then
-  local ents = {}
-  for lane = 0, 1 do
-    local key = S
-    if lane == 1 then key = H end
-    local r = redis.pcall('XPENDING', key, g, '-', '+', 10000)
-    if type(r) == 'table' and not r.err then
-      for _, p in ipairs(r) do
-        local ms, sq = string.match(p[1], '^(%d+)-(%d+)$')
-        ents[#ents + 1] = { key, p[1], tonumber(ms) or 0, tonumber(sq) or 0 }
-      end
-    end
-  end
-  table.sort(ents, function(a, b)
-    if a[3] ~= b[3] then return a[3] > b[3] end
-    return a[4] > b[4]
-  end)
-  for _, e in ipairs(ents) do
-    if seen >= budget then break end
-    local x = redis.call('XRANGE', e[1], e[2], e[2])
-    if consider(x[1] and x[1][2][2], e[2]) then break end
-  end
-elseif st == 'delayed' then
-  zscan(D)
-elseif st == 'completed' then
-  zscan(EXP)
-elseif st == 'failed' then
-  zscan(X)
-elseif st == 'cancelled' then
-  zscan(IX)
-end
-return out
-`);
+const LIST = new LuaScript(PRELUDE + LUA['admin-list'], 'worker admin-list');
 
 /**
  * ARGV: status, cutoffMs, limit, now, ttlMs, skip. Removes up to limit tasks of a finished status
  * that finished at or before cutoff. Returns { removed, kept (examined, not removed), more }.
  */
-const CLEAN = new LuaScript(`${PRELUDE}
-local st, cutoff, lim, now, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local skip = tonumber(ARGV[6])
-local n, kept = 0, 0
-local key, hi = X, cutoff
-if st == 'cancelled' then key = IX end
--- The expiry set orders finished tasks by finish time plus the ttl they were given.
-if st == 'completed' then key, hi = EXP, cutoff + ttl end
-local ids = redis.call('ZRANGEBYSCORE', key, '-inf', '(' .. (hi + 1), 'LIMIT', skip, lim * 5)
-for _, id in ipairs(ids) do
-  if n >= lim then break end
-  local t = load(id)
-  if not t then
-    redis.call('ZREM', key, id)
-  elseif t.st == st and (t.u or 0) <= cutoff then
-    drop(id)
-    n = n + 1
-  elseif key ~= EXP and t.st ~= st then
-    redis.call('ZREM', key, id)
-  else
-    kept = kept + 1
-  end
-end
-local more = 0
-if n >= lim or #ids >= lim * 5 then more = 1 end
-return { n, kept, more }
-`);
+const CLEAN = new LuaScript(PRELUDE + LUA['admin-clean'], 'worker admin-clean');
 
 /** ARGV: group, force (1/0). Returns -1 when every key was removed, else the running count. */
-const OBLITERATE = new LuaScript(`${PRELUDE}
-local g = ARGV[1]
-local running = 0
-for _, key in ipairs({ S, H }) do
-  local r = redis.pcall('XPENDING', key, g)
-  if type(r) == 'table' and not r.err then running = running + (tonumber(r[1]) or 0) end
-end
-if running > 0 and ARGV[2] ~= '1' then return running end
-for i = 1, #KEYS do redis.call('UNLINK', KEYS[i]) end
-return -1
-`);
+const OBLITERATE = new LuaScript(PRELUDE + LUA['admin-obliterate'], 'worker admin-obliterate');
 
 /** Sets (ARGV[1] = 1) or clears the pause flag; clearing wakes idle workers at once. */
-const PAUSE = new LuaScript(`${PRELUDE}
-if ARGV[1] == '1' then
-  redis.call('HSET', M, 'paused', '1')
-else
-  redis.call('HDEL', M, 'paused')
-  wake()
-end
-return 1
-`);
+const PAUSE = new LuaScript(PRELUDE + LUA['admin-pause'], 'worker admin-pause');
 
-const IS_PAUSED = new LuaScript(`${PRELUDE}
-return redis.call('HEXISTS', M, 'paused')
-`);
+const IS_PAUSED = new LuaScript(PRELUDE + LUA['admin-is-paused'], 'worker admin-is-paused');
 
 /** See {@link QueueAdminBackend.listTasks}. */
 export async function listTasks(

@@ -24,28 +24,51 @@ import type { TaskEventReader, TaskEventSource } from './event-source.js';
 import type { FlowBackend, NewFlowTask } from './flow-backend.js';
 import { queueFullError } from './queue-full.js';
 import { openRedisEventReader } from './redis-events.js';
+import { EVENTS_MAX_LEN, withEventsMaxLen } from './redis-flow-scripts.js';
 import { redisChildResults, redisSubmitFlow } from './redis-flows.js';
 import * as L from './redis-scripts.js';
-import type { TaskStatus } from './types.js';
+import { parseRecord } from './redis-record.js';
+import type { TaskStatus } from './task-status.js';
+
+export { parseRecord };
 import type { BackendRateLimit, CleanableStatus, QueueAdminBackend } from './admin.js';
 import * as A from './redis-admin.js';
 
 type Arg = string | number;
 
-const SCRIPTS = {
-  submit: new LuaScript(L.SUBMIT),
-  claim: new LuaScript(L.CLAIM),
-  complete: new LuaScript(L.COMPLETE),
-  fail: new LuaScript(L.FAIL),
-  heartbeat: new LuaScript(L.HEARTBEAT),
-  release: new LuaScript(L.RELEASE),
-  progress: new LuaScript(L.PROGRESS),
-  cancel: new LuaScript(L.CANCEL),
-  redrive: new LuaScript(L.REDRIVE),
-  stats: new LuaScript(L.STATS),
-  get: new LuaScript(L.GET),
-  deadLetters: new LuaScript(L.DEAD_LETTERS),
+const SOURCES = {
+  submit: L.SUBMIT,
+  claim: L.CLAIM,
+  complete: L.COMPLETE,
+  fail: L.FAIL,
+  heartbeat: L.HEARTBEAT,
+  release: L.RELEASE,
+  progress: L.PROGRESS,
+  cancel: L.CANCEL,
+  redrive: L.REDRIVE,
+  stats: L.STATS,
+  get: L.GET,
+  deadLetters: L.DEAD_LETTERS,
 };
+type Scripts = { [K in keyof typeof SOURCES]: LuaScript };
+
+/** The scripts per events cap (one set for the default, another per other value in use). */
+const SCRIPT_SETS = new Map<number, Scripts>();
+function scriptsFor(eventsMaxLen: number): Scripts {
+  let set = SCRIPT_SETS.get(eventsMaxLen);
+  if (!set) {
+    set = Object.fromEntries(
+      Object.entries(SOURCES).map(([k, src]) => [
+        k,
+        new LuaScript(withEventsMaxLen(src, eventsMaxLen), `worker ${k}`),
+      ]),
+    ) as Scripts;
+    SCRIPT_SETS.set(eventsMaxLen, set);
+  }
+  return set;
+}
+/** The default set, for tests that check the scripts' declared keys. @internal */
+export const SCRIPTS: Scripts = scriptsFor(EVENTS_MAX_LEN);
 
 const GROUP = 'workers';
 /** How long past its BLOCK time a waiter's read may stay unanswered before its connection is dropped. */
@@ -67,6 +90,8 @@ export interface RedisQueueBackendOptions {
   rateLimit?: BackendRateLimit;
   /** Replicas that must confirm submits, completions and failures (see `durableWrite`). */
   durability?: DurabilityPolicy;
+  /** Newest events the events stream keeps (approximately). @default 10000 */
+  eventsMaxLen?: number;
 }
 
 /**
@@ -86,6 +111,7 @@ export class RedisQueueBackend
   private readonly rateLimit: BackendRateLimit | undefined;
   private groupReady: Promise<void> | undefined;
   private readonly durability: DurabilityPolicy | undefined;
+  private readonly scripts: Scripts;
 
   constructor(conn: RedisConnection, options: RedisQueueBackendOptions) {
     this.conn = conn;
@@ -98,11 +124,14 @@ export class RedisQueueBackend
     this.keys.push(`${base}:ix`, `${base}:rl`);
     // KEYS[14]: the events stream (see redis-flow-scripts.ts).
     this.keys.push(`${base}:ev`);
+    // KEYS[15]: flow parents waiting for their children (see redis-flow-scripts.ts).
+    this.keys.push(`${base}:wc`);
     this.rateLimit = options.rateLimit;
     this.ttlMs = Math.max(1, Math.round(options.resultTtl * 1000));
     this.name = options.name;
     this.maxQueued = options.maxQueued ?? Number.POSITIVE_INFINITY;
     this.durability = options.durability;
+    this.scripts = scriptsFor(options.eventsMaxLen ?? EVENTS_MAX_LEN);
   }
 
   /**
@@ -199,7 +228,7 @@ export class RedisQueueBackend
       const t = tasks[0] as NewTask;
       const args = head.concat(taskArgs(t));
       return this.parseSubmit(
-        (await this.run('submit', SCRIPTS.submit, args, undefined, true)) as number[],
+        (await this.run('submit', this.scripts.submit, args, undefined, true)) as number[],
         1,
       );
     }
@@ -216,7 +245,7 @@ export class RedisQueueBackend
       const args = head.slice();
       const end = Math.min(tasks.length, i + SUBMIT_CHUNK);
       for (let j = i; j < end; j++) args.push(...taskArgs(tasks[j] as NewTask));
-      calls.push(this.run('submit', SCRIPTS.submit, args, client, true));
+      calls.push(this.run('submit', this.scripts.submit, args, client, true));
     }
     const settled = await Promise.allSettled(calls);
     const out: boolean[] = [];
@@ -249,9 +278,11 @@ export class RedisQueueBackend
 
   async get(id: string, options?: { data?: boolean }): Promise<TaskRecord | null> {
     const withData = options?.data === true;
-    const r = (await this.run('getTask', SCRIPTS.get, [id, Date.now(), withData ? '1' : '0'])) as
-      | [string, number, string, string | null | undefined]
-      | null;
+    const r = (await this.run('getTask', this.scripts.get, [
+      id,
+      Date.now(),
+      withData ? '1' : '0',
+    ])) as [string, number, string, string | null | undefined] | null;
     if (!r) return null;
     const rec = parseRecord(id, r[0], r[1] === 1 ? r[2] : undefined);
     if (rec && withData && typeof r[3] === 'string') rec.data = r[3];
@@ -259,7 +290,7 @@ export class RedisQueueBackend
   }
 
   async cancel(id: string, now: number): Promise<CancelOutcome> {
-    const r = (await this.run('cancelTask', SCRIPTS.cancel, [id, now, this.ttlMs])) as number;
+    const r = (await this.run('cancelTask', this.scripts.cancel, [id, now, this.ttlMs])) as number;
     return r === -1 ? 'missing' : r === 0 ? 'terminal' : r === 2 ? 'running' : 'cancelled';
   }
 
@@ -279,7 +310,7 @@ export class RedisQueueBackend
     args.push(this.rateLimit?.max ?? 0, this.rateLimit?.perMs ?? 0);
     // A claim that carries completions acknowledges them: it waits for replicas like complete().
     const r = (await this.withGroup(() =>
-      this.run('claim', SCRIPTS.claim, args, undefined, comps.length > 0),
+      this.run('claim', this.scripts.claim, args, undefined, comps.length > 0),
     )) as Arg[];
     const tasks: ClaimedTask[] = [];
     for (let i = 2; i + 8 < r.length; i += 9) {
@@ -305,7 +336,7 @@ export class RedisQueueBackend
     if (items.length === 0) return;
     const args: Arg[] = [GROUP, now, this.ttlMs];
     for (const c of items) args.push(c.id, c.lane, c.entryId, c.result);
-    await this.run('complete', SCRIPTS.complete, args, undefined, true);
+    await this.run('complete', this.scripts.complete, args, undefined, true);
   }
 
   async fail(items: readonly Failure[], now: number): Promise<FailOutcome[]> {
@@ -314,7 +345,7 @@ export class RedisQueueBackend
     for (const f of items) {
       args.push(f.id, f.lane, f.entryId, f.attempt, f.error, f.retryAt === null ? -1 : f.retryAt);
     }
-    const r = (await this.run('fail', SCRIPTS.fail, args, undefined, true)) as number[];
+    const r = (await this.run('fail', this.scripts.fail, args, undefined, true)) as number[];
     return r.map((v) => (v === 1 ? 'retry' : v === 2 ? 'dead' : 'ignored'));
   }
 
@@ -326,18 +357,18 @@ export class RedisQueueBackend
     if (items.length === 0) return [];
     const args: Arg[] = [GROUP, consumer];
     for (const t of items) args.push(t.id, t.lane, t.entryId, t.attempt);
-    const r = (await this.run('heartbeat', SCRIPTS.heartbeat, args)) as number[];
+    const r = (await this.run('heartbeat', this.scripts.heartbeat, args)) as number[];
     return r.map((v) => (v === 0 ? 'ok' : v === 1 ? 'cancelled' : 'lost'));
   }
 
   async release(consumer: string, _items: readonly TaskRef[], now: number): Promise<void> {
     // The script releases every delivery the consumer holds, not only the ones we know of: a
     // claim whose reply was lost (a timeout) leaves deliveries we never saw.
-    await this.run('release', SCRIPTS.release, [GROUP, consumer, now]);
+    await this.run('release', this.scripts.release, [GROUP, consumer, now]);
   }
 
   async progress(ref: TaskRef, value: number, now: number): Promise<boolean> {
-    const r = await this.run('progress', SCRIPTS.progress, [ref.id, ref.attempt, value, now]);
+    const r = await this.run('progress', this.scripts.progress, [ref.id, ref.attempt, value, now]);
     return r === 1;
   }
 
@@ -426,7 +457,7 @@ export class RedisQueueBackend
   }
 
   async stats(_now: number): Promise<BackendStats> {
-    const r = (await this.run('stats', SCRIPTS.stats, [GROUP, Date.now()])) as number[];
+    const r = (await this.run('stats', this.scripts.stats, [GROUP, Date.now()])) as number[];
     const n = (i: number) => Number(r[i] ?? 0);
     return {
       queued: n(0),
@@ -436,11 +467,15 @@ export class RedisQueueBackend
       failed: n(4),
       deadLettered: n(5),
       oldestQueuedAt: n(6) >= 0 ? n(6) : null,
+      waitingChildren: n(7),
     };
   }
 
   async deadLetters(limit: number): Promise<TaskRecord[]> {
-    const r = (await this.run('deadLetters', SCRIPTS.deadLetters, [limit, Date.now()])) as Arg[];
+    const r = (await this.run('deadLetters', this.scripts.deadLetters, [
+      limit,
+      Date.now(),
+    ])) as Arg[];
     const out: TaskRecord[] = [];
     for (let i = 0; i + 3 < r.length; i += 4) {
       const rec = parseRecord(
@@ -457,7 +492,7 @@ export class RedisQueueBackend
     if (ids) {
       let n = 0;
       for (let i = 0; i < ids.length; i += SUBMIT_CHUNK) {
-        n += (await this.run('redrive', SCRIPTS.redrive, [
+        n += (await this.run('redrive', this.scripts.redrive, [
           now,
           ...ids.slice(i, i + SUBMIT_CHUNK),
         ])) as number;
@@ -466,7 +501,7 @@ export class RedisQueueBackend
     }
     let total = 0;
     for (let round = 0; round < 1000; round++) {
-      const n = (await this.run('redrive', SCRIPTS.redrive, [now])) as number;
+      const n = (await this.run('redrive', this.scripts.redrive, [now])) as number;
       total += n;
       if (n === 0) break;
     }
@@ -512,58 +547,4 @@ function taskArgs(t: NewTask): Arg[] {
     t.trace ?? '',
     t.name ?? '',
   ];
-}
-
-const STATUSES = new Set<TaskStatus>([
-  'queued',
-  'delayed',
-  'processing',
-  'completed',
-  'failed',
-  'cancelled',
-  'waiting-children',
-]);
-
-/** The task fields as the scripts store them (JSON in the task hash). */
-interface StoredTask {
-  st?: string;
-  a?: number;
-  ma?: number;
-  to?: number | string;
-  pr?: number;
-  c?: number;
-  u?: number;
-  pg?: number;
-  er?: string;
-  nm?: string;
-}
-
-/** @internal Parses a stored task (JSON in the task hash); null when it is not one. */
-export function parseRecord(
-  id: string,
-  json: string,
-  result: string | undefined,
-): TaskRecord | null {
-  let h: StoredTask;
-  try {
-    h = JSON.parse(json) as StoredTask;
-  } catch {
-    return null;
-  }
-  if (typeof h !== 'object' || h === null || !STATUSES.has(h.st as TaskStatus)) return null;
-  const r: TaskRecord = {
-    id,
-    status: h.st as TaskStatus,
-    attempts: Number(h.a ?? 0),
-    maxAttempts: Number(h.ma ?? 0),
-    timeout: Number(h.to ?? 0),
-    priority: Number(h.pr ?? 0),
-    createdAt: Number(h.c ?? 0),
-    updatedAt: Number(h.u ?? 0),
-  };
-  if (result !== undefined) r.result = result;
-  if (typeof h.er === 'string') r.error = h.er;
-  if (h.pg !== undefined) r.progress = Number(h.pg);
-  if (typeof h.nm === 'string' && h.nm !== '') r.name = h.nm;
-  return r;
 }

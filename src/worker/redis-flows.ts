@@ -2,7 +2,12 @@ import { ConflictError } from '../core/errors.js';
 import { LuaScript } from '../core/lua-script.js';
 import type { NewFlowTask } from './flow-backend.js';
 import { queueFullError } from './queue-full.js';
-import type { RedisQueueBackend } from './redis-backend.js';
+
+/** What the flow functions need of the Redis backend (an interface, not an import of it). */
+export interface QueueScriptRunner {
+  readonly queueName: string;
+  run(op: string, script: LuaScript, args: readonly (string | number)[]): Promise<unknown>;
+}
 import { CHILD_RESULTS, SUBMIT_FLOW } from './redis-scripts.js';
 
 const submitFlowScript = new LuaScript(SUBMIT_FLOW);
@@ -10,7 +15,7 @@ const childResultsScript = new LuaScript(CHILD_RESULTS);
 
 /** Adds a whole flow with one script call (see redis-flow-scripts.ts). */
 export async function redisSubmitFlow(
-  b: RedisQueueBackend,
+  b: QueueScriptRunner,
   head: (string | number)[],
   tasks: readonly NewFlowTask[],
   maxQueued: number,
@@ -44,7 +49,7 @@ export async function redisSubmitFlow(
 
 /** Results of the completed direct children of `id`; null for an unknown task. */
 export async function redisChildResults(
-  b: RedisQueueBackend,
+  b: QueueScriptRunner,
   id: string,
 ): Promise<Map<string, string> | null> {
   const r = (await b.run('childResults', childResultsScript, [id, Date.now()])) as (

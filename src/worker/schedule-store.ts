@@ -1,3 +1,4 @@
+import { type MemoryRegistry, defaultMemoryRegistry } from './memory-registry.js';
 /**
  * Where a queue's schedules live. Definitions are JSON text ({@link ScheduleDef}); the store
  * never parses them. Exactly-once per tick rests on two atomic steps:
@@ -62,18 +63,16 @@ interface MemoryScheduleState {
   pending: Map<string, PendingTick>;
 }
 
-// Memory queues of one name share their tasks within the process; their schedules too.
-const registry = new Map<string, MemoryScheduleState>();
-
 /** The in-process store behind memory queues. Every method is synchronous inside, hence atomic. @internal */
 export class MemoryScheduleStore implements ScheduleStore {
   private readonly s: MemoryScheduleState;
 
-  constructor(queueName: string) {
-    let s = registry.get(queueName);
+  // Memory queues of one name in one registry share their tasks; their schedules too.
+  constructor(queueName: string, registry: MemoryRegistry = defaultMemoryRegistry) {
+    let s = registry.schedules.get(queueName) as MemoryScheduleState | undefined;
     if (!s) {
       s = { defs: new Map(), timing: new Map(), next: new Map(), pending: new Map() };
-      registry.set(queueName, s);
+      registry.schedules.set(queueName, s);
     }
     this.s = s;
   }

@@ -3,25 +3,9 @@ import type { DurabilityOptions } from '../core/durability.js';
 import type { MetricsSink } from '../core/metrics.js';
 import type { QueueBackend } from './backend.js';
 
-/**
- * Where a task is in its life:
- * - `queued`: waiting for a worker;
- * - `delayed`: waiting for its `delay` or for a retry's backoff to pass;
- * - `processing`: a worker runs it now;
- * - `completed`: the handler returned; `result` holds its value;
- * - `failed`: every attempt failed (or the handler threw an `UnrecoverableError`); `error` holds
- *   the last error and the task is in the dead-letter list;
- * - `cancelled`: {@link TaskQueue.cancelTask} stopped it;
- * - `waiting-children`: a flow's parent waiting for its children (see {@link TaskQueue.submitFlow}).
- */
-export type TaskStatus =
-  | 'queued'
-  | 'delayed'
-  | 'processing'
-  | 'completed'
-  | 'failed'
-  | 'cancelled'
-  | 'waiting-children';
+import type { TaskStatus } from './task-status.js';
+
+export type { TaskStatus };
 
 /** What {@link TaskQueue.getTask} returns for a known task. */
 export interface TaskInfo<R = unknown> {
@@ -111,6 +95,8 @@ export interface TaskQueueStats {
   deadLettered: number;
   /** Age in seconds of the oldest task waiting for a worker; 0 when none waits. */
   oldestAge: number;
+  /** Flow parents waiting for their children (status `waiting-children`). */
+  waitingChildren: number;
 }
 
 /** Options of {@link TaskQueue}. */
@@ -138,6 +124,11 @@ export interface TaskQueueOptions {
   durability?: DurabilityOptions;
   /** A custom backend; overrides `redis`. */
   backend?: QueueBackend;
+  /**
+   * A custom backend (the same as `backend`, the name every other module uses; give one of the
+   * two). A custom backend gets no `rateLimit`, `durability` or schedules from us.
+   */
+  store?: QueueBackend;
   /**
    * Seconds a finished (completed, failed or cancelled) task and its result are kept.
    * @default 86400 (one day)
@@ -178,6 +169,21 @@ export interface TaskQueueOptions {
    * @example rateLimit: { max: 5, per: 1 } // at most 5 task starts in any second
    */
   rateLimit?: import('./admin.js').QueueRateLimit;
+  /**
+   * The queue's events stream (what {@link TaskQueue.events} reads): `maxLen` is how many of the
+   * newest events it keeps (trimmed approximately on Redis, `MAXLEN ~`, so a little more may
+   * stay); a listener resuming from a position older than that misses what was trimmed. Every
+   * process of the queue should give the same value: each trims to its own on the events it
+   * writes.
+   * @default { maxLen: 10000 }
+   */
+  events?: import('./admin.js').QueueEventsOptions;
+  /**
+   * Where a queue without `redis` keeps its tasks and schedules: handles of the same name in
+   * one registry share them. Ignored with `redis` or `backend`.
+   * @default defaultMemoryRegistry
+   */
+  memoryRegistry?: import('./memory-registry.js').MemoryRegistry;
 }
 
 /** Retry delays between attempts. */
@@ -215,59 +221,6 @@ export interface TaskContext {
 
 /** A task handler: takes the task's data, returns its (JSON-encodable) result. */
 export type TaskHandler<D = unknown, R = unknown> = (data: D, ctx: TaskContext) => Promise<R> | R;
-
-/** Options of {@link BackgroundWorker}. */
-export interface BackgroundWorkerOptions<D = unknown, R = unknown> {
-  /** The queue: its name (created with `redis`/`resultTtl` below and closed on stop) or a {@link TaskQueue} you own. @default 'default' */
-  queue?: string | import('./queue.js').TaskQueue;
-  /**
-   * Runs each unnamed task. At least one of `handler` and `handlers` is required.
-   * @default none: an unnamed task fails with `UnknownTaskNameError`
-   */
-  handler?: TaskHandler<D, R>;
-  /**
-   * Handlers by task name (`submitTask(data, { name })`); only own properties count, so names
-   * such as `constructor` or `__proto__` never reach `Object.prototype`.
-   * @default none: every named task fails with `UnknownTaskNameError`
-   * @example handlers: { summarize: async (d) => summarize(d), embed: async (d) => embed(d) }
-   */
-  // biome-ignore lint/suspicious/noExplicitAny: each name's handler takes its own data type
-  handlers?: Readonly<Record<string, TaskHandler<any, unknown>>>;
-  /** Tasks run at once in this process (the seed's `num_workers`). @default 4 */
-  numWorkers?: number;
-  /** Redis for a queue given by name; see {@link TaskQueueOptions.redis}. */
-  redis?: RedisInput;
-  /** Result retention for a queue given by name, seconds. @default 86400 */
-  resultTtl?: number;
-  /** `maxQueued` for a queue given by name; see {@link TaskQueueOptions.maxQueued}. */
-  maxQueued?: number;
-  /** `rateLimit` for a queue given by name; see {@link TaskQueueOptions.rateLimit}. @default no limit */
-  rateLimit?: import('./admin.js').QueueRateLimit;
-  /** Attempts per task unless the task sets its own. @default 3 */
-  attempts?: number;
-  /** Delay between attempts. @default { type: 'exponential', delay: 1, jitter: true } */
-  backoff?: TaskBackoffOptions;
-  /** Seconds an attempt may run before `ctx.signal` aborts and the attempt fails. @default no limit */
-  timeout?: number;
-  /**
-   * Seconds without a heartbeat after which another worker reclaims a task (the worker is
-   * presumed dead). Heartbeats are sent every `min(1, visibilityTimeout / 3)` seconds.
-   * @default 30
-   */
-  visibilityTimeout?: number;
-  /**
-   * Take part in firing the queue's schedules ({@link TaskQueue.schedule}) while running. Every
-   * worker may: each tick still produces one task. `false` leaves it to the other workers.
-   * @default true
-   */
-  scheduler?: boolean;
-  /** Stop gracefully on SIGTERM and SIGINT, then re-raise the signal. @default false */
-  handleSignals?: boolean;
-  /** Seconds {@link BackgroundWorker.stop} waits for running tasks when called by a signal. @default 30 */
-  shutdownTimeout?: number;
-  /** Where to report metrics. @default the queue's, or noopMetrics */
-  metrics?: MetricsSink;
-}
 
 /** Payload of the `completed` event. */
 export interface TaskCompletedEvent {

@@ -28,11 +28,12 @@ import {
   assertOneOf,
 } from '../core/validate.js';
 import type { ClaimedTask, Completion, QueueBackend, TaskRef, WorkWaiter } from './backend.js';
+import { LazyAbort } from './lazy-abort.js';
+import type { BackgroundWorkerOptions } from './worker-options.js';
 import { type NamedHandlers, parseHandlers, pickHandler } from './named.js';
-import { type LocalCanceller, TaskQueue, encodeError } from './queue.js';
+import { type LocalCanceller, TaskQueue, encodeError, isTaskQueue } from './queue.js';
 import { acquireScheduler, releaseScheduler } from './scheduler.js';
 import type {
-  BackgroundWorkerOptions,
   SubmitTaskOptions,
   SubmitTasksOptions,
   TaskBackoffOptions,
@@ -46,7 +47,7 @@ import type {
 
 interface Running {
   ref: TaskRef;
-  ac: AbortController;
+  ac: LazyAbort;
   timer: LongTimer | undefined;
   started: number;
   /** Set when the outcome must not be recorded (cancelled, taken over, released at shutdown). */
@@ -66,6 +67,15 @@ type State = 'idle' | 'running' | 'stopping';
 
 /** Claims a worker keeps in flight at once. */
 const MAX_CLAIMS_IN_FLIGHT = 2;
+/**
+ * Tasks a worker may hold claimed beyond its free slots (started as slots free up), so that a
+ * claim's round trip overlaps the running of the tasks before it. Only while tasks are short
+ * (see {@link PREFETCH_MAX_TASK_MS}): a long task must not sit on a claimed task another worker
+ * could run.
+ */
+const MAX_PREFETCH = 8;
+/** Prefetch only while the recent average task takes less than this (ms). */
+const PREFETCH_MAX_TASK_MS = 20;
 
 /**
  * Largest `visibilityTimeout`: one year. A lease longer than that only delays the recovery of a
@@ -129,11 +139,17 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
   private state: State = 'idle';
   private readonly running = new Map<string, Running>();
   private completions: PendingCompletion[] = [];
+  /** Claimed tasks waiting for a free slot (prefetched; their leases are renewed too). */
+  private ready: ClaimedTask[] = [];
+  /** Moving average of recent task durations (ms); prefetching is on while it is short. */
+  private avgTaskMs = Number.POSITIVE_INFINITY;
   private kickScheduled = false;
   private readonly ops = new Set<Promise<unknown>>();
   private waiter: WorkWaiter | undefined;
   /** Claims sent and not answered yet (at most {@link MAX_CLAIMS_IN_FLIGHT}). */
   private claimsInFlight = 0;
+  /** The handling of the last claim sent; the next claim's answer is handled after it. */
+  private claimChain: Promise<void> = Promise.resolve();
   /** Slots promised to claims in flight. */
   private reserved = 0;
   /** True while the worker waits for new work (the last claim found the queue empty). */
@@ -194,11 +210,16 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
           });
 
     const q = options.queue;
-    if (q instanceof TaskQueue) {
-      if (options.redis !== undefined) {
-        throw new ValidationError('redis cannot be given with a TaskQueue instance as queue', {
-          option: 'redis',
-        });
+    if (isTaskQueue(q)) {
+      for (const option of ['redis', 'store', 'backend'] as const) {
+        if (options[option] !== undefined) {
+          throw new ValidationError(
+            `${option} cannot be given with a TaskQueue instance as queue`,
+            {
+              option,
+            },
+          );
+        }
       }
       this.q = q;
       this.ownsQueue = false;
@@ -206,10 +227,13 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
       this.q = new TaskQueue({
         name: q ?? 'default',
         redis: options.redis,
+        ...(options.store !== undefined ? { store: options.store } : {}),
+        ...(options.backend !== undefined ? { backend: options.backend } : {}),
         resultTtl: options.resultTtl,
         metrics: options.metrics,
         ...(options.maxQueued !== undefined ? { maxQueued: options.maxQueued } : {}),
         ...(options.rateLimit !== undefined ? { rateLimit: options.rateLimit } : {}),
+        ...(options.events !== undefined ? { events: options.events } : {}),
       });
       this.ownsQueue = true;
     } else {
@@ -372,7 +396,8 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
       });
     }
     this.drained = undefined;
-    const left: TaskRef[] = [];
+    const left: TaskRef[] = this.ready.map(refOf);
+    this.ready = [];
     for (const r of [...this.running.values()]) {
       r.abandoned = true;
       left.push(r.ref);
@@ -421,6 +446,12 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
 
   /** @internal Aborts a task running here at once (called by cancelTask in this process). */
   abortLocal(taskId: string): void {
+    const i = this.ready.findIndex((t) => t.id === taskId);
+    if (i >= 0) {
+      const [t] = this.ready.splice(i, 1);
+      if (t) this.ackRef(refOf(t));
+      return;
+    }
     const r = this.running.get(taskId);
     if (!r || r.done) return;
     r.abandoned = true;
@@ -434,8 +465,12 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
    * delivery: the task stops counting as processing at once instead of after a reclaim.
    */
   private ackCancelled(r: Running): void {
+    this.ackRef(r.ref);
+  }
+
+  private ackRef(ref: TaskRef): void {
     this.completions.push({
-      c: { ...r.ref, result: 'null' },
+      c: { ...ref, result: 'null' },
       result: null,
       duration: 0,
       ackOnly: true,
@@ -452,6 +487,7 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
     this.kickScheduled = true;
     setImmediate(() => {
       this.kickScheduled = false;
+      this.startReady();
       this.pump();
       // Results no claim took along are written on their own, never held back.
       if (this.completions.length > 0) this.track(this.flush());
@@ -479,10 +515,13 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
       }
       return;
     }
+    const capacity =
+      this.numWorkers +
+      (this.avgTaskMs < PREFETCH_MAX_TASK_MS ? Math.min(this.numWorkers, MAX_PREFETCH) : 0);
     while (this.claimsInFlight < MAX_CLAIMS_IN_FLIGHT) {
-      const free = this.numWorkers - this.running.size - this.reserved;
+      const free = capacity - this.running.size - this.ready.length - this.reserved;
       if (free <= 0) return;
-      if (this.claimsInFlight > 0 && free < Math.ceil(this.numWorkers / 2)) return;
+      if (this.claimsInFlight > 0 && free < Math.ceil(capacity / 2)) return;
       // From a standstill, split the slots over two claims so that their round trips overlap.
       this.sendClaim(this.claimsInFlight === 0 && free >= 2 ? Math.ceil(free / 2) : free);
     }
@@ -495,22 +534,27 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
     const now = Date.now();
     const reclaim = now - this.lastReclaim >= this.reclaimEveryMs;
     if (reclaim) this.lastReclaim = now;
-    const op = this.backend
-      .claim({
-        consumer: this.consumer,
-        count,
-        now,
-        reclaimIdleMs: reclaim ? this.visibilityMs : 0,
-        defaultAttempts: this.attempts,
-        completions: batch.map((b) => b.c),
-      })
+    const sent = this.backend.claim({
+      consumer: this.consumer,
+      count,
+      now,
+      reclaimIdleMs: reclaim ? this.visibilityMs : 0,
+      defaultAttempts: this.attempts,
+      completions: batch.map((b) => b.c),
+    });
+    // Answers are handled in the order the claims were sent (the earlier claim took the earlier
+    // tasks), whatever order their promises settle in.
+    // (Marked handled at once: a failure waiting for its turn is not an unhandled rejection.)
+    sent.catch(() => undefined);
+    const op = this.claimChain
+      .then(() => sent)
       .then(
         (res) => {
           this.reserved -= count;
           this.claimsInFlight--;
           this.errorDelay = 50;
           this.completed(batch);
-          for (const t of res.tasks) this.runTask(t);
+          for (const t of res.tasks) this.accept(t);
           // A short answer means the queue ran dry: it never triggers another claim itself (two
           // claims would otherwise chase each other over an empty queue). The last claim to come
           // back decides: short, wait for new work; full, claim on.
@@ -532,6 +576,7 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
           this.errorDelay = Math.min(this.errorDelay * 2, 5000);
         },
       );
+    this.claimChain = op;
     this.track(op);
   }
 
@@ -547,6 +592,22 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
     this.pump();
   }
 
+  /** Runs a claimed task now if a slot is free, else keeps it until one is. */
+  private accept(t: ClaimedTask): void {
+    // Handed the same task again (our lease lapsed and we reclaimed it): the older turn is void.
+    if (this.ready.length > 0) this.ready = this.ready.filter((r) => r.id !== t.id);
+    if (this.running.size < this.numWorkers && this.ready.length === 0) this.runTask(t);
+    else this.ready.push(t);
+  }
+
+  /** Starts prefetched tasks in free slots. */
+  private startReady(): void {
+    while (this.state === 'running' && this.ready.length > 0) {
+      if (this.running.size >= this.numWorkers) return;
+      this.runTask(this.ready.shift() as ClaimedTask);
+    }
+  }
+
   private runTask(t: ClaimedTask): void {
     const prev = this.running.get(t.id);
     if (prev) {
@@ -555,7 +616,7 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
       prev.ac.abort(new CancelledError(`task ${t.id} was taken over by a newer attempt`));
       this.finishRun(prev);
     }
-    const ac = new AbortController();
+    const ac = new LazyAbort();
     const run: Running = {
       ref: { id: t.id, lane: t.lane, entryId: t.entryId, attempt: t.attempt },
       ac,
@@ -594,7 +655,9 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
     const ctx: TaskContext = {
       taskId: t.id,
       attempt: t.attempt,
-      signal: ac.signal,
+      get signal() {
+        return ac.signal;
+      },
       progress: async (n: number) => {
         assertNumber(n, 'progress');
         if (!run.done) await this.backend.progress(ref, n, Date.now());
@@ -641,6 +704,9 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
     if (run.done) return false;
     run.done = true;
     run.timer?.clear();
+    const ms = performance.now() - run.started;
+    this.avgTaskMs =
+      this.avgTaskMs === Number.POSITIVE_INFINITY ? ms : this.avgTaskMs * 0.8 + ms * 0.2;
     if (this.running.get(run.ref.id) === run) this.running.delete(run.ref.id);
     this.mActive.dec();
     if (this.drained && this.running.size === 0) this.drained();
@@ -756,20 +822,30 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
     // Results not yet written keep their lease too: otherwise a Redis hiccup longer than
     // visibilityTimeout would let another worker run a task whose handler already returned.
     const unwritten = this.completions.filter((c) => !c.ackOnly).map((c) => c.c);
-    if (this.running.size === 0 && unwritten.length === 0) return;
+    if (this.running.size === 0 && unwritten.length === 0 && this.ready.length === 0) return;
     const runs = [...this.running.values()];
+    const ready = this.ready.slice();
     const op = this.backend
       .heartbeat(
         this.consumer,
         runs
           .map((r) => r.ref)
+          .concat(ready.map(refOf))
           .concat(
             unwritten.map(({ id, lane, entryId, attempt }) => ({ id, lane, entryId, attempt })),
           ),
         Date.now(),
       )
       .then((outcomes) => {
-        outcomes.forEach((o, i) => {
+        ready.forEach((t, j) => {
+          const o = outcomes[runs.length + j];
+          if (o === undefined || o === 'ok') return;
+          const k = this.ready.indexOf(t);
+          if (k < 0) return;
+          this.ready.splice(k, 1);
+          if (o === 'cancelled') this.ackRef(refOf(t));
+        });
+        outcomes.slice(0, runs.length).forEach((o, i) => {
           const r = runs[i];
           if (!r || r.done || o === 'ok') return;
           r.abandoned = true;
@@ -798,6 +874,10 @@ export class BackgroundWorker<D = unknown, R = unknown> implements LocalCancelle
   private emitError(e: unknown): void {
     this.events.emit('error', e instanceof Error ? e : new Error(String(e)));
   }
+}
+
+function refOf(t: ClaimedTask): TaskRef {
+  return { id: t.id, lane: t.lane, entryId: t.entryId, attempt: t.attempt };
 }
 
 function parseBackoff(b: TaskBackoffOptions | undefined): Required<TaskBackoffOptions> {
