@@ -4,6 +4,7 @@
  * generate results. Streams are in `stream.ts`.
  */
 import type { LLMEntry, LLMTokenUsage } from '../llm/entry.js';
+import { tokenCount } from '../llm/count.js';
 import type { LLMAnswerSource } from '../llm/flight.js';
 
 /** AI SDK usage (v3/v4): nested input/output token counts. */
@@ -82,10 +83,6 @@ export interface AIStreamPartLike {
   [field: string]: unknown;
 }
 
-function n(v: unknown): number | undefined {
-  return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.round(v) : undefined;
-}
-
 /** AI SDK usage (v3/v4 nested, or the older flat numbers) to {@link LLMTokenUsage}. */
 export function fromAIUsage(u: unknown): LLMTokenUsage | undefined {
   if (typeof u !== 'object' || u === null) return undefined;
@@ -98,14 +95,14 @@ export function fromAIUsage(u: unknown): LLMTokenUsage | undefined {
   let reasoning: number | undefined;
   if (typeof inp === 'object' && inp !== null) {
     const i = inp as Record<string, unknown>;
-    input = n(i.total);
-    cached = n(i.cacheRead);
-  } else input = n(inp);
+    input = tokenCount(i.total);
+    cached = tokenCount(i.cacheRead);
+  } else input = tokenCount(inp);
   if (typeof out === 'object' && out !== null) {
     const o = out as Record<string, unknown>;
-    output = n(o.total);
-    reasoning = n(o.reasoning);
-  } else output = n(out);
+    output = tokenCount(o.total);
+    reasoning = tokenCount(o.reasoning);
+  } else output = tokenCount(out);
   if (input === undefined && output === undefined) return undefined;
   const usage: LLMTokenUsage = { inputTokens: input ?? 0, outputTokens: output ?? 0 };
   if (cached) usage.cachedInputTokens = cached;

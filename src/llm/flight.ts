@@ -154,6 +154,7 @@ export class Flight {
   }
 }
 
-function cancelled(reason?: unknown): CancelledError {
+/** The error a caller who left gets. @internal */
+export function cancelled(reason?: unknown): CancelledError {
   return new CancelledError('the LLM call was cancelled by its caller', { cause: reason });
 }

@@ -4,6 +4,7 @@
  * SSE parsing is in `sse.ts`, the endpoint caller in `openai-model.ts`.
  */
 import { LLMProviderError, ValidationError, describeValue } from '../core/errors.js';
+import { tokenCount } from './count.js';
 import type { LLMEntry, LLMFinishReason, LLMStreamPart, LLMTokenUsage } from './entry.js';
 import type { OpenAIChatChunk, OpenAIChatCompletion, OpenAIUsage } from './openai-types.js';
 
@@ -23,20 +24,16 @@ const FINISH_BACK: Record<string, string> = {
   'content-filter': 'content_filter',
 };
 
-function count(v: unknown): number | undefined {
-  return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.round(v) : undefined;
-}
-
 /** OpenAI usage to {@link LLMTokenUsage}. */
 export function fromOpenAIUsage(u: OpenAIUsage | null | undefined): LLMTokenUsage | undefined {
   if (!u) return undefined;
-  const input = count(u.prompt_tokens);
-  const output = count(u.completion_tokens);
+  const input = tokenCount(u.prompt_tokens);
+  const output = tokenCount(u.completion_tokens);
   if (input === undefined || output === undefined) return undefined;
   const usage: LLMTokenUsage = { inputTokens: input, outputTokens: output };
-  const cached = count(u.prompt_tokens_details?.cached_tokens);
+  const cached = tokenCount(u.prompt_tokens_details?.cached_tokens);
   if (cached) usage.cachedInputTokens = cached;
-  const reasoning = count(u.completion_tokens_details?.reasoning_tokens);
+  const reasoning = tokenCount(u.completion_tokens_details?.reasoning_tokens);
   if (reasoning) usage.reasoningTokens = reasoning;
   return usage;
 }

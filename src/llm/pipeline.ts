@@ -18,7 +18,7 @@ import { assertObject } from '../core/validate.js';
 import type { CircuitBreaker } from '../resilience/circuit.js';
 import type { RateLimiter } from '../resilience/rate-limiter.js';
 import { type LLMEntry, isLLMEntry } from './entry.js';
-import { Flight, type LLMAnswerSource, PART_BATCHES } from './flight.js';
+import { Flight, type LLMAnswerSource, PART_BATCHES, cancelled } from './flight.js';
 import { type LLMMetrics, makeLLMMetrics } from './metrics.js';
 import { type LLMCallMode, ModelCaller } from './miss.js';
 import { type PipelineSettings, resolveSettings } from './settings.js';
@@ -135,24 +135,29 @@ export class LLMPipeline {
     }
     const key = this.cacheKey(req);
     const running = this.running(key);
-    if (running || key === undefined) {
-      return whole(running ?? this.launch(req, key, 'generate', false), req.signal);
-    }
+    if (running) return this.join(running, req.signal);
+    if (key === undefined)
+      return whole(this.launch(req, key, 'generate', false), req.signal, false);
     // A hit is answered straight from the lookup: no flight, no replay into parts.
     return withSpan(
       'azscale.llm.chat',
       chatAttributes(req, 'generate'),
       async (span) => {
         const t0 = performance.now();
+        const signal = req.signal;
+        if (signal?.aborted) throw cancelled(signal.reason);
         const hit = await this.lookup(key);
+        // A caller who left during the lookup gets what a flight's caller gets.
+        if (signal?.aborted) throw cancelled(signal.reason);
         if (hit) {
           this.m.cache.inc();
           this.m.duration.observe((performance.now() - t0) / 1000);
           annotate(span, 'cache', hit);
           return { entry: hit, source: 'cache' as const, model: undefined };
         }
-        const flight = this.running(key) ?? this.launch(req, key, 'generate', true, span, t0);
-        return whole(flight, req.signal);
+        const joined = this.running(key);
+        if (joined) return this.join(joined, req.signal);
+        return whole(this.launch(req, key, 'generate', true, span, t0), req.signal, false);
       },
       { kind: 'client' },
     );
@@ -162,18 +167,21 @@ export class LLMPipeline {
   stream(req: LLMPipelineRequest): LLMPipelineStream {
     checkRequest(req);
     const key = this.cacheKey(req);
-    const flight = this.running(key) ?? this.launch(req, key, 'stream', false);
+    const running = this.running(key);
+    const flight = running ?? this.launch(req, key, 'stream', false);
+    const joined = running !== undefined;
+    if (joined) this.m.peer.inc();
     const delayMs = this.s.delayMs;
     const result = flight.settled.then((entry) => ({
       entry,
-      source: flight.source,
+      source: sourceFor(flight, joined),
       model: flight.model,
     }));
     result.catch(() => undefined);
     return {
       result,
       get source() {
-        return flight.source;
+        return sourceFor(flight, joined);
       },
       get model() {
         return flight.model;
@@ -199,6 +207,12 @@ export class LLMPipeline {
   /** The rate limiter in use (given, or made from the `rateLimiter` options). */
   get rateLimiter(): RateLimiter | undefined {
     return this.s.rate;
+  }
+
+  // Another caller's call answers this request too (counted as `peer`).
+  private join(flight: Flight, signal: AbortSignal | undefined): Promise<LLMPipelineResult> {
+    this.m.peer.inc();
+    return whole(flight, signal, true);
   }
 
   private running(key: string | undefined): Flight | undefined {
@@ -334,7 +348,16 @@ export class LLMPipeline {
   }
 }
 
-async function whole(flight: Flight, signal: AbortSignal | undefined): Promise<LLMPipelineResult> {
+// A request that joined another caller's call did not call the model itself: `peer`.
+function sourceFor(flight: Flight, joined: boolean): LLMAnswerSource {
+  return joined && flight.source === 'model' ? 'peer' : flight.source;
+}
+
+async function whole(
+  flight: Flight,
+  signal: AbortSignal | undefined,
+  joined: boolean,
+): Promise<LLMPipelineResult> {
   const entry = await flight.whole(signal);
-  return { entry, source: flight.source, model: flight.model };
+  return { entry, source: sourceFor(flight, joined), model: flight.model };
 }
