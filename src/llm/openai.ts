@@ -8,7 +8,7 @@ import { tokenCount } from './count.js';
 import type { LLMEntry, LLMFinishReason, LLMStreamPart, LLMTokenUsage } from './entry.js';
 import type { OpenAIChatChunk, OpenAIChatCompletion, OpenAIUsage } from './openai-types.js';
 
-export type * from './openai-types.js';
+export type { OpenAIChatChunk, OpenAIChatCompletion, OpenAIUsage } from './openai-types.js';
 
 const FINISH: Record<string, LLMFinishReason> = {
   stop: 'stop',

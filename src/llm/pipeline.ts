@@ -31,7 +31,15 @@ import type {
   LLMPipelineStream,
 } from './types.js';
 
-export type * from './types.js';
+export type {
+  LLMModelCall,
+  LLMPipelineEvents,
+  LLMPipelineOptions,
+  LLMPipelineRequest,
+  LLMPipelineResult,
+  LLMPipelineStream,
+  LLMTokenEstimateInput,
+} from './types.js';
 
 // Thrown out of the cache loader to return an answer without storing it.
 class Uncacheable {
