@@ -1,8 +1,10 @@
 /**
  * AI SDK language-model results (specification v3, AI SDK 6, and v4, AI SDK 7: the same shapes
- * for everything read here) to and from the canonical entry.
+ * for everything read here) to and from the canonical entry: usage, finish reasons and whole
+ * generate results. Streams are in `stream.ts`.
  */
-import type { LLMEntry, LLMStreamPart, LLMTokenUsage } from '../llm/entry.js';
+import type { LLMEntry, LLMTokenUsage } from '../llm/entry.js';
+import { tokenCount } from '../llm/count.js';
 import type { LLMAnswerSource } from '../llm/flight.js';
 
 /** AI SDK usage (v3/v4): nested input/output token counts. */
@@ -81,10 +83,6 @@ export interface AIStreamPartLike {
   [field: string]: unknown;
 }
 
-function n(v: unknown): number | undefined {
-  return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.round(v) : undefined;
-}
-
 /** AI SDK usage (v3/v4 nested, or the older flat numbers) to {@link LLMTokenUsage}. */
 export function fromAIUsage(u: unknown): LLMTokenUsage | undefined {
   if (typeof u !== 'object' || u === null) return undefined;
@@ -97,14 +95,14 @@ export function fromAIUsage(u: unknown): LLMTokenUsage | undefined {
   let reasoning: number | undefined;
   if (typeof inp === 'object' && inp !== null) {
     const i = inp as Record<string, unknown>;
-    input = n(i.total);
-    cached = n(i.cacheRead);
-  } else input = n(inp);
+    input = tokenCount(i.total);
+    cached = tokenCount(i.cacheRead);
+  } else input = tokenCount(inp);
   if (typeof out === 'object' && out !== null) {
     const o = out as Record<string, unknown>;
-    output = n(o.total);
-    reasoning = n(o.reasoning);
-  } else output = n(out);
+    output = tokenCount(o.total);
+    reasoning = tokenCount(o.reasoning);
+  } else output = tokenCount(out);
   if (input === undefined && output === undefined) return undefined;
   const usage: LLMTokenUsage = { inputTokens: input ?? 0, outputTokens: output ?? 0 };
   if (cached) usage.cachedInputTokens = cached;
@@ -142,7 +140,8 @@ export function toAIUsage(u: LLMTokenUsage | undefined): AIUsage {
   };
 }
 
-function finishOf(f: unknown): { unified: string; raw: string | undefined } {
+/** A finish reason in the v3/v4 `{ unified, raw }` shape (older providers send a string). @internal */
+export function finishOf(f: unknown): { unified: string; raw: string | undefined } {
   if (typeof f === 'string') return { unified: f, raw: f };
   if (typeof f === 'object' && f !== null) {
     const o = f as { unified?: unknown; raw?: unknown };
@@ -154,8 +153,11 @@ function finishOf(f: unknown): { unified: string; raw: string | undefined } {
   return { unified: 'other', raw: undefined };
 }
 
-/** True when `v` holds bytes or other values JSON cannot carry back (such parts are not stored). */
-function hasBinary(v: unknown, depth = 0): boolean {
+/**
+ * True when `v` holds bytes or other values JSON cannot carry back (such parts are not stored).
+ * @internal
+ */
+export function hasBinary(v: unknown, depth = 0): boolean {
   if (depth > 8 || v === null || typeof v !== 'object') return false;
   if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer || v instanceof URL) return true;
   if (v instanceof Date) return false;
@@ -163,7 +165,11 @@ function hasBinary(v: unknown, depth = 0): boolean {
   return false;
 }
 
-function metaExtra(
+/**
+ * What of a result must survive a round trip through the cache: the provider metadata (without
+ * azscale's own) and the parts the entry does not model. @internal
+ */
+export function metaExtra(
   providerMetadata: unknown,
   extras: unknown[],
 ): Record<string, unknown> | undefined {
@@ -217,16 +223,15 @@ export function generateResultToEntry(result: AIGenerateResultLike): LLMEntry {
   return entry;
 }
 
-function azscaleMeta(
+/** The result's provider metadata with `azscale: { source, model }` added. @internal */
+export function azscaleMeta(
   providerMetadata: unknown,
   source: LLMAnswerSource,
   model: string | undefined,
 ): Record<string, Record<string, unknown>> {
-  const base =
-    providerMetadata && typeof providerMetadata === 'object'
-      ? (providerMetadata as Record<string, Record<string, unknown>>)
-      : {};
-  return { ...base, azscale: { source, ...(model ? { model } : {}) } };
+  const own: Record<string, unknown> = model ? { source, model } : { source };
+  if (!providerMetadata || typeof providerMetadata !== 'object') return { azscale: own };
+  return { ...(providerMetadata as Record<string, Record<string, unknown>>), azscale: own };
 }
 
 /**
@@ -246,178 +251,17 @@ export function entryToGenerateResult(
   }
   const extras = entry.extra?.parts;
   if (Array.isArray(extras)) content.push(...(extras as AIGenerateResultLike['content']));
+  const response: NonNullable<AIGenerateResultLike['response']> = {
+    timestamp: new Date(entry.createdAt ?? Date.now()),
+  };
+  if (entry.responseId) response.id = entry.responseId;
+  if (entry.model) response.modelId = entry.model;
   return {
     content,
     finishReason: { unified: entry.finishReason, raw: entry.rawFinishReason ?? entry.finishReason },
     usage: toAIUsage(entry.usage),
     providerMetadata: azscaleMeta(entry.extra?.providerMetadata, source, answeredBy),
-    response: {
-      ...(entry.responseId ? { id: entry.responseId } : {}),
-      ...(entry.model ? { modelId: entry.model } : {}),
-      timestamp: new Date(entry.createdAt ?? Date.now()),
-    },
+    response,
     warnings: [],
   };
-}
-
-/**
- * Canonical parts from an AI SDK stream. An `error` part fails the stream (so the answer is not
- * cached); parts azscale does not model are passed on as `extra`.
- */
-export async function* aiStreamToParts(
-  stream: ReadableStream<AIStreamPartLike>,
-): AsyncGenerator<LLMStreamPart> {
-  const reader = stream.getReader();
-  let id: string | undefined;
-  let modelId: string | undefined;
-  const extras: unknown[] = [];
-  try {
-    for (;;) {
-      const { done, value: p } = await reader.read();
-      if (done) return;
-      switch (p.type) {
-        case 'text-delta':
-          yield { type: 'text', text: String(p.delta ?? p.textDelta ?? '') };
-          break;
-        case 'reasoning-delta':
-          yield { type: 'reasoning', text: String(p.delta ?? '') };
-          break;
-        case 'tool-call':
-          if (p.providerExecuted) {
-            extras.push(p);
-            yield { type: 'extra', data: p };
-          } else {
-            yield {
-              type: 'tool-call',
-              id: String(p.toolCallId),
-              name: String(p.toolName),
-              arguments: typeof p.input === 'string' ? p.input : JSON.stringify(p.input ?? {}),
-            };
-          }
-          break;
-        case 'response-metadata':
-          if (typeof p.id === 'string') id = p.id;
-          if (typeof p.modelId === 'string') modelId = p.modelId;
-          break;
-        case 'error':
-          throw p.error ?? new Error('the model stream reported an error');
-        case 'finish': {
-          const f = finishOf(p.finishReason);
-          const part: LLMStreamPart = { type: 'finish', finishReason: f.unified };
-          if (f.raw !== undefined) part.rawFinishReason = f.raw;
-          const usage = fromAIUsage(p.usage);
-          if (usage) part.usage = usage;
-          if (modelId) part.model = modelId;
-          if (id) part.responseId = id;
-          const extra = metaExtra(p.providerMetadata, []);
-          if (extra) part.extra = extra;
-          if (hasBinary(extras)) part.extra = { ...part.extra, noStore: true };
-          yield part;
-          break;
-        }
-        case 'source':
-        case 'file':
-        case 'tool-result':
-        case 'tool-approval-request':
-        case 'custom':
-          extras.push(p);
-          yield { type: 'extra', data: p };
-          break;
-        default:
-          // stream-start, text-start/end, tool-input-*, raw, ping: framing that replays rebuild.
-          break;
-      }
-    }
-  } finally {
-    reader.releaseLock();
-  }
-}
-
-/** An AI SDK stream (v3/v4 parts) from canonical parts. */
-export function partsToAIStream(
-  parts: AsyncIterable<LLMStreamPart>,
-  meta: () => { source: LLMAnswerSource; model: string | undefined },
-): ReadableStream<AIStreamPartLike> {
-  const it = parts[Symbol.asyncIterator]();
-  let open: 'text' | 'reasoning' | undefined;
-  let blocks = 0;
-  let started = false;
-  const close = (c: ReadableStreamDefaultController<AIStreamPartLike>) => {
-    if (open === 'text') c.enqueue({ type: 'text-end', id: `txt-${blocks}` });
-    if (open === 'reasoning') c.enqueue({ type: 'reasoning-end', id: `rsn-${blocks}` });
-    open = undefined;
-  };
-  return new ReadableStream<AIStreamPartLike>({
-    async pull(c) {
-      if (!started) {
-        started = true;
-        c.enqueue({ type: 'stream-start', warnings: [] });
-      }
-      let r: IteratorResult<LLMStreamPart>;
-      try {
-        r = await it.next();
-      } catch (e) {
-        c.error(e);
-        return;
-      }
-      if (r.done) {
-        close(c);
-        c.close();
-        return;
-      }
-      const p = r.value;
-      switch (p.type) {
-        case 'text':
-          if (open !== 'text') {
-            close(c);
-            open = 'text';
-            blocks++;
-            c.enqueue({ type: 'text-start', id: `txt-${blocks}` });
-          }
-          c.enqueue({ type: 'text-delta', id: `txt-${blocks}`, delta: p.text });
-          break;
-        case 'reasoning':
-          if (open !== 'reasoning') {
-            close(c);
-            open = 'reasoning';
-            blocks++;
-            c.enqueue({ type: 'reasoning-start', id: `rsn-${blocks}` });
-          }
-          c.enqueue({ type: 'reasoning-delta', id: `rsn-${blocks}`, delta: p.text });
-          break;
-        case 'tool-call':
-          close(c);
-          c.enqueue({ type: 'tool-input-start', id: p.id, toolName: p.name });
-          c.enqueue({ type: 'tool-input-delta', id: p.id, delta: p.arguments });
-          c.enqueue({ type: 'tool-input-end', id: p.id });
-          c.enqueue({ type: 'tool-call', toolCallId: p.id, toolName: p.name, input: p.arguments });
-          break;
-        case 'extra':
-          close(c);
-          c.enqueue(p.data as AIStreamPartLike);
-          break;
-        case 'finish': {
-          close(c);
-          if (p.responseId || p.model) {
-            c.enqueue({
-              type: 'response-metadata',
-              ...(p.responseId ? { id: p.responseId } : {}),
-              ...(p.model ? { modelId: p.model } : {}),
-            });
-          }
-          const m = meta();
-          c.enqueue({
-            type: 'finish',
-            finishReason: { unified: p.finishReason, raw: p.rawFinishReason ?? p.finishReason },
-            usage: toAIUsage(p.usage),
-            providerMetadata: azscaleMeta(p.extra?.providerMetadata, m.source, m.model),
-          });
-          break;
-        }
-      }
-    },
-    async cancel(reason) {
-      await it.return?.(reason);
-    },
-  });
 }

@@ -22,11 +22,10 @@ import {
 import {
   type AIGenerateResultLike,
   type AIStreamPartLike,
-  aiStreamToParts,
   entryToGenerateResult,
   generateResultToEntry,
-  partsToAIStream,
 } from './convert.js';
+import { aiStreamToParts, partsToAIStream } from './stream.js';
 import { resolvePeer } from './peer.js';
 
 /** The call options of an AI SDK language model (v3/v4), as far as azscale reads them. */
@@ -192,7 +191,7 @@ export function aiCallKey(
   params: AICallOptions,
 ): unknown {
   const options: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(params)) if (!NOT_IN_KEY.has(k)) options[k] = v;
+  for (const k of Object.keys(params)) if (!NOT_IN_KEY.has(k)) options[k] = params[k];
   return { adapter: 'ai-sdk', provider: model.provider, modelId: model.modelId, options };
 }
 

@@ -8,6 +8,7 @@ import type { BaseCallbackHandler as LangChainCallbackHandler } from '@langchain
 import type { LLMResult } from '@langchain/core/outputs';
 import { ValidationError, describeValue } from '../core/errors.js';
 import { type Disposer, Emitter } from '../core/events.js';
+import { tokenCount } from '../llm/count.js';
 import type { CostOptimizer } from '../scaling/cost-optimizer.js';
 import { loadLangChain } from './load.js';
 
@@ -48,7 +49,7 @@ interface TokenCounts {
 }
 
 function num(v: unknown): number {
-  return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.round(v) : 0;
+  return tokenCount(v) ?? 0;
 }
 
 /** Token usage of a LangChain result: `llmOutput.tokenUsage`, else the messages' usage_metadata. */

@@ -6,10 +6,17 @@
  */
 import { CancelledError } from '../core/errors.js';
 import { sleep } from '../core/timers.js';
-import type { LLMEntry, LLMStreamPart } from './entry.js';
+import { type LLMEntry, type LLMStreamPart, entryToParts } from './entry.js';
 
 /** Where an answer came from. */
 export type LLMAnswerSource = 'model' | 'cache' | 'peer' | 'bypass';
+
+/**
+ * The key of a method on a pipeline stream that yields its parts in batches (every part already
+ * in at each step), so an adapter can hand a replayed answer on in one step instead of one part
+ * per turn. @internal
+ */
+export const PART_BATCHES: unique symbol = Symbol('azscale.llm.partBatches');
 
 /** @internal */
 export class Flight {
@@ -42,6 +49,11 @@ export class Flight {
     this.firstPartAt ??= performance.now();
     this.parts.push(part);
     this.wake();
+  }
+
+  /** Pushes the parts of a whole answer (a stored one, or a model's whole answer). */
+  replay(entry: LLMEntry, chunkChars: number): void {
+    for (const p of entryToParts(entry, { chunkChars })) this.push(p);
   }
 
   finish(entry: LLMEntry): void {
@@ -103,17 +115,31 @@ export class Flight {
 
   /** The parts as they arrive; replays of stored answers are paced by `delayMs`. */
   async *read(signal?: AbortSignal, delayMs = 0): AsyncGenerator<LLMStreamPart> {
+    for await (const batch of this.batches(signal, delayMs)) yield* batch;
+  }
+
+  /**
+   * The parts in batches: each step yields every part that arrived since the last one (one part
+   * per step while a replay is paced by `delayMs`).
+   */
+  async *batches(signal?: AbortSignal, delayMs = 0): AsyncGenerator<readonly LLMStreamPart[]> {
     if (signal?.aborted) throw cancelled(signal.reason);
     const leave = this.attach(signal);
     try {
       let i = 0;
       for (;;) {
-        while (i < this.parts.length) {
+        if (i < this.parts.length) {
           if (signal?.aborted) throw cancelled(signal.reason);
-          if (delayMs > 0 && i > 0 && this.source !== 'model' && this.source !== 'bypass') {
-            await sleep(delayMs, signal).catch(() => undefined);
+          if (delayMs > 0 && this.source !== 'model' && this.source !== 'bypass') {
+            if (i > 0) await sleep(delayMs, signal).catch(() => undefined);
+            if (signal?.aborted) throw cancelled(signal.reason);
+            yield [this.parts[i++] as LLMStreamPart];
+          } else {
+            const from = i;
+            i = this.parts.length;
+            yield this.parts.slice(from, i);
           }
-          yield this.parts[i++] as LLMStreamPart;
+          continue;
         }
         if (this.done) {
           if (this.error !== undefined) throw this.error;
@@ -128,6 +154,7 @@ export class Flight {
   }
 }
 
-function cancelled(reason?: unknown): CancelledError {
+/** The error a caller who left gets. @internal */
+export function cancelled(reason?: unknown): CancelledError {
   return new CancelledError('the LLM call was cancelled by its caller', { cause: reason });
 }

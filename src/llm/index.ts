@@ -9,6 +9,8 @@ export * from './classify.js';
 export type { LLMAnswerSource } from './flight.js';
 export * from './pipeline.js';
 export * from './openai.js';
+export * from './openai-model.js';
+export * from './sse.js';
 // The types a raw streaming `call` of `cachedLLMCall` (azscale/cache) is written against, so a
 // source can be typed from this subpath too (types only: nothing of the cache loads here).
 export type {

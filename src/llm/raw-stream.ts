@@ -5,7 +5,8 @@
 import { ValidationError, describeValue } from '../core/errors.js';
 import { KEY_LAYOUT } from '../core/keys.js';
 import type { CacheLockOptions, DistributedCache } from '../cache/distributed-cache.js';
-import { openAIChunksToParts, parseSSE, partsToOpenAIChunks } from './openai.js';
+import { openAIChunksToParts, partsToOpenAIChunks } from './openai.js';
+import { parseSSE } from './sse.js';
 import type { OpenAIChatChunk } from './openai.js';
 import { LLMPipeline, type LLMPipelineResult } from './pipeline.js';
 

@@ -1,3 +1,8 @@
+/**
+ * Bounded keep-alive HTTP pools for outbound calls (LLM APIs), and the registry that shares named
+ * pools across a service's modules: an explicit, closable object ({@link defaultHttpPools} is
+ * the one `sharedHttpPool` uses), not a hidden module map.
+ */
 import { Agent, type Dispatcher, fetch as undiciFetch } from 'undici';
 import { ClosedError, LimitExceededError } from '../core/errors.js';
 import { assertDuration } from '../core/timers.js';
@@ -5,7 +10,7 @@ import { validateId } from '../core/keys.js';
 import { assertNumber } from '../core/validate.js';
 import { MAX_TIMER_SECONDS, optionsObject } from './options.js';
 
-/** Options of {@link createHttpPool} / {@link sharedHttpPool}. */
+/** Options of {@link createHttpPool}, {@link HttpPoolRegistry.get} and {@link sharedHttpPool}. */
 export interface HttpPoolOptions {
   /**
    * Open connections per origin (scheme + host + port), the seed's `max_connections`. Requests
@@ -52,7 +57,7 @@ export interface HttpPoolOriginStats {
  * spike from opening thousands of sockets to one provider.
  *
  * @example
- * const pool = sharedHttpPool({ maxConnections: 100 });
+ * const pool = defaultHttpPools.get({ maxConnections: 100 }); // or sharedHttpPool(...)
  * const res = await pool.fetch('https://api.openai.com/v1/chat/completions', { method: 'POST', body });
  * // or hand pool.dispatcher to any undici-based client (OpenAI SDK: `fetchOptions: { dispatcher }`)
  */
@@ -120,7 +125,7 @@ export class HttpPool {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const [name, pool] of shared) if (pool === this) shared.delete(name);
+    releases.get(this)?.();
     await this.dispatcher.close();
   }
 }
@@ -130,32 +135,118 @@ export function createHttpPool(options: HttpPoolOptions = {}): HttpPool {
   return new HttpPool(options);
 }
 
-const shared = new Map<string, HttpPool>();
+// How a pool made by a registry leaves it when closed directly (`pool.close()`).
+const releases = new WeakMap<HttpPool, () => void>();
 
 /**
- * The most named pools {@link sharedHttpPool} holds at once (each keeps sockets open): past it,
- * a new name throws `LimitExceededError`.
+ * The most named pools {@link sharedHttpPool} (the default registry) holds at once (each keeps
+ * sockets open): past it, a new name throws `LimitExceededError`.
  */
 export const MAX_SHARED_HTTP_POOLS = 1000;
 
+/** Options of {@link HttpPoolRegistry}. */
+export interface HttpPoolRegistryOptions {
+  /**
+   * Most named pools held at once; past it a new name throws `LimitExceededError`.
+   * @default 1000 ({@link MAX_SHARED_HTTP_POOLS})
+   */
+  maxPools?: number;
+}
+
 /**
- * The process-wide pool named `name` (default `'default'`), created with `options` on first
- * use; later calls return the same pool, so every module of a service shares one bound.
+ * Named HTTP pools shared by the modules of one service, so they share one connection bound
+ * per provider. The registry owns its pools: `close()` closes every one of them (at shutdown,
+ * or between tests); a pool closed on its own leaves the registry, and the next `get` of its
+ * name makes a new one. {@link defaultHttpPools} is the instance {@link sharedHttpPool} uses;
+ * make your own to keep a component's pools (and their closing) apart.
+ *
+ * @example
+ * const pools = new HttpPoolRegistry();
+ * const llm = pools.get({ name: 'llm', maxConnections: 50 });
+ * // ... at shutdown:
+ * await pools.close();
  */
-export function sharedHttpPool(options: HttpPoolOptions & { name?: string } = {}): HttpPool {
-  const o = optionsObject<HttpPoolOptions & { name?: string }>(options, 'options');
-  const name = o.name === undefined ? 'default' : validateId(o.name, 'name');
-  let pool = shared.get(name);
-  if (!pool) {
-    if (shared.size >= MAX_SHARED_HTTP_POOLS) {
+export class HttpPoolRegistry {
+  private readonly pools = new Map<string, HttpPool>();
+  private readonly maxPools: number;
+
+  constructor(options: HttpPoolRegistryOptions = {}) {
+    const o = optionsObject<HttpPoolRegistryOptions>(options, 'options');
+    this.maxPools =
+      o.maxPools === undefined
+        ? MAX_SHARED_HTTP_POOLS
+        : assertNumber(o.maxPools, 'maxPools', { integer: true, min: 1 });
+  }
+
+  /**
+   * The pool named `name` (default `'default'`), made with `options` on first use; later calls
+   * return the same pool (their options are ignored while it is open).
+   */
+  get(options: HttpPoolOptions & { name?: string } = {}): HttpPool {
+    const o = optionsObject<HttpPoolOptions & { name?: string }>(options, 'options');
+    const name = o.name === undefined ? 'default' : validateId(o.name, 'name');
+    const open = this.pools.get(name);
+    if (open) return open;
+    if (this.pools.size >= this.maxPools) {
       throw new LimitExceededError(
-        `${shared.size} shared HTTP pools exist (MAX_SHARED_HTTP_POOLS); close one before creating ${JSON.stringify(name.slice(0, 80))}`,
-        { context: { max: MAX_SHARED_HTTP_POOLS } },
+        `${this.pools.size} shared HTTP pools exist (the registry's maxPools); close one before creating ${JSON.stringify(name.slice(0, 80))}`,
+        { context: { max: this.maxPools } },
       );
     }
     const { name: _n, ...rest } = o;
-    pool = new HttpPool(rest);
-    shared.set(name, pool);
+    const pool = new HttpPool(rest);
+    this.pools.set(name, pool);
+    releases.set(pool, () => {
+      if (this.pools.get(name) === pool) this.pools.delete(name);
+    });
+    return pool;
   }
-  return pool;
+
+  /** True when a pool named `name` is open in this registry. */
+  has(name: string): boolean {
+    return this.pools.has(name);
+  }
+
+  /** The names of the open pools. */
+  names(): string[] {
+    return [...this.pools.keys()];
+  }
+
+  /** How many pools are open. */
+  get size(): number {
+    return this.pools.size;
+  }
+
+  /** Closes and removes the pool named `name`; false when there was none. */
+  async delete(name: string): Promise<boolean> {
+    const pool = this.pools.get(name);
+    if (!pool) return false;
+    await pool.close();
+    return true;
+  }
+
+  /**
+   * Closes every pool (waiting for their running requests) and empties the registry. It stays
+   * usable: a later `get` makes a new pool.
+   */
+  async close(): Promise<void> {
+    const all = [...this.pools.values()];
+    this.pools.clear();
+    await Promise.all(all.map((p) => p.close()));
+  }
+}
+
+/**
+ * The registry {@link sharedHttpPool} uses: one per copy of azscale loaded in the process. Close
+ * it at shutdown (`await defaultHttpPools.close()`) to close every shared pool.
+ */
+export const defaultHttpPools: HttpPoolRegistry = new HttpPoolRegistry();
+
+/**
+ * The pool named `name` (default `'default'`) of {@link defaultHttpPools}, created with `options`
+ * on first use; later calls return the same pool, so every module of a service shares one bound.
+ * Same as `defaultHttpPools.get(options)`.
+ */
+export function sharedHttpPool(options: HttpPoolOptions & { name?: string } = {}): HttpPool {
+  return defaultHttpPools.get(options);
 }

@@ -49,11 +49,13 @@ export { retry, timeout, withTimeout } from './retry.js';
 export type { BackoffOptions, Resilient, RetryOptions, TimeoutOptions } from './retry.js';
 export {
   HttpPool,
+  HttpPoolRegistry,
   MAX_SHARED_HTTP_POOLS,
   createHttpPool,
+  defaultHttpPools,
   sharedHttpPool,
 } from './http-pool.js';
-export type { HttpPoolOptions, HttpPoolOriginStats } from './http-pool.js';
+export type { HttpPoolOptions, HttpPoolOriginStats, HttpPoolRegistryOptions } from './http-pool.js';
 export { MemoryBreakerStore, MemoryRateStore, MemorySemaphoreStore } from './memory-store.js';
 export { RedisBreakerStore, RedisRateStore, RedisSemaphoreStore } from './redis-store.js';
 export type { RedisStoreOptions } from './redis-store.js';

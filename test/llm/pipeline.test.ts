@@ -224,6 +224,46 @@ describe('LLMPipeline', () => {
     expect(whole.entry.text).toBe(text);
   });
 
+  it('concurrent identical whole-answer misses call the model once; later hits skip the flight', async () => {
+    const id = modelId('herd');
+    const counts = new Map<string, number>();
+    const metrics = {
+      counter: (name: string, labels?: Record<string, string>) => ({
+        inc: (by = 1) => {
+          const k = `${name}:${labels?.source ?? ''}`;
+          counts.set(k, (counts.get(k) ?? 0) + by);
+        },
+      }),
+      histogram: () => ({ observe: () => undefined }),
+      gauge: () => ({ set: () => undefined, inc: () => undefined, dec: () => undefined }),
+    };
+    const llm = pipeline({ cache: redisCache(), metrics: metrics as never });
+    standin.behave(id, { delayMs: 150 });
+    const all = await Promise.all(
+      Array.from({ length: 5 }, () => llm.generate(request([id], 'one call for the herd'))),
+    );
+    expect(standin.callsFor(id)).toBe(1);
+    expect(all.filter((r) => r.source === 'model')).toHaveLength(1);
+    // The others joined that call: `peer`, as LLMPipelineResult.source documents.
+    expect(all.filter((r) => r.source === 'peer')).toHaveLength(4);
+    expect(new Set(all.map((r) => r.entry.text)).size).toBe(1);
+    const hit = await llm.generate(request([id], 'one call for the herd'));
+    expect(hit.source).toBe('cache');
+    expect(hit.model).toBeUndefined();
+    expect(hit.entry).toEqual(all[0]?.entry);
+    expect(counts.get('llm_requests_total:cache')).toBe(1);
+    expect(counts.get('llm_requests_total:model')).toBe(1);
+    expect(counts.get('llm_requests_total:peer')).toBe(4);
+    expect(standin.callsFor(id)).toBe(1);
+    // A caller whose signal is already aborted is refused on the hit path too.
+    const gone = new AbortController();
+    gone.abort();
+    const refused = await llm
+      .generate(request([id], 'one call for the herd', { signal: gone.signal }))
+      .catch((e: unknown) => e);
+    expect(isCancelledError(refused)).toBe(true);
+  });
+
   it('replays with pacing when asked', async () => {
     const id = modelId('pace');
     const llm = pipeline({ cache: redisCache(), replay: { chunkChars: 5, delayMs: 20 } });

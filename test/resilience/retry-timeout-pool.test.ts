@@ -5,11 +5,15 @@ import {
   CancelledError,
   TimeoutError,
   ValidationError,
+  isClosedError,
+  isLimitExceededError,
   isTimeoutError,
 } from '../../src/core/errors.js';
 import {
   HttpPool,
+  HttpPoolRegistry,
   createHttpPool,
+  defaultHttpPools,
   retry,
   sharedHttpPool,
   timeout,
@@ -204,6 +208,56 @@ describe('HttpPool', () => {
     await b.close();
     expect(sharedHttpPool()).not.toBe(a);
     await sharedHttpPool().close();
+  });
+
+  it('sharedHttpPool is the default registry; a registry closes every pool it made', async () => {
+    const a = sharedHttpPool({ name: 'registry-default' });
+    expect(defaultHttpPools.get({ name: 'registry-default' })).toBe(a);
+    expect(defaultHttpPools.has('registry-default')).toBe(true);
+    await a.close();
+    expect(defaultHttpPools.has('registry-default')).toBe(false);
+
+    const server = createServer((_req, res) => res.end('ok'));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    const pools = new HttpPoolRegistry({ maxPools: 2 });
+    try {
+      const x = pools.get({ name: 'x', maxConnections: 2 });
+      const y = pools.get({ name: 'y' });
+      expect(pools.get({ name: 'x' })).toBe(x);
+      expect(pools.names().sort()).toEqual(['x', 'y']);
+      expect(await (await x.fetch(url)).text()).toBe('ok');
+      const third = (() => {
+        try {
+          pools.get({ name: 'z' });
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(isLimitExceededError(third)).toBe(true);
+      // A pool closed on its own frees its name.
+      expect(await pools.delete('y')).toBe(true);
+      expect(await pools.delete('y')).toBe(false);
+      await y.fetch(url).then(
+        () => expect.unreachable('a closed pool fetched'),
+        (e) => expect(isClosedError(e)).toBe(true),
+      );
+      const z = pools.get({ name: 'z' });
+      await pools.close();
+      expect(pools.size).toBe(0);
+      for (const p of [x, z]) await expect(p.fetch(url)).rejects.toSatisfy(isClosedError);
+      // Still usable after close: a new pool under an old name.
+      const again = pools.get({ name: 'x' });
+      expect(again).not.toBe(x);
+      expect(await (await again.fetch(url)).text()).toBe('ok');
+    } finally {
+      await pools.close();
+      server.close();
+    }
+    expect(() => new HttpPoolRegistry({ maxPools: 0 })).toThrow(
+      expect.objectContaining({ option: 'maxPools' }),
+    );
+    expect(() => pools.get({ name: '' })).toThrow(ValidationError);
   });
 
   it('bad input', () => {
