@@ -14,7 +14,7 @@ import { servers, uniquePrefix } from '../harness/env.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until(cond: () => boolean, ms = 5000): Promise<void> {
+async function until(cond: () => boolean, ms = 15_000): Promise<void> {
   const end = Date.now() + ms;
   while (!cond() && Date.now() < end) await sleep(5);
   expect(cond()).toBe(true);

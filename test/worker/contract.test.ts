@@ -31,7 +31,7 @@ function redisFor(kind: Kind): TaskQueueOptions['redis'] {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until(pred: () => Promise<boolean> | boolean, ms = 5000): Promise<void> {
+async function until(pred: () => Promise<boolean> | boolean, ms = 15_000): Promise<void> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
     if (await pred()) return;
@@ -313,8 +313,9 @@ describe.each<Kind>(['memory', 'redis', 'cluster'])('worker contract: %s', (kind
     await sleep(100);
     expect(started).toEqual(['long']);
     expect((await q.getTask(long))?.status).toBe('cancelled');
-    // The cancelled delivery is acknowledged at once, not left for a reclaim.
-    await until(async () => (await q.stats()).processing === 0, 2000);
+    // The cancelled delivery is acknowledged at once, not left for a reclaim (visibilityTimeout
+    // 5 s; the bound leaves a loaded machine room below it).
+    await until(async () => (await q.stats()).processing === 0, 4000);
     expect(await q.cancelTask(long)).toBe(false);
     await expect(q.cancelTask('missing-id')).rejects.toSatisfy(isNotFoundError);
   });
@@ -342,8 +343,8 @@ describe.each<Kind>(['memory', 'redis', 'cluster'])('worker contract: %s', (kind
     const id = await q.submitTask({});
     await until(async () => (await q.getTask(id))?.status === 'processing');
     expect(await other.cancelTask(id)).toBe(true);
-    await until(() => aborted, 2000);
-    await until(async () => (await q.stats()).processing === 0, 2000);
+    await until(() => aborted, 4000);
+    await until(async () => (await q.stats()).processing === 0, 4000);
     expect((await q.getTask(id))?.status).toBe('cancelled');
   });
 
