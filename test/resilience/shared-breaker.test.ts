@@ -105,10 +105,17 @@ describe.each(targets)(
         expect(Number(await redis.get(counter))).toBe(1);
 
         // The successful trial closed it for both.
-        a.send('state');
-        b.send('state');
-        expect((await a.next('state')).state).toBe('closed');
-        expect((await b.next('state')).state).toBe('closed');
+        // The other process learns it from the shared state: waited for (a Node 20 run under load
+        // read 'half-open' once, right after the trial's reply), not read once.
+        for (const p of [a, b]) {
+          let state: unknown;
+          for (let i = 0; i < 50 && state !== 'closed'; i++) {
+            if (i > 0) await new Promise((r) => setTimeout(r, 200));
+            p.send('state');
+            state = (await p.next('state')).state;
+          }
+          expect(state).toBe('closed');
+        }
         b.send('call');
         expect((await b.next('call')).ok).toBe(true);
       } finally {
