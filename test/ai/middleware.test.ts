@@ -41,7 +41,11 @@ describe.each(SDKS)('$name', (sdk) => {
   });
 
   function redisCache(): DistributedCache {
-    const cache = new DistributedCache({ redis: servers().redisUrl, prefix: uniquePrefix('ai') });
+    const cache = new DistributedCache({
+      redis: servers().redisUrl,
+      prefix: uniquePrefix('ai'),
+      backendTimeout: 10,
+    });
     caches.push(cache);
     return cache;
   }

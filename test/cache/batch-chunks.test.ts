@@ -25,7 +25,7 @@ describe('batches are sent in chunks (standalone)', () => {
     cleanups.push(() => own.stop());
     const probe = new Redis(own.url);
     cleanups.push(async () => probe.disconnect());
-    const cache = new DistributedCache({ redis: own.url, prefix: 'chunks:' });
+    const cache = new DistributedCache({ redis: own.url, prefix: 'chunks:', backendTimeout: 10 });
     cleanups.push(() => cache.close());
     const keys = Array.from({ length: 5000 }, (_, i) => `k${i}`);
     const pub0 = await commandCalls(probe, 'publish');
@@ -46,7 +46,12 @@ describe('batches are sent in chunks (standalone)', () => {
     cleanups.push(() => own.stop());
     const probe = new Redis(own.url);
     cleanups.push(async () => probe.disconnect());
-    const cache = new DistributedCache({ redis: own.url, chunkSize: 300, local: true });
+    const cache = new DistributedCache({
+      redis: own.url,
+      chunkSize: 300,
+      local: true,
+      backendTimeout: 10,
+    });
     cleanups.push(() => cache.close());
     const keys = Array.from({ length: 3000 }, (_, i) => `k${i}`);
     await cache.setBatch(

@@ -18,11 +18,12 @@ describe('cached hit path and entry lifetime', () => {
         calls++;
         return n * 10;
       },
-      { cache, ttl: 0.25, name: 'f' },
+      // 1 s: the five calls below must all land inside it even on a loaded machine.
+      { cache, ttl: 1, name: 'f' },
     );
     for (let i = 0; i < 5; i++) expect(await f(1)).toBe(10);
     expect(calls).toBe(1);
-    await sleep(350);
+    await sleep(1200);
     expect(await f(1)).toBe(10);
     expect(calls).toBe(2);
     // Fill past max: 1 is evicted as least recently used.
@@ -67,8 +68,10 @@ describe('cached hit path and entry lifetime', () => {
       const s = servers();
       const redis = mode === 'cluster' ? { nodes: s.clusterNodes } : s.redisUrl;
       const prefix = uniquePrefix('cachedl1');
-      const a = new DistributedCache({ redis, prefix, local: { ttl: 30 } });
-      const b = new DistributedCache({ redis, prefix, local: { ttl: 30 } });
+      // Not a timing test: the 1 s default backendTimeout (connecting included) is shorter than a
+      // round trip can take on a loaded machine (ready() failed that way).
+      const a = new DistributedCache({ redis, prefix, local: { ttl: 30 }, backendTimeout: 10 });
+      const b = new DistributedCache({ redis, prefix, local: { ttl: 30 }, backendTimeout: 10 });
       try {
         await Promise.all([a.ready(), b.ready()]);
         let calls = 0;

@@ -10,25 +10,40 @@ storeContract('memory', () => new MemoryCacheStore());
 storeContract('redis', () => new RedisCacheStore(resolveRedis(s.redisUrl)!));
 storeContract('cluster', () => new RedisCacheStore(resolveRedis({ nodes: s.clusterNodes })!));
 
+// These tests count and compare, they do not time: the 1 s default backendTimeout (connecting
+// included) is shorter than a round trip can take on a loaded machine.
+const backendTimeout = 10;
+
 cacheContract('memory', (prefix) => new DistributedCache({ prefix }), { shared: false });
-cacheContract('redis', (prefix) => new DistributedCache({ prefix, redis: s.redisUrl }), {
-  shared: true,
-});
+cacheContract(
+  'redis',
+  (prefix) => new DistributedCache({ prefix, redis: s.redisUrl, backendTimeout }),
+  {
+    shared: true,
+  },
+);
 cacheContract(
   'redis + local',
-  (prefix) => new DistributedCache({ prefix, redis: s.redisUrl, local: { max: 1000, ttl: 5 } }),
+  (prefix) =>
+    new DistributedCache({
+      prefix,
+      redis: s.redisUrl,
+      local: { max: 1000, ttl: 5 },
+      backendTimeout,
+    }),
   { shared: true },
 );
 cacheContract(
   'cluster',
-  (prefix) => new DistributedCache({ prefix, redis: { nodes: s.clusterNodes } }),
+  (prefix) => new DistributedCache({ prefix, redis: { nodes: s.clusterNodes }, backendTimeout }),
   {
     shared: true,
   },
 );
 cacheContract(
   'cluster + local',
-  (prefix) => new DistributedCache({ prefix, redis: { nodes: s.clusterNodes }, local: true }),
+  (prefix) =>
+    new DistributedCache({ prefix, redis: { nodes: s.clusterNodes }, local: true, backendTimeout }),
   { shared: true },
 );
 
@@ -36,7 +51,7 @@ describe('Cluster getBatch', () => {
   it('spreads a batch over every master and reads it back in one call', async () => {
     const { Cluster } = await import('ioredis');
     const raw = new Cluster(s.clusterNodes);
-    const cache = new DistributedCache({ redis: raw, prefix: 'azs-spread:' });
+    const cache = new DistributedCache({ redis: raw, prefix: 'azs-spread:', backendTimeout });
     try {
       const keys = Array.from({ length: 200 }, (_, i) => `key-${i}`);
       await cache.setBatch(
@@ -64,8 +79,13 @@ describe('pipeline reply errors are checked', () => {
     const { Cluster } = await import('ioredis');
     const raw = new Cluster(s.clusterNodes);
     const prefix = 'azs-wrongtype:';
-    const throwing = new DistributedCache({ redis: raw, prefix, onBackendError: 'throw' });
-    const degrading = new DistributedCache({ redis: raw, prefix });
+    const throwing = new DistributedCache({
+      redis: raw,
+      prefix,
+      onBackendError: 'throw',
+      backendTimeout,
+    });
+    const degrading = new DistributedCache({ redis: raw, prefix, backendTimeout });
     try {
       const keys = Array.from({ length: 50 }, (_, i) => `k${i}`);
       await throwing.setBatch(
@@ -92,7 +112,7 @@ describe('pipeline reply errors are checked', () => {
 
 describe('password-protected Redis', () => {
   it('works with the password in the URL; a wrong one fails typed and redacted', async () => {
-    const ok = new DistributedCache({ redis: s.redisAuthUrl, prefix: 'azs-auth:' });
+    const ok = new DistributedCache({ redis: s.redisAuthUrl, prefix: 'azs-auth:', backendTimeout });
     const badUrl = s.redisAuthUrl.replace(/:[^:@/]+@/, ':wrong-pass-123@');
     const bad = new DistributedCache({ redis: badUrl, onBackendError: 'throw' });
     try {
@@ -115,7 +135,7 @@ describe('GET batching', () => {
     const { Redis } = await import('ioredis');
     const admin = new Redis(s.redisUrl);
     const own = await import('../harness/env.js').then((m) => m.startRedisServer());
-    const cache = new DistributedCache({ redis: own.url, prefix: 'azs-batch:' });
+    const cache = new DistributedCache({ redis: own.url, prefix: 'azs-batch:', backendTimeout });
     const probe = new Redis(own.url);
     try {
       await cache.setBatch(
@@ -149,18 +169,20 @@ describe.each(['redis', 'cluster'] as const)(
         redis: mode === 'cluster' ? { nodes: s.clusterNodes } : s.redisUrl,
         prefix,
         local: { ttl: 60 },
+        backendTimeout,
       });
       try {
         await cache.ready();
-        await raw.set(`${prefix}short`, 'v', 'PX', 400);
-        await raw.set(`${prefix}b1`, 'x', 'PX', 400);
+        // 1 s: the reads below must land inside it even on a loaded machine.
+        await raw.set(`${prefix}short`, 'v', 'PX', 1000);
+        await raw.set(`${prefix}b1`, 'x', 'PX', 1000);
         await raw.set(`${prefix}b2`, 'y', 'PX', 60_000);
         expect(await cache.get('short')).toBe('v');
         expect(await cache.getBatch(['b1', 'b2'])).toEqual(['x', 'y']);
         // Served from L1 now: a bypassing write is not seen...
         await raw.set(`${prefix}b2`, 'changed', 'PX', 60_000);
         expect(await cache.getBatch(['b1', 'b2'])).toEqual(['x', 'y']);
-        await new Promise((r) => setTimeout(r, 600));
+        await new Promise((r) => setTimeout(r, 1300));
         // ...but the short entries left L1 with their Redis TTL, not after local.ttl (60 s).
         expect(await cache.get('short')).toBeNull();
         expect(await cache.getBatch(['b1', 'b2'])).toEqual([null, 'y']);

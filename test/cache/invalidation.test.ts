@@ -11,7 +11,7 @@ import { type CacheChild, startCacheChild } from './child.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function eventually(fn: () => Promise<boolean>, ms = 2000): Promise<boolean> {
+async function eventually(fn: () => Promise<boolean>, ms = 10_000): Promise<boolean> {
   const end = performance.now() + ms;
   while (performance.now() < end) {
     if (await fn()) return true;

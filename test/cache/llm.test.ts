@@ -63,7 +63,13 @@ describe('llmCacheKey', () => {
 
 describe('cachedLLMCall', () => {
   it('caches temperature-0 requests on Redis, calls through otherwise, single-flights', async () => {
-    const cache = new DistributedCache({ redis: servers().redisUrl, prefix: uniquePrefix('llm') });
+    // Counts provider calls, does not time: a round trip past the 1 s default backendTimeout on a
+    // loaded machine read as a miss and called the provider again (n: 2).
+    const cache = new DistributedCache({
+      redis: servers().redisUrl,
+      prefix: uniquePrefix('llm'),
+      backendTimeout: 10,
+    });
     try {
       let calls = 0;
       const provider = async (r: typeof base) => {

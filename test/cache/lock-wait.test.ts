@@ -34,7 +34,7 @@ describe.each(['redis', 'cluster'] as const)('lock wait (%s)', (mode) => {
     return mode === 'cluster' ? { nodes: s.clusterNodes } : s.redisUrl;
   };
 
-  it('8 instances, a 2 s loader, a shorter backendTimeout: the loader runs exactly once', async () => {
+  it('8 instances, a 5 s loader, a shorter backendTimeout: the loader runs exactly once', async () => {
     const prefix = uniquePrefix('lockwait');
     const instances = Array.from(
       { length: 8 },
@@ -43,8 +43,9 @@ describe.each(['redis', 'cluster'] as const)('lock wait (%s)', (mode) => {
           redis: redisOf(),
           prefix,
           // Far shorter than the loader: only the lock's wait may bound the waiting. (Polling
-          // every 1 ms spends a shared 0.5 s budget well within the 2 s load.)
-          backendTimeout: 0.5,
+          // every 1 ms spends a shared 1.5 s budget well within the 5 s load.) Not shorter: one
+          // round trip on a loaded machine can take half a second, and would count as an error.
+          backendTimeout: 1.5,
           circuit: false,
           lock: { ttl: 30, wait: 30, poll: 0.001 },
         }),
@@ -54,7 +55,7 @@ describe.each(['redis', 'cluster'] as const)('lock wait (%s)', (mode) => {
     let runs = 0;
     const loader = async () => {
       runs++;
-      await sleep(2000);
+      await sleep(5000);
       return `loaded-${runs}`;
     };
     const errors: string[] = [];
@@ -67,8 +68,8 @@ describe.each(['redis', 'cluster'] as const)('lock wait (%s)', (mode) => {
 
   it('a waiter gives up after lock.wait (not before) and runs the loader itself', async () => {
     const prefix = uniquePrefix('lockgiveup');
-    const holder = new DistributedCache({ redis: redisOf(), prefix, backendTimeout: 0.2 });
-    const waiter = new DistributedCache({ redis: redisOf(), prefix, backendTimeout: 0.2 });
+    const holder = new DistributedCache({ redis: redisOf(), prefix, backendTimeout: 0.5 });
+    const waiter = new DistributedCache({ redis: redisOf(), prefix, backendTimeout: 0.5 });
     caches.push(holder, waiter);
     await readyAll([holder, waiter]);
     let holderRuns = 0;
@@ -77,13 +78,15 @@ describe.each(['redis', 'cluster'] as const)('lock wait (%s)', (mode) => {
       'slow',
       async () => {
         holderRuns++;
-        await sleep(4000);
+        await sleep(5000);
         return 'from-holder';
       },
       { ttl: 60, lock: { ttl: 30, wait: 30 } },
     );
-    // Let the holder take the lock first.
-    await sleep(200);
+    // The holder runs its loader once it holds the lock: wait for that, not for a fixed head
+    // start a loaded machine may overrun.
+    for (let i = 0; i < 500 && holderRuns === 0; i++) await sleep(10);
+    expect(holderRuns).toBe(1);
     const t0 = performance.now();
     const v = await waiter.getOrSet(
       'slow',
@@ -91,13 +94,13 @@ describe.each(['redis', 'cluster'] as const)('lock wait (%s)', (mode) => {
         waiterRuns++;
         return 'from-waiter';
       },
-      { ttl: 60, lock: { ttl: 30, wait: 1, poll: 0.01 } },
+      { ttl: 60, lock: { ttl: 30, wait: 2, poll: 0.01 } },
     );
     const waited = performance.now() - t0;
     expect(v).toBe('from-waiter');
     expect(waiterRuns).toBe(1);
-    // It waited for lock.wait (1 s), far past its backendTimeout (0.2 s).
-    expect(waited).toBeGreaterThanOrEqual(950);
+    // It waited for lock.wait (2 s), far past its backendTimeout (0.5 s).
+    expect(waited).toBeGreaterThanOrEqual(1950);
     expect(await held).toBe('from-holder');
     expect(holderRuns).toBe(1);
   }, 30_000);

@@ -45,7 +45,11 @@ describe.each(majors)('a client from ioredis $major', ({ major, standalone, clus
       const client = topology === 'standalone' ? standalone(s.redisUrl) : cluster(s.clusterNodes);
       clients.push(client);
 
-      const cache = new DistributedCache({ redis: client, prefix: uniquePrefix('io5') });
+      const cache = new DistributedCache({
+        redis: client,
+        prefix: uniquePrefix('io5'),
+        backendTimeout: 10,
+      });
       await cache.set('a', 'one', 60);
       await cache.setBatch(
         Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`k${i}`, `v${i}`])),

@@ -119,15 +119,16 @@ describe('RedisConnection', () => {
 
   it('an unreachable server fails within connectTimeout with BackendUnavailableError', async () => {
     const port = await freePort();
-    const c = conn(`redis://127.0.0.1:${port}`, { connectTimeout: 0.5 });
+    const c = conn(`redis://127.0.0.1:${port}`, { connectTimeout: 2 });
     const t0 = performance.now();
     const err = await c.get().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BackendUnavailableError);
-    expect(performance.now() - t0).toBeLessThan(1500);
-    // Known down: the next call fails at once instead of waiting again.
+    expect(performance.now() - t0).toBeLessThan(4000);
+    // Known down: the next call fails at once instead of waiting again (the bound is below the
+    // 2 s connectTimeout, with room for a loaded machine).
     const t1 = performance.now();
     await expect(c.get()).rejects.toBeInstanceOf(BackendUnavailableError);
-    expect(performance.now() - t1).toBeLessThan(600);
+    expect(performance.now() - t1).toBeLessThan(1500);
   });
 
   it('a refused connection fails at once, not after connectTimeout', async () => {

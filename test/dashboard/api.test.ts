@@ -40,7 +40,7 @@ describe('dashboard JSON API', () => {
       q = (got.body.queues as (typeof q)[])[0]!;
       const stats = (await f.queue.stats()) as unknown as Record<string, number>;
       return keys.every((k) => q!.stats[k] === stats[k]);
-    }, 10_000);
+    }, 30_000);
     const { status, body, res } = got!;
     expect(status).toBe(200);
     expect(res.headers.get('cache-control')).toBe('no-store');

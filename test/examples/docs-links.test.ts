@@ -4,7 +4,15 @@
  * README's TypeScript snippets type-check against the code.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join, posix, relative } from 'node:path';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
@@ -201,9 +209,11 @@ describe('published docs', () => {
     const readme = read('README.md');
     const blocks = [...readme.matchAll(/^```ts\n([\s\S]*?)^```/gm)].map((m) => m[1] as string);
     expect(blocks.length).toBeGreaterThanOrEqual(7);
-    const dir = join(ROOT, 'node_modules', '.cache', 'azscale', 'readme-snippets');
-    rmSync(dir, { recursive: true, force: true });
-    mkdirSync(dir, { recursive: true });
+    // A folder of its own: two test runs in one checkout (the issue's "another run in parallel")
+    // must not delete each other's snippets.
+    const cache = join(ROOT, 'node_modules', '.cache', 'azscale');
+    mkdirSync(cache, { recursive: true });
+    const dir = mkdtempSync(join(cache, 'readme-snippets-'));
     const srcRel = relative(dir, join(ROOT, 'src')).split('\\').join('/');
     // What a snippet leaves to the reader: the app, the model call, the agent.
     const ambient = [
@@ -243,5 +253,6 @@ describe('published docs', () => {
       });
     expect(diags).toEqual([]);
     expect(existsSync(dirname(files[0] as string))).toBe(true);
+    rmSync(dir, { recursive: true, force: true });
   });
 });

@@ -78,7 +78,7 @@ export function spawnTsx(script: string, args: string[], env: NodeJS.ProcessEnv)
 export async function waitForOutput(
   child: Child,
   re: RegExp,
-  timeoutMs = 20_000,
+  timeoutMs = 60_000,
 ): Promise<RegExpMatchArray> {
   const t0 = Date.now();
   for (;;) {

@@ -145,7 +145,7 @@ describe('examples smoke run', () => {
           await fetch(base, { signal: AbortSignal.timeout(1000) });
           break;
         } catch {
-          if (Date.now() - t0 > 20_000) throw new Error(`never listened:\n${child.output()}`);
+          if (Date.now() - t0 > 50_000) throw new Error(`never listened:\n${child.output()}`);
           await new Promise((r) => setTimeout(r, 100));
         }
       }

@@ -54,7 +54,7 @@ describe('azscalePlugin', () => {
     const redis = servers().redisUrl;
     const health = new HealthRegistry();
     const sessions = new DistributedSessionManager({ redis, prefix: uniquePrefix('fps') });
-    const cache = new DistributedCache({ redis, prefix: uniquePrefix('fpc') });
+    const cache = new DistributedCache({ redis, prefix: uniquePrefix('fpc'), backendTimeout: 10 });
     const queue = new TaskQueue({ name: uniquePrefix('fpq').slice(0, -1), redis });
     let release: () => void = () => {};
     const gate = new Promise<void>((r) => {

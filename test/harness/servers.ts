@@ -119,7 +119,7 @@ function tcpReady(port: number, host = '127.0.0.1'): Promise<boolean> {
 async function until(
   what: string,
   check: () => Promise<boolean>,
-  timeoutMs = 20_000,
+  timeoutMs = 60_000,
 ): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {

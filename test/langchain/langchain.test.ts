@@ -23,7 +23,11 @@ let n = 0;
 const modelId = (tag: string) => `lc-${tag}-${++n}-${Math.random().toString(36).slice(2, 7)}`;
 
 function redisCache(): DistributedCache {
-  const cache = new DistributedCache({ redis: servers().redisUrl, prefix: uniquePrefix('lc') });
+  const cache = new DistributedCache({
+    redis: servers().redisUrl,
+    prefix: uniquePrefix('lc'),
+    backendTimeout: 10,
+  });
   closers.push(() => cache.close());
   return cache;
 }
@@ -107,7 +111,7 @@ describe('AzscaleLangChainCache with ChatOpenAI over real HTTP', () => {
 // Another DistributedCache object on the same Redis and prefix: what a second process has.
 function redisCacheSharing(cache: DistributedCache): DistributedCache {
   const prefix = (cache as unknown as { prefix: string }).prefix;
-  const other = new DistributedCache({ redis: servers().redisUrl, prefix });
+  const other = new DistributedCache({ redis: servers().redisUrl, prefix, backendTimeout: 10 });
   closers.push(() => other.close());
   return other;
 }

@@ -47,7 +47,11 @@ const model = () => `raw-${++n}-${Math.random().toString(36).slice(2, 7)}`;
 
 describe('cachedLLMCall with stream: true', () => {
   it('a source typed with the azscale/llm types: an async generator of chunk objects', async () => {
-    cache = new DistributedCache({ redis: servers().redisUrl, prefix: uniquePrefix('rawllm') });
+    cache = new DistributedCache({
+      redis: servers().redisUrl,
+      prefix: uniquePrefix('rawllm'),
+      backendTimeout: 10,
+    });
     const m = model();
     const req: LLMRequest & { stream: true } = {
       model: m,
@@ -79,7 +83,11 @@ describe('cachedLLMCall with stream: true', () => {
   });
 
   it('caches an SSE Response as one entry and replays it as chunks', async () => {
-    cache = new DistributedCache({ redis: servers().redisUrl, prefix: uniquePrefix('rawllm') });
+    cache = new DistributedCache({
+      redis: servers().redisUrl,
+      prefix: uniquePrefix('rawllm'),
+      backendTimeout: 10,
+    });
     const m = model();
     const req = {
       model: m,
@@ -100,7 +108,11 @@ describe('cachedLLMCall with stream: true', () => {
   });
 
   it('a streamed and a whole answer of one request never share an entry', async () => {
-    cache = new DistributedCache({ redis: servers().redisUrl, prefix: uniquePrefix('rawllm') });
+    cache = new DistributedCache({
+      redis: servers().redisUrl,
+      prefix: uniquePrefix('rawllm'),
+      backendTimeout: 10,
+    });
     const m = model();
     const base = { model: m, temperature: 0, messages: [{ role: 'user', content: 'same' }] };
     const whole = await cachedLLMCall(cache, base, async (r) => (await post(r)).json());
@@ -119,7 +131,11 @@ describe('cachedLLMCall with stream: true', () => {
   });
 
   it('a stream that breaks mid-way throws while iterating and is not cached', async () => {
-    cache = new DistributedCache({ redis: servers().redisUrl, prefix: uniquePrefix('rawllm') });
+    cache = new DistributedCache({
+      redis: servers().redisUrl,
+      prefix: uniquePrefix('rawllm'),
+      backendTimeout: 10,
+    });
     const m = model();
     const req = {
       model: m,

@@ -30,7 +30,9 @@ async function child(env: Record<string, string>): Promise<any> {
 
 const model = (tag: string) => `fleet-${tag}-${Math.random().toString(36).slice(2, 8)}`;
 
-describe('a fleet of processes sharing Redis', () => {
+// Each test starts 2-3 tsx child processes: 78 s for the three on a loaded 2-core machine, too
+// close to the 60 s default each would otherwise have.
+describe('a fleet of processes sharing Redis', { timeout: 180_000 }, () => {
   it('two processes asking the same thing at once call the model once', async () => {
     const m = model('once');
     // A slow answer, so the second process arrives while the first holds the fleet lock.

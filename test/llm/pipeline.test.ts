@@ -40,7 +40,11 @@ function pipeline(options: ConstructorParameters<typeof LLMPipeline>[0] = {}): L
   return p;
 }
 function redisCache(): DistributedCache {
-  const c = new DistributedCache({ redis: servers().redisUrl, prefix: uniquePrefix('pipe') });
+  const c = new DistributedCache({
+    redis: servers().redisUrl,
+    prefix: uniquePrefix('pipe'),
+    backendTimeout: 10,
+  });
   closers.push(() => c.close());
   return c;
 }

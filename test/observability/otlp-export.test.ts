@@ -119,7 +119,11 @@ describe("setupTracing({ exporter: 'otlp' })", () => {
     const redisPort = Number(new URL(s.redisUrl).port);
     const pgPrimary = new URL(s.pgPrimaryUrl);
 
-    const cache = new DistributedCache({ redis: s.redisUrl, prefix: uniquePrefix('otlp') });
+    const cache = new DistributedCache({
+      redis: s.redisUrl,
+      prefix: uniquePrefix('otlp'),
+      backendTimeout: 10,
+    });
     const sessions = new DistributedSessionManager({
       redis: s.redisUrl,
       prefix: uniquePrefix('otlp'),

@@ -134,13 +134,14 @@ describe('withTimeout / timeout', () => {
       signal.addEventListener('abort', () => {
         aborted = true;
       });
-      await sleep(500);
+      await sleep(3000);
       return 'late';
     }, 0.05).then(
       () => undefined,
       (x: unknown) => x,
     );
-    expect(Date.now() - t0).toBeLessThan(400);
+    // Far below the 3 s the function takes, with room for a loaded machine's late timers.
+    expect(Date.now() - t0).toBeLessThan(2000);
     expect(e).toBeInstanceOf(TimeoutError);
     expect(isTimeoutError(e)).toBe(true);
     expect(aborted).toBe(true);

@@ -43,7 +43,7 @@ describe('session manager with Redis down', () => {
       expect(error, name).toBeInstanceOf(BackendUnavailableError);
       expect(isBackendUnavailableError(error)).toBe(true);
       // No hang: a known-down server fails at once (measured: under 1 ms), not after a timeout.
-      expect(ms, name).toBeLessThan(1000);
+      expect(ms, name).toBeLessThan(2500);
     }
 
     server = await startRedisServer({ port });
@@ -64,11 +64,11 @@ describe('session manager with Redis down', () => {
     cleanup.push(() => sessions.close());
     const first = await timed(sessions.getSession('x'));
     expect(first.error).toBeInstanceOf(BackendUnavailableError);
-    expect(first.ms).toBeLessThan(1500);
+    expect(first.ms).toBeLessThan(3000);
     for (let i = 0; i < 5; i++) {
       const next = await timed(sessions.appendMessage('x', { content: 'y' }));
       expect(next.error).toBeInstanceOf(BackendUnavailableError);
-      expect(next.ms).toBeLessThan(1500);
+      expect(next.ms).toBeLessThan(3000);
       await new Promise((r) => setTimeout(r, 50 * i));
     }
   });

@@ -170,7 +170,7 @@ describe.each<Kind>(['memory', 'redis', 'cluster'])('events and flows: %s', (kin
     const q = queue();
     const w = worker<number, number>(q, {
       handler: async (n) => {
-        await sleep(300);
+        await sleep(100);
         return n + 1;
       },
     });
@@ -178,7 +178,8 @@ describe.each<Kind>(['memory', 'redis', 'cluster'])('events and flows: %s', (kin
     const id = await q.submitTask(1);
     const t0 = performance.now();
     expect(await q.waitForResult(id, { timeout: 10 })).toBe(2);
-    // The safety poll is 1 s: a return well before it came from the event.
+    // The safety poll is 1 s: a return well before it came from the event. The handler is short
+    // (but longer than the first look at the task) so a loaded machine's round trips fit in the gap.
     expect(performance.now() - t0).toBeLessThan(950);
   });
 
