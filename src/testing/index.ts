@@ -14,9 +14,10 @@
  * );
  * @packageDocumentation
  */
-import { assertPeer } from '../frameworks/peer.js';
+import { assertPeerInstalled } from '../ai/peer.js';
 
-assertPeer('vitest', 'azscale/testing');
+// Resolved, not loaded: the suites take vitest's API from the worker they run in (see api.ts).
+assertPeerInstalled('vitest', 'azscale/testing');
 
 export type { SuiteOptions, TestApi } from './api.js';
 export type { SharedStoreSuiteOptions } from './shared.js';
