@@ -9,7 +9,8 @@ import {
   type QueueBackend,
   TaskQueue,
 } from '../worker/index.js';
-import { type SuiteOptions, type Vitest, prepareSuite } from './api.js';
+import { type SuiteOptions, prepareSuite } from './api.js';
+import type { QueueContext } from './queue-context.js';
 import { queueControlCases } from './queue-control-cases.js';
 import { queueLeaseCases } from './queue-lease-cases.js';
 import { queueRunCases } from './queue-run-cases.js';
@@ -24,21 +25,6 @@ export interface QueueBackendFactoryOptions {
   name: string;
   /** Seconds a finished (completed, failed or cancelled) task and its result are kept. */
   resultTtl: number;
-}
-
-/** @internal What the case files get. */
-export interface QueueContext {
-  it: (name: string, fn: () => Promise<void>) => void;
-  expect: Vitest['expect'];
-  /** A TaskQueue on a fresh backend of a fresh queue. */
-  queue(options?: { resultTtl?: number }): Promise<TaskQueue>;
-  /** A second TaskQueue on the same queue as `q` (a second backend from the factory). */
-  handle(q: TaskQueue): Promise<TaskQueue>;
-  /** A worker on `q`, stopped after the test. */
-  worker<D = unknown, R = unknown>(
-    q: TaskQueue,
-    opts: Omit<BackgroundWorkerOptions<D, R>, 'queue'>,
-  ): BackgroundWorker<D, R>;
 }
 
 const DEFAULT_RESULT_TTL = 3600;

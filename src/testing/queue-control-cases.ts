@@ -6,7 +6,7 @@ import {
   isTaskFailedError,
   isTimeoutError,
 } from '../core/errors.js';
-import type { QueueContext } from './queue-backend.js';
+import type { QueueContext } from './queue-context.js';
 import { sleep, until } from './util.js';
 
 /** @internal Registers the timeout, cancel and stop cases. */

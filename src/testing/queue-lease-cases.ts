@@ -1,6 +1,6 @@
 /** Leases, reclaims, expiry and stats: the {@link QueueBackend} contract, partly on the backend directly. */
 import { isNotFoundError, isTimeoutError } from '../core/errors.js';
-import type { QueueContext } from './queue-backend.js';
+import type { QueueContext } from './queue-context.js';
 import { sleep } from './util.js';
 
 /** @internal Registers the lease, reclaim, expiry and stats cases. */

@@ -1,6 +1,6 @@
 /** Submitting, running, retrying and dead-lettering: the {@link QueueBackend} contract through TaskQueue and BackgroundWorker. */
 import { isTaskFailedError } from '../core/errors.js';
-import type { QueueContext } from './queue-backend.js';
+import type { QueueContext } from './queue-context.js';
 import { sleep, until } from './util.js';
 
 /** @internal Registers the submit, run, retry and dead-letter cases. */

@@ -1,6 +1,6 @@
 /** Reads, expiry and appends of the {@link SessionStore} contract, through the manager. */
 import { SerializationError, ValidationError, ValueTooLargeError } from '../core/errors.js';
-import type { SessionContext } from './session-store.js';
+import type { SessionContext } from './session-context.js';
 import { waitFor } from './util.js';
 
 /** @internal Registers the read, expiry and append cases. */

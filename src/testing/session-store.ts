@@ -8,8 +8,9 @@ import {
   type SessionStore,
 } from '../session/index.js';
 import { SerializationError, ValueTooLargeError } from '../core/errors.js';
-import { type SuiteOptions, type Vitest, prepareSuite } from './api.js';
+import { type SuiteOptions, prepareSuite } from './api.js';
 import { sessionAppendCases } from './session-append-cases.js';
+import type { SessionContext } from './session-context.js';
 import { sessionUpdateCases } from './session-update-cases.js';
 import { StorePool } from './shared.js';
 import { uniqueName, waitFor } from './util.js';
@@ -24,13 +25,6 @@ export interface SessionStoreSuiteOptions extends SuiteOptions {
    * @default false
    */
   replaySafe?: boolean;
-}
-
-/** @internal What the case files get. */
-export interface SessionContext {
-  it: (name: string, fn: () => Promise<void>) => void;
-  expect: Vitest['expect'];
-  make(options?: DistributedSessionManagerOptions): Promise<DistributedSessionManager>;
 }
 
 /**

@@ -10,7 +10,7 @@ import {
   isConflictError,
 } from '../core/errors.js';
 import type { SessionData } from '../session/index.js';
-import type { SessionContext } from './session-store.js';
+import type { SessionContext } from './session-context.js';
 import { sleep } from './util.js';
 
 /** @internal Registers the update, conflict and close cases. */
