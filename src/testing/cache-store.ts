@@ -41,7 +41,14 @@ export function describeCacheStore(
     };
     const caches: DistributedCache[] = [];
     const cache = (s: CacheStore, prefix = uniqueName('cache')) => {
-      const c = new DistributedCache({ store: s, prefix, onBackendError: 'throw' });
+      // backendTimeout 10 s: these tests count and compare, they do not time, and the 1 s default
+      // is shorter than a round trip can take on a loaded CI machine.
+      const c = new DistributedCache({
+        store: s,
+        prefix,
+        onBackendError: 'throw',
+        backendTimeout: 10,
+      });
       caches.push(c);
       return c;
     };

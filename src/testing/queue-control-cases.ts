@@ -83,8 +83,9 @@ export function queueControlCases({ it, expect, queue, handle, worker }: QueueCo
     await sleep(100);
     expect(started).toEqual(['long']);
     expect((await q.getTask(long))?.status).toBe('cancelled');
-    // The cancelled delivery is acknowledged at once, not left for a reclaim.
-    await until(async () => (await q.stats()).processing === 0, 2000);
+    // The cancelled delivery is acknowledged at once, not left for a reclaim (visibilityTimeout
+    // 5 s; the bound leaves a loaded machine room below it).
+    await until(async () => (await q.stats()).processing === 0, 4000);
     expect(await q.cancelTask(long)).toBe(false);
     await expect(q.cancelTask('missing-id')).rejects.toSatisfy(isNotFoundError);
   });
@@ -107,8 +108,8 @@ export function queueControlCases({ it, expect, queue, handle, worker }: QueueCo
     const id = await q.submitTask({});
     await until(async () => (await q.getTask(id))?.status === 'processing');
     expect(await other.cancelTask(id)).toBe(true);
-    await until(() => aborted, 2000);
-    await until(async () => (await q.stats()).processing === 0, 2000);
+    await until(() => aborted, 4000);
+    await until(async () => (await q.stats()).processing === 0, 4000);
     expect((await q.getTask(id))?.status).toBe('cancelled');
   });
 

@@ -4,28 +4,49 @@
  * upsert, listing, unschedule, missed ticks and catch-up; validation at the edge.
  */
 import { randomBytes } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import {
   isLimitExceededError,
   isSerializationError,
   isValidationError,
 } from '../../src/core/errors.js';
 import { LuaScript } from '../../src/core/lua-script.js';
-import { BackgroundWorker, TaskQueue } from '../../src/worker/index.js';
+import { BackgroundWorker, TaskQueue, type TaskQueueOptions } from '../../src/worker/index.js';
 import { planTicks } from '../../src/worker/schedule.js';
 import { servers } from '../harness/env.js';
-import { KINDS, redisFor, sleep, until, workerFixture } from './fixture.js';
+
+type Kind = 'memory' | 'redis' | 'cluster';
+
+function redisFor(kind: Kind): TaskQueueOptions['redis'] {
+  if (kind === 'memory') return undefined;
+  const s = servers();
+  return kind === 'redis' ? s.redisUrl : { nodes: s.clusterNodes };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(pred: () => boolean, ms = 15_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await sleep(10);
+  }
+}
 
 /** The tick time a schedule's task id carries. */
 function tickOf(taskId: string): number {
   return Number(taskId.slice(taskId.lastIndexOf(':') + 1));
 }
 
-describe.each(KINDS)('schedules: %s', (kind) => {
-  const { workers, opened, queue } = workerFixture(kind, {
-    namePrefix: 'sq',
-    prefix: 'azs-test-sched:',
-  });
+describe.each<Kind>(['memory', 'redis', 'cluster'])('schedules: %s', (kind) => {
+  const opened: { close(): Promise<void> }[] = [];
+  const workers: BackgroundWorker[] = [];
+
+  function queue(name = `sq-${randomBytes(5).toString('hex')}`): TaskQueue {
+    const q = new TaskQueue({ name, redis: redisFor(kind), prefix: 'azs-test-sched:' });
+    opened.push(q);
+    return q;
+  }
 
   /** A worker recording every task it runs as `taskId` (data under `seen`). */
   function recorder(q: TaskQueue, seen: Map<string, unknown>[], extra = {}): BackgroundWorker {
@@ -42,6 +63,11 @@ describe.each(KINDS)('schedules: %s', (kind) => {
     workers.push(w);
     return w;
   }
+
+  afterEach(async () => {
+    for (const w of workers.splice(0)) await w.stop({ timeout: 0 });
+    for (const q of opened.splice(0)) await q.close();
+  });
 
   it('fires one task per tick with three workers on two queue objects', async () => {
     const q1 = queue();
