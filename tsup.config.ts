@@ -46,6 +46,7 @@ const modules = [
   'ai',
   'langchain',
   'dashboard',
+  'testing',
 ];
 // Framework adapters: one subpath each; the frameworks stay external (optional peers, loaded at
 // run time from the app's own node_modules).
@@ -66,6 +67,9 @@ const frameworkPackages = [
 ];
 // Optional peers of azscale/ai and azscale/langchain: never bundled, loaded only by those subpaths.
 const llmPeers = ['ai', /^@ai-sdk\//, /^@langchain\//];
+// azscale/testing takes vitest's API from the worker it runs in; it never imports vitest itself
+// (vitest is ESM-only and its CommonJS entry throws), but its types must not be bundled either.
+const testPeers = ['vitest'];
 
 const library = {
   entry: {
@@ -73,7 +77,7 @@ const library = {
     ...Object.fromEntries(modules.map((m) => [`${m}/index`, `src/${m}/index.ts`])),
     ...Object.fromEntries(frameworks.map((m) => [`${m}/index`, `src/${m}/index.ts`])),
   },
-  external: [...frameworkPackages, ...llmPeers],
+  external: [...frameworkPackages, ...llmPeers, ...testPeers],
   format: ['esm', 'cjs'] as Options['format'],
   dts: true,
   // One shared chunk graph per format, so the ESM and the CJS build each hold a single copy of

@@ -65,6 +65,7 @@ try {
   for (const [sub, peer] of [
     ['azscale/ai', 'ai'],
     ['azscale/langchain', '@langchain/core'],
+    ['azscale/testing', 'vitest'],
   ]) {
     writeFileSync(
       join(app, 'peer.mjs'),
@@ -79,7 +80,13 @@ try { (await import('node:module')).createRequire(import.meta.url)(${JSON.string
     sh('node', ['peer.mjs'], { cwd: app });
     console.log(`${sub} without ${peer}: AZS_MISSING_DEPENDENCY naming it (ESM and CJS)`);
   }
-  sh('npm', ['install', '--no-audit', '--no-fund', '--silent', 'ai@^6', '@langchain/core@^1'], { cwd: app });
+  // vitest at the version the suites are tested with here (azscale/testing's optional peer).
+  const vitestVersion = pkg.devDependencies.vitest;
+  sh(
+    'npm',
+    ['install', '--no-audit', '--no-fund', '--silent', 'ai@^6', '@langchain/core@^1', `vitest@${vitestVersion}`],
+    { cwd: app },
+  );
 
   // 1. ESM import of every subpath.
   writeFileSync(
@@ -231,6 +238,13 @@ export async function initialize({ port }) { globalThis.__port = port; }
     if (sub === 'azscale/ai' || sub === 'azscale/langchain') continue;
     forbidden[sub] = [...(forbidden[sub] ?? []), 'ai', '@ai-sdk/provider', '@langchain/core'];
   }
+  // No subpath loads vitest; azscale/testing only checks that it is installed (it takes the
+  // API from the vitest worker it runs in), and loads no database driver or framework.
+  for (const sub of allSubpaths) {
+    if (sub === 'azscale/testing') continue;
+    forbidden[sub] = [...(forbidden[sub] ?? []), 'vitest'];
+  }
+  forbidden['azscale/testing'] = [...(forbidden['azscale/testing'] ?? []), 'pg', 'pg-pool', ...frameworkPackages];
   for (const [sub, bad] of Object.entries(forbidden)) {
     writeFileSync(
       join(app, 'load-cjs.cjs'),
@@ -308,6 +322,41 @@ const srv = http.createServer((req, res) => dash(req, res)).listen(0, '127.0.0.1
   writeFileSync(join(app, 'dash.cjs'), dashboardCheck("const { createDashboard } = require('azscale/dashboard');"));
   console.log(sh('node', ['dash.mjs'], { cwd: app }).trim());
   console.log(sh('node', ['dash.cjs'], { cwd: app }).trim());
+
+  // 6c. azscale/testing from the tarball: a scratch test file runs describeCacheStore under vitest
+  //     against the memory store (every test must pass), and against a store that breaks the lock
+  //     rule (setIfAbsent always true), whose lock test must fail: the suite can fail.
+  writeFileSync(
+    join(app, 'store.test.mjs'),
+    `import { describeCacheStore, describeSessionStore } from 'azscale/testing';
+import { MemoryCacheStore } from 'azscale/cache';
+import { MemorySessionStore } from 'azscale/session';
+class NoLockStore extends MemoryCacheStore {
+  async setIfAbsent(key, value, ttl) { await this.set(key, value, ttl); return true; }
+}
+describeCacheStore('memory', () => new MemoryCacheStore());
+describeSessionStore('memory', () => new MemorySessionStore());
+describeCacheStore('broken lock', () => new NoLockStore());
+`,
+  );
+  writeFileSync(join(app, 'vitest.config.mjs'), 'export default { test: { include: ["store.test.mjs"] } };\n');
+  try {
+    sh('node', [join(app, 'node_modules', 'vitest', 'vitest.mjs'), 'run', '--reporter=json', '--outputFile=suite.json'], { cwd: app, stdio: ['ignore', 'ignore', 'ignore'] });
+  } catch {
+    // Exits 1: the broken store fails, as it must; the results say what failed.
+  }
+  const results = JSON.parse(readFileSync(join(app, 'suite.json'), 'utf8')).testResults.flatMap((f) => f.assertionResults);
+  const of = (title) => results.filter((r) => r.ancestorTitles[0] === title);
+  const memory = [...of('CacheStore contract: memory'), ...of('SessionStore contract: memory')];
+  const broken = of('CacheStore contract: broken lock');
+  if (memory.length < 20 || memory.some((r) => r.status !== 'passed')) {
+    throw new Error('azscale/testing suites on the memory stores: ' + JSON.stringify(memory.filter((r) => r.status !== 'passed').map((r) => r.title)));
+  }
+  const brokenFailed = broken.filter((r) => r.status === 'failed').map((r) => r.title);
+  if (brokenFailed.length === 0 || !brokenFailed.every((t) => t.includes('lock'))) {
+    throw new Error('azscale/testing on a store without a lock: failed ' + JSON.stringify(brokenFailed));
+  }
+  console.log(`azscale/testing from the tarball: ${memory.length} contract tests pass on the memory stores; a store without a lock fails ${brokenFailed.length} (${brokenFailed.join('; ')})`);
 
   // 7. Type-check under nodenext and bundler resolution.
   const imports = allSubpaths

@@ -1,100 +1,18 @@
 /**
- * The CacheStore / DistributedCache contract: every backend (memory, Redis standalone, Redis
- * Cluster) runs this same suite.
+ * The DistributedCache contract, run by contract.test.ts for every configuration (memory,
+ * Redis standalone, Cluster, with and without the local tier).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CacheStore, DistributedCache } from '../../src/cache/index.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { DistributedCache } from '../../src/cache/index.js';
+import { sleep } from '../../src/core/timers.js';
+import { manyKeys } from '../../src/testing/util.js';
 import { uniquePrefix } from '../harness/env.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Keys spread over many hash slots (and, on a Cluster, over every node). */
-export function manyKeys(prefix: string, n: number): string[] {
-  return Array.from({ length: n }, (_, i) => `${prefix}k${i}:${(i * 7919) % 10007}`);
-}
-
-export function storeContract(name: string, make: () => Promise<CacheStore> | CacheStore): void {
-  describe(`CacheStore contract: ${name}`, () => {
-    let store: CacheStore;
-    let p: string;
-    beforeAll(async () => {
-      store = await make();
-      await store.ping();
-    });
-    afterAll(async () => {
-      await store.close();
-    });
-    const fresh = () => (p = uniquePrefix('cstore'));
-
-    it('get of a missing key is null; set then get returns the value', async () => {
-      fresh();
-      expect(await store.get(`${p}a`)).toBeNull();
-      await store.set(`${p}a`, 'héllo ✓', 60);
-      expect(await store.get(`${p}a`)).toBe('héllo ✓');
-      await store.set(`${p}a`, '', 60);
-      expect(await store.get(`${p}a`)).toBe('');
-    });
-
-    it('entries expire after their ttl (seconds, fractions allowed)', async () => {
-      fresh();
-      await store.set(`${p}ttl`, 'x', 0.15);
-      expect(await store.get(`${p}ttl`)).toBe('x');
-      await sleep(400);
-      expect(await store.get(`${p}ttl`)).toBeNull();
-    });
-
-    it('delete reports whether the key existed', async () => {
-      fresh();
-      await store.set(`${p}d`, 'v', 60);
-      expect(await store.delete(`${p}d`)).toBe(true);
-      expect(await store.delete(`${p}d`)).toBe(false);
-      expect(await store.get(`${p}d`)).toBeNull();
-    });
-
-    it('getMany keeps order and nulls over keys in many slots', async () => {
-      fresh();
-      const keys = manyKeys(p, 300);
-      const entries = keys.filter((_, i) => i % 3 !== 0).map((k) => [k, `v:${k}`] as const);
-      await store.setMany(entries, 60);
-      const got = await store.getMany(keys);
-      expect(got).toHaveLength(keys.length);
-      for (const [i, k] of keys.entries()) expect(got[i]).toBe(i % 3 === 0 ? null : `v:${k}`);
-      expect(await store.getMany([])).toEqual([]);
-      // Duplicates and hash-tagged keys (one slot, several keys) in one batch.
-      const tagged = [`{${p}t}a`, `{${p}t}b`, `{${p}t}a`, `${p}k1:7919`];
-      await store.setMany(
-        [
-          [`{${p}t}a`, 'A'],
-          [`{${p}t}b`, 'B'],
-        ],
-        60,
-      );
-      expect(await store.getMany(tagged)).toEqual(['A', 'B', 'A', got[1]]);
-    });
-
-    it('concurrent single gets each get their own key (reads issued together may be batched)', async () => {
-      fresh();
-      const keys = manyKeys(p, 120);
-      await store.setMany(
-        keys.filter((_, i) => i % 4 !== 0).map((k) => [k, `v:${k}`] as const),
-        60,
-      );
-      const got = await Promise.all(keys.map((k) => store.get(k)));
-      for (const [i, k] of keys.entries()) expect(got[i]).toBe(i % 4 === 0 ? null : `v:${k}`);
-    });
-
-    it('setIfAbsent / deleteIfEquals behave as a lock', async () => {
-      fresh();
-      expect(await store.setIfAbsent(`${p}lock`, 'me', 5)).toBe(true);
-      expect(await store.setIfAbsent(`${p}lock`, 'you', 5)).toBe(false);
-      expect(await store.deleteIfEquals(`${p}lock`, 'you')).toBe(false);
-      expect(await store.get(`${p}lock`)).toBe('me');
-      expect(await store.deleteIfEquals(`${p}lock`, 'me')).toBe(true);
-      expect(await store.setIfAbsent(`${p}lock`, 'you', 5)).toBe(true);
-    });
-  });
-}
-
+/**
+ * Runs the facade's own contract for one configuration. The store underneath is proved by
+ * `describeCacheStore` (azscale/testing) in store-contract.test.ts; this suite covers what the
+ * facade adds on top of a configured backend (the local tier included).
+ */
 export function cacheContract(
   name: string,
   make: (prefix: string) => DistributedCache,

@@ -3,22 +3,32 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { isBackendUnavailableError } from '../../src/core/errors.js';
 import { MemorySpendStore, RedisSpendStore } from '../../src/scaling/index.js';
 import { servers, startRedisServer, uniquePrefix } from '../harness/env.js';
-import { spendStoreContract } from './spend-store.contract.js';
+import { describeSpendStore } from '../../src/testing/index.js';
 
 const s = servers();
 
-spendStoreContract('memory', () => new MemorySpendStore());
-spendStoreContract(
+// One prefix per backend, so two stores from one factory share their buckets (as two
+// processes would); the suite's hour indexes keep its tests apart.
+const prefixes = {
+  redis: uniquePrefix('cost'),
+  auth: uniquePrefix('cost'),
+  cluster: uniquePrefix('cost'),
+};
+describeSpendStore('memory', () => new MemorySpendStore());
+describeSpendStore(
   'redis standalone',
-  () => new RedisSpendStore(s.redisUrl, { prefix: uniquePrefix('cost') }),
+  () => new RedisSpendStore(s.redisUrl, { prefix: prefixes.redis }),
+  { shared: true },
 );
-spendStoreContract(
+describeSpendStore(
   'redis requirepass',
-  () => new RedisSpendStore(s.redisAuthUrl, { prefix: uniquePrefix('cost') }),
+  () => new RedisSpendStore(s.redisAuthUrl, { prefix: prefixes.auth }),
+  { shared: true },
 );
-spendStoreContract(
+describeSpendStore(
   'redis cluster',
-  () => new RedisSpendStore({ nodes: s.clusterNodes }, { prefix: uniquePrefix('cost') }),
+  () => new RedisSpendStore({ nodes: s.clusterNodes }, { prefix: prefixes.cluster }),
+  { shared: true },
 );
 
 describe('MemorySpendStore expiry', () => {

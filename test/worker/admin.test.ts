@@ -1,77 +1,12 @@
-/**
- * Issue 17: pause/resume, listTasks, clean and obliterate on memory, Redis standalone and
- * Redis Cluster, through the public TaskQueue/BackgroundWorker API. Every test uses its own queue.
- */
-import { randomBytes } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { isClosedError, isConflictError, isValidationError } from '../../src/core/errors.js';
-import {
-  BackgroundWorker,
-  type BackgroundWorkerOptions,
-  TaskQueue,
-  type TaskQueueOptions,
-} from '../../src/worker/index.js';
-import { servers } from '../harness/env.js';
+import { TaskQueue } from '../../src/worker/index.js';
+import { KINDS, rejection, sleep, until, workerFixture } from './fixture.js';
 
-type Kind = 'memory' | 'redis' | 'cluster';
-
-function redisFor(kind: Kind): TaskQueueOptions['redis'] {
-  if (kind === 'memory') return undefined;
-  const s = servers();
-  return kind === 'redis' ? s.redisUrl : { nodes: s.clusterNodes };
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(pred: () => Promise<boolean> | boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await pred()) return;
-    await sleep(10);
-  }
-  throw new Error('condition not met in time');
-}
-
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a rejection');
-}
-
-describe.each<Kind>(['memory', 'redis', 'cluster'])('queue admin: %s', (kind) => {
-  const opened: { close(): Promise<void> }[] = [];
-  const workers: BackgroundWorker[] = [];
-
-  function queue(extra: Partial<TaskQueueOptions> = {}): TaskQueue {
-    const q = new TaskQueue({
-      name: `wa-${randomBytes(5).toString('hex')}`,
-      redis: redisFor(kind),
-      prefix: 'azs-test-worker:',
-      ...extra,
-    });
-    opened.push(q);
-    return q;
-  }
-
-  /** A second handle on the same queue (another "process" as far as the API can tell). */
-  function twin(q: TaskQueue): TaskQueue {
-    const t = new TaskQueue({ ...q.options });
-    opened.push(t);
-    return t;
-  }
-
-  function worker(q: TaskQueue, opts: Omit<BackgroundWorkerOptions, 'queue'>): BackgroundWorker {
-    const w = new BackgroundWorker({ queue: q, visibilityTimeout: 5, ...opts });
-    workers.push(w);
-    return w;
-  }
-
-  afterEach(async () => {
-    for (const w of workers.splice(0)) await w.stop({ timeout: 0 });
-    for (const q of opened.splice(0)) await q.close();
+describe.each(KINDS)('queue admin: %s', (kind) => {
+  const { opened, queue, twin, worker } = workerFixture(kind, {
+    namePrefix: 'wa',
+    prefix: 'azs-test-worker:',
   });
 
   it('pause holds new work fleet-wide, lets running tasks finish, and resume releases it', async () => {

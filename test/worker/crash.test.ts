@@ -3,55 +3,16 @@
  * restarted. Every task must end completed with its result, the side-effect log must show every
  * task, and tasks run twice must be ones that were in flight in a killed process.
  */
-import { type ChildProcess, fork } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { afterAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { TaskQueue } from '../../src/worker/index.js';
-import { childEnv, servers } from '../harness/env.js';
+import { servers } from '../harness/env.js';
+import { childWorkers, exited, logLines } from './fixture.js';
 
-const script = fileURLToPath(new URL('./fixtures/crash-worker.ts', import.meta.url));
-const dir = mkdtempSync(join(tmpdir(), 'azs-crash-'));
-const children = new Set<ChildProcess>();
-
-afterAll(() => {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-  rmSync(dir, { recursive: true, force: true });
-});
-
-function spawnWorker(name: string, prefix: string, log: string): Promise<ChildProcess> {
-  const child = fork(script, [name, prefix, log], {
-    env: childEnv(),
-    execArgv: ['--import', 'tsx'],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  children.add(child);
-  return new Promise((resolve, reject) => {
-    child.once('message', () => resolve(child));
-    child.once('exit', (code) => reject(new Error(`worker exited early (${code})`)));
-  });
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => child.once('exit', () => resolve()));
-}
-
-function readLog(file: string): string[][] {
-  let text = '';
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch {
-    return [];
-  }
-  return text
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => l.split(' '));
-}
+const { dir, spawn: spawnWorker } = childWorkers('crash-worker.ts');
+const readLog = (file: string) => logLines([file]);
 
 it('loses no task when a worker process is SIGKILLed twice and restarted', async () => {
   const N = 5000;

@@ -1,10 +1,4 @@
-/**
- * Issue 17, part B: queue events (with positions to resume from), waitForResult woken by the
- * event, and flows (parent after children, childResults, child failure, nesting) on memory,
- * Redis standalone and Redis Cluster. Every test uses its own queue name.
- */
-import { randomBytes } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   isChildTaskFailedError,
   isConflictError,
@@ -12,60 +6,16 @@ import {
   isValidationError,
 } from '../../src/core/errors.js';
 import {
-  BackgroundWorker,
-  type BackgroundWorkerOptions,
   type QueueCompletedEvent,
   type QueueFailedEvent,
   type QueueProgressEvent,
   type TaskContext,
-  TaskQueue,
-  type TaskQueueOptions,
   UnrecoverableError,
 } from '../../src/worker/index.js';
-import { servers } from '../harness/env.js';
+import { KINDS, sleep, until, workerFixture } from './fixture.js';
 
-type Kind = 'memory' | 'redis' | 'cluster';
-
-function redisFor(kind: Kind): TaskQueueOptions['redis'] {
-  if (kind === 'memory') return undefined;
-  const s = servers();
-  return kind === 'redis' ? s.redisUrl : { nodes: s.clusterNodes };
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(pred: () => Promise<boolean> | boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await pred()) return;
-    await sleep(10);
-  }
-  throw new Error('condition not met in time');
-}
-
-describe.each<Kind>(['memory', 'redis', 'cluster'])('events and flows: %s', (kind) => {
-  const opened: { close(): Promise<void> }[] = [];
-  const workers: BackgroundWorker[] = [];
-
-  function queue(name = `wqf-${randomBytes(5).toString('hex')}`): TaskQueue {
-    const q = new TaskQueue({ name, redis: redisFor(kind), prefix: 'azs-test-wf:' });
-    opened.push(q);
-    return q;
-  }
-
-  function worker<D = unknown, R = unknown>(
-    q: TaskQueue,
-    opts: Omit<BackgroundWorkerOptions<D, R>, 'queue'>,
-  ): BackgroundWorker<D, R> {
-    const w = new BackgroundWorker<D, R>({ queue: q, visibilityTimeout: 5, ...opts });
-    workers.push(w as BackgroundWorker);
-    return w;
-  }
-
-  afterEach(async () => {
-    for (const w of workers.splice(0)) await w.stop({ timeout: 0 });
-    for (const q of opened.splice(0)) await q.close();
-  });
+describe.each(KINDS)('events and flows: %s', (kind) => {
+  const { queue, worker } = workerFixture(kind, { namePrefix: 'wqf', prefix: 'azs-test-wf:' });
 
   it('delivers completed, progress, retrying, failed, deadLettered and cancelled to another queue handle', async () => {
     const q = queue();

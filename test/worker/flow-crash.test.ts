@@ -4,56 +4,14 @@
  * completed, the parent saw all 20 results), the parent never started before the last child
  * ended, and it ran exactly once.
  */
-import { type ChildProcess, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { afterAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { TaskQueue } from '../../src/worker/index.js';
-import { childEnv, servers } from '../harness/env.js';
+import { servers } from '../harness/env.js';
+import { childWorkers, exited, logLines as lines } from './fixture.js';
 
-const script = fileURLToPath(new URL('./fixtures/flow-worker.ts', import.meta.url));
-const dir = mkdtempSync(join(tmpdir(), 'azs-flow-crash-'));
-const children = new Set<ChildProcess>();
-
-afterAll(() => {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-  rmSync(dir, { recursive: true, force: true });
-});
-
-function spawnWorker(name: string, prefix: string, log: string): Promise<ChildProcess> {
-  const child = fork(script, [name, prefix, log], {
-    env: childEnv(),
-    execArgv: ['--import', 'tsx'],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  children.add(child);
-  return new Promise((resolve, reject) => {
-    child.once('message', () => resolve(child));
-    child.once('exit', (code) => reject(new Error(`worker exited early (${code})`)));
-  });
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => child.once('exit', () => resolve()));
-}
-
-function lines(files: string[]): string[][] {
-  const out: string[][] = [];
-  for (const f of files) {
-    let text = '';
-    try {
-      text = readFileSync(f, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const l of text.split('\n')) if (l) out.push(l.split(' '));
-  }
-  return out;
-}
+const { dir, spawn: spawnWorker } = childWorkers('flow-worker.ts');
 
 it('a flow survives two SIGKILLs of a worker: no child lost, the parent after all, once', async () => {
   const name = `fcrash-${randomBytes(4).toString('hex')}`;

@@ -3,36 +3,17 @@
  * durations rejected naming the option and its maximum, and `maxQueued` on every backend.
  */
 import { randomBytes } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { isLimitExceededError, isTimeoutError, isValidationError } from '../../src/core/errors.js';
 import { MAX_DURATION_SECONDS } from '../../src/core/timers.js';
 import {
   BackgroundWorker,
   type BackgroundWorkerOptions,
   TaskQueue,
-  type TaskQueueOptions,
 } from '../../src/worker/index.js';
-import { servers } from '../harness/env.js';
+import { KINDS, rejection, sleep, until, workerFixture } from './fixture.js';
 
-type Kind = 'memory' | 'redis' | 'cluster';
 const DAY = 86_400;
-
-function redisFor(kind: Kind): TaskQueueOptions['redis'] {
-  if (kind === 'memory') return undefined;
-  const s = servers();
-  return kind === 'redis' ? s.redisUrl : { nodes: s.clusterNodes };
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(pred: () => Promise<boolean> | boolean, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await pred()) return;
-    await sleep(20);
-  }
-  throw new Error('condition not met in time');
-}
 
 function validation(fn: () => unknown): { option?: string; context: Record<string, unknown> } {
   try {
@@ -44,43 +25,8 @@ function validation(fn: () => unknown): { option?: string; context: Record<strin
   throw new Error('expected a ValidationError');
 }
 
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a rejection');
-}
-
-describe.each<Kind>(['memory', 'redis', 'cluster'])('worker hardening: %s', (kind) => {
-  const opened: { close(): Promise<void> }[] = [];
-  const workers: BackgroundWorker[] = [];
-
-  function queue(extra: Partial<TaskQueueOptions> = {}): TaskQueue {
-    const q = new TaskQueue({
-      name: `wh-${randomBytes(5).toString('hex')}`,
-      redis: redisFor(kind),
-      prefix: 'azs-test-worker:',
-      ...extra,
-    });
-    opened.push(q);
-    return q;
-  }
-
-  function worker<D = unknown, R = unknown>(
-    q: TaskQueue,
-    opts: Omit<BackgroundWorkerOptions<D, R>, 'queue'>,
-  ): BackgroundWorker<D, R> {
-    const w = new BackgroundWorker<D, R>({ queue: q, visibilityTimeout: 5, ...opts });
-    workers.push(w as BackgroundWorker);
-    return w;
-  }
-
-  afterEach(async () => {
-    for (const w of workers.splice(0)) await w.stop({ timeout: 0 });
-    for (const q of opened.splice(0)) await q.close();
-  });
+describe.each(KINDS)('worker hardening: %s', (kind) => {
+  const { queue, worker } = workerFixture(kind, { namePrefix: 'wh', prefix: 'azs-test-worker:' });
 
   it('a 30-day task timeout (task or worker option) does not fire at once', async () => {
     const q = queue();

@@ -1,72 +1,14 @@
-/**
- * Issue 17: named tasks (`submitTask(data, { name })`, the worker's `handlers`) on memory, Redis
- * standalone and Redis Cluster, plus hostile names.
- */
-import { randomBytes } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   isTaskFailedError,
   isUnknownTaskNameError,
   isValidationError,
 } from '../../src/core/errors.js';
-import {
-  BackgroundWorker,
-  type BackgroundWorkerOptions,
-  TaskQueue,
-  type TaskQueueOptions,
-} from '../../src/worker/index.js';
-import { servers } from '../harness/env.js';
+import { BackgroundWorker } from '../../src/worker/index.js';
+import { KINDS, rejection, throws, workerFixture } from './fixture.js';
 
-type Kind = 'memory' | 'redis' | 'cluster';
-
-function redisFor(kind: Kind): TaskQueueOptions['redis'] {
-  if (kind === 'memory') return undefined;
-  const s = servers();
-  return kind === 'redis' ? s.redisUrl : { nodes: s.clusterNodes };
-}
-
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a rejection');
-}
-
-function throws(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a throw');
-}
-
-describe.each<Kind>(['memory', 'redis', 'cluster'])('named tasks: %s', (kind) => {
-  const opened: { close(): Promise<void> }[] = [];
-  const workers: BackgroundWorker[] = [];
-
-  function queue(): TaskQueue {
-    const q = new TaskQueue({
-      name: `wn-${randomBytes(5).toString('hex')}`,
-      redis: redisFor(kind),
-      prefix: 'azs-test-worker:',
-    });
-    opened.push(q);
-    return q;
-  }
-
-  function worker(q: TaskQueue, opts: Omit<BackgroundWorkerOptions, 'queue'>): BackgroundWorker {
-    const w = new BackgroundWorker({ queue: q, visibilityTimeout: 5, ...opts });
-    workers.push(w);
-    return w;
-  }
-
-  afterEach(async () => {
-    for (const w of workers.splice(0)) await w.stop({ timeout: 0 });
-    for (const q of opened.splice(0)) await q.close();
-  });
+describe.each(KINDS)('named tasks: %s', (kind) => {
+  const { queue, worker } = workerFixture(kind, { namePrefix: 'wn', prefix: 'azs-test-worker:' });
 
   it('runs each task with the handler of its name; unnamed tasks use the default handler', async () => {
     const q = queue();

@@ -3,30 +3,16 @@
  * with its own TaskQueue handle, on memory, Redis standalone and Redis Cluster.
  */
 import { randomBytes } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { isValidationError } from '../../src/core/errors.js';
 import { BackgroundWorker, TaskQueue, type TaskQueueOptions } from '../../src/worker/index.js';
-import { servers } from '../harness/env.js';
-
-type Kind = 'memory' | 'redis' | 'cluster';
-
-function redisFor(kind: Kind): TaskQueueOptions['redis'] {
-  if (kind === 'memory') return undefined;
-  const s = servers();
-  return kind === 'redis' ? s.redisUrl : { nodes: s.clusterNodes };
-}
+import { KINDS, redisFor, workerFixture } from './fixture.js';
 
 /** A handler may start this long after its claim on a loaded machine (ms). */
 const START_SLACK_MS = 300;
 
-describe.each<Kind>(['memory', 'redis', 'cluster'])('queue rate limit: %s', (kind) => {
-  const opened: { close(): Promise<void> }[] = [];
-  const workers: BackgroundWorker[] = [];
-
-  afterEach(async () => {
-    for (const w of workers.splice(0)) await w.stop({ timeout: 0 });
-    for (const q of opened.splice(0)) await q.close();
-  });
+describe.each(KINDS)('queue rate limit: %s', (kind) => {
+  const { opened, workers } = workerFixture(kind);
 
   it('3 workers together start at most 5 tasks per second, without busy claiming', async () => {
     const options: TaskQueueOptions = {

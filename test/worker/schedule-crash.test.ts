@@ -5,43 +5,17 @@
  * the schedule's first run (no gap), no tick has two tasks, and the queue holds as many tasks as
  * there are ticks.
  */
-import { type ChildProcess, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { afterAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { TaskQueue } from '../../src/worker/index.js';
-import { childEnv, servers } from '../harness/env.js';
+import { servers } from '../harness/env.js';
+import { childWorkers, exited } from './fixture.js';
 
-const script = fileURLToPath(new URL('./fixtures/schedule-worker.ts', import.meta.url));
-const dir = mkdtempSync(join(tmpdir(), 'azs-sched-crash-'));
-const children = new Set<ChildProcess>();
+const { dir, spawn: spawnWorker } = childWorkers('schedule-worker.ts');
+
 const EVERY_MS = 500;
-
-afterAll(() => {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-  rmSync(dir, { recursive: true, force: true });
-});
-
-function spawnWorker(name: string, prefix: string, log: string): Promise<ChildProcess> {
-  const child = fork(script, [name, prefix, log], {
-    env: childEnv(),
-    execArgv: ['--import', 'tsx'],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  children.add(child);
-  return new Promise((resolve, reject) => {
-    child.once('message', () => resolve(child));
-    child.once('exit', (code) => reject(new Error(`worker exited early (${code})`)));
-  });
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => child.once('exit', () => resolve()));
-}
 
 /** Task ids each log shows started, per log. */
 function started(files: string[]): string[][] {
