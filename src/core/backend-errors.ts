@@ -57,6 +57,7 @@ const NET_CODES = new Set([
   'EHOSTDOWN',
   'EAI_AGAIN',
   'ECONNABORTED',
+  'ENOENT', // a Unix socket path that is not there
 ]);
 
 // ioredis's own wording for a connection that is gone or never came (no server reply involved).
@@ -99,22 +100,57 @@ export function redisReplyCode(e: unknown): string | undefined {
   return m ? m[1] : undefined;
 }
 
-function isPgServerError(e: Error): e is Error & { code: string; severity: string } {
+/** True when `e` is an error a PostgreSQL server sent (pg's DatabaseError: a SQLSTATE `code`). */
+export function isPgServerError(e: unknown): e is Error & { code: string; severity: string } {
+  if (!(e instanceof Error)) return false;
   const x = e as { code?: unknown; severity?: unknown };
+  // pg's DatabaseError carries `severity`; duck-typed so a pool from another pg copy also works.
   return typeof x.code === 'string' && typeof x.severity === 'string';
 }
 
-function isPgUnavailable(sqlState: string): boolean {
-  // 08: connection exception; 57P: shutdown / cannot connect now; 53300: too many connections;
-  // 28: authentication; 3D000: no such database; 25006: read-only transaction (a standby).
+/**
+ * SQLSTATEs that mean the session is gone or the server will not serve us: class 08 (connection
+ * exception), 57P01-57P05 (shutdown, crash, cannot connect now, idle timeouts), 53300 (too many
+ * connections), class 28 (authentication), 3D000 (no such database).
+ */
+function isPgConnectionState(sqlState: string): boolean {
   return (
     sqlState.startsWith('08') ||
     sqlState.startsWith('57P') ||
     sqlState.startsWith('28') ||
     sqlState === '53300' ||
-    sqlState === '3D000' ||
-    sqlState === '25006'
+    sqlState === '3D000'
   );
+}
+
+// pg's own wording for a connection that is gone (no server reply involved).
+const PG_CLIENT_MESSAGES = [
+  'connection terminated',
+  'not queryable',
+  'connection error',
+  'query read timeout',
+  'server closed the connection',
+];
+
+/**
+ * True when `e` means a PostgreSQL server could not be reached or dropped the session: a socket
+ * error, a connection-class SQLSTATE, or pg's wording for a lost connection. A statement the
+ * server refused (any other SQLSTATE) is not one, nor is pg-pool's wait for a free client.
+ */
+export function isPgConnectionError(e: unknown): boolean {
+  if (!(e instanceof Error)) return false;
+  if (isPgServerError(e)) return isPgConnectionState(e.code);
+  const code = (e as { code?: unknown }).code;
+  if (typeof code === 'string' && NET_CODES.has(code)) return true;
+  // Node's happy-eyeballs connect reports an AggregateError of per-address failures.
+  if (e instanceof AggregateError && e.errors.some(isPgConnectionError)) return true;
+  const m = e.message.toLowerCase();
+  return PG_CLIENT_MESSAGES.some((x) => m.includes(x));
+}
+
+/** pg-pool's wording when no client became free within `connectionTimeoutMillis`. */
+export function isPgPoolWaitTimeout(e: unknown): boolean {
+  return e instanceof Error && e.message === 'timeout exceeded when trying to connect';
 }
 
 function stringsOf(values: readonly unknown[] | undefined): string[] {
@@ -185,13 +221,11 @@ export function isBackendUnavailableCause(
   if (e instanceof AggregateError && e.errors.some((x) => isBackendUnavailableCause(x, backend)))
     return true;
   if (backend === 'postgres') {
-    if (isPgServerError(e)) return isPgUnavailable(e.code);
-    const m = e.message.toLowerCase();
+    // 25006 (read-only transaction: a standby) is "not there for us" too, for a writer.
+    if (isPgServerError(e)) return isPgConnectionState(e.code) || e.code === '25006';
     return (
-      m.includes('connection terminated') ||
-      m.includes('server closed the connection') ||
-      m.includes('connection error') ||
-      m.includes('timeout exceeded when trying to connect')
+      isPgConnectionError(e) ||
+      e.message.toLowerCase().includes('timeout exceeded when trying to connect')
     );
   }
   const reply = redisReplyCode(e);

@@ -14,7 +14,7 @@ export type {
   DbRouteReason,
   DbTransactionOptions,
   RoutedQueryResult,
-} from './router.js';
+} from './types.js';
 export type {
   DatabaseRouterOptions,
   DbNodeAddress,
@@ -24,8 +24,8 @@ export type {
   ReadYourWritesLsn,
   ReadYourWritesWindow,
 } from './options.js';
-export { dbNodeOf } from './node.js';
-export type { DbNodeInfo, DbNodeRole, DbNodeStats, DbQuery } from './node.js';
+export { dbNodeOf } from './node-info.js';
+export type { DbNodeInfo, DbNodeRole, DbNodeStats, DbQuery } from './node-info.js';
 export { compareWalLsn, isWalLsn } from './lsn.js';
 export { isWriteSql } from './sql.js';
 // The error classes this module throws, so `import { ..., X } from 'azscale/db'` works too

@@ -1,6 +1,7 @@
 import { BackendUnavailableError, isBackendUnavailableError } from '../core/errors.js';
-import { isServerError } from './classify.js';
-import type { DbNode, DbNodeInfo } from './node.js';
+import { isPgServerError } from '../core/backend-errors.js';
+import type { DbNode } from './node.js';
+import type { DbNodeInfo } from './node-info.js';
 
 /** What one candidate said when asked whether it takes writes. */
 interface Probe {
@@ -72,6 +73,44 @@ export class PrimarySet {
     return this.discovery;
   }
 
+  /**
+   * Runs a write on the primary. When the primary is lost or found in recovery the candidates
+   * are asked again; a write that was never sent (no connection, or its client found in
+   * recovery first) is sent once to the primary found. A write that may have reached the server
+   * is never sent again: its error goes to the caller (SQLSTATE 25006 as BackendUnavailableError
+   * with `context.readOnly`).
+   */
+  run<T>(run: (node: DbNode) => Promise<T>): Promise<T> {
+    // The steady state takes no extra await: one promise for the statement, as before.
+    if (!this.stale) {
+      const first = this.current;
+      return run(first).catch((e: unknown) => this.writeFailed(e, first, run));
+    }
+    return this.discover().then((first) =>
+      run(first).catch((e: unknown) => this.writeFailed(e, first, run)),
+    );
+  }
+
+  /** After a failed write on `first`: see {@link PrimarySet.run}. */
+  private async writeFailed<T>(
+    e: unknown,
+    first: DbNode,
+    run: (node: DbNode) => Promise<T>,
+  ): Promise<T> {
+    const inner = e instanceof TxnStartError ? e.error : e;
+    if (isReadOnlyRefusal(inner)) {
+      this.markStale(first);
+      throw readOnlyRefusal(inner, first.info);
+    }
+    if (!(inner instanceof BackendUnavailableError)) throw e;
+    this.markStale(first);
+    const notSent = e instanceof TxnStartError || writeNotSent(inner);
+    if (!notSent || this.candidates.length === 1) throw e;
+    const next = await this.discover();
+    if (next === first && !(inner.context as { readOnly?: boolean }).readOnly) throw e;
+    return await run(next);
+  }
+
   private async runDiscovery(): Promise<DbNode> {
     const probes = await Promise.all(this.candidates.map((n) => this.probe(n)));
     let best: Probe | undefined;
@@ -130,6 +169,13 @@ export class PrimarySet {
   }
 }
 
+/** A failure before a transaction's `fn` ran: safe to retry a read-only one elsewhere. */
+export class TxnStartError extends Error {
+  constructor(readonly error: unknown) {
+    super('transaction did not start');
+  }
+}
+
 function describeProbe(p: Probe): string {
   const where = `${p.node.info.name} (${p.node.info.host}:${p.node.info.port})`;
   if (p.error !== undefined) return `${where} unreachable: ${p.error}`;
@@ -138,7 +184,7 @@ function describeProbe(p: Probe): string {
 
 /** True for SQLSTATE 25006 (`read_only_sql_transaction`): the server refused a write. */
 export function isReadOnlyRefusal(e: unknown): boolean {
-  return isServerError(e) && e.code === '25006';
+  return isPgServerError(e) && e.code === '25006';
 }
 
 /**

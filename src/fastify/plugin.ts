@@ -10,8 +10,9 @@ import {
 } from '../frameworks/lifecycle.js';
 import { trackConnections } from '../frameworks/connections.js';
 import { makeProbes } from '../frameworks/probes.js';
-import { UNMATCHED_ROUTE, assertMetrics, routeRecorder } from '../frameworks/red.js';
+import { assertMetrics } from '../frameworks/red.js';
 import type { HealthRegistry } from '../observability/health.js';
+import { registerRedHooks } from './red-hooks.js';
 
 /**
  * Options of {@link azscalePlugin}. Every primitive is optional; what is given is decorated on
@@ -232,28 +233,8 @@ async function plugin(fastify: FastifyInstance, options: AzscalePluginOptions): 
         });
       }
     }
-    // Each route gets its own onResponse hook with its template in a closure (reading
-    // request.routeOptions builds an object per request). Routes registered before the plugin
-    // are not seen: register it first. Requests no route matched go through the 404 hook.
-    fastify.addHook('onRoute', (route) => {
-      const url = route.url;
-      if (excluded.has(url)) return;
-      const rec = routeRecorder(metrics, url);
-      const hook = (req: FastifyRequest, reply: FastifyReply, done: () => void) => {
-        rec(req.method, reply.statusCode, reply.elapsedTime / 1000);
-        done();
-      };
-      const existing = route.onResponse;
-      route.onResponse =
-        existing === undefined
-          ? [hook]
-          : [...(Array.isArray(existing) ? existing : [existing]), hook];
-    });
-    const unmatched = routeRecorder(metrics, UNMATCHED_ROUTE);
-    fastify.addHook('onResponse', (req: FastifyRequest, reply: FastifyReply, done: () => void) => {
-      if (req.is404) unmatched(req.method, reply.statusCode, reply.elapsedTime / 1000);
-      done();
-    });
+    // Routes registered before the plugin are not seen: register it first.
+    registerRedHooks(fastify, metrics, excluded);
   }
   // Drain marks only the answers in flight when closing starts (Fastify itself closes the
   // connection of any request that arrives later): no onSend hook on every request for a flag
