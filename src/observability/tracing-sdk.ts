@@ -9,7 +9,7 @@
  */
 import { ValidationError, describeValue } from '../core/errors.js';
 import { lazyRequire } from '../core/lazy-require.js';
-import type { TracerProviderLike } from './tracing.js';
+import type { TracerProviderLike } from '../core/trace.js';
 
 /** The part of an OpenTelemetry `SpanExporter` a provider needs (any SDK exporter fits). */
 export interface SpanExporterLike {
