@@ -69,7 +69,9 @@ class AppController {
   imports: [
     AzscaleModule.forRoot({
       redis: process.env.REDIS_URL || undefined,
-      cache: { prefix: 'quotes:' },
+      // The self-check below counts computations: a cache read that times out degrades to a
+      // miss (by design), and the first read also waits for the connection, so allow it 5 s.
+      cache: { prefix: 'quotes:', backendTimeout: 5 },
       sessions: true,
       limiter: { concurrency: 4 },
       metrics: true,
