@@ -7,8 +7,13 @@ import { lazyRequire } from '../core/lazy-require.js';
  * not at the first request.
  */
 export function requirePeer<T>(name: string, subpath: string): T {
+  return loadPeer<T>(name, name, subpath);
+}
+
+/** Loads `specifier` (a file of package `name`); a failure names the package, not the file. */
+function loadPeer<T>(specifier: string, name: string, subpath: string): T {
   try {
-    return lazyRequire<T>(name);
+    return lazyRequire<T>(specifier);
   } catch (e) {
     const code = (e as { code?: unknown }).code;
     if (code === 'MODULE_NOT_FOUND' || code === 'ERR_MODULE_NOT_FOUND') {
@@ -31,7 +36,7 @@ export function requirePeer<T>(name: string, subpath: string): T {
 /** Throws the same error as {@link requirePeer} when `name` cannot be resolved; loads nothing. */
 export function assertPeer(name: string, subpath: string): void {
   try {
-    requirePeer<unknown>(`${name}/package.json`, subpath);
+    loadPeer<unknown>(`${name}/package.json`, name, subpath);
   } catch (e) {
     // The package is there; its exports map just does not list package.json.
     if ((e as { code?: unknown }).code === 'ERR_PACKAGE_PATH_NOT_EXPORTED') return;
