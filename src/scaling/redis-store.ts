@@ -132,7 +132,10 @@ export class RedisSpendStore implements SpendStore {
 
 /** `2026-11-28T15` for hour index 491... (UTC): readable in `redis-cli --scan`. */
 function hourLabel(hour: number): string {
-  return new Date(hour * 3_600_000).toISOString().slice(0, 13);
+  // Cut after the hour, not at a fixed offset: past year 9999 the ISO year has six digits and
+  // a sign, and a fixed cut would file every hour of a day under one key.
+  const iso = new Date(hour * 3_600_000).toISOString();
+  return iso.slice(0, iso.indexOf('T') + 3);
 }
 
 // INCRBYFLOAT and EXPIRE (and the category's HINCRBYFLOAT and EXPIRE) as one atomic step, once

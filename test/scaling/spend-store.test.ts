@@ -64,6 +64,19 @@ describe('RedisSpendStore keys', () => {
     await store.close();
   });
 
+  it('hours past year 9999 keep one key each (the ISO year grows to six digits)', async () => {
+    const prefix = uniquePrefix('cost');
+    const store = new RedisSpendStore(s.redisUrl, { prefix, name: 'far' });
+    const h = Math.floor(Date.UTC(10000, 0, 1, 0) / 3_600_000);
+    expect(store.keyFor(h)).toBe(`${prefix}{far:+010000-01-01T00}`);
+    await store.add(h, 1, undefined, 3600);
+    await store.add(h + 1, 2, undefined, 3600);
+    expect(store.keyFor(h + 1)).not.toBe(store.keyFor(h));
+    expect(await store.total(h)).toBe(1);
+    expect(await store.total(h + 1)).toBe(2);
+    await store.close();
+  });
+
   it('survives SCRIPT FLUSH (NOSCRIPT falls back to EVAL), standalone and cluster', async () => {
     const cluster = new Cluster(s.clusterNodes);
     try {
