@@ -100,8 +100,16 @@ export function redisReplyCode(e: unknown): string | undefined {
   return m ? m[1] : undefined;
 }
 
+/** The fields of an error a PostgreSQL server sent, as pg's `DatabaseError` carries them. */
+export interface PgServerErrorFields {
+  /** The SQLSTATE, e.g. `23505` (unique violation) or `25006` (read-only transaction). */
+  code: string;
+  /** The server's severity, e.g. `ERROR` or `FATAL`. */
+  severity: string;
+}
+
 /** True when `e` is an error a PostgreSQL server sent (pg's DatabaseError: a SQLSTATE `code`). */
-export function isPgServerError(e: unknown): e is Error & { code: string; severity: string } {
+export function isPgServerError(e: unknown): e is Error & PgServerErrorFields {
   if (!(e instanceof Error)) return false;
   const x = e as { code?: unknown; severity?: unknown };
   // pg's DatabaseError carries `severity`; duck-typed so a pool from another pg copy also works.

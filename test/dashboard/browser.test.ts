@@ -87,7 +87,12 @@ describe.skipIf(!CHROMIUM)('dashboard in headless Chromium', () => {
     });
     for (let i = 0; i < 5; i++) await f.queue.submitTask({ n: i });
     await f.queue.submitTask({ later: true }, { delay: 3600 });
-    await waitFor(async () => (await f.queue.stats()).queued === 0);
+    // Settled means none waiting and none running: a claimed task (or one a worker prefetched)
+    // is no longer queued but not yet completed, and would complete between the two reads below.
+    await waitFor(async () => {
+      const s = await f.queue.stats();
+      return s.queued === 0 && s.processing === 0;
+    });
     const stats = await f.queue.stats();
     const page = await open('');
     // The page refreshes every second; wait for it to show the settled figures.
