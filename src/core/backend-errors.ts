@@ -13,6 +13,7 @@ import {
   BackendUnavailableError,
   type AzscaleErrorOptions,
 } from './errors.js';
+import { NET_CODES } from './net-codes.js';
 
 /** What {@link toBackendError} knows about the failed call. */
 export interface BackendErrorOptions {
@@ -43,21 +44,6 @@ const REDIS_UNAVAILABLE = new Set([
   'MISCONF',
   'NOAUTH',
   'WRONGPASS',
-]);
-
-// Socket-level codes Node sets when the server is not there.
-const NET_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'ENOTFOUND',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EHOSTDOWN',
-  'EAI_AGAIN',
-  'ECONNABORTED',
-  'ENOENT', // a Unix socket path that is not there
 ]);
 
 // ioredis's own wording for a connection that is gone or never came (no server reply involved).

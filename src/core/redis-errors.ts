@@ -1,18 +1,9 @@
 // How a Redis client's errors are told apart: the server is not there, or refused us.
 
+import { NET_CODES } from './net-codes.js';
+
 // Messages (lower-cased) and error codes that mean "the server is not there for us", as opposed
 // to a reply error about the command itself.
-const CONNECTION_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'ENOTFOUND',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EAI_AGAIN',
-  'ECONNABORTED',
-]);
 const CONNECTION_MESSAGES = [
   'connection is closed',
   "stream isn't writeable",
@@ -38,7 +29,7 @@ export function isRedisConnectionError(e: unknown): boolean {
   if (!(e instanceof Error)) return false;
   if (e.name === 'MaxRetriesPerRequestError') return true;
   const code = (e as { code?: unknown }).code;
-  if (typeof code === 'string' && CONNECTION_CODES.has(code)) return true;
+  if (typeof code === 'string' && NET_CODES.has(code)) return true;
   const msg = e.message.toLowerCase();
   return CONNECTION_MESSAGES.some((m) => msg.startsWith(m) || msg.includes(m));
 }
